@@ -1,0 +1,3 @@
+module github.com/watermill-kombu/watermill-kombu
+
+go 1.24.0
