@@ -1,10 +1,80 @@
 package kombu
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
+
+// BackoffPolicy decides how long a Nacked message stays invisible before SQS delivers it
+// again, from its receive count, as Kombu's `backoff_policy` and `backoff_tasks` do.
+//
+// The table maps SQS's ApproximateReceiveCount (1 on the first delivery) to seconds, e.g.
+// {1: 10, 2: 20, 3: 40, 4: 80, 5: 320, 6: 640}: a message Nacked on its 2nd delivery comes
+// back after 20 s. It applies to messages whose Celery task name (the `task` header of
+// protocol v2, or the `task` field of a protocol v1 body) is listed in Tasks; with an empty
+// Tasks list it applies to every message. Other messages become visible again at once.
+//
+// Past the end of the table the largest receive count not above the message's applies, so
+// the 7th and later deliveries above wait 640 s. Below its smallest key (a table starting at
+// 2, Nacked on the 1st delivery) the message is visible again at once. Kombu instead leaves
+// such messages to the queue's visibility timeout (30 minutes by default), which stalls them
+// for no reason.
+type BackoffPolicy struct {
+	counts  []int // sorted receive counts
+	seconds map[int]int
+	tasks   map[string]struct{}
+}
+
+// NewBackoffPolicy builds a policy from a receive-count → seconds table and the task names it
+// applies to (all messages when tasks is empty). It returns nil for an empty table.
+func NewBackoffPolicy(table map[int]int, tasks []string) *BackoffPolicy {
+	if len(table) == 0 {
+		return nil
+	}
+	p := &BackoffPolicy{seconds: make(map[int]int, len(table))}
+	for count, secs := range table {
+		p.counts = append(p.counts, count)
+		p.seconds[count] = secs
+	}
+	sort.Ints(p.counts)
+	if len(tasks) > 0 {
+		p.tasks = make(map[string]struct{}, len(tasks))
+		for _, t := range tasks {
+			p.tasks[t] = struct{}{}
+		}
+	}
+	return p
+}
+
+// Delay returns the visibility timeout in seconds for a message of the given task, Nacked on
+// its receiveCount-th delivery. A nil policy returns 0.
+func (p *BackoffPolicy) Delay(task string, receiveCount int) int {
+	if p == nil || !p.AppliesTo(task) {
+		return 0
+	}
+	i := sort.SearchInts(p.counts, receiveCount+1) - 1 // largest key <= receiveCount
+	if i < 0 {
+		return 0
+	}
+	return p.seconds[p.counts[i]]
+}
+
+// AppliesTo reports whether the policy covers messages of this task.
+func (p *BackoffPolicy) AppliesTo(task string) bool {
+	if p == nil {
+		return false
+	}
+	if p.tasks == nil {
+		return true
+	}
+	_, ok := p.tasks[task]
+	return ok
+}
 
 // validateBackoffPolicy checks a receive-count → seconds table.
 func validateBackoffPolicy(p map[int]int) error {
-	for count, secs := range p {
+	for _, count := range sortedIntKeys(p) {
+		secs := p[count]
 		if count < 1 {
 			return fmt.Errorf("receive counts must be at least 1, got %d", count)
 		}
@@ -13,4 +83,13 @@ func validateBackoffPolicy(p map[int]int) error {
 		}
 	}
 	return nil
+}
+
+func sortedIntKeys(m map[int]int) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	return keys
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -176,12 +175,7 @@ func (c Config) Validate() error {
 	if c.RetryMode != "" && c.RetryMode != aws.RetryModeStandard && c.RetryMode != aws.RetryModeAdaptive {
 		bad("RetryMode", "must be %q or %q, got %q", aws.RetryModeStandard, aws.RetryModeAdaptive, c.RetryMode)
 	}
-	names := make([]string, 0, len(c.PredefinedQueues))
-	for name := range c.PredefinedQueues {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range sortedKeys(c.PredefinedQueues) {
 		q := c.PredefinedQueues[name]
 		field := "PredefinedQueues[" + name + "]"
 		if q.URL == "" {
@@ -218,12 +212,7 @@ func (c Config) String() string {
 		fmt.Fprintf(&b, " QueueNamePrefix:%q", c.QueueNamePrefix)
 	}
 	if len(c.PredefinedQueues) > 0 {
-		names := make([]string, 0, len(c.PredefinedQueues))
-		for name := range c.PredefinedQueues {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		fmt.Fprintf(&b, " PredefinedQueues:%v", names)
+		fmt.Fprintf(&b, " PredefinedQueues:%v", sortedKeys(c.PredefinedQueues))
 	}
 	fmt.Fprintf(&b, " VisibilityTimeout:%s}", c.VisibilityTimeout)
 	return b.String()
@@ -317,12 +306,17 @@ type SubscriberConfig struct {
 	AckBatchWindow time.Duration
 	NoAckBatching  bool
 
-	// HeartbeatDisabled turns off visibility extension of messages a handler still holds.
+	// HeartbeatDisabled turns off the visibility heartbeat. By default, a message received and
+	// not yet acked or nacked (in the prefetch buffer or in a handler) has its visibility
+	// extended by the queue's visibility timeout whenever a third of it is left, so a long task
+	// is not delivered to a second consumer meanwhile.
 	HeartbeatDisabled bool
-	// HeartbeatVisibility is the visibility timeout asked for held messages, renewed when a third
-	// of it is left. Default: the queue's visibility timeout as received (VisibilityTimeout of the
-	// config), at most 12 h.
-	HeartbeatVisibility time.Duration
+
+	// ETADeferralDisabled turns off ETA deferral. By default, a Celery task whose `eta` lies in
+	// the future is not handed to the handler: it is made invisible until its eta (at most 12 h
+	// at a time) and handed over when it comes back due. No consumer holds it meanwhile, so it is
+	// never redelivered early, however far the eta.
+	ETADeferralDisabled bool
 
 	// CloseTimeout bounds how long Close spends returning unacked messages to their queues.
 	// Default 30 s.
@@ -365,9 +359,6 @@ func (c *SubscriberConfig) setDefaults() {
 	if c.ReconnectRetrySleep == 0 {
 		c.ReconnectRetrySleep = time.Second
 	}
-	if c.HeartbeatVisibility == 0 {
-		c.HeartbeatVisibility = c.VisibilityTimeout
-	}
 	if c.Unmarshaler == nil {
 		c.Unmarshaler = DefaultMarshaler()
 	}
@@ -396,9 +387,6 @@ func (c SubscriberConfig) Validate() error {
 	}
 	if c.AckBatchWindow < 0 || c.AckBatchWindow > time.Second {
 		bad("AckBatchWindow", "must be between 0 and 1 s, got %s", c.AckBatchWindow)
-	}
-	if !c.HeartbeatDisabled && c.HeartbeatVisibility != 0 && (c.HeartbeatVisibility < 3*time.Second || c.HeartbeatVisibility > MaxVisibilityTimeout) {
-		bad("HeartbeatVisibility", "must be between 3 s and 43200 s, got %s", c.HeartbeatVisibility)
 	}
 	if c.CloseTimeout < 0 {
 		bad("CloseTimeout", "must not be negative, got %s", c.CloseTimeout)

@@ -1,0 +1,353 @@
+package kombu
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// ackRetries is how many times a delete or visibility change is sent again after SQS failed it
+// on its side or the request failed, before it is reported as lost.
+const ackRetries = 4
+
+// held is a message received and not yet acked, nacked or returned: the heartbeat keeps it
+// invisible until then.
+type held struct {
+	q          *queue
+	handle     string
+	messageID  string
+	visibility time.Duration
+	extendAt   time.Time // when the heartbeat next extends its visibility
+	done       bool      // acked, nacked or returned: no more heartbeats
+}
+
+// ackOp is a pending DeleteMessage (visibility < 0) or ChangeMessageVisibility.
+type ackOp struct {
+	h          *held
+	visibility int32 // seconds; -1 means delete
+	attempts   int
+	done       chan struct{} // closed when the op is settled; may be nil
+}
+
+// acker sends Acks as DeleteMessageBatch and Nacks, returns and heartbeats as
+// ChangeMessageVisibilityBatch, up to 10 entries per call, per queue. Ops wait at most the
+// batch window for company.
+type acker struct {
+	logger    watermill.LoggerAdapter
+	window    time.Duration
+	heartbeat bool
+	failed    *atomic.Int64
+
+	mu      sync.Mutex
+	pending map[*queue][]*ackOp
+	held    map[*held]struct{}
+	wake    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bool, failed *atomic.Int64) *acker {
+	a := &acker{
+		logger:    logger,
+		window:    window,
+		heartbeat: heartbeat,
+		failed:    failed,
+		pending:   map[*queue][]*ackOp{},
+		held:      map[*held]struct{}{},
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		stopped:   make(chan struct{}),
+	}
+	go a.run()
+	return a
+}
+
+// hold starts tracking a received message for the heartbeat.
+func (a *acker) hold(q *queue, handle, messageID string, visibility time.Duration) *held {
+	h := &held{q: q, handle: handle, messageID: messageID, visibility: visibility, extendAt: time.Now().Add(visibility * 2 / 3)}
+	if a.heartbeat {
+		a.mu.Lock()
+		a.held[h] = struct{}{}
+		a.mu.Unlock()
+	}
+	return h
+}
+
+// settle ends a held message: delete it (visibility < 0) or set its visibility. It returns a
+// channel closed once SQS has answered (or the op was given up).
+func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
+	done := make(chan struct{})
+	a.mu.Lock()
+	if h.done {
+		a.mu.Unlock()
+		close(done)
+		return done
+	}
+	h.done = true
+	delete(a.held, h)
+	a.pending[h.q] = append(a.pending[h.q], &ackOp{h: h, visibility: visibility, done: done})
+	full := len(a.pending[h.q]) >= MaxMessagesPerRequest
+	a.mu.Unlock()
+	if full || a.window == 0 {
+		a.kick()
+	} else {
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+	}
+	return done
+}
+
+func (a *acker) kick() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *acker) run() {
+	defer close(a.stopped)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-a.wake:
+			a.waitForCompany()
+			a.flush(context.Background(), false)
+		case <-tick.C:
+			a.flush(context.Background(), false)
+			a.beat()
+		}
+	}
+}
+
+// waitForCompany waits up to the batch window for ops to fill a batch.
+func (a *acker) waitForCompany() {
+	if a.window == 0 {
+		return
+	}
+	deadline := time.NewTimer(a.window)
+	defer deadline.Stop()
+	for {
+		a.mu.Lock()
+		full := false
+		for _, ops := range a.pending {
+			if len(ops) >= MaxMessagesPerRequest {
+				full = true
+			}
+		}
+		a.mu.Unlock()
+		if full {
+			return
+		}
+		select {
+		case <-deadline.C:
+			return
+		case <-a.wake:
+		case <-a.stop:
+			return
+		}
+	}
+}
+
+// flush sends every pending op, in batches of up to 10 per queue, batches of different queues
+// in parallel. With all set it keeps going until nothing is pending, retries included.
+func (a *acker) flush(ctx context.Context, all bool) {
+	for {
+		a.mu.Lock()
+		work := a.pending
+		a.pending = map[*queue][]*ackOp{}
+		a.mu.Unlock()
+		if len(work) == 0 {
+			return
+		}
+		var wg sync.WaitGroup
+		for q, ops := range work {
+			var deletes, changes []*ackOp
+			for _, op := range ops {
+				if op.visibility < 0 {
+					deletes = append(deletes, op)
+				} else {
+					changes = append(changes, op)
+				}
+			}
+			for _, group := range [][]*ackOp{deletes, changes} {
+				for len(group) > 0 {
+					n := min(len(group), MaxMessagesPerRequest)
+					batch := group[:n]
+					group = group[n:]
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						a.send(ctx, q, batch)
+					}()
+				}
+			}
+		}
+		wg.Wait()
+		if !all {
+			return
+		}
+	}
+}
+
+// send sends one batch and requeues the entries worth another try.
+func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
+	isDelete := batch[0].visibility < 0
+	var failedIDs map[string]types.BatchResultErrorEntry
+	var err error
+	if isDelete {
+		entries := make([]types.DeleteMessageBatchRequestEntry, len(batch))
+		for i, op := range batch {
+			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(op.h.handle)}
+		}
+		var out *sqs.DeleteMessageBatchOutput
+		out, err = q.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+		if err == nil {
+			failedIDs = indexFailures(out.Failed)
+		}
+	} else {
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))
+		for i, op := range batch {
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(op.h.handle), VisibilityTimeout: op.visibility}
+		}
+		var out *sqs.ChangeMessageVisibilityBatchOutput
+		out, err = q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+		if err == nil {
+			failedIDs = indexFailures(out.Failed)
+		}
+	}
+	what := "change the visibility of"
+	if isDelete {
+		what = "delete"
+	}
+	var retry []*ackOp
+	for i, op := range batch {
+		var reason, code string
+		if err != nil {
+			reason = err.Error()
+		} else if f, ok := failedIDs[strconv.Itoa(i)]; ok {
+			code, reason = aws.ToString(f.Code), aws.ToString(f.Message)
+			if f.SenderFault || isStaleReceipt(code) {
+				// The receipt is no longer valid: the message was redelivered or is gone. SQS
+				// will deliver it again if it still exists, so nothing is lost.
+				a.logger.Debug("Could not "+what+" a message: its receipt is no longer valid", watermill.LogFields{
+					"topic": q.name, "sqs_message_id": op.h.messageID, "code": code, "reason": reason})
+				op.finish()
+				continue
+			}
+		} else {
+			op.finish()
+			continue
+		}
+		op.attempts++
+		if op.attempts <= ackRetries && ctx.Err() == nil {
+			retry = append(retry, op)
+			continue
+		}
+		a.failed.Add(1)
+		a.logger.Error("Could not "+what+" a message; SQS will deliver it again after its visibility timeout", nil, watermill.LogFields{
+			"topic": q.name, "sqs_message_id": op.h.messageID, "code": code, "reason": reason, "attempts": op.attempts})
+		op.finish()
+	}
+	if len(retry) > 0 {
+		time.Sleep(time.Duration(retry[0].attempts) * 100 * time.Millisecond)
+		a.mu.Lock()
+		a.pending[q] = append(a.pending[q], retry...)
+		a.mu.Unlock()
+		a.kick()
+	}
+}
+
+func (op *ackOp) finish() {
+	if op.done != nil {
+		close(op.done)
+	}
+}
+
+func indexFailures(failed []types.BatchResultErrorEntry) map[string]types.BatchResultErrorEntry {
+	if len(failed) == 0 {
+		return nil
+	}
+	m := make(map[string]types.BatchResultErrorEntry, len(failed))
+	for _, f := range failed {
+		m[aws.ToString(f.Id)] = f
+	}
+	return m
+}
+
+func isStaleReceipt(code string) bool {
+	switch code {
+	case "ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight":
+		return true
+	}
+	return false
+}
+
+// beat extends the visibility of held messages that have a third of it left.
+func (a *acker) beat() {
+	if !a.heartbeat {
+		return
+	}
+	now := time.Now()
+	byQueue := map[*queue][]*held{}
+	a.mu.Lock()
+	for h := range a.held {
+		if !now.Before(h.extendAt) {
+			h.extendAt = now.Add(h.visibility * 2 / 3)
+			byQueue[h.q] = append(byQueue[h.q], h)
+		}
+	}
+	a.mu.Unlock()
+	for q, hs := range byQueue {
+		for len(hs) > 0 {
+			n := min(len(hs), MaxMessagesPerRequest)
+			batch := hs[:n]
+			hs = hs[n:]
+			entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))
+			for i, h := range batch {
+				entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+					Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h.handle), VisibilityTimeout: int32(h.visibility / time.Second)}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+			cancel()
+			if err != nil {
+				a.logger.Error("Could not extend the visibility of held messages; will try again", err, watermill.LogFields{"topic": q.name, "messages": len(batch)})
+				a.mu.Lock()
+				for _, h := range batch {
+					h.extendAt = now // try again on the next tick
+				}
+				a.mu.Unlock()
+				continue
+			}
+			for _, f := range out.Failed {
+				i, _ := strconv.Atoi(aws.ToString(f.Id))
+				if i >= 0 && i < len(batch) {
+					a.logger.Debug("Stopped extending the visibility of a message", watermill.LogFields{
+						"topic": q.name, "sqs_message_id": batch[i].messageID, "code": aws.ToString(f.Code)})
+					a.mu.Lock()
+					delete(a.held, batch[i])
+					a.mu.Unlock()
+				}
+			}
+		}
+	}
+}
+
+// close stops the background loop and sends everything pending, bounded by ctx.
+func (a *acker) close(ctx context.Context) {
+	close(a.stop)
+	<-a.stopped
+	a.flush(ctx, true)
+}

@@ -1,0 +1,206 @@
+package kombu
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// DefaultStsExpiryWindow is how long before expiry STS credentials are refreshed when
+// StsTokenBufferTime is not set, so that no request goes out with credentials about to lapse.
+const DefaultStsExpiryWindow = time.Minute
+
+// clientSet holds the SQS clients: one for the config's credentials and one per predefined
+// queue that has credentials or a region of its own.
+type clientSet struct {
+	base  aws.Config
+	cfg   Config
+	stats *RequestStats
+	def   *sqs.Client
+
+	mu        sync.Mutex
+	perQueue  map[string]*sqs.Client
+	stsClient *sts.Client
+}
+
+func newClientSet(ctx context.Context, cfg Config, stats *RequestStats) (*clientSet, error) {
+	base, err := loadAWSConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cs := &clientSet{base: base, cfg: cfg, stats: stats, perQueue: map[string]*sqs.Client{}}
+	if cfg.AccessKeyID != "" {
+		cs.base.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken))
+	}
+	cs.base.Credentials = cs.withSTS(cs.base.Credentials, cfg.Region)
+	cs.def = cs.newSQSClient(cs.base, "")
+	return cs, nil
+}
+
+// loadAWSConfig is the base AWS configuration: the user's, or the SDK's default chain.
+func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
+	var base aws.Config
+	if cfg.AWSConfig != nil {
+		base = cfg.AWSConfig.Copy()
+	} else {
+		var opts []func(*awsconfig.LoadOptions) error
+		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+		if cfg.AccessKeyID != "" {
+			// Static credentials given: do not let the default chain reach for IMDS or SSO.
+			opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
+		}
+		loaded, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("kombu: loading the AWS configuration: %w", err)
+		}
+		base = loaded
+	}
+	if cfg.Region != "" {
+		base.Region = cfg.Region
+	}
+	if cfg.HTTPClient != nil {
+		base.HTTPClient = cfg.HTTPClient
+	}
+	if cfg.RetryMaxAttempts > 0 {
+		base.RetryMaxAttempts = cfg.RetryMaxAttempts
+	}
+	if cfg.RetryMode != "" {
+		base.RetryMode = cfg.RetryMode
+	}
+	return base, nil
+}
+
+// withSTS wraps credentials in an STS AssumeRole provider when a role is configured. The
+// CredentialsCache refreshes them before they expire.
+func (cs *clientSet) withSTS(creds aws.CredentialsProvider, region string) aws.CredentialsProvider {
+	if cs.cfg.StsRoleArn == "" {
+		return creds
+	}
+	stsCfg := cs.base.Copy()
+	stsCfg.Credentials = creds
+	if region != "" {
+		stsCfg.Region = region
+	}
+	client := sts.NewFromConfig(stsCfg, func(o *sts.Options) {
+		if cs.cfg.StsEndpointURL != "" {
+			o.BaseEndpoint = aws.String(cs.cfg.StsEndpointURL)
+		}
+	})
+	provider := stscreds.NewAssumeRoleProvider(client, cs.cfg.StsRoleArn, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = "Celery"
+		o.Duration = cs.cfg.StsTokenTimeout
+	})
+	window := cs.cfg.StsTokenBufferTime
+	if window <= 0 {
+		window = DefaultStsExpiryWindow
+	}
+	return aws.NewCredentialsCache(provider, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = window })
+}
+
+func (cs *clientSet) newSQSClient(cfg aws.Config, region string) *sqs.Client {
+	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		if region != "" {
+			o.Region = region
+		}
+		if ep := cs.cfg.endpoint(); ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
+		if cs.stats != nil {
+			o.APIOptions = append(o.APIOptions, cs.stats.middleware)
+		}
+		for _, fn := range cs.cfg.SQSOptions {
+			fn(o)
+		}
+	})
+}
+
+// forPredefined is the client for a predefined queue: its own when it has its own credentials
+// or region, else the default one.
+func (cs *clientSet) forPredefined(name string, pq PredefinedQueue) (*sqs.Client, error) {
+	if pq.AccessKeyID == "" && pq.Region == "" {
+		return cs.def, nil
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if c, ok := cs.perQueue[name]; ok {
+		return c, nil
+	}
+	cfg := cs.base.Copy()
+	if pq.AccessKeyID != "" {
+		cfg.Credentials = cs.withSTS(aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(pq.AccessKeyID, pq.SecretAccessKey, pq.SessionToken)), pq.Region)
+	}
+	c := cs.newSQSClient(cfg, pq.Region)
+	cs.perQueue[name] = c
+	return c, nil
+}
+
+// RequestStats counts the HTTP requests sent to SQS, by API call, retries included: what AWS
+// bills. Safe for concurrent use.
+type RequestStats struct {
+	receive, delete, changeVisibility, send, other atomic.Int64
+}
+
+// RequestCounts is a snapshot of RequestStats.
+type RequestCounts struct {
+	// Receive counts ReceiveMessage requests.
+	Receive int64
+	// Delete counts DeleteMessage and DeleteMessageBatch requests.
+	Delete int64
+	// ChangeVisibility counts ChangeMessageVisibility and ChangeMessageVisibilityBatch requests.
+	ChangeVisibility int64
+	// Send counts SendMessage and SendMessageBatch requests.
+	Send int64
+	// Other counts every other request (GetQueueUrl, CreateQueue, GetQueueAttributes, ...).
+	Other int64
+}
+
+// Total is the number of requests of every kind.
+func (c RequestCounts) Total() int64 {
+	return c.Receive + c.Delete + c.ChangeVisibility + c.Send + c.Other
+}
+
+// Snapshot returns the counts so far.
+func (s *RequestStats) Snapshot() RequestCounts {
+	return RequestCounts{
+		Receive:          s.receive.Load(),
+		Delete:           s.delete.Load(),
+		ChangeVisibility: s.changeVisibility.Load(),
+		Send:             s.send.Load(),
+		Other:            s.other.Load(),
+	}
+}
+
+func (s *RequestStats) count(operation string) {
+	switch operation {
+	case "ReceiveMessage":
+		s.receive.Add(1)
+	case "DeleteMessage", "DeleteMessageBatch":
+		s.delete.Add(1)
+	case "ChangeMessageVisibility", "ChangeMessageVisibilityBatch":
+		s.changeVisibility.Add(1)
+	case "SendMessage", "SendMessageBatch":
+		s.send.Add(1)
+	default:
+		s.other.Add(1)
+	}
+}
+
+// middleware counts each attempt: it sits after the retry loop, just before the request is sent.
+func (s *RequestStats) middleware(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kombuRequestStats",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			s.count(awsmiddleware.GetOperationName(ctx))
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
+}

@@ -1,0 +1,252 @@
+package kombu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// maxParallelBatches bounds the SendMessageBatch calls one Publish runs at once on a standard
+// queue. FIFO queues send their batches one after the other, to keep the order.
+const maxParallelBatches = 8
+
+// sendRetries is how many times entries that SQS failed without blaming the sender are sent again.
+const sendRetries = 3
+
+// Publisher publishes Watermill messages to SQS queues in Kombu's format. The topic is the
+// Kombu queue name (a Celery queue such as "celery"). It is safe for concurrent use.
+type Publisher struct {
+	config   PublisherConfig
+	logger   watermill.LoggerAdapter
+	stats    *RequestStats
+	clients  *clientSet
+	resolver *queueResolver
+
+	closeOnce sync.Once
+	inflight  sync.WaitGroup
+	mu        sync.RWMutex // guards closed against inflight.Add
+	closed    bool
+}
+
+// NewPublisher creates a Publisher. A nil logger logs nothing.
+func NewPublisher(config PublisherConfig, logger watermill.LoggerAdapter) (*Publisher, error) {
+	config.setDefaults()
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	stats := &RequestStats{}
+	clients, err := newClientSet(context.Background(), config.Config, stats)
+	if err != nil {
+		return nil, err
+	}
+	return &Publisher{
+		config:   config,
+		logger:   logger.With(watermill.LogFields{"component": "kombu.Publisher"}),
+		stats:    stats,
+		clients:  clients,
+		resolver: newQueueResolver(config.Config, clients, nil),
+	}, nil
+}
+
+// Stats returns the SQS requests this Publisher has sent so far.
+func (p *Publisher) Stats() RequestCounts { return p.stats.Snapshot() }
+
+// Publish sends messages to the queue named by topic and returns once SQS has accepted every
+// one of them. Messages go in SendMessageBatch calls of up to 10 entries (a single message
+// with SendMessage). A message over the size limit fails the whole call before any request.
+// When SQS rejects some entries, the error is a *PublishError naming them; the others were sent.
+//
+// The context of the first message bounds the call.
+func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return ErrPublisherClosed
+	}
+	p.inflight.Add(1)
+	p.mu.RUnlock()
+	defer p.inflight.Done()
+
+	if len(msgs) == 0 {
+		return nil
+	}
+	ctx := msgs[0].Context()
+	q, err := p.resolver.resolve(ctx, topic)
+	if err != nil {
+		return err
+	}
+	return p.publishTo(ctx, q, Destination{Queue: topic, RoutingKey: topic, FIFO: q.fifo}, msgs)
+}
+
+// publishTo marshals, checks sizes, batches and sends.
+func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, msgs []*message.Message) error {
+	entries := make([]types.SendMessageBatchRequestEntry, len(msgs))
+	sizes := make([]int, len(msgs))
+	for i, msg := range msgs {
+		out, err := p.config.Marshaler.Marshal(dest, msg)
+		if err != nil {
+			return fmt.Errorf("kombu: marshaling message %s for queue %q: %w", msg.UUID, q.name, err)
+		}
+		sizes[i] = out.size()
+		if sizes[i] > p.config.MaxMessageSize {
+			return &MessageTooLargeError{Queue: q.name, MessageUUID: msg.UUID, Size: sizes[i], Limit: p.config.MaxMessageSize}
+		}
+		entries[i] = types.SendMessageBatchRequestEntry{
+			Id:                aws.String(strconv.Itoa(i)),
+			MessageBody:       aws.String(out.Body),
+			MessageAttributes: out.MessageAttributes,
+			DelaySeconds:      out.DelaySeconds,
+		}
+		if out.MessageGroupID != "" {
+			entries[i].MessageGroupId = aws.String(out.MessageGroupID)
+		}
+		if out.DeduplicationID != "" && q.fifo {
+			entries[i].MessageDeduplicationId = aws.String(out.DeduplicationID)
+		}
+	}
+
+	if len(entries) == 1 {
+		return p.sendOne(ctx, q, msgs[0], &entries[0])
+	}
+
+	batches := splitBatches(sizes, p.config.MaxMessageSize)
+	var (
+		mu     sync.Mutex
+		failed []FailedMessage
+		errs   []error
+		wg     sync.WaitGroup
+	)
+	parallel := maxParallelBatches
+	if q.fifo {
+		parallel = 1
+	}
+	sem := make(chan struct{}, parallel)
+	for _, b := range batches {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func(batch []types.SendMessageBatchRequestEntry) {
+			defer func() { <-sem; wg.Done() }()
+			f, err := p.sendBatch(ctx, q, batch, msgs)
+			mu.Lock()
+			failed = append(failed, f...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			mu.Unlock()
+		}(entries[b[0]:b[1]])
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if len(failed) > 0 {
+		return &PublishError{Queue: q.name, Failed: failed}
+	}
+	p.logger.Trace("Published batch", watermill.LogFields{"topic": q.name, "messages": len(msgs)})
+	return nil
+}
+
+// splitBatches groups consecutive messages into batches of at most 10 whose sizes add up to at
+// most limit. It returns [start, end) index pairs.
+func splitBatches(sizes []int, limit int) [][2]int {
+	var out [][2]int
+	start, total := 0, 0
+	for i, s := range sizes {
+		if i > start && (i-start == MaxMessagesPerRequest || total+s > limit) {
+			out = append(out, [2]int{start, i})
+			start, total = i, 0
+		}
+		total += s
+	}
+	return append(out, [2]int{start, len(sizes)})
+}
+
+func (p *Publisher) sendOne(ctx context.Context, q *queue, msg *message.Message, e *types.SendMessageBatchRequestEntry) error {
+	_, err := q.client.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:               aws.String(q.url),
+		MessageBody:            e.MessageBody,
+		MessageAttributes:      e.MessageAttributes,
+		DelaySeconds:           e.DelaySeconds,
+		MessageGroupId:         e.MessageGroupId,
+		MessageDeduplicationId: e.MessageDeduplicationId,
+	})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("kombu: sending message %s to queue %q: %w", msg.UUID, q.name, ctxErr)
+		}
+		return fmt.Errorf("kombu: sending message %s to queue %q: %w", msg.UUID, q.name, err)
+	}
+	return nil
+}
+
+// sendBatch sends one batch, resending entries SQS failed on its side, and returns the entries
+// that still failed. Entry ids are indexes into msgs.
+func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendMessageBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, error) {
+	var failed []FailedMessage
+	pause := 100 * time.Millisecond
+	for attempt := 0; len(batch) > 0; attempt++ {
+		if attempt > 0 {
+			p.logger.Debug("Resending entries SQS failed on its side", watermill.LogFields{"topic": q.name, "entries": len(batch), "attempt": attempt})
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return failed, fmt.Errorf("kombu: resending %d message(s) to queue %q: %w", len(batch), q.name, ctx.Err())
+			}
+			pause *= 2
+		}
+		out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: batch})
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				err = ctxErr
+			}
+			return failed, fmt.Errorf("kombu: sending %d message(s) to queue %q: %w", len(batch), q.name, err)
+		}
+		byID := make(map[string]types.SendMessageBatchRequestEntry, len(batch))
+		for _, e := range batch {
+			byID[aws.ToString(e.Id)] = e
+		}
+		var retry []types.SendMessageBatchRequestEntry
+		for _, f := range out.Failed {
+			if !f.SenderFault && attempt < sendRetries {
+				retry = append(retry, byID[aws.ToString(f.Id)])
+				continue
+			}
+			uuid := ""
+			if idx, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && idx >= 0 && idx < len(msgs) {
+				uuid = msgs[idx].UUID
+			}
+			failed = append(failed, FailedMessage{MessageUUID: uuid, Code: aws.ToString(f.Code), Reason: aws.ToString(f.Message), SenderFault: f.SenderFault})
+		}
+		batch = retry
+	}
+	return failed, nil
+}
+
+// Close waits for Publish calls under way and makes later ones fail with ErrPublisherClosed.
+// It is safe to call more than once.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		p.inflight.Wait()
+	})
+	return nil
+}
