@@ -1,0 +1,139 @@
+# Development tasks for watermill-kombu. Run `make help` for the list.
+#
+# Tests need two local ElasticMQ brokers (started by `make up`, no Docker
+# needed: Java 17+ and Maven fetch ElasticMQ from Maven Central) and a
+# Python virtualenv with Celery/Kombu for the interop tests (`make venv`).
+# Everything downloaded or generated lives in the ignored .cache/ folder.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+ROOT      := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+CACHE     := $(ROOT)/.cache
+ELASTICMQ := $(ROOT)/internal/elasticmq/elasticmq.sh
+VENV      := $(CACHE)/venv
+REQS      := $(ROOT)/interop/requirements.txt
+
+GO      ?= go
+PYTHON3 ?= python3
+
+# Extra `go test` flags, e.g. make test GOTEST_FLAGS='-run TestPublish'.
+GOTEST_FLAGS ?=
+FUZZ         ?= FuzzDecode
+FUZZTIME     ?= 30s
+
+ELASTICMQ_STANDARD_PORT   ?= 9324
+ELASTICMQ_PERSISTENT_PORT ?= 9325
+export ELASTICMQ_STANDARD_PORT ELASTICMQ_PERSISTENT_PORT
+
+# What the Go tests read (see internal/testenv).
+TEST_ENV := \
+	KOMBU_TEST_SQS_ENDPOINT=http://127.0.0.1:$(ELASTICMQ_STANDARD_PORT) \
+	KOMBU_TEST_SQS_PERSISTENT_ENDPOINT=http://127.0.0.1:$(ELASTICMQ_PERSISTENT_PORT) \
+	KOMBU_TEST_RESTART_COMMAND="$(ELASTICMQ) restart persistent" \
+	KOMBU_TEST_PYTHON=$(VENV)/bin/python
+
+# $(call timed,label,command): runs command, then prints its exit code and
+# elapsed time, and exits with the command's code.
+define timed
+	start=$$(date +%s); rc=0; \
+	$(2) || rc=$$?; \
+	echo "$(1): exit $$rc after $$(( $$(date +%s) - start ))s"; \
+	exit $$rc
+endef
+
+.PHONY: help
+help: ## Show this help
+	@echo "Usage: make <target> [GOTEST_FLAGS=...]"
+	@echo
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- brokers
+
+.PHONY: elasticmq-fetch up down restart reset status logs
+elasticmq-fetch: ## Download ElasticMQ from Maven Central into .cache (once)
+	@$(ELASTICMQ) fetch
+
+up: elasticmq-fetch ## Start both ElasticMQ brokers (9324 in-memory, 9325 persistent)
+	@$(ELASTICMQ) start all
+
+down: ## Stop both ElasticMQ brokers
+	@$(ELASTICMQ) stop all
+
+restart: ## Restart both ElasticMQ brokers
+	@$(ELASTICMQ) restart all
+
+reset: ## Delete the brokers' stored queues and messages and restart them
+	@$(ELASTICMQ) reset all
+
+status: ## Show whether the brokers are running
+	@$(ELASTICMQ) status all
+
+logs: ## Show the end of the broker logs
+	@tail -n 30 $(CACHE)/logs/elasticmq-*.log
+
+# ----------------------------------------------------------------- python
+
+.PHONY: venv interop-smoke
+venv: ## Create .cache/venv from interop/requirements.txt (once per change)
+	@stamp=$(VENV)/.requirements.txt; \
+	if [ -x $(VENV)/bin/python ] && cmp -s $$stamp $(REQS); then exit 0; fi; \
+	echo "venv: creating $(VENV) from interop/requirements.txt"; \
+	start=$$(date +%s); \
+	rm -rf $(VENV); \
+	$(PYTHON3) -m venv $(VENV); \
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r $(REQS); \
+	$(VENV)/bin/python -c 'import celery, kombu, boto3, pycurl, moto; from kombu.transport import SQS'; \
+	cp $(REQS) $$stamp; \
+	echo "venv: ready after $$(( $$(date +%s) - start ))s"
+
+interop-smoke: up venv ## Round-trip a message through Kombu's SQS transport
+	@$(TEST_ENV) $(VENV)/bin/python $(ROOT)/interop/smoke_kombu.py
+
+# --------------------------------------------------------------------- go
+
+.PHONY: build vet fmt test test-harness test-stress test-long test-fuzz bench demo
+build: ## go build ./...
+	$(GO) build ./...
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+fmt: ## gofmt the Go sources
+	$(GO) fmt ./...
+
+test: up venv ## vet, then run all tests with -race against the brokers
+	@$(call timed,make test,\
+		$(GO) vet ./... && \
+		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./...)
+
+test-harness: up ## Test internal/testenv against the brokers, including a broker restart
+	@KOMBU_TEST_RESTART_SELFTEST=1 $(TEST_ENV) $(GO) test -race -count=1 -v $(GOTEST_FLAGS) ./internal/...
+
+test-stress: up venv ## Run the stress tests (-tags=stress)
+	@$(call timed,make test-stress,\
+		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 45m -tags=stress \
+			-run 'TestPubSubStress' $(GOTEST_FLAGS) .)
+
+test-long: up venv ## Run all tests including those tagged long (-tags=long)
+	@$(call timed,make test-long,\
+		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 60m -tags=long $(GOTEST_FLAGS) ./...)
+
+test-fuzz: ## Fuzz FUZZ (FuzzDecode) for FUZZTIME (30s)
+	@$(call timed,make test-fuzz,\
+		$(GO) test -run='^$$' -fuzz='^$(FUZZ)$$' -fuzztime=$(FUZZTIME) .)
+
+bench: ## Benchmarks (not written yet)
+	@echo "make bench: no benchmarks yet" >&2; exit 1
+
+demo: ## Celery interop demo
+	@echo "make demo: coming with the Celery interop work"
+
+# ------------------------------------------------------------------ clean
+
+.PHONY: clean
+clean: down ## Stop the brokers and delete .cache (downloads, venv, data, logs)
+	rm -rf $(CACHE)
