@@ -2,14 +2,19 @@ package kombu
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/uuid"
 )
 
 // Metadata keys set by the subscriber on every received message, whatever the marshaler.
@@ -189,5 +194,457 @@ func validSQSBody(b []byte) bool {
 	return true
 }
 
-// DefaultMarshaler is the Marshaler used when none is configured.
-func DefaultMarshaler() Marshaler { return PlainMarshaler{} }
+// DefaultMarshaler is the Marshaler used when none is configured: KombuMarshaler, so that
+// Celery and Kombu producers and workers understand the messages.
+func DefaultMarshaler() Marshaler { return KombuMarshaler{} }
+
+// Metadata keys of KombuMarshaler. Keys starting with "kombu_" or "sqs_" are reserved: they
+// never become Kombu headers.
+const (
+	// MetadataContentType and MetadataContentEncoding are the envelope's content-type and
+	// content-encoding. When set on a message to publish, they are sent instead of the
+	// detected ones.
+	MetadataContentType     = "kombu_content_type"
+	MetadataContentEncoding = "kombu_content_encoding"
+	// MetadataCorrelationID is properties.correlation_id (the task id for Celery). On
+	// publish it defaults to the message UUID.
+	MetadataCorrelationID = "kombu_correlation_id"
+	// MetadataReplyTo is properties.reply_to (Celery's RPC result queue).
+	MetadataReplyTo = "kombu_reply_to"
+	// MetadataExchange and MetadataRoutingKey are the received delivery_info. Publishing
+	// uses the Destination instead.
+	MetadataExchange   = "kombu_exchange"
+	MetadataRoutingKey = "kombu_routing_key"
+	// MetadataPriority and MetadataDeliveryMode are properties.priority and
+	// properties.delivery_mode as decimal text; they are sent when set (defaults 0 and 2).
+	MetadataPriority     = "kombu_priority"
+	MetadataDeliveryMode = "kombu_delivery_mode"
+	// MetadataBodyEncoding is the received properties.body_encoding ("base64" by default).
+	MetadataBodyEncoding = "kombu_body_encoding"
+	// MetadataDeliveryTag is the received delivery tag: the SQS ReceiptHandle, as in Kombu.
+	MetadataDeliveryTag = "kombu_delivery_tag"
+	// MetadataRedelivered is "true" when Kombu flagged the message as redelivered.
+	MetadataRedelivered = "kombu_redelivered"
+	// MetadataRaw is "true" for a received body that was not a Kombu envelope; the payload is
+	// then the body text.
+	MetadataRaw = "kombu_raw"
+	// MetadataHeaders holds the envelope headers as a JSON object, with their JSON types.
+	// When set on a message to publish, these headers are sent as they are (see
+	// KombuMarshaler for how other metadata is merged in).
+	MetadataHeaders = "kombu_headers"
+	// MetadataCompression is the compression of the received payload (which Unmarshal
+	// decompressed), e.g. "application/x-gzip". When set on a message to publish, the payload
+	// is compressed with it (zlib and gzip only).
+	MetadataCompression = "kombu_compression"
+	// MetadataExpiration is properties.expiration: a TTL in milliseconds, as text.
+	MetadataExpiration = "kombu_expiration"
+	// MetadataReceivedGroupID and MetadataReceivedDeduplicationID are the MessageGroupId and
+	// MessageDeduplicationId Kombu kept in the received properties. They are informational: to
+	// publish with a group or deduplication id, set MetadataMessageGroupID or
+	// MetadataDeduplicationID.
+	MetadataReceivedGroupID         = "kombu_message_group_id"
+	MetadataReceivedDeduplicationID = "kombu_message_deduplication_id"
+)
+
+// DefaultMaxDecompressedSize bounds the size of a decompressed payload.
+const DefaultMaxDecompressedSize = 64 << 20
+
+// KombuMarshaler reads and writes Kombu's SQS format, so that Celery and Kombu producers and
+// workers interoperate with Watermill.
+//
+// The SQS body is base64 of a JSON envelope (see Envelope) whose "body" is base64 of the
+// serialized payload.
+//
+// Unmarshal maps a received message as follows:
+//
+//   - UUID: properties.correlation_id, else headers.id (Celery protocol 2), else the id of a
+//     protocol 1 task body, else the SQS MessageId.
+//   - Payload: the serialized payload (after body_encoding and decompression), e.g.
+//     [[2, 3], {}, {...}] for a Celery task. application/json payloads are checked to be
+//     JSON; text/plain, application/data and other types pass as they are; pickle, YAML and
+//     msgpack give an *UnsupportedContentTypeError.
+//   - Each header becomes metadata under its own name: strings as they are, other values as
+//     compact JSON text, null headers are left out. All headers are also kept, typed, in
+//     MetadataHeaders. The compression header is replaced by MetadataCompression.
+//   - MetadataTask ("task") is the task name for protocol 2 (a header) and protocol 1 (from
+//     the body, together with "id", "eta" and "expires").
+//   - The kombu_* keys above carry the rest of the envelope; MetadataDeliveryTag is the
+//     ReceiptHandle.
+//   - A body that is not an envelope is passed on as it is (after Kombu's optional base64
+//     decoding) with MetadataRaw "true".
+//
+// Marshal builds the envelope Kombu's Producer.publish would:
+//
+//   - content-type: MetadataContentType if set, else application/json for a JSON payload,
+//     text/plain for UTF-8 text, and application/data with content-encoding binary otherwise;
+//   - headers: MetadataHeaders if set, as they are, except that a metadata key equal to a
+//     header name and holding another value replaces it as a string; other metadata keys
+//     become string headers (sorted), except reserved ones (kombu_*, sqs_*, MessageGroupId,
+//     MessageDeduplicationId, DelaySeconds) and, when MetadataHeaders is set without them,
+//     the task, id, eta and expires keys that Unmarshal takes from a protocol 1 body;
+//   - properties: correlation_id (MetadataCorrelationID, else the UUID), reply_to,
+//     MessageGroupId / MessageDeduplicationId / DelaySeconds when set, delivery_mode,
+//     expiration, delivery_info from the Destination (routing key defaulting to the queue),
+//     priority, body_encoding base64 and a fresh delivery_tag.
+//
+// Messages built by NewTask carry MetadataHeaders, so they go out exactly as Celery's
+// apply_async would send them.
+type KombuMarshaler struct {
+	// RawEnvelope sends the envelope JSON as the SQS body, without the outer base64 layer
+	// (Kombu's sqs_base64_encoding false). Receiving accepts both.
+	RawEnvelope bool
+	// Compression compresses every published payload unless MetadataCompression says
+	// otherwise: "" for none, or "zlib" / "gzip" / "application/x-gzip" (Kombu's gzip, which
+	// is zlib data).
+	Compression string
+	// MaxDecompressedSize bounds decompressed payloads; 0 means DefaultMaxDecompressedSize.
+	MaxDecompressedSize int
+}
+
+// v1BodyKeys are the metadata keys Unmarshal takes from a protocol 1 body rather than headers.
+var v1BodyKeys = [...]string{MetadataTask, "id", "eta", "expires"}
+
+// isReservedMetadata reports whether a metadata key never becomes a header.
+func isReservedMetadata(k string) bool {
+	return strings.HasPrefix(k, "kombu_") || strings.HasPrefix(k, "sqs_") ||
+		k == MetadataMessageGroupID || k == MetadataDeduplicationID || k == MetadataDelaySeconds ||
+		k == "compression"
+}
+
+// Marshal implements Marshaler.
+func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*OutgoingMessage, error) {
+	md := msg.Metadata
+	env := Envelope{Body: msg.Payload}
+	if ct, ok := md[MetadataContentType]; ok && ct != "" {
+		env.ContentType, env.ContentEncoding = ct, md[MetadataContentEncoding]
+	} else {
+		env.ContentType, env.ContentEncoding = detectContentType(msg.Payload)
+	}
+
+	compression := m.Compression
+	if c, ok := md[MetadataCompression]; ok {
+		compression = c
+	}
+	var compressionHeader string
+	if compression != "" {
+		var err error
+		env.Body, compressionHeader, err = compress(compression, msg.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("kombu: message %s: %w", msg.UUID, err)
+		}
+	}
+
+	headers, err := buildHeaders(md, compressionHeader)
+	if err != nil {
+		return nil, fmt.Errorf("kombu: message %s: %w", msg.UUID, err)
+	}
+	env.Headers = headers
+
+	p := &env.Properties
+	p.CorrelationID = msg.UUID
+	if id := md[MetadataCorrelationID]; id != "" {
+		p.CorrelationID = id
+	}
+	p.ReplyTo = md[MetadataReplyTo]
+	p.MessageGroupID = md[MetadataMessageGroupID]
+	p.MessageDeduplicationID = md[MetadataDeduplicationID]
+	if d := md[MetadataDelaySeconds]; d != "" && !dest.FIFO {
+		if n, err := strconv.Atoi(d); err == nil && n >= 0 && n <= 900 {
+			p.DelaySeconds = &n
+		}
+	}
+	p.Expiration = md[MetadataExpiration]
+	p.DeliveryMode = 2
+	if n, err := strconv.Atoi(md[MetadataDeliveryMode]); err == nil && (n == 1 || n == 2) {
+		p.DeliveryMode = n
+	}
+	if n, err := strconv.Atoi(md[MetadataPriority]); err == nil && n >= 0 && n <= 255 {
+		p.Priority = n
+	}
+	p.Exchange, p.RoutingKey = dest.Exchange, dest.RoutingKey
+	if p.RoutingKey == "" {
+		p.RoutingKey = dest.Queue
+	}
+	p.BodyEncoding = BodyEncodingBase64
+	p.DeliveryTag = uuid.NewString()
+
+	out := &OutgoingMessage{}
+	if m.RawEnvelope {
+		out.Body = env.EncodeJSON()
+	} else {
+		out.Body = env.Encode()
+	}
+	applyPublishMetadata(out, dest, msg)
+	return out, nil
+}
+
+// detectContentType picks the content type Kombu would give the payload.
+func detectContentType(payload []byte) (contentType, contentEncoding string) {
+	switch {
+	case json.Valid(payload):
+		return ContentTypeJSON, "utf-8"
+	case utf8.Valid(payload):
+		return ContentTypeText, "utf-8"
+	default:
+		return ContentTypeData, "binary"
+	}
+}
+
+// buildHeaders writes the envelope headers for a message to publish (see KombuMarshaler).
+func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessage, error) {
+	base, hasBase := md[MetadataHeaders]
+	var extra []string
+	for k := range md {
+		if isReservedMetadata(k) {
+			continue
+		}
+		extra = append(extra, k)
+	}
+	if !hasBase && len(extra) == 0 && compressionHeader == "" {
+		return nil, nil
+	}
+	sort.Strings(extra)
+	dst := make([]byte, 0, len(base)+32*len(extra)+16)
+	dst = append(dst, '{')
+	var seen map[string]bool
+	if hasBase {
+		if len(extra) > 0 {
+			seen = make(map[string]bool, len(extra))
+		}
+		s := jsonScanner{b: []byte(base)}
+		err := s.object(func(key []byte, escaped bool) error {
+			name := string(key)
+			if escaped {
+				name = string(unescapeJSON(nil, key))
+			}
+			start, end, err := s.value()
+			if err != nil || name == "compression" {
+				return err
+			}
+			if len(dst) > 1 {
+				dst = append(dst, ", "...)
+			}
+			dst = append(appendPyString(dst, name), ": "...)
+			raw := s.b[start:end]
+			if v, ok := md[name]; ok && !isReservedMetadata(name) {
+				seen[name] = true
+				if text, _ := metaText(raw); text != v {
+					dst = appendPyString(dst, v)
+					return nil
+				}
+			}
+			dst = append(dst, raw...)
+			return nil
+		})
+		if err == nil {
+			err = s.end()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("metadata %s is not a JSON object: %w", MetadataHeaders, err)
+		}
+	}
+	for _, k := range extra {
+		if seen[k] || (hasBase && isV1BodyKey(k)) {
+			continue
+		}
+		if len(dst) > 1 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(appendPyString(dst, k), ": "...)
+		dst = appendPyString(dst, md[k])
+	}
+	if compressionHeader != "" {
+		if len(dst) > 1 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, `"compression": `...)
+		dst = appendPyString(dst, compressionHeader)
+	}
+	return append(dst, '}'), nil
+}
+
+func isV1BodyKey(k string) bool {
+	for _, v := range v1BodyKeys {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Unmarshal implements Marshaler.
+func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Message, error) {
+	msgID := aws.ToString(in.MessageId)
+	var env Envelope
+	if err := env.Decode(aws.ToString(in.Body)); err != nil {
+		var de *DecodeError
+		if errors.As(err, &de) {
+			de.MessageID = msgID
+		}
+		return nil, err
+	}
+	if env.Raw {
+		msg := message.NewMessage(msgID, env.Body)
+		msg.Metadata[MetadataRaw] = "true"
+		if in.ReceiptHandle != nil {
+			msg.Metadata[MetadataDeliveryTag] = *in.ReceiptHandle
+		}
+		return msg, nil
+	}
+
+	switch strings.ToLower(env.ContentType) {
+	case ContentTypePickle, ContentTypeYAML, ContentTypeMsgpack, "application/x-pickle", "application/yaml", "application/msgpack":
+		return nil, &UnsupportedContentTypeError{MessageID: msgID, ContentType: env.ContentType}
+	}
+
+	md := make(message.Metadata, 16)
+	var headerID, compression string
+	if len(env.Headers) > 0 {
+		s := jsonScanner{b: env.Headers}
+		hasCompression := false
+		err := s.object(func(key []byte, escaped bool) error {
+			start, end, err := s.value()
+			if err != nil {
+				return err
+			}
+			name := string(key)
+			if escaped {
+				name = string(unescapeJSON(nil, key))
+			}
+			text, ok := metaText(s.b[start:end])
+			switch {
+			case name == "compression":
+				hasCompression, compression = true, text
+			case ok:
+				md[name] = text
+				if name == "id" && s.b[start] == '"' {
+					headerID = text
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, &DecodeError{MessageID: msgID, Part: "headers", Err: err}
+		}
+		if hasCompression {
+			md[MetadataHeaders] = string(withoutMember(env.Headers, "compression"))
+		} else {
+			md[MetadataHeaders] = string(env.Headers)
+		}
+	} else {
+		md[MetadataHeaders] = "{}"
+	}
+
+	payload := env.Body
+	if compression != "" {
+		var err error
+		limit := m.MaxDecompressedSize
+		if limit <= 0 {
+			limit = DefaultMaxDecompressedSize
+		}
+		if payload, err = decompress(compression, payload, limit); err != nil {
+			setMessageID(err, msgID)
+			return nil, err
+		}
+		md[MetadataCompression] = compression
+	}
+	if strings.EqualFold(env.ContentType, ContentTypeJSON) && !json.Valid(payload) {
+		return nil, &DecodeError{MessageID: msgID, Part: "payload", Err: errors.New("content type is application/json but the payload is not JSON")}
+	}
+
+	id := env.Properties.CorrelationID
+	if id == "" {
+		id = headerID
+	}
+	if _, isV2 := md[MetadataTask]; !isV2 && strings.EqualFold(env.ContentType, ContentTypeJSON) {
+		if fields := v1TaskFields(payload); fields[0] != "" {
+			for i, k := range v1BodyKeys {
+				if fields[i] != "" {
+					md[k] = fields[i]
+				}
+			}
+			if id == "" {
+				id = fields[1]
+			}
+		}
+	}
+	if id == "" {
+		id = msgID
+	}
+
+	setIf(md, MetadataContentType, env.ContentType)
+	setIf(md, MetadataContentEncoding, env.ContentEncoding)
+	p := &env.Properties
+	setIf(md, MetadataCorrelationID, p.CorrelationID)
+	setIf(md, MetadataReplyTo, p.ReplyTo)
+	md[MetadataExchange] = p.Exchange
+	md[MetadataRoutingKey] = p.RoutingKey
+	md[MetadataPriority] = strconv.Itoa(p.Priority)
+	if p.DeliveryMode != 0 {
+		md[MetadataDeliveryMode] = strconv.Itoa(p.DeliveryMode)
+	}
+	setIf(md, MetadataBodyEncoding, p.BodyEncoding)
+	setIf(md, MetadataExpiration, p.Expiration)
+	setIf(md, MetadataReceivedGroupID, p.MessageGroupID)
+	setIf(md, MetadataReceivedDeduplicationID, p.MessageDeduplicationID)
+	if p.Redelivered {
+		md[MetadataRedelivered] = "true"
+	}
+	if in.ReceiptHandle != nil {
+		md[MetadataDeliveryTag] = *in.ReceiptHandle
+	} else {
+		setIf(md, MetadataDeliveryTag, p.DeliveryTag)
+	}
+
+	msg := message.NewMessage(id, payload)
+	msg.Metadata = md
+	return msg, nil
+}
+
+func setIf(md message.Metadata, key, value string) {
+	if value != "" {
+		md[key] = value
+	}
+}
+
+// withoutMember returns the JSON object obj without the member name, in Python's layout.
+func withoutMember(obj []byte, name string) []byte {
+	dst := []byte{'{'}
+	s := jsonScanner{b: obj}
+	_ = s.object(func(key []byte, escaped bool) error {
+		start, end, err := s.value()
+		if err != nil || keyIs(key, escaped, name) {
+			return err
+		}
+		if len(dst) > 1 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, '"')
+		dst = append(dst, key...)
+		dst = append(dst, `": `...)
+		dst = append(dst, s.b[start:end]...)
+		return nil
+	})
+	return append(dst, '}')
+}
+
+// v1TaskFields returns the task, id, eta and expires strings of a protocol 1 task body (a JSON
+// object with a string "task"); all are empty for anything else.
+func v1TaskFields(payload []byte) (fields [len(v1BodyKeys)]string) {
+	s := jsonScanner{b: payload}
+	if s.peek() != '{' {
+		return fields
+	}
+	_ = s.object(func(key []byte, escaped bool) error {
+		for i, k := range v1BodyKeys {
+			if keyIs(key, escaped, k) && s.peek() == '"' {
+				v, err := s.str()
+				fields[i] = v
+				return err
+			}
+		}
+		_, _, err := s.value()
+		return err
+	})
+	return fields
+}

@@ -186,7 +186,9 @@ def describe(name, description, queue, transport_options=None, error=None):
     elif message.content_type == 'application/json':
         # The JSON value as plain JSON: Kombu's typed values stay {"__type__", "__value__"}.
         desc['decoded'] = json.loads(message.body)
-        decoded = message.decode()
+        # Arguments are compared in their wire form (Kombu's typed values undecoded), which is
+        # what Go sees; decoding them is the task's business.
+        decoded = desc['decoded']
         task = None
         if message.headers.get('task'):
             args, kwargs, embed = decoded

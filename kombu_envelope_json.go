@@ -1,0 +1,545 @@
+package kombu
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// This file holds the small JSON reader and writer behind the envelope codec. The envelope
+// has a fixed, shallow shape, and reading it with a hand-written scanner keeps decoding to a
+// few allocations (encoding/json would allocate per header and scan every byte twice).
+// The writer produces the same bytes as Python's json.dumps with its defaults
+// (separators ", " and ": ", ensure_ascii), which is what Kombu and Celery send.
+
+// maxJSONDepth bounds nesting so that a hostile body cannot exhaust the stack.
+const maxJSONDepth = 512
+
+var errJSONSyntax = errors.New("invalid JSON")
+
+// jsonScanner reads one JSON text held in b. It expects b to be valid UTF-8.
+type jsonScanner struct {
+	b []byte
+	i int
+}
+
+func (s *jsonScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte without consuming it, or 0 at the end.
+func (s *jsonScanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *jsonScanner) syntaxError(what string) error {
+	return &jsonSyntaxError{offset: s.i, what: what}
+}
+
+type jsonSyntaxError struct {
+	offset int
+	what   string
+}
+
+func (e *jsonSyntaxError) Error() string {
+	return "invalid JSON at offset " + strconv.Itoa(e.offset) + ": " + e.what
+}
+
+func (e *jsonSyntaxError) Unwrap() error { return errJSONSyntax }
+
+// rawString consumes a string and returns its bytes between the quotes (still escaped) and
+// whether it contains escapes.
+func (s *jsonScanner) rawString() (raw []byte, escaped bool, err error) {
+	if s.peek() != '"' {
+		return nil, false, s.syntaxError("expected a string")
+	}
+	s.i++
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			raw = s.b[start:s.i]
+			s.i++
+			return raw, escaped, nil
+		case c == '\\':
+			escaped = true
+			if s.i+1 >= len(s.b) {
+				return nil, false, s.syntaxError("unterminated string")
+			}
+			switch s.b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if s.i+6 > len(s.b) {
+					return nil, false, s.syntaxError("short \\u escape")
+				}
+				for _, h := range s.b[s.i+2 : s.i+6] {
+					if unhex(h) < 0 {
+						return nil, false, s.syntaxError("bad \\u escape")
+					}
+				}
+				s.i += 6
+			default:
+				return nil, false, s.syntaxError("bad escape")
+			}
+		case c < 0x20:
+			return nil, false, s.syntaxError("control character in string")
+		default:
+			s.i++
+		}
+	}
+	return nil, false, s.syntaxError("unterminated string")
+}
+
+// str consumes a string and returns it decoded.
+func (s *jsonScanner) str() (string, error) {
+	raw, escaped, err := s.rawString()
+	if err != nil {
+		return "", err
+	}
+	if !escaped {
+		return string(raw), nil
+	}
+	return string(unescapeJSON(nil, raw)), nil
+}
+
+func unhex(c byte) rune {
+	switch {
+	case c >= '0' && c <= '9':
+		return rune(c - '0')
+	case c >= 'a' && c <= 'f':
+		return rune(c - 'a' + 10)
+	case c >= 'A' && c <= 'F':
+		return rune(c - 'A' + 10)
+	}
+	return -1
+}
+
+func hex4(b []byte) rune {
+	return unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3])
+}
+
+// unescapeJSON appends the decoded form of raw, the validated inside of a JSON string.
+// Lone surrogates become U+FFFD, as encoding/json does.
+func unescapeJSON(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		switch raw[i+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hex4(raw[i+2:])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					if r2 := utf16.DecodeRune(r, hex4(raw[i+2:])); r2 != utf8.RuneError {
+						dst = utf8.AppendRune(dst, r2)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, raw[i+1])
+		}
+		i += 2
+	}
+	return dst
+}
+
+// value consumes any JSON value and returns where it starts and ends in s.b.
+func (s *jsonScanner) value() (start, end int, err error) {
+	s.ws()
+	start = s.i
+	err = s.skip(0)
+	return start, s.i, err
+}
+
+func (s *jsonScanner) skip(depth int) error {
+	if depth > maxJSONDepth {
+		return s.syntaxError("nested too deeply")
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		_, _, err := s.rawString()
+		return err
+	case c == '{':
+		s.i++
+		if s.peek() == '}' {
+			s.i++
+			return nil
+		}
+		for {
+			if _, _, err := s.rawString(); err != nil {
+				return err
+			}
+			if s.peek() != ':' {
+				return s.syntaxError("expected ':'")
+			}
+			s.i++
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			switch s.peek() {
+			case ',':
+				s.i++
+			case '}':
+				s.i++
+				return nil
+			default:
+				return s.syntaxError("expected ',' or '}'")
+			}
+		}
+	case c == '[':
+		s.i++
+		if s.peek() == ']' {
+			s.i++
+			return nil
+		}
+		for {
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			switch s.peek() {
+			case ',':
+				s.i++
+			case ']':
+				s.i++
+				return nil
+			default:
+				return s.syntaxError("expected ',' or ']'")
+			}
+		}
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	default:
+		return s.syntaxError("expected a value")
+	}
+}
+
+func (s *jsonScanner) literal(lit string) error {
+	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
+		return s.syntaxError("bad literal")
+	}
+	s.i += len(lit)
+	return nil
+}
+
+func (s *jsonScanner) digits() int {
+	n := 0
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+		n++
+	}
+	return n
+}
+
+func (s *jsonScanner) number() error {
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	if s.i < len(s.b) && s.b[s.i] == '0' {
+		s.i++
+	} else if s.digits() == 0 {
+		return s.syntaxError("bad number")
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return s.syntaxError("bad number")
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return s.syntaxError("bad number")
+		}
+	}
+	return nil
+}
+
+// object consumes an object, calling member for each key with the scanner positioned at the
+// member's value; member must consume that value.
+func (s *jsonScanner) object(member func(key []byte, escaped bool) error) error {
+	if s.peek() != '{' {
+		return s.syntaxError("expected an object")
+	}
+	s.i++
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		key, escaped, err := s.rawString()
+		if err != nil {
+			return err
+		}
+		if s.peek() != ':' {
+			return s.syntaxError("expected ':'")
+		}
+		s.i++
+		if err := member(key, escaped); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return s.syntaxError("expected ',' or '}'")
+		}
+	}
+}
+
+// end checks that nothing but spaces follows the value read.
+func (s *jsonScanner) end() error {
+	if s.peek() != 0 {
+		return s.syntaxError("data after the value")
+	}
+	return nil
+}
+
+// keyIs compares a raw key with name, decoding it only when it has escapes.
+func keyIs(key []byte, escaped bool, name string) bool {
+	if !escaped {
+		return string(key) == name
+	}
+	return string(unescapeJSON(nil, key)) == name
+}
+
+// parseJSONInt reads a JSON integer that fits an int; ok is false for anything else.
+func parseJSONInt(b []byte) (n int, ok bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// metaText turns a raw JSON value into a metadata string: a string's decoded text, null as
+// absent (ok false), anything else as compact JSON text.
+func metaText(raw []byte) (text string, ok bool) {
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", false
+	case raw[0] == '"':
+		inner := raw[1 : len(raw)-1]
+		for _, c := range inner {
+			if c == '\\' {
+				return string(unescapeJSON(nil, inner)), true
+			}
+		}
+		return string(inner), true
+	default:
+		return string(compactJSON(make([]byte, 0, len(raw)), raw)), true
+	}
+}
+
+// compactJSON appends valid JSON raw without the spaces between tokens.
+func compactJSON(dst, raw []byte) []byte {
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
+			dst = append(dst, c)
+			switch c {
+			case '\\':
+				i++
+				dst = append(dst, raw[i])
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			inString = true
+			dst = append(dst, c)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+const lowerHex = "0123456789abcdef"
+
+// appendPyString appends s as a JSON string escaped the way Python's json.dumps does with
+// ensure_ascii: every non-ASCII character as \uXXXX (surrogate pairs above U+FFFF).
+func appendPyString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = appendU4(dst, rune(c))
+			}
+			i++
+		} else {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r > 0xFFFF {
+				r1, r2 := utf16.EncodeRune(r)
+				dst = appendU4(appendU4(dst, r1), r2)
+			} else {
+				dst = appendU4(dst, r)
+			}
+			i += size
+		}
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendU4(dst []byte, r rune) []byte {
+	return append(dst, '\\', 'u', lowerHex[r>>12&0xF], lowerHex[r>>8&0xF], lowerHex[r>>4&0xF], lowerHex[r&0xF])
+}
+
+// appendPyJSON appends the valid JSON value src re-written in Python's json.dumps layout:
+// ", " and ": " separators, no other spaces, strings with ensure_ascii escapes.
+func appendPyJSON(dst, src []byte) ([]byte, error) {
+	s := jsonScanner{b: src}
+	dst, err := s.reformat(dst, 0)
+	if err != nil {
+		return nil, err
+	}
+	return dst, s.end()
+}
+
+func (s *jsonScanner) reformat(dst []byte, depth int) ([]byte, error) {
+	if depth > maxJSONDepth {
+		return nil, s.syntaxError("nested too deeply")
+	}
+	switch c := s.peek(); c {
+	case '"':
+		raw, escaped, err := s.rawString()
+		if err != nil {
+			return nil, err
+		}
+		if escaped {
+			raw = unescapeJSON(nil, raw)
+		}
+		return appendPyString(dst, string(raw)), nil
+	case '{', '[':
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
+		}
+		s.i++
+		dst = append(dst, c)
+		if s.peek() == closing {
+			s.i++
+			return append(dst, closing), nil
+		}
+		for first := true; ; first = false {
+			if !first {
+				dst = append(dst, ',', ' ')
+			}
+			if c == '{' {
+				raw, escaped, err := s.rawString()
+				if err != nil {
+					return nil, err
+				}
+				if escaped {
+					raw = unescapeJSON(nil, raw)
+				}
+				dst = append(appendPyString(dst, string(raw)), ':', ' ')
+				if s.peek() != ':' {
+					return nil, s.syntaxError("expected ':'")
+				}
+				s.i++
+			}
+			var err error
+			if dst, err = s.reformat(dst, depth+1); err != nil {
+				return nil, err
+			}
+			switch s.peek() {
+			case ',':
+				s.i++
+			case closing:
+				s.i++
+				return append(dst, closing), nil
+			default:
+				return nil, s.syntaxError("expected ',' or a closing bracket")
+			}
+		}
+	default:
+		start, end, err := s.value()
+		if err != nil {
+			return nil, err
+		}
+		return append(dst, s.b[start:end]...), nil
+	}
+}
