@@ -2,12 +2,14 @@ package kombu
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 )
 
 // checkGoldenTask compares TaskFromMessage with what Celery's worker makes of the message.
@@ -100,5 +102,108 @@ func checkGoldenTask(t *testing.T, v goldenVector, msg *message.Message) {
 		if !jsonEqual(t, got, wantRaw) {
 			t.Errorf("%s = %s, want %s", key, got, wantRaw)
 		}
+	}
+}
+
+// Values pinned by interop/gen_golden.py.
+var (
+	goldenNow     = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	goldenReplyTo = "7d1c3a0e-5b7f-3c55-9d0c-2a1f0e9b8c41"
+	goldenOrigin  = "gen4242@golden-host"
+)
+
+func goldenTaskID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012x", n) }
+
+// sameAsGolden marshals msg and checks that, but for the delivery tag (a fresh UUID on each
+// publish), the SQS body is byte for byte what Kombu and Celery sent.
+func sameAsGolden(t *testing.T, name string, dest Destination, msg *message.Message) *OutgoingMessage {
+	t.Helper()
+	v := goldenGet(t, name)
+	out, err := KombuMarshaler{RawEnvelope: !v.OuterBase64}.Marshal(dest, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeEnvelope(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := DecodeEnvelope(v.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uuid.Parse(got.Properties.DeliveryTag); err != nil {
+		t.Errorf("delivery tag %q is not a UUID", got.Properties.DeliveryTag)
+	}
+	got.Properties.DeliveryTag = want.Properties.DeliveryTag
+	if g, w := got.EncodeJSON(), want.EncodeJSON(); g != w {
+		t.Errorf("envelope differs from Celery's\n got %s\nwant %s", g, w)
+	}
+	if string(got.Body) != string(want.Body) {
+		t.Errorf("body differs from Celery's\n got %s\nwant %s", got.Body, want.Body)
+	}
+	return out
+}
+
+// pyLang makes the lang header Celery's, so that whole envelopes compare equal.
+var pyLang = WithHeaders(map[string]any{"lang": "py"})
+
+func TestNewTaskMatchesCelery(t *testing.T) {
+	clock := withClock(func() time.Time { return goldenNow })
+	common := func(n int) []TaskOption {
+		return []TaskOption{WithTaskID(goldenTaskID(n)), WithReplyTo(goldenReplyTo), WithOrigin(goldenOrigin), pyLang, clock}
+	}
+	// Protocol 1 has no lang header; extra headers would be sent as headers.
+	v1 := func(n int) []TaskOption {
+		return []TaskOption{WithTaskID(goldenTaskID(n)), WithReplyTo(goldenReplyTo), clock, WithProtocol(1)}
+	}
+	celery := Destination{Queue: "celery"}
+	cases := []struct {
+		golden string
+		dest   Destination
+		args   []any
+		opts   []TaskOption
+		md     map[string]string
+	}{
+		{golden: "celery_v2_add", dest: celery, args: []any{2, 3}, opts: common(1)},
+		{golden: "celery_v2_countdown", dest: celery, args: []any{4, 5}, opts: append(common(3), WithCountdown(10*time.Second))},
+		{golden: "celery_v2_eta_expires", dest: celery, args: []any{6, 7}, opts: append(common(4),
+			WithETA(time.Date(2025, 3, 15, 8, 0, 0, 0, time.UTC)), WithExpires(time.Date(2025, 3, 16, 8, 0, 0, 250000000, time.UTC)))},
+		{golden: "celery_v2_options", dest: celery, args: []any{1, 1}, opts: append(common(5),
+			WithExpiresIn(60*time.Second), WithTimeLimit(30, 20.5), WithIgnoreResult(), WithShadow("alias.add"),
+			WithHeaders(map[string]any{"x-custom": "value", "x-number": 7}), WithPriority(5), WithRetries(3),
+			WithParent(goldenTaskID(51), goldenTaskID(50)), WithGroup(goldenTaskID(52), 1))},
+		{golden: "celery_v2_fifo", dest: Destination{Queue: "tasks.fifo", FIFO: true}, args: []any{8, 9}, opts: common(6),
+			md: map[string]string{MetadataMessageGroupID: "group-1", MetadataDeduplicationID: "dedup-1"}},
+		{golden: "celery_v2_callbacks", dest: celery, args: []any{1, 2}, opts: append(common(7),
+			WithLink(Signature{Task: "proj.tasks.add", Args: []any{10, 20}, Options: map[string]any{"task_id": goldenTaskID(70)}, Immutable: true}),
+			WithLinkError(Signature{Task: "proj.tasks.add", Args: []any{0, 0}, Options: map[string]any{"task_id": goldenTaskID(71)}, Immutable: true}))},
+		{golden: "celery_v1_add", dest: celery, args: []any{2, 3}, opts: v1(8)},
+		{golden: "celery_v1_eta_expires", dest: celery, args: []any{2, 3}, opts: append(v1(9),
+			WithCountdown(30*time.Second), WithExpiresIn(120*time.Second))},
+		{golden: "celery_v2_raw_json_envelope", dest: celery, args: []any{2, 3}, opts: common(10)},
+	}
+	for _, c := range cases {
+		t.Run(c.golden, func(t *testing.T) {
+			msg, err := NewTask("proj.tasks.add", c.args, nil, c.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range c.md {
+				msg.Metadata.Set(k, v)
+			}
+			out := sameAsGolden(t, c.golden, c.dest, msg)
+			v := goldenGet(t, c.golden)
+			if g, _ := v.SendParams["MessageGroupId"].(string); g != out.MessageGroupID {
+				t.Errorf("MessageGroupID %q, want %q", out.MessageGroupID, g)
+			}
+			if d, _ := v.SendParams["MessageDeduplicationId"].(string); d != out.DeduplicationID {
+				t.Errorf("DeduplicationID %q, want %q", out.DeduplicationID, d)
+			}
+			var id string
+			_ = json.Unmarshal(v.Properties["correlation_id"], &id)
+			if msg.UUID != id {
+				t.Errorf("UUID %s is not the task id %s", msg.UUID, id)
+			}
+		})
 	}
 }
