@@ -50,7 +50,8 @@ func decompress(kind string, data []byte, limit int) ([]byte, error) {
 	return out, nil
 }
 
-// compress compresses a payload as Kombu does, returning the compression header to send.
+// compress compresses a payload as Kombu does, returning the compression header to send
+// ("" when the payload is left uncompressed).
 func compress(kind string, data []byte) ([]byte, string, error) {
 	switch strings.ToLower(kind) {
 	case CompressionGzip, "gzip", "zlib":
@@ -63,6 +64,10 @@ func compress(kind string, data []byte) ([]byte, string, error) {
 			return nil, "", err
 		}
 		return buf.Bytes(), CompressionGzip, nil
+	case CompressionBzip2, "bzip2", "bzip", "application/x-bzip2":
+		// Go can read bzip2 but not write it: such a payload (e.g. a received one being
+		// forwarded) goes out uncompressed, which every Kombu consumer reads.
+		return data, "", nil
 	}
 	return nil, "", &UnsupportedCompressionError{Compression: kind}
 }

@@ -1,6 +1,7 @@
 package kombu
 
 import (
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"unicode/utf16"
@@ -68,6 +69,13 @@ func (s *jsonScanner) rawString() (raw []byte, escaped bool, err error) {
 	s.i++
 	start := s.i
 	for s.i < len(s.b) {
+		// Skip eight plain bytes at a time: none a quote, a backslash or a control character.
+		for s.i+8 <= len(s.b) && !hasStringSpecial(binary.LittleEndian.Uint64(s.b[s.i:])) {
+			s.i += 8
+		}
+		if s.i >= len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -102,6 +110,21 @@ func (s *jsonScanner) rawString() (raw []byte, escaped bool, err error) {
 		}
 	}
 	return nil, false, s.syntaxError("unterminated string")
+}
+
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// hasStringSpecial reports whether any of the eight bytes in x is '"', '\\' or below 0x20.
+func hasStringSpecial(x uint64) bool {
+	lt20 := (x - swarOnes*0x20) &^ x
+	quote := x ^ (swarOnes * '"')
+	quote = (quote - swarOnes) &^ quote
+	bslash := x ^ (swarOnes * '\\')
+	bslash = (bslash - swarOnes) &^ bslash
+	return (lt20|quote|bslash)&swarHigh != 0
 }
 
 // str consumes a string and returns it decoded.

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -307,3 +306,46 @@ func checkMetaJSON(t *testing.T, md map[string]string, key string, raw json.RawM
 	checkMeta(t, md, key, &s)
 }
 
+// benchEnvelope is the envelope of a typical Celery protocol 2 task (add.delay(2, 3)).
+func benchEnvelope(b *testing.B) (*Envelope, string) {
+	v := goldenGet(b, "celery_v2_add")
+	env, err := DecodeEnvelope(v.body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return env, v.body
+}
+
+func BenchmarkEnvelopeEncode(b *testing.B) {
+	env, want := benchEnvelope(b)
+	if env.Encode() != want {
+		b.Fatal("encoding differs")
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(want)))
+	for b.Loop() {
+		_ = env.Encode()
+	}
+}
+
+func BenchmarkEnvelopeDecode(b *testing.B) {
+	_, body := benchEnvelope(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	var env Envelope
+	for b.Loop() {
+		if err := env.Decode(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEnvelopeDecodeNew(b *testing.B) {
+	_, body := benchEnvelope(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeEnvelope(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

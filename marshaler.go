@@ -234,7 +234,8 @@ const (
 	MetadataHeaders = "kombu_headers"
 	// MetadataCompression is the compression of the received payload (which Unmarshal
 	// decompressed), e.g. "application/x-gzip". When set on a message to publish, the payload
-	// is compressed with it (zlib and gzip only).
+	// is compressed with it (with zlib for Kombu's gzip; a bzip2 payload is sent uncompressed,
+	// as Go has no bzip2 writer).
 	MetadataCompression = "kombu_compression"
 	// MetadataExpiration is properties.expiration: a TTL in milliseconds, as text.
 	MetadataExpiration = "kombu_expiration"
