@@ -55,7 +55,9 @@ func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 		base = cfg.AWSConfig.Copy()
 	} else {
 		var opts []func(*awsconfig.LoadOptions) error
-		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+		if cfg.Region != "" {
+			opts = append(opts, awsconfig.WithRegion(cfg.Region))
+		}
 		if cfg.AccessKeyID != "" {
 			// Static credentials given: do not let the default chain reach for IMDS or SSO.
 			opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
@@ -66,8 +68,12 @@ func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 		}
 		base = loaded
 	}
+	// Like Kombu: the configured region, else the SDK's (AWS_REGION, ~/.aws/config), else us-east-1.
 	if cfg.Region != "" {
 		base.Region = cfg.Region
+	}
+	if base.Region == "" {
+		base.Region = DefaultRegion
 	}
 	if cfg.HTTPClient != nil {
 		base.HTTPClient = cfg.HTTPClient
@@ -82,7 +88,13 @@ func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 }
 
 // withSTS wraps credentials in an STS AssumeRole provider when a role is configured. The
-// CredentialsCache refreshes them before they expire.
+// CredentialsCache refreshes them StsTokenBufferTime (default DefaultStsExpiryWindow) before
+// they expire.
+//
+// Unlike Kombu, which assumes the role only for predefined queues, with the ambient AWS
+// credentials, and keeps one expiry for all queues, every client assumes the role here, with
+// its own credentials as the source (a predefined queue's keys, else the Config's, else the
+// SDK's default chain), and each client refreshes on its own.
 func (cs *clientSet) withSTS(creds aws.CredentialsProvider, region string) aws.CredentialsProvider {
 	if cs.cfg.StsRoleArn == "" {
 		return creds
@@ -118,6 +130,9 @@ func (cs *clientSet) newSQSClient(cfg aws.Config, region string) *sqs.Client {
 		}
 		if cs.stats != nil {
 			o.APIOptions = append(o.APIOptions, cs.stats.middleware)
+		}
+		if cs.cfg.RequestTimeout > 0 {
+			o.APIOptions = append(o.APIOptions, requestTimeoutMiddleware(cs.cfg.RequestTimeout))
 		}
 		for _, fn := range cs.cfg.SQSOptions {
 			fn(o)
@@ -203,4 +218,27 @@ func (s *RequestStats) middleware(stack *middleware.Stack) error {
 			s.count(awsmiddleware.GetOperationName(ctx))
 			return next.HandleFinalize(ctx, in)
 		}), middleware.After)
+}
+
+// requestTimeoutMiddleware bounds each SQS call, retries included, by timeout; a long poll
+// (ReceiveMessage) gets its wait time on top, or SQS's longest (20 s) when it names none, as
+// the queue's ReceiveMessageWaitTimeSeconds then applies. The caller's context may end it
+// sooner.
+func requestTimeoutMiddleware(timeout time.Duration) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("kombuRequestTimeout",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				d := timeout
+				if r, ok := in.Parameters.(*sqs.ReceiveMessageInput); ok {
+					wait := time.Duration(r.WaitTimeSeconds) * time.Second
+					if wait <= 0 {
+						wait = MaxWaitTimeSeconds * time.Second
+					}
+					d += wait
+				}
+				ctx, cancel := context.WithTimeout(ctx, d)
+				defer cancel()
+				return next.HandleInitialize(ctx, in)
+			}), middleware.Before)
+	}
 }
