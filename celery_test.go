@@ -2,6 +2,7 @@ package kombu
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
 )
 
@@ -205,5 +208,175 @@ func TestNewTaskMatchesCelery(t *testing.T) {
 				t.Errorf("UUID %s is not the task id %s", msg.UUID, id)
 			}
 		})
+	}
+}
+
+func TestTaskRoundTrip(t *testing.T) {
+	type point struct {
+		X, Y int
+	}
+	eta := time.Date(2030, 1, 2, 3, 4, 5, 600000000, time.UTC)
+	for _, proto := range []int{1, 2} {
+		msg, err := NewTask("geo.move", []any{point{1, 2}, "ünï", nil}, map[string]any{"speed": 1.5, "when": DateTime{eta}},
+			WithProtocol(proto), WithETA(eta), WithTimeLimit(10, 0), WithRetries(2), WithHeaders(map[string]any{"x-k": []int{1}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Metadata[MetadataTask] != "geo.move" || msg.Metadata[MetadataCorrelationID] != msg.UUID || msg.Metadata[MetadataReplyTo] == "" {
+			t.Fatalf("metadata %v", msg.Metadata)
+		}
+		out, err := KombuMarshaler{}.Marshal(Destination{Queue: "celery"}, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := KombuMarshaler{}.Unmarshal("celery", &types.Message{Body: aws.String(out.Body), MessageId: aws.String("m")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.UUID != msg.UUID || back.Metadata[MetadataTask] != "geo.move" {
+			t.Fatalf("protocol %d: UUID %s metadata %v", proto, back.UUID, back.Metadata)
+		}
+		task, err := TaskFromMessage(back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if task.Protocol != proto || task.Name != "geo.move" || task.ID != msg.UUID || task.Retries != 2 ||
+			task.ETA == nil || !task.ETA.Equal(eta) || *task.TimeLimit[0] != 10 || task.TimeLimit[1] != nil {
+			t.Errorf("protocol %d: %+v", proto, task)
+		}
+		var p point
+		var s string
+		if err := task.DecodeArgs(&p, &s, nil); err != nil || p != (point{1, 2}) || s != "ünï" {
+			t.Errorf("DecodeArgs: %v %v %q", err, p, s)
+		}
+		var kw struct {
+			Speed float64  `json:"speed"`
+			When  DateTime `json:"when"`
+		}
+		if err := task.DecodeKwargs(&kw); err != nil || kw.Speed != 1.5 || !kw.When.Equal(eta) {
+			t.Errorf("DecodeKwargs: %v %+v", err, kw)
+		}
+		if err := task.DecodeArgs(&p); !errors.Is(err, ErrTaskArguments) || !strings.Contains(err.Error(), "3 positional arguments") {
+			t.Errorf("count mismatch: %v", err)
+		}
+		var n int
+		if err := task.DecodeArgs(&n, nil, nil); !errors.Is(err, ErrTaskArguments) || !strings.Contains(err.Error(), "argument 0") {
+			t.Errorf("type mismatch: %v", err)
+		}
+		if fmt.Sprint(task.Headers["x-k"]) != "[1]" {
+			t.Errorf("custom header %v", task.Headers)
+		}
+		if proto == 2 && (task.ArgsRepr != "({'X': 1, 'Y': 2}, 'ünï', None)" || task.Lang != "go" || task.RootID != task.ID) {
+			t.Errorf("argsrepr %q lang %q root %q", task.ArgsRepr, task.Lang, task.RootID)
+		}
+		if proto == 2 && task.KwargsRepr != "{'speed': 1.5, 'when': {'__type__': 'datetime', '__value__': '2030-01-02T03:04:05.600000+00:00'}}" {
+			t.Errorf("kwargsrepr %q", task.KwargsRepr)
+		}
+
+		// A received task can be sent again, e.g. as a retry.
+		task.Retries++
+		again, err := task.Message()
+		if err != nil || again.UUID != task.ID {
+			t.Fatal(err)
+		}
+		retried, _ := TaskFromMessage(again)
+		if retried.Retries != 3 || string(retried.RawArgs) != `[{"X": 1, "Y": 2}, "\u00fcn\u00ef", null]` {
+			t.Errorf("retried %+v", retried)
+		}
+	}
+}
+
+func TestTaskFromMessageHybridAndErrors(t *testing.T) {
+	hybrid := message.NewMessage("u", []byte(`{"task": "body.name", "id": "i1", "args": [1], "kwargs": {"a": 2}, "eta": "2024-01-01T00:00:00", "utc": true}`))
+	hybrid.Metadata[MetadataHeaders] = `{"task": "header.name", "retries": 5}`
+	task, err := TaskFromMessage(hybrid)
+	if err != nil || task.Name != "header.name" || task.ID != "i1" || task.Retries != 5 || string(task.RawArgs) != "[1]" ||
+		task.ETA == nil || !task.ETA.Equal(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("hybrid: %v %+v", err, task)
+	}
+
+	for name, msg := range map[string]*message.Message{
+		"plain json": message.NewMessage("u", []byte(`{"hello": "world"}`)),
+		"array":      message.NewMessage("u", []byte(`[1, 2]`)),
+		"text":       message.NewMessage("u", []byte(`hi`)),
+		"raw envelope": func() *message.Message {
+			m := message.NewMessage("u", []byte(`{"task": "x"}`))
+			m.Metadata[MetadataRaw] = "true"
+			return m
+		}(),
+	} {
+		if _, err := TaskFromMessage(msg); !errors.Is(err, ErrNotATask) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	bad := message.NewMessage("u", []byte(`{"not": "a list"}`))
+	bad.Metadata[MetadataHeaders] = `{"task": "t", "id": "i"}`
+	if _, err := TaskFromMessage(bad); !errors.Is(err, ErrNotATask) && !errors.Is(err, ErrInvalidTask) {
+		t.Errorf("bad v2 body: %v", err)
+	}
+	bad = message.NewMessage("u", []byte(`[[], {}]`))
+	bad.Metadata[MetadataHeaders] = `{"task": "t", "id": "i", "eta": "tomorrow"}`
+	if _, err := TaskFromMessage(bad); !errors.Is(err, ErrInvalidTask) {
+		t.Errorf("bad eta: %v", err)
+	}
+	if _, err := NewTask("", nil, nil); !errors.Is(err, ErrInvalidTask) {
+		t.Errorf("empty name: %v", err)
+	}
+	if _, err := NewTask("t", []any{func() {}}, nil); !errors.Is(err, ErrInvalidTask) {
+		t.Errorf("unencodable argument: %v", err)
+	}
+}
+
+func TestCeleryTimes(t *testing.T) {
+	want := time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	for _, s := range []string{"2025-03-14T15:09:26.535897+00:00", "2025-03-14T15:09:26.535897Z", "2025-03-14T15:09:26.535897",
+		"2025-03-14 15:09:26.535897", "2025-03-14T16:09:26.535897+01:00"} {
+		got, err := ParseCeleryTime(s, true)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%s: %v %v", s, got, err)
+		}
+	}
+	if got, err := ParseCeleryTime("2025-03-14T15:09:26", true); err != nil || !got.Equal(want.Truncate(time.Second)) {
+		t.Errorf("no fraction: %v %v", got, err)
+	}
+	if _, err := ParseCeleryTime("soon", true); !errors.Is(err, ErrInvalidTask) {
+		t.Errorf("bad time: %v", err)
+	}
+	if s := formatCeleryTime(want); s != "2025-03-14T15:09:26.535897+00:00" {
+		t.Errorf("format %s", s)
+	}
+	if s := formatCeleryTime(want.Truncate(time.Second)); s != "2025-03-14T15:09:26+00:00" {
+		t.Errorf("format %s", s)
+	}
+	var d DateTime
+	for _, js := range []string{`{"__type__": "datetime", "__value__": "2025-03-14T15:09:26.535897+00:00"}`, `"2025-03-14T15:09:26.535897Z"`} {
+		if err := json.Unmarshal([]byte(js), &d); err != nil || !d.Equal(want) {
+			t.Errorf("%s: %v %v", js, d, err)
+		}
+	}
+	if b, _ := json.Marshal(DateTime{want}); string(b) != `{"__type__":"datetime","__value__":"2025-03-14T15:09:26.535897+00:00"}` {
+		t.Errorf("DateTime JSON %s", b)
+	}
+}
+
+func TestPyRepr(t *testing.T) {
+	for js, want := range map[string]string{
+		`[]`:                          "()",
+		`[1]`:                         "(1,)",
+		`[2, 3]`:                      "(2, 3)",
+		`["it's", "a\"b", "x\ny"]`:    `("it's", 'a"b', 'x\ny')`,
+		`[true, false, null, 1.5]`:    "(True, False, None, 1.5)",
+		`[[1, [2]], {"k": {"v": 1}}]`: "([1, [2]], {'k': {'v': 1}})",
+	} {
+		if got := pyReprJSON([]byte(js), true); got != want {
+			t.Errorf("%s: %s, want %s", js, got, want)
+		}
+	}
+	if got := pyReprJSON([]byte(`{"a": 1, "b": "\u00e9"}`), false); got != "{'a': 1, 'b': 'é'}" {
+		t.Errorf("kwargs repr %s", got)
+	}
+	long := pyReprJSON([]byte(`["`+strings.Repeat("x", 2000)+`"]`), true)
+	if len(long) != reprMaxSize || !strings.HasSuffix(long, "...") {
+		t.Errorf("long repr %d", len(long))
 	}
 }
