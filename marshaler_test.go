@@ -209,15 +209,15 @@ func TestUnmarshalErrors(t *testing.T) {
 
 func TestUnmarshalRawBodies(t *testing.T) {
 	for body, want := range map[string]string{
-		"plain text":        "plain text",
-		`{"no": "props"}`:   `{"no": "props"}`,
-		`[1, 2]`:            `[1, 2]`,
-		"aGVsbG8=":          "hello", // valid base64 is decoded, as Kombu does
-		"aGVsbG8":           "aGVsbG8",
-		"aGVs\nbG8=":        "aGVs\nbG8=",
-		`{"properties": {`:  `{"properties": {`, // broken JSON: not an envelope
+		"plain text":         "plain text",
+		`{"no": "props"}`:    `{"no": "props"}`,
+		`[1, 2]`:             `[1, 2]`,
+		"aGVsbG8=":           "hello", // valid base64 is decoded, as Kombu does
+		"aGVsbG8":            "aGVsbG8",
+		"aGVs\nbG8=":         "aGVs\nbG8=",
+		`{"properties": {`:   `{"properties": {`, // broken JSON: not an envelope
 		"  eyJhIjogMX0=  \n": `{"a": 1}`,
-		"":                  "",
+		"":                   "",
 	} {
 		msg, err := unmarshalBody(t, body)
 		if err != nil {
@@ -239,5 +239,29 @@ func TestBodyEncodingText(t *testing.T) {
 	back, err := DecodeEnvelope(js)
 	if err != nil || string(back.Body) != string(env.Body) || back.Properties.BodyEncoding != "utf-8" {
 		t.Fatalf("%v %q", err, back.Body)
+	}
+}
+
+func BenchmarkKombuMarshalerUnmarshal(b *testing.B) {
+	v := goldenGet(b, "celery_v2_add")
+	in := v.sqsMessage()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (KombuMarshaler{}).Unmarshal("celery", in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkKombuMarshalerMarshal(b *testing.B) {
+	msg, err := NewTask("proj.tasks.add", []any{2, 3}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (KombuMarshaler{}).Marshal(Destination{Queue: "celery"}, msg); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -1,0 +1,401 @@
+package kombu
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// DecodeEnvelope decodes an SQS message body the way Kombu's SQS transport does:
+//
+//   - the body is base64-decoded only when it is canonical base64 (the whole body, padded,
+//     re-encoding to itself) whose bytes are UTF-8; otherwise it is used as it is, so raw
+//     JSON envelopes (sqs_base64_encoding false, SNS raw delivery) are read too;
+//   - a JSON object with a "properties" key is an envelope; anything else (not JSON, not an
+//     object, no properties) yields Raw true with the text in Body;
+//   - the envelope's body is base64-decoded when properties.body_encoding is "base64", and
+//     kept as text when it is null or "utf-8".
+//
+// Errors are *DecodeError (ErrUndecodableBody). Decompression and deserialization are left to
+// the caller (KombuMarshaler does both).
+func DecodeEnvelope(body string) (*Envelope, error) {
+	e := new(Envelope)
+	if err := e.Decode(body); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Decode is DecodeEnvelope into e, which it overwrites.
+func (e *Envelope) Decode(body string) error {
+	*e = Envelope{}
+	text := optionalBase64(body)
+	if !utf8.Valid(text) {
+		// SQS bodies are Unicode text, so only a corrupted message gets here.
+		return &DecodeError{Part: "body", Err: errors.New("not valid UTF-8")}
+	}
+	d := envelopeDecoder{s: jsonScanner{b: text}, e: e}
+	if d.s.peek() != '{' {
+		e.Raw, e.Body = true, text
+		return nil
+	}
+	err := d.s.object(d.member)
+	if err == nil {
+		err = d.s.end()
+	}
+	if err != nil || !d.sawProperties {
+		// Not JSON, or JSON without properties: Kombu passes such bodies through.
+		*e = Envelope{Raw: true, Body: text}
+		return nil
+	}
+	if d.sem != nil {
+		return d.sem
+	}
+	if d.bodyRaw == nil {
+		return nil
+	}
+	switch enc := e.Properties.BodyEncoding; enc {
+	case "", "utf-8", "UTF-8":
+		if d.bodyEscaped {
+			e.Body = unescapeJSON(make([]byte, 0, len(d.bodyRaw)), d.bodyRaw)
+		} else {
+			e.Body = d.bodyRaw
+		}
+	case BodyEncodingBase64:
+		raw := d.bodyRaw
+		if d.bodyEscaped {
+			raw = unescapeJSON(nil, raw)
+		}
+		e.Body, err = decodeBase64Lenient(raw)
+		if err != nil {
+			return &DecodeError{Part: "body", Err: fmt.Errorf("body_encoding is base64 but the body does not decode: %w", err)}
+		}
+	default:
+		return &DecodeError{Part: "body", Err: fmt.Errorf("unknown body_encoding %q", enc)}
+	}
+	return nil
+}
+
+// envelopeDecoder reads an envelope in one pass. Syntax errors end the pass (the body is then
+// not an envelope); wrong types are kept in sem and reported once the body is known to be an
+// envelope.
+type envelopeDecoder struct {
+	s             jsonScanner
+	e             *Envelope
+	sem           error
+	sawProperties bool
+	bodyRaw       []byte
+	bodyEscaped   bool
+}
+
+func (d *envelopeDecoder) wrongType(part, what string) error {
+	if d.sem == nil {
+		d.sem = &DecodeError{Part: part, Err: errors.New(what)}
+	}
+	_, _, err := d.s.value()
+	return err
+}
+
+func (d *envelopeDecoder) member(key []byte, escaped bool) error {
+	s, e := &d.s, d.e
+	var err error
+	switch keyName(key, escaped) {
+	case "body":
+		switch s.peek() {
+		case '"':
+			d.bodyRaw, d.bodyEscaped, err = s.rawString()
+		case 'n':
+			d.bodyRaw, err = nil, s.literal("null")
+		default:
+			return d.wrongType("body", "the envelope body is not a string")
+		}
+	case "content-type":
+		if !d.stringOrNull() {
+			return d.wrongType("envelope", "content-type is not a string")
+		}
+		e.ContentType, err = s.nullableString()
+	case "content-encoding":
+		if !d.stringOrNull() {
+			return d.wrongType("envelope", "content-encoding is not a string")
+		}
+		e.ContentEncoding, err = s.nullableString()
+	case "headers":
+		switch s.peek() {
+		case '{':
+			var start, end int
+			start, end, err = s.value()
+			e.Headers = json.RawMessage(s.b[start:end])
+		case 'n':
+			e.Headers, err = nil, s.literal("null")
+		default:
+			return d.wrongType("headers", "headers is not a JSON object")
+		}
+	case "properties":
+		d.sawProperties = true
+		if s.peek() != '{' {
+			return d.wrongType("properties", "properties is not a JSON object")
+		}
+		e.Properties = Properties{}
+		err = s.object(d.property)
+	default:
+		_, _, err = s.value()
+	}
+	return err
+}
+
+func (d *envelopeDecoder) stringOrNull() bool {
+	c := d.s.peek()
+	return c == '"' || c == 'n'
+}
+
+// scalar reads a property that should be a string: strings verbatim, null as "", numbers and
+// booleans as their JSON text; objects and arrays are wrong.
+func (d *envelopeDecoder) scalar(name string, dst *string) error {
+	switch d.s.peek() {
+	case '"':
+		raw, escaped, err := d.s.rawString()
+		if err == nil {
+			if escaped {
+				*dst = string(unescapeJSON(nil, raw))
+			} else {
+				*dst = internString(raw)
+			}
+		}
+		return err
+	case '{', '[':
+		return d.wrongType("properties", name+" is not a string")
+	}
+	start, end, err := d.s.value()
+	if err == nil && string(d.s.b[start:end]) != "null" {
+		*dst = string(d.s.b[start:end])
+	}
+	return err
+}
+
+func (d *envelopeDecoder) property(key []byte, escaped bool) error {
+	s, p := &d.s, &d.e.Properties
+	k := keyName(key, escaped)
+	switch k {
+	case "correlation_id":
+		return d.scalar(k, &p.CorrelationID)
+	case "reply_to":
+		return d.scalar(k, &p.ReplyTo)
+	case "MessageGroupId":
+		return d.scalar(k, &p.MessageGroupID)
+	case "MessageDeduplicationId":
+		return d.scalar(k, &p.MessageDeduplicationID)
+	case "expiration":
+		return d.scalar(k, &p.Expiration)
+	case "delivery_tag":
+		return d.scalar(k, &p.DeliveryTag)
+	case "body_encoding":
+		if !d.stringOrNull() {
+			return d.wrongType("properties", "body_encoding is not a string")
+		}
+		var err error
+		p.BodyEncoding, err = s.nullableString()
+		return err
+	case "delivery_mode", "priority", "DelaySeconds", "redelivered":
+		// Numbers that are not integers are ignored: SQS uses none of them.
+		start, end, err := s.value()
+		raw := s.b[start:end]
+		if k == "redelivered" {
+			p.Redelivered = string(raw) == "true"
+		} else if n, ok := parseJSONInt(raw); ok {
+			switch k {
+			case "delivery_mode":
+				p.DeliveryMode = n
+			case "priority":
+				p.Priority = n
+			default:
+				p.DelaySeconds = &n
+			}
+		}
+		return err
+	case "delivery_info":
+		switch s.peek() {
+		case '{':
+			return s.object(d.deliveryInfo)
+		case 'n':
+			return s.literal("null")
+		}
+		return d.wrongType("properties", "delivery_info is not a JSON object")
+	}
+	start, end, err := s.value()
+	if err == nil {
+		name := k
+		if name == "" {
+			name = string(key)
+			if escaped {
+				name = string(unescapeJSON(nil, key))
+			}
+		}
+		p.Extra = append(p.Extra, Field{Key: name, Value: json.RawMessage(s.b[start:end])})
+	}
+	return err
+}
+
+func (d *envelopeDecoder) deliveryInfo(key []byte, escaped bool) error {
+	switch keyName(key, escaped) {
+	case "exchange":
+		return d.scalar("exchange", &d.e.Properties.Exchange)
+	case "routing_key":
+		return d.scalar("routing_key", &d.e.Properties.RoutingKey)
+	}
+	_, _, err := d.s.value()
+	return err
+}
+
+// nullableString reads a string or null (""), with constants for common values.
+func (s *jsonScanner) nullableString() (string, error) {
+	if s.peek() == 'n' {
+		return "", s.literal("null")
+	}
+	raw, escaped, err := s.rawString()
+	if err != nil {
+		return "", err
+	}
+	if escaped {
+		return string(unescapeJSON(nil, raw)), nil
+	}
+	return internString(raw), nil
+}
+
+func internString(b []byte) string {
+	switch string(b) {
+	case "":
+		return ""
+	case ContentTypeJSON:
+		return ContentTypeJSON
+	case "utf-8":
+		return "utf-8"
+	case BodyEncodingBase64:
+		return BodyEncodingBase64
+	case "binary":
+		return "binary"
+	case ContentTypeText:
+		return ContentTypeText
+	case "celery":
+		return "celery"
+	}
+	return string(b)
+}
+
+// optionalBase64 returns the decoded body when it is canonical, padded base64 as Kombu checks
+// it (with surrounding ASCII spaces ignored), else the body itself.
+func optionalBase64(body string) []byte {
+	candidate := body
+	if len(candidate) > 0 && (isPySpace(candidate[0]) || isPySpace(candidate[len(candidate)-1])) {
+		candidate = trimPySpace(candidate)
+	}
+	if len(candidate)%4 != 0 {
+		return []byte(body)
+	}
+	pad := 0
+	if len(candidate) > 0 && candidate[len(candidate)-1] == '=' {
+		pad++
+		if candidate[len(candidate)-2] == '=' {
+			pad++
+		}
+	}
+	out := make([]byte, len(candidate)/4*3)
+	n, err := base64.StdEncoding.Strict().Decode(out, []byte(candidate))
+	// The Go decoder skips \r and \n, which Kombu's pattern rejects: then fewer bytes come out.
+	if err != nil || n != len(out)-pad || !utf8.Valid(out[:n]) {
+		return []byte(body)
+	}
+	return out[:n]
+}
+
+func isPySpace(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '\v', '\f':
+		return true
+	}
+	return false
+}
+
+func trimPySpace(s string) string {
+	for len(s) > 0 && isPySpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isPySpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// decodeBase64Lenient decodes standard base64 like Python's b64decode without validate:
+// characters outside the alphabet are skipped, the padding must be right.
+func decodeBase64Lenient(src []byte) ([]byte, error) {
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(src)))
+	n, err := base64.StdEncoding.Decode(out, src)
+	if err == nil {
+		return out[:n], nil
+	}
+	filtered := make([]byte, 0, len(src))
+	for _, c := range src {
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=' {
+			filtered = append(filtered, c)
+		}
+	}
+	if len(filtered) == len(src) {
+		return nil, err
+	}
+	n, err2 := base64.StdEncoding.Decode(out, filtered)
+	if err2 != nil {
+		return nil, err
+	}
+	return out[:n], nil
+}
+
+// keyName returns a constant for the keys the decoder looks for, so that matching them does
+// not allocate; other keys give "".
+func keyName(key []byte, escaped bool) string {
+	if escaped {
+		key = unescapeJSON(nil, key)
+	}
+	switch string(key) {
+	case "body":
+		return "body"
+	case "content-type":
+		return "content-type"
+	case "content-encoding":
+		return "content-encoding"
+	case "headers":
+		return "headers"
+	case "properties":
+		return "properties"
+	case "correlation_id":
+		return "correlation_id"
+	case "reply_to":
+		return "reply_to"
+	case "delivery_mode":
+		return "delivery_mode"
+	case "delivery_info":
+		return "delivery_info"
+	case "priority":
+		return "priority"
+	case "body_encoding":
+		return "body_encoding"
+	case "delivery_tag":
+		return "delivery_tag"
+	case "redelivered":
+		return "redelivered"
+	case "expiration":
+		return "expiration"
+	case "MessageGroupId":
+		return "MessageGroupId"
+	case "MessageDeduplicationId":
+		return "MessageDeduplicationId"
+	case "DelaySeconds":
+		return "DelaySeconds"
+	case "exchange":
+		return "exchange"
+	case "routing_key":
+		return "routing_key"
+	}
+	return ""
+}

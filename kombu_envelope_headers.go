@@ -1,0 +1,146 @@
+package kombu
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// detectContentType picks the content type Kombu would give the payload.
+func detectContentType(payload []byte) (contentType, contentEncoding string) {
+	switch {
+	case json.Valid(payload):
+		return ContentTypeJSON, "utf-8"
+	case utf8.Valid(payload):
+		return ContentTypeText, "utf-8"
+	default:
+		return ContentTypeData, "binary"
+	}
+}
+
+// buildHeaders writes the envelope headers for a message to publish (see KombuMarshaler).
+func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessage, error) {
+	base, hasBase := md[MetadataHeaders]
+	var extra []string
+	for k := range md {
+		if isReservedMetadata(k) {
+			continue
+		}
+		extra = append(extra, k)
+	}
+	if !hasBase && len(extra) == 0 && compressionHeader == "" {
+		return nil, nil
+	}
+	sort.Strings(extra)
+	dst := make([]byte, 0, len(base)+32*len(extra)+16)
+	dst = append(dst, '{')
+	var seen map[string]bool
+	if hasBase {
+		if len(extra) > 0 {
+			seen = make(map[string]bool, len(extra))
+		}
+		s := jsonScanner{b: []byte(base)}
+		err := s.object(func(key []byte, escaped bool) error {
+			name := string(key)
+			if escaped {
+				name = string(unescapeJSON(nil, key))
+			}
+			start, end, err := s.value()
+			if err != nil || name == "compression" {
+				return err
+			}
+			if len(dst) > 1 {
+				dst = append(dst, ", "...)
+			}
+			dst = append(appendPyString(dst, name), ": "...)
+			raw := s.b[start:end]
+			if v, ok := md[name]; ok && !isReservedMetadata(name) {
+				seen[name] = true
+				if text, _ := metaText(raw); text != v {
+					dst = appendPyString(dst, v)
+					return nil
+				}
+			}
+			dst = append(dst, raw...)
+			return nil
+		})
+		if err == nil {
+			err = s.end()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("metadata %s is not a JSON object: %w", MetadataHeaders, err)
+		}
+	}
+	for _, k := range extra {
+		if seen[k] || (hasBase && isV1BodyKey(k)) {
+			continue
+		}
+		if len(dst) > 1 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(appendPyString(dst, k), ": "...)
+		dst = appendPyString(dst, md[k])
+	}
+	if compressionHeader != "" {
+		if len(dst) > 1 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, `"compression": `...)
+		dst = appendPyString(dst, compressionHeader)
+	}
+	return append(dst, '}'), nil
+}
+
+func isV1BodyKey(k string) bool {
+	for _, v := range v1BodyKeys {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutMember returns the JSON object obj without the member name, in Python's layout.
+func withoutMember(obj []byte, name string) []byte {
+	dst := []byte{'{'}
+	s := jsonScanner{b: obj}
+	_ = s.object(func(key []byte, escaped bool) error {
+		start, end, err := s.value()
+		if err != nil || keyIs(key, escaped, name) {
+			return err
+		}
+		if len(dst) > 1 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, '"')
+		dst = append(dst, key...)
+		dst = append(dst, `": `...)
+		dst = append(dst, s.b[start:end]...)
+		return nil
+	})
+	return append(dst, '}')
+}
+
+// v1TaskFields returns the task, id, eta and expires strings of a protocol 1 task body (a JSON
+// object with a string "task"); all are empty for anything else.
+func v1TaskFields(payload []byte) (fields [len(v1BodyKeys)]string) {
+	s := jsonScanner{b: payload}
+	if s.peek() != '{' {
+		return fields
+	}
+	_ = s.object(func(key []byte, escaped bool) error {
+		for i, k := range v1BodyKeys {
+			if keyIs(key, escaped, k) && s.peek() == '"' {
+				v, err := s.str()
+				fields[i] = v
+				return err
+			}
+		}
+		_, _, err := s.value()
+		return err
+	})
+	return fields
+}
