@@ -1,0 +1,945 @@
+package kombu
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+)
+
+// TransportOptions is a configuration built from a Celery app's SQS settings: its
+// `broker_url` (see ParseBrokerURL) and its `broker_transport_options` (see
+// ParseTransportOptions). It embeds the SubscriberConfig for a Subscriber; a Publisher takes
+// its Config (or PublisherConfig()):
+//
+//	opts, err := kombu.ParseCeleryBroker(os.Getenv("BROKER_URL"), transportOptions)
+//	...
+//	sub, err := kombu.NewSubscriber(opts.SubscriberConfig, logger)
+//	pub, err := kombu.NewPublisher(opts.PublisherConfig(), logger)
+//
+// Fields left zero get the usual defaults when the Publisher or Subscriber is created; set
+// any other field before that. Printing it shows no credential.
+type TransportOptions struct {
+	SubscriberConfig
+
+	// SQSBase64Encoding is Kombu's `sqs_base64_encoding` (default true): whether a Kombu
+	// producer base64-encodes the JSON envelope it sends. PublisherConfig sets the
+	// KombuMarshaler's RawEnvelope from it. Kombu consumers, and KombuMarshaler, accept both
+	// forms when receiving.
+	SQSBase64Encoding bool
+	// BodyEncoding is Kombu's `body_encoding` (default "base64"; "" when the option is null):
+	// how a Kombu producer encodes the message body inside the envelope. It is informative
+	// only: KombuMarshaler always writes base64 bodies, and consumers, Kombu's as well, follow
+	// the encoding each envelope names.
+	BodyEncoding string
+
+	// NoEffect lists, sorted, the options that were accepted but change nothing here (see
+	// ParseTransportOptions), e.g. to log them once.
+	NoEffect []string
+}
+
+// PublisherConfig is the configuration for a Publisher: the shared Config, and a
+// KombuMarshaler that writes the SQS body as Kombu would with these options (without the outer
+// base64 layer when sqs_base64_encoding is false).
+func (o TransportOptions) PublisherConfig() PublisherConfig {
+	return PublisherConfig{Config: o.Config, Marshaler: KombuMarshaler{RawEnvelope: !o.SQSBase64Encoding}}
+}
+
+// TransportOptionError names a Celery setting that cannot be used and why. Key is the option
+// as Kombu spells it, with Python-style subscripts for nested ones, e.g.
+// `predefined_queues["celery"]["backoff_policy"]` or `client-config["retries"]["mode"]`; it
+// is "broker_url" for ParseBrokerURL. The error never shows a credential.
+type TransportOptionError struct {
+	Key    string
+	Reason string
+}
+
+func (e *TransportOptionError) Error() string {
+	return "kombu: invalid Celery setting " + e.Key + ": " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrInvalidConfig) hold.
+func (e *TransportOptionError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// noEffectOptions are Kombu options accepted without effect, and why.
+var noEffectOptions = map[string]string{
+	// Which message attributes ReceiveMessage asks for: the Subscriber always asks for all of
+	// them (ApproximateReceiveCount included), which is a superset of any setting.
+	"fetch_message_attributes": "the Subscriber always fetches every attribute",
+	// Read but never used by Kombu's SQS transport.
+	"regioninfo": "Kombu reads it but never uses it",
+	"port":       "Kombu reads it but never uses it; the port comes from the broker URL",
+	// SNS fanout exchanges: this package publishes to and consumes from queues directly.
+	"supports_fanout":      "fanout exchanges (SNS) are not used by this package",
+	"predefined_exchanges": "fanout exchanges (SNS) are not used by this package",
+	// Kombu virtual transport routing: a message with no route goes there. Publishers here
+	// always name their queue.
+	"deadletter_queue": "messages are always published to a named queue",
+	// Kombu's connection retry policy; SQS calls here are retried by the AWS SDK's retryer
+	// (client-config "retries").
+	"max_retries":             "retries are the AWS SDK's (client-config retries)",
+	"interval_start":          "retries are the AWS SDK's (client-config retries)",
+	"interval_step":           "retries are the AWS SDK's (client-config retries)",
+	"interval_max":            "retries are the AWS SDK's (client-config retries)",
+	"connect_retries_timeout": "retries are the AWS SDK's (client-config retries)",
+}
+
+// botocoreConfigOptions are the arguments of botocore.config.Config (botocore 1.44), to tell
+// an option this package does not map from a misspelt one.
+var botocoreConfigOptions = map[string]bool{
+	"account_id_endpoint_mode": true, "auth_scheme_preference": true, "client_cert": true,
+	"client_context_params": true, "connect_timeout": true, "defaults_mode": true,
+	"disable_request_compression": true, "endpoint_discovery_enabled": true,
+	"ignore_configured_endpoint_urls": true, "inject_host_prefix": true, "max_pool_connections": true,
+	"parameter_validation": true, "proxies": true, "proxies_config": true, "read_timeout": true,
+	"region_name": true, "request_checksum_calculation": true, "request_min_compression_size_bytes": true,
+	"response_checksum_validation": true, "retries": true, "s3": true, "s3_disable_express_session_auth": true,
+	"signature_version": true, "sigv4a_signing_region_set": true, "tcp_keepalive": true,
+	"use_dualstack_endpoint": true, "use_fips_endpoint": true, "user_agent": true,
+	"user_agent_appid": true, "user_agent_extra": true,
+}
+
+// ParseTransportOptions builds a configuration from Celery's `broker_transport_options` for
+// the SQS transport, keys spelt as Kombu spells them. It is ApplyTransportOptions on an empty
+// Config; see there for the options.
+func ParseTransportOptions(opts map[string]any) (TransportOptions, error) {
+	return ApplyTransportOptions(Config{}, opts)
+}
+
+// ParseTransportOptionsJSON is ParseTransportOptions for the options written as a JSON object,
+// e.g. read from an environment variable. Object keys of `backoff_policy` are strings there
+// ("1", "2", ...) and are read as numbers.
+func ParseTransportOptionsJSON(data []byte) (TransportOptions, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var opts map[string]any
+	if err := dec.Decode(&opts); err != nil {
+		return TransportOptions{}, &TransportOptionError{Key: "broker_transport_options", Reason: "is not a JSON object: " + jsonErrorReason(err)}
+	}
+	if dec.More() {
+		return TransportOptions{}, &TransportOptionError{Key: "broker_transport_options", Reason: "has data after the JSON object"}
+	}
+	if opts == nil {
+		return TransportOptions{}, &TransportOptionError{Key: "broker_transport_options", Reason: "is not a JSON object"}
+	}
+	return ParseTransportOptions(opts)
+}
+
+// jsonErrorReason describes a JSON syntax error without quoting the input, which may hold
+// credentials.
+func jsonErrorReason(err error) string {
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return "the top level is a " + typeErr.Value
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return "malformed JSON"
+}
+
+// ParseCeleryBroker builds a configuration from a Celery app's `broker_url` and
+// `broker_transport_options`: ParseBrokerURL, then ApplyTransportOptions on the result.
+// Options given as JSON can be decoded with encoding/json into a map[string]any first.
+func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (TransportOptions, error) {
+	cfg, err := ParseBrokerURL(brokerURL)
+	if err != nil {
+		return TransportOptions{}, err
+	}
+	return ApplyTransportOptions(cfg, transportOptions)
+}
+
+// ApplyTransportOptions applies Celery's `broker_transport_options` for the SQS transport on
+// top of base (e.g. the Config from ParseBrokerURL). Keys are spelt as Kombu spells them; a key
+// Kombu does not know, or a value of the wrong type or out of range, is an error naming it
+// (errors.Is(err, ErrInvalidConfig)); all of them are reported at once, and no error shows a
+// credential.
+//
+// Numbers may be Go integers or floats, json.Number, or numeric strings; options Kombu reads as
+// whole seconds are truncated the way Kombu's int(float(x)) does. A time.Duration is taken as
+// is. A null (nil) value counts as not given, except for sqs_base64_encoding and
+// body_encoding, where, as in Kombu, it means false and no encoding.
+//
+// Options and their fields (docs/transport-options.md has the full table):
+//
+//	region                   Config.Region
+//	endpoint_url             Config.EndpointURL (Kombu 5.7 ignores this option and takes the
+//	                         endpoint only from the broker URL's host; here it wins over that host)
+//	is_secure                Config.IsSecure (https for the broker URL's host)
+//	session_token            Config.SessionToken, with the broker URL's key and secret (Kombu
+//	                         documents this option but never reads it)
+//	queue_name_prefix        Config.QueueNamePrefix
+//	predefined_queues        Config.PredefinedQueues: url, access_key_id, secret_access_key,
+//	                         session_token (Kombu never reads it), region, backoff_policy,
+//	                         backoff_tasks
+//	visibility_timeout       Config.VisibilityTimeout, 1 to 43200 s (Kombu allows 0; here 0 is the default)
+//	sqs-creation-attributes  Config.CreationAttributes (numbers and booleans become strings)
+//	queue_tags               Config.QueueTags
+//	sts_role_arn             Config.StsRoleArn
+//	sts_token_timeout        Config.StsTokenTimeout, 900 to 43200 s
+//	sts_token_buffer_time    Config.StsTokenBufferTime, 0 to below sts_token_timeout
+//	client-config            connect_timeout and max_pool_connections: Config.HTTPClient;
+//	                         read_timeout: Config.RequestTimeout; retries {max_attempts,
+//	                         total_max_attempts, mode}: Config.RetryMaxAttempts and RetryMode
+//	wait_time_seconds        SubscriberConfig.WaitTimeSeconds (0 sets NoWait), 0 to 20
+//	polling_interval         SubscriberConfig.PollingInterval (0 sets NoPollingInterval)
+//	backoff_policy/_tasks    SubscriberConfig.BackoffPolicy and BackoffTasks, for every queue
+//	                         without its own (Kombu reads them only on predefined queues)
+//	sqs_base64_encoding      TransportOptions.SQSBase64Encoding (PublisherConfig's KombuMarshaler)
+//	body_encoding            TransportOptions.BodyEncoding (informative only)
+//
+// Accepted without effect, and listed in TransportOptions.NoEffect: fetch_message_attributes
+// (the Subscriber fetches every attribute), regioninfo and port (Kombu reads but never uses
+// them), supports_fanout and predefined_exchanges (no SNS fanout here), deadletter_queue, and
+// Kombu's connection retry policy max_retries, interval_start, interval_step, interval_max and
+// connect_retries_timeout (the AWS SDK retries SQS calls).
+//
+// Where this package departs from Kombu 5.7:
+//   - STS: Kombu assumes sts_role_arn only for predefined queues, with the ambient AWS
+//     credentials, and shares one expiry among all queues. Here every SQS client assumes the
+//     role, with its own credentials (the queue's keys, else the broker URL's, else the AWS
+//     SDK's default chain) as the source, and refreshes on its own through an
+//     aws.CredentialsCache, sts_token_buffer_time (default one minute) before expiry.
+//   - Queue URLs are looked up with GetQueueUrl (permission sqs:GetQueueUrl) where Kombu lists
+//     queues with ListQueues; predefined queues are never looked up in either.
+//   - A predefined queue's region, and its session_token, are honoured.
+//   - backoff_policy keys may be strings ("1"), as JSON writes them; Kombu compares them with
+//     integer receive counts and so never applies such a policy.
+func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, error) {
+	p := &optionParser{}
+	res := TransportOptions{SubscriberConfig: SubscriberConfig{Config: base}, SQSBase64Encoding: true, BodyEncoding: "base64"}
+	cfg := &res.Config
+
+	stsTimeout := DefaultStsTokenTimeout
+	if base.StsTokenTimeout > 0 {
+		stsTimeout = base.StsTokenTimeout
+	}
+	var bufferKey string
+	var buffer time.Duration
+
+	for _, key := range sortedKeys(opts) {
+		v := opts[key]
+		if _, ok := noEffectOptions[key]; ok {
+			res.NoEffect = append(res.NoEffect, key)
+			continue
+		}
+		switch key {
+		case "sqs_base64_encoding":
+			if v == nil {
+				res.SQSBase64Encoding = false
+			} else if b, ok := p.boolean(key, v); ok {
+				res.SQSBase64Encoding = b
+			}
+			continue
+		case "body_encoding":
+			switch s, ok := v.(string); {
+			case v == nil || (ok && s == ""):
+				res.BodyEncoding = ""
+			case ok && s == "base64":
+				res.BodyEncoding = s
+			default:
+				p.fail(key, `must be "base64" or null (no encoding), the codecs Kombu knows`)
+			}
+			continue
+		}
+		if !effectiveOptions[key] {
+			p.fail(key, "is not a Kombu SQS transport option")
+			continue
+		}
+		if v == nil {
+			continue // like an option not given
+		}
+		switch key {
+		case "region":
+			if s, ok := p.str(key, v); ok && s != "" {
+				cfg.Region = s
+			}
+		case "endpoint_url":
+			if s, ok := p.str(key, v); ok && s != "" {
+				if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+					p.fail(key, "must be an http:// or https:// URL")
+				} else {
+					cfg.EndpointURL = s
+				}
+			}
+		case "is_secure":
+			if b, ok := p.boolean(key, v); ok {
+				cfg.IsSecure = b
+			}
+		case "session_token":
+			if s, ok := p.credential(key, v); ok {
+				cfg.SessionToken = s
+			}
+		case "queue_name_prefix":
+			if s, ok := p.str(key, v); ok {
+				cfg.QueueNamePrefix = s
+			}
+		case "predefined_queues":
+			cfg.PredefinedQueues = p.predefinedQueues(key, v)
+		case "visibility_timeout":
+			if s, ok := v.(string); ok && s == "" {
+				continue // Kombu: the default
+			}
+			if d, ok := p.seconds(key, v, true, time.Second, MaxVisibilityTimeout,
+				"(Kombu accepts 0; here 0 would mean the default of 1800)"); ok {
+				cfg.VisibilityTimeout = d
+			}
+		case "sqs-creation-attributes":
+			if m, ok := p.stringMap(key, v); ok {
+				cfg.CreationAttributes = m
+			}
+		case "queue_tags":
+			if m, ok := p.stringMap(key, v); ok {
+				cfg.QueueTags = m
+			}
+		case "sts_role_arn":
+			if s, ok := p.str(key, v); ok && s != "" {
+				if !strings.HasPrefix(s, "arn:") {
+					p.fail(key, "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+				} else {
+					cfg.StsRoleArn = s
+				}
+			}
+		case "sts_token_timeout":
+			if d, ok := p.seconds(key, v, true, MinStsTokenTimeout, MaxStsTokenTimeout, ""); ok {
+				cfg.StsTokenTimeout = d
+				stsTimeout = d
+			}
+		case "sts_token_buffer_time":
+			if d, ok := p.seconds(key, v, false, 0, MaxStsTokenTimeout, ""); ok {
+				cfg.StsTokenBufferTime = d
+				bufferKey, buffer = key, d
+			}
+		case "client-config":
+			p.clientConfig(key, v, cfg)
+		case "wait_time_seconds":
+			if d, ok := p.seconds(key, v, true, 0, MaxWaitTimeSeconds*time.Second, ""); ok {
+				res.WaitTimeSeconds = int(d / time.Second)
+				res.NoWait = res.WaitTimeSeconds == 0
+			}
+		case "polling_interval":
+			if d, ok := p.seconds(key, v, false, 0, 24*time.Hour, ""); ok {
+				res.PollingInterval = d
+				res.NoPollingInterval = d == 0
+			}
+		case "backoff_policy":
+			res.BackoffPolicy = p.backoffPolicy(key, v)
+		case "backoff_tasks":
+			if l, ok := p.stringList(key, v); ok {
+				res.BackoffTasks = l
+			}
+		}
+	}
+	if bufferKey != "" && buffer >= stsTimeout {
+		p.fail(bufferKey, "must be less than sts_token_timeout (%s), got %s", stsTimeout, buffer)
+	}
+	if len(p.errs) > 0 {
+		return TransportOptions{}, errors.Join(p.errs...)
+	}
+	res.NoEffect = append(res.NoEffect, p.noEffect...)
+	sort.Strings(res.NoEffect)
+	return res, nil
+}
+
+// effectiveOptions are the options ApplyTransportOptions maps onto a field, besides
+// sqs_base64_encoding and body_encoding.
+var effectiveOptions = map[string]bool{
+	"region": true, "endpoint_url": true, "is_secure": true, "session_token": true,
+	"queue_name_prefix": true, "predefined_queues": true, "visibility_timeout": true,
+	"sqs-creation-attributes": true, "queue_tags": true, "sts_role_arn": true,
+	"sts_token_timeout": true, "sts_token_buffer_time": true, "client-config": true,
+	"wait_time_seconds": true, "polling_interval": true, "backoff_policy": true, "backoff_tasks": true,
+}
+
+// predefinedQueueKeys are the keys of a `predefined_queues` entry.
+var predefinedQueueKeys = map[string]bool{
+	"url": true, "access_key_id": true, "secret_access_key": true, "session_token": true,
+	"region": true, "backoff_policy": true, "backoff_tasks": true,
+}
+
+func (p *optionParser) predefinedQueues(key string, v any) map[string]PredefinedQueue {
+	entries, ok := p.mapping(key, v)
+	if !ok {
+		return nil
+	}
+	queues := make(map[string]PredefinedQueue, len(entries))
+	for _, e := range entries {
+		name, ok := e.key.(string)
+		if !ok || name == "" {
+			p.fail(key, "queue names must be non-empty strings")
+			continue
+		}
+		qkey := key + "[" + strconv.Quote(name) + "]"
+		fields, ok := p.mapping(qkey, e.value)
+		if !ok {
+			continue
+		}
+		var q PredefinedQueue
+		for _, f := range fields {
+			fname, _ := f.key.(string)
+			fkey := qkey + "[" + strconv.Quote(fname) + "]"
+			if !predefinedQueueKeys[fname] {
+				p.fail(fkey, "is not an option of a predefined queue (url, access_key_id, secret_access_key, session_token, region, backoff_policy, backoff_tasks)")
+				continue
+			}
+			if f.value == nil {
+				continue
+			}
+			switch fname {
+			case "url":
+				if s, ok := p.str(fkey, f.value); ok {
+					q.URL = s
+				}
+			case "access_key_id":
+				q.AccessKeyID, _ = p.credential(fkey, f.value)
+			case "secret_access_key":
+				q.SecretAccessKey, _ = p.credential(fkey, f.value)
+			case "session_token":
+				q.SessionToken, _ = p.credential(fkey, f.value)
+			case "region":
+				q.Region, _ = p.str(fkey, f.value)
+			case "backoff_policy":
+				q.BackoffPolicy = p.backoffPolicy(fkey, f.value)
+			case "backoff_tasks":
+				q.BackoffTasks, _ = p.stringList(fkey, f.value)
+			}
+		}
+		urlKey := qkey + `["url"]`
+		switch {
+		case q.URL == "":
+			p.fail(urlKey, "is required")
+		case !strings.HasPrefix(q.URL, "http://") && !strings.HasPrefix(q.URL, "https://"):
+			p.fail(urlKey, "must be an http:// or https:// queue URL")
+		case strings.HasSuffix(name, ".fifo") && !strings.HasSuffix(q.URL, ".fifo"):
+			p.fail(urlKey, "must be a FIFO queue URL (ending in .fifo), as the queue name ends in .fifo")
+		case !strings.HasSuffix(name, ".fifo") && strings.HasSuffix(q.URL, ".fifo"):
+			p.fail(urlKey, "is a FIFO queue URL, so the queue name must end in .fifo")
+		}
+		if (q.AccessKeyID == "") != (q.SecretAccessKey == "") {
+			p.fail(qkey, "access_key_id and secret_access_key must be given together")
+		}
+		if q.SessionToken != "" && q.AccessKeyID == "" {
+			p.fail(qkey+`["session_token"]`, "needs access_key_id and secret_access_key")
+		}
+		queues[name] = q
+	}
+	return queues
+}
+
+func (p *optionParser) backoffPolicy(key string, v any) map[int]int {
+	entries, ok := p.mapping(key, v)
+	if !ok {
+		return nil
+	}
+	policy := make(map[int]int, len(entries))
+	for _, e := range entries {
+		count, ok := integerKey(e.key)
+		if !ok {
+			p.fail(key, "keys must be receive counts (whole numbers, or strings of them, from 1)")
+			continue
+		}
+		ekey := fmt.Sprintf("%s[%d]", key, count)
+		secs, ok := p.seconds(ekey, e.value, true, 0, MaxVisibilityTimeout, "")
+		if !ok {
+			continue
+		}
+		policy[count] = int(secs / time.Second)
+	}
+	if err := validateBackoffPolicy(policy); err != nil {
+		p.fail(key, "%s", err)
+	}
+	return policy
+}
+
+// clientConfig maps botocore Config arguments onto cfg.
+func (p *optionParser) clientConfig(key string, v any, cfg *Config) {
+	entries, ok := p.mapping(key, v)
+	if !ok {
+		return
+	}
+	var connectTimeout time.Duration
+	var maxPool int
+	for _, e := range entries {
+		name, _ := e.key.(string)
+		ekey := key + "[" + strconv.Quote(name) + "]"
+		if e.value == nil {
+			continue
+		}
+		switch name {
+		case "connect_timeout":
+			connectTimeout, _ = p.seconds(ekey, e.value, false, time.Millisecond, time.Hour, "")
+		case "read_timeout":
+			if d, ok := p.seconds(ekey, e.value, false, time.Millisecond, time.Hour, ""); ok {
+				cfg.RequestTimeout = d
+			}
+		case "max_pool_connections":
+			maxPool, _ = p.integer(ekey, e.value, 1, 10000)
+		case "retries":
+			p.retries(ekey, e.value, cfg)
+		case "parameter_validation", "tcp_keepalive":
+			// The SDK always validates parameters, and Go's dialer keeps TCP connections alive.
+			if _, ok := p.boolean(ekey, e.value); ok {
+				p.noEffect = append(p.noEffect, ekey)
+			}
+		default:
+			if botocoreConfigOptions[name] {
+				p.fail(ekey, "is a botocore option this package does not map; set Config.HTTPClient, Config.AWSConfig or Config.SQSOptions instead")
+			} else {
+				p.fail(ekey, "is not a botocore Config option")
+			}
+		}
+	}
+	if connectTimeout > 0 || maxPool > 0 {
+		if cfg.HTTPClient != nil {
+			p.fail(key, "connect_timeout and max_pool_connections cannot apply to an HTTPClient already set")
+			return
+		}
+		b := awshttp.NewBuildableClient()
+		if connectTimeout > 0 {
+			b = b.WithDialerOptions(func(d *net.Dialer) { d.Timeout = connectTimeout }).
+				WithTransportOptions(func(t *http.Transport) { t.TLSHandshakeTimeout = connectTimeout })
+		}
+		if maxPool > 0 {
+			b = b.WithTransportOptions(func(t *http.Transport) {
+				t.MaxIdleConnsPerHost = maxPool
+				if t.MaxIdleConns != 0 && t.MaxIdleConns < maxPool {
+					t.MaxIdleConns = maxPool
+				}
+			})
+		}
+		// The SDK's default transport with these changes; like the SDK's own client, it
+		// returns redirects rather than following them.
+		cfg.HTTPClient = &http.Client{
+			Transport:     b.GetTransport(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+}
+
+func (p *optionParser) retries(key string, v any, cfg *Config) {
+	entries, ok := p.mapping(key, v)
+	if !ok {
+		return
+	}
+	attempts, total := 0, 0
+	for _, e := range entries {
+		name, _ := e.key.(string)
+		ekey := key + "[" + strconv.Quote(name) + "]"
+		if e.value == nil {
+			continue
+		}
+		switch name {
+		case "max_attempts":
+			// botocore counts retries, not the first attempt.
+			if n, ok := p.integer(ekey, e.value, 0, 100); ok {
+				attempts = n + 1
+			}
+		case "total_max_attempts":
+			if n, ok := p.integer(ekey, e.value, 1, 101); ok {
+				total = n
+			}
+		case "mode":
+			s, ok := p.str(ekey, e.value)
+			if !ok {
+				continue
+			}
+			switch s {
+			case "legacy", "standard":
+				// The Go SDK has no legacy mode: its standard mode retries the same errors
+				// with jittered exponential backoff.
+				cfg.RetryMode = aws.RetryModeStandard
+			case "adaptive":
+				cfg.RetryMode = aws.RetryModeAdaptive
+			default:
+				p.fail(ekey, `must be "legacy", "standard" or "adaptive", got %q`, s)
+			}
+		default:
+			p.fail(ekey, "is not a botocore retries option (max_attempts, total_max_attempts, mode)")
+		}
+	}
+	// As in botocore, total_max_attempts wins over max_attempts.
+	if total > 0 {
+		cfg.RetryMaxAttempts = total
+	} else if attempts > 0 {
+		cfg.RetryMaxAttempts = attempts
+	}
+}
+
+// ParseBrokerURL reads a Celery `broker_url` for the SQS transport the way Kombu does:
+//
+//	sqs://                     AWS, credentials from the AWS SDK's default chain
+//	sqs://KEY:SECRET@          AWS with these static credentials
+//	sqs://@localhost:9324      an SQS-compatible server at http://localhost:9324
+//	sqs://KEY:SECRET@host:port both
+//
+// KEY and SECRET are URL-unquoted (write '/' as %2F, '+' stays '+'). A host sets Config.Host
+// and Port, which make the endpoint http://host[:port], or https with the is_secure transport
+// option. The path (Kombu's virtual host) is ignored, as Kombu's SQS transport does. Query
+// parameters and several URLs separated by ';' are errors. Errors never show any part of the
+// URL, which may hold credentials.
+func ParseBrokerURL(brokerURL string) (Config, error) {
+	bad := func(reason string) (Config, error) {
+		return Config{}, &TransportOptionError{Key: "broker_url", Reason: reason}
+	}
+	s := strings.TrimSpace(brokerURL)
+	if strings.Contains(s, ";") {
+		return bad("holds several URLs separated by ';', which is not supported")
+	}
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || !strings.EqualFold(scheme, "sqs") {
+		return bad("must start with sqs://")
+	}
+	netloc := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		netloc = rest[:i]
+		tail := rest[i:]
+		if j := strings.IndexAny(tail, "?#"); j >= 0 && len(tail) > j+1 {
+			return bad("must not have a query string or fragment (a secret key containing '/', '?' or '#' must be written with %2F, %3F or %23)")
+		}
+	}
+
+	var cfg Config
+	hostport := netloc
+	if i := strings.LastIndexByte(netloc, '@'); i >= 0 {
+		user, pass, _ := strings.Cut(netloc[:i], ":")
+		cfg.AccessKeyID, cfg.SecretAccessKey = pyUnquote(user), pyUnquote(pass)
+		hostport = netloc[i+1:]
+	}
+	if (cfg.AccessKeyID == "") != (cfg.SecretAccessKey == "") {
+		return bad("must give both an access key and a secret key (sqs://KEY:SECRET@), or neither")
+	}
+
+	host, port := hostport, ""
+	if strings.HasPrefix(hostport, "[") {
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 {
+			return bad("has an unterminated IPv6 address")
+		}
+		host = hostport[1:end]
+		after := hostport[end+1:]
+		if after != "" {
+			if after[0] != ':' {
+				return bad("has characters after its IPv6 address")
+			}
+			port = after[1:]
+		}
+		if host != "" {
+			host = "[" + strings.ToLower(host) + "]"
+		}
+	} else {
+		host, port, _ = strings.Cut(hostport, ":")
+		host = pyUnquote(strings.ToLower(host))
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 0 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+			return bad("has a port that is not a number from 0 to 65535 (a secret key containing '/' must be written %2F)")
+		}
+		cfg.Port = n
+	}
+	cfg.Host = host
+	return cfg, nil
+}
+
+// pyUnquote decodes %XX escapes as Python's urllib.parse.unquote does: invalid escapes stay as
+// they are, and '+' stays '+'.
+func pyUnquote(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			n, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			b = append(b, byte(n))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// optionParser collects every problem found, so that all are reported at once.
+type optionParser struct {
+	errs     []error
+	noEffect []string
+}
+
+func (p *optionParser) fail(key, format string, args ...any) {
+	p.errs = append(p.errs, &TransportOptionError{Key: key, Reason: fmt.Sprintf(format, args...)})
+}
+
+// kind names a value's type in the words of JSON and Python, never showing the value.
+func kind(v any) string {
+	if v == nil {
+		return "null"
+	}
+	switch v.(type) {
+	case json.Number:
+		return "a number"
+	case time.Duration:
+		return "a duration"
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map:
+		return "a mapping"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+func (p *optionParser) str(key string, v any) (string, bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.String {
+		p.fail(key, "must be a string, got %s", kind(v))
+		return "", false
+	}
+	return rv.String(), true
+}
+
+// credential is str for a value that must never be shown.
+func (p *optionParser) credential(key string, v any) (string, bool) {
+	return p.str(key, v)
+}
+
+func (p *optionParser) boolean(key string, v any) (bool, bool) {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Bool:
+		return rv.Bool(), true
+	case reflect.String:
+		switch strings.ToLower(strings.TrimSpace(rv.String())) {
+		case "true", "yes", "on", "1":
+			return true, true
+		case "false", "no", "off", "0":
+			return false, true
+		}
+	default:
+		if f, ok := number(v); ok && (f == 0 || f == 1) {
+			return f == 1, true
+		}
+	}
+	p.fail(key, "must be true or false, got %s", kind(v))
+	return false, false
+}
+
+// number reads a number the way Python's float() does: Go numbers, json.Number, and strings
+// holding a number. It rejects booleans, NaN and infinities.
+func number(v any) (float64, bool) {
+	var f float64
+	switch x := v.(type) {
+	case json.Number:
+		g, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return 0, false
+		}
+		f = g
+	default:
+		rv := reflect.ValueOf(v)
+		switch rv.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			f = float64(rv.Int())
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f = float64(rv.Uint())
+		case reflect.Float32, reflect.Float64:
+			f = rv.Float()
+		case reflect.String:
+			g, err := strconv.ParseFloat(strings.TrimSpace(rv.String()), 64)
+			if err != nil {
+				return 0, false
+			}
+			f = g
+		default:
+			return 0, false
+		}
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
+}
+
+// integer reads a whole number as int(float(v)), within [min, max].
+func (p *optionParser) integer(key string, v any, min, max int) (int, bool) {
+	f, ok := number(v)
+	if !ok {
+		p.fail(key, "must be a number from %d to %d, got %s", min, max, kind(v))
+		return 0, false
+	}
+	f = math.Trunc(f)
+	if f < float64(min) || f > float64(max) {
+		p.fail(key, "must be from %d to %d, got %v", min, max, f)
+		return 0, false
+	}
+	return int(f), true
+}
+
+// seconds reads a number of seconds (or a time.Duration) within [min, max]; whole truncates to
+// whole seconds as Kombu's int(float(v)) does.
+func (p *optionParser) seconds(key string, v any, whole bool, min, max time.Duration, note string) (time.Duration, bool) {
+	rangeText := fmt.Sprintf("from %s to %s", secondsText(min), secondsText(max))
+	if note != "" {
+		rangeText += " " + note
+	}
+	var d time.Duration
+	if x, ok := v.(time.Duration); ok {
+		d = x
+	} else {
+		f, ok := number(v)
+		if !ok {
+			p.fail(key, "must be a number of seconds %s, got %s", rangeText, kind(v))
+			return 0, false
+		}
+		if whole {
+			f = math.Trunc(f)
+		}
+		if f < min.Seconds() || f > max.Seconds() {
+			p.fail(key, "must be %s, got %v s", rangeText, f)
+			return 0, false
+		}
+		d = time.Duration(f * float64(time.Second))
+	}
+	if whole {
+		d = d.Truncate(time.Second)
+	}
+	if d < min || d > max {
+		p.fail(key, "must be %s, got %s", rangeText, secondsText(d))
+		return 0, false
+	}
+	return d, true
+}
+
+func secondsText(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s"
+}
+
+type entry struct {
+	key   any
+	value any
+}
+
+// mapping reads any Go map (map[string]any, map[string]string, map[int]int, map[any]any, ...)
+// as entries sorted by key, so that errors come in a stable order.
+func (p *optionParser) mapping(key string, v any) ([]entry, bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Map {
+		p.fail(key, "must be a mapping, got %s", kind(v))
+		return nil, false
+	}
+	entries := make([]entry, 0, rv.Len())
+	iter := rv.MapRange()
+	for iter.Next() {
+		entries = append(entries, entry{key: plain(iter.Key()), value: plain(iter.Value())})
+	}
+	sort.Slice(entries, func(i, j int) bool { return fmt.Sprint(entries[i].key) < fmt.Sprint(entries[j].key) })
+	return entries, true
+}
+
+// plain unwraps interface values and turns named string types into strings.
+func plain(rv reflect.Value) any {
+	for rv.Kind() == reflect.Interface {
+		if rv.IsNil() {
+			return nil
+		}
+		rv = rv.Elem()
+	}
+	if !rv.IsValid() {
+		return nil
+	}
+	if rv.Kind() == reflect.String && rv.Type() != reflect.TypeOf("") {
+		return rv.String()
+	}
+	return rv.Interface()
+}
+
+func integerKey(k any) (int, bool) {
+	if s, ok := k.(string); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		return n, err == nil
+	}
+	f, ok := number(k)
+	if !ok || f != math.Trunc(f) || math.Abs(f) > 1e9 {
+		return 0, false
+	}
+	return int(f), true
+}
+
+func (p *optionParser) stringMap(key string, v any) (map[string]string, bool) {
+	entries, ok := p.mapping(key, v)
+	if !ok {
+		return nil, false
+	}
+	m := make(map[string]string, len(entries))
+	good := true
+	for _, e := range entries {
+		name, ok := e.key.(string)
+		if !ok || name == "" {
+			p.fail(key, "keys must be non-empty strings")
+			good = false
+			continue
+		}
+		ekey := key + "[" + strconv.Quote(name) + "]"
+		switch x := e.value.(type) {
+		case string:
+			m[name] = x
+		case bool:
+			m[name] = strconv.FormatBool(x)
+		default:
+			f, ok := number(x)
+			if !ok {
+				p.fail(ekey, "must be a string, got %s", kind(x))
+				good = false
+				continue
+			}
+			m[name] = strconv.FormatFloat(f, 'f', -1, 64)
+		}
+	}
+	return m, good
+}
+
+func (p *optionParser) stringList(key string, v any) ([]string, bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		p.fail(key, "must be a list of strings, got %s", kind(v))
+		return nil, false
+	}
+	out := make([]string, 0, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		s, ok := plain(rv.Index(i)).(string)
+		if !ok {
+			p.fail(fmt.Sprintf("%s[%d]", key, i), "must be a string, got %s", kind(plain(rv.Index(i))))
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
