@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -378,5 +380,36 @@ func TestPyRepr(t *testing.T) {
 	long := pyReprJSON([]byte(`["`+strings.Repeat("x", 2000)+`"]`), true)
 	if len(long) != reprMaxSize || !strings.HasSuffix(long, "...") {
 		t.Errorf("long repr %d", len(long))
+	}
+}
+
+// TestWriteBodiesForKombu writes SQS bodies made by NewTask to $KOMBU_GO_BODIES, for
+// `python interop/gen_golden.py --check-go DIR` to read them back with Kombu and Celery.
+func TestWriteBodiesForKombu(t *testing.T) {
+	dir := os.Getenv("KOMBU_GO_BODIES")
+	if dir == "" {
+		t.Skip("KOMBU_GO_BODIES is not set")
+	}
+	eta := time.Now().Add(time.Hour)
+	for name, c := range map[string]struct {
+		opts []TaskOption
+		m    KombuMarshaler
+	}{
+		"v2":      {opts: []TaskOption{WithTimeLimit(30, 20), WithETA(eta), WithExpiresIn(2 * time.Hour), WithHeaders(map[string]any{"x": 1})}},
+		"v2_gzip": {m: KombuMarshaler{Compression: "gzip"}},
+		"v2_raw":  {m: KombuMarshaler{RawEnvelope: true}},
+		"v1":      {opts: []TaskOption{WithProtocol(1), WithETA(eta)}},
+	} {
+		msg, err := NewTask("proj.tasks.add", []any{2, 3}, map[string]any{"when": DateTime{eta}}, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.m.Marshal(Destination{Queue: "celery"}, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".sqs"), []byte(out.Body), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -17,6 +17,11 @@ Usage (in a throwaway virtualenv):
     /tmp/kvenv/bin/pip install 'celery[sqs]==5.7.0' 'kombu==5.7.0'
     /tmp/kvenv/bin/python interop/gen_golden.py
 
+The other way round, bodies written by the Go side can be read back as a worker would:
+
+    KOMBU_GO_BODIES=/tmp/go-bodies go test -run TestWriteBodiesForKombu .
+    /tmp/kvenv/bin/python interop/gen_golden.py --check-go /tmp/go-bodies
+
 The task ids, delivery tags, reply_to, origin and clock are pinned so that a
 second run writes byte-identical files.
 """
@@ -330,5 +335,34 @@ def main():
     describe('raw_base64_json_array', 'Base64 of a JSON array: not an envelope', 'q1')
 
 
+def check_go(directory):
+    """Read SQS bodies written by the Go tests (KOMBU_GO_BODIES) as a Celery worker would."""
+    from celery.worker.request import Request
+
+    app, add, _ = make_app()
+    names = sorted(f for f in os.listdir(directory) if f.endswith('.sqs'))
+    if not names:
+        raise SystemExit(f'no .sqs files in {directory}')
+    for name in names:
+        with open(os.path.join(directory, name), encoding='utf-8') as f:
+            body = f.read()
+        _, payload, message = kombu_decode(body, 'celery')
+        decoded = message.decode()
+        if message.headers.get('task'):
+            args, kwargs, _ = decoded
+            req = Request(message, app=app, task=add)
+        else:
+            (args, kwargs, _), headers, _, utc = hybrid_to_proto2(message, decoded)
+            req = Request(message, app=app, task=add, body=(args, kwargs, {}), headers=headers,
+                          decoded=True, utc=utc)
+        assert req.name == 'proj.tasks.add' and req.id == message.properties['correlation_id'], name
+        assert add(*args) == 5, name
+        assert isinstance(kwargs['when'], datetime.datetime), name
+        print(f'{name}: task {req.id} eta={req.eta} expires={req.expires} '
+              f'time_limits={req.time_limits} reply_to={req.reply_to}: ok')
+
+
 if __name__ == '__main__':
+    if len(sys.argv) == 3 and sys.argv[1] == '--check-go':
+        sys.exit(check_go(sys.argv[2]))
     sys.exit(main())
