@@ -37,6 +37,7 @@ type DecodeError struct {
 	Err error
 }
 
+// Error names the part and the cause.
 func (e *DecodeError) Error() string {
 	msg := "kombu: undecodable " + e.Part
 	if e.MessageID != "" {
@@ -60,6 +61,7 @@ type UnsupportedContentTypeError struct {
 	ContentType string
 }
 
+// Error names the content type.
 func (e *UnsupportedContentTypeError) Error() string {
 	msg := fmt.Sprintf("kombu: content type %q is not supported (use the json serializer in Celery/Kombu)", e.ContentType)
 	if e.MessageID != "" {
@@ -79,6 +81,7 @@ type UnsupportedCompressionError struct {
 	Compression string
 }
 
+// Error names the compression.
 func (e *UnsupportedCompressionError) Error() string {
 	msg := fmt.Sprintf("kombu: compression %q is not supported (zlib/gzip and bzip2 are)", e.Compression)
 	if e.MessageID != "" {
