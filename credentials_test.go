@@ -135,25 +135,26 @@ func (w *capturingWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
+// lockedLogBuffer is a log sink safe for concurrent writes.
+type lockedLogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *lockedLogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *lockedLogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-func createQueue(t *testing.T, client *sqs.Client, name string) string {
+// createRawQueue creates a queue with the plain SDK client and deletes it when the test ends.
+func createRawQueue(t *testing.T, client *sqs.Client, name string) string {
 	t.Helper()
 	out, err := client.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)})
 	require.NoError(t, err)
@@ -163,8 +164,8 @@ func createQueue(t *testing.T, client *sqs.Client, name string) string {
 	return aws.ToString(out.QueueUrl)
 }
 
-// receiveN reads n messages from ch, acking each, and returns their payloads.
-func receiveN(t *testing.T, ch <-chan *message.Message, n int, timeout time.Duration) []string {
+// receiveAcked reads n messages from ch, acking each, and returns their payloads.
+func receiveAcked(t *testing.T, ch <-chan *message.Message, n int, timeout time.Duration) []string {
 	t.Helper()
 	var got []string
 	deadline := time.After(timeout)
@@ -183,7 +184,13 @@ func receiveN(t *testing.T, ch <-chan *message.Message, n int, timeout time.Dura
 	return got
 }
 
-func fastSubscriberConfig(cfg kombu.Config) kombu.SubscriberConfig {
+// elasticMQConfig talks to a local SQS endpoint with the static credentials ElasticMQ ignores.
+func elasticMQConfig(endpoint string) kombu.Config {
+	return kombu.Config{Region: "us-east-1", EndpointURL: endpoint, AccessKeyID: "test", SecretAccessKey: "test"}
+}
+
+// quickSubscriberConfig polls often and gives up quickly, so that tests run fast.
+func quickSubscriberConfig(cfg kombu.Config) kombu.SubscriberConfig {
 	return kombu.SubscriberConfig{
 		Config:              cfg,
 		WaitTimeSeconds:     1,
@@ -199,7 +206,7 @@ func TestPredefinedQueueCredentials(t *testing.T) {
 	endpoint := testenv.SQSEndpoint(t)
 	raw := testenv.SQSClient(t, endpoint)
 	name1, name2 := testenv.UniqueName("creds-one"), testenv.UniqueName("creds-two")
-	url1, url2 := createQueue(t, raw, name1), createQueue(t, raw, name2)
+	url1, url2 := createRawQueue(t, raw, name1), createRawQueue(t, raw, name2)
 	proxy := newRecordingProxy(t, endpoint)
 
 	const (
@@ -218,12 +225,12 @@ func TestPredefinedQueueCredentials(t *testing.T) {
 			"tasks.two": {URL: url2, AccessKeyID: key2, SecretAccessKey: secret2, SessionToken: token2},
 		},
 	}
-	logs := &syncBuffer{}
+	logs := &lockedLogBuffer{}
 	logger := watermill.NewStdLoggerWithOut(logs, true, true)
 	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, logger)
 	require.NoError(t, err)
 	defer pub.Close()
-	sub, err := kombu.NewSubscriber(fastSubscriberConfig(cfg), logger)
+	sub, err := kombu.NewSubscriber(quickSubscriberConfig(cfg), logger)
 	require.NoError(t, err)
 	defer sub.Close()
 
@@ -238,8 +245,8 @@ func TestPredefinedQueueCredentials(t *testing.T) {
 		require.NoError(t, pub.Publish("tasks.one", message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprint("one-", i)))))
 		require.NoError(t, pub.Publish("tasks.two", message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprint("two-", i)))))
 	}
-	require.ElementsMatch(t, []string{"one-0", "one-1", "one-2"}, receiveN(t, ch1, 3, 20*time.Second))
-	require.ElementsMatch(t, []string{"two-0", "two-1", "two-2"}, receiveN(t, ch2, 3, 20*time.Second))
+	require.ElementsMatch(t, []string{"one-0", "one-1", "one-2"}, receiveAcked(t, ch1, 3, 20*time.Second))
+	require.ElementsMatch(t, []string{"two-0", "two-1", "two-2"}, receiveAcked(t, ch2, 3, 20*time.Second))
 
 	// A queue that is not predefined is refused before any request.
 	before := len(proxy.requests())
@@ -306,9 +313,9 @@ func TestUnknownQueueWithoutRequests(t *testing.T) {
 func motoServer(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(filepath.Dir(testenv.Python(t)), "moto_server")
-	port := freePort(t)
+	port := freeLocalPort(t)
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	logs := &syncBuffer{}
+	logs := &lockedLogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start(), "starting %s (run `make venv`)", bin)
 	exited := make(chan struct{})
@@ -337,7 +344,7 @@ func motoServer(t *testing.T) string {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freeLocalPort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -363,10 +370,10 @@ func TestSTSAssumeRole(t *testing.T) {
 	)
 	raw := testenv.SQSClient(t, endpoint)
 	predefinedName := testenv.UniqueName("sts-predefined")
-	predefinedURL := createQueue(t, raw, predefinedName)
+	predefinedURL := createRawQueue(t, raw, predefinedName)
 	// The queue found by name exists already, so that its lookup does not fail.
 	prefix := testenv.UniqueName("sts") + "-"
-	createQueue(t, raw, kombu.CanonicalQueueName(prefix, topic))
+	createRawQueue(t, raw, kombu.CanonicalQueueName(prefix, topic))
 
 	base := kombu.Config{
 		Region:             "us-east-1",
@@ -388,13 +395,13 @@ func TestSTSAssumeRole(t *testing.T) {
 	pubDyn, err := kombu.NewPublisher(kombu.PublisherConfig{Config: base}, nil)
 	require.NoError(t, err)
 	defer pubDyn.Close()
-	subDyn, err := kombu.NewSubscriber(fastSubscriberConfig(base), nil)
+	subDyn, err := kombu.NewSubscriber(quickSubscriberConfig(base), nil)
 	require.NoError(t, err)
 	defer subDyn.Close()
 	pubPre, err := kombu.NewPublisher(kombu.PublisherConfig{Config: predefined}, nil)
 	require.NoError(t, err)
 	defer pubPre.Close()
-	subPre, err := kombu.NewSubscriber(fastSubscriberConfig(predefined), nil)
+	subPre, err := kombu.NewSubscriber(quickSubscriberConfig(predefined), nil)
 	require.NoError(t, err)
 	defer subPre.Close()
 
@@ -410,8 +417,8 @@ func TestSTSAssumeRole(t *testing.T) {
 	for round := 0; time.Since(start) < 8*time.Second; round++ {
 		require.NoError(t, pubDyn.Publish(topic, message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprint("dyn-", round)))))
 		require.NoError(t, pubPre.Publish(predefinedTopic, message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprint("pre-", round)))))
-		require.Equal(t, []string{fmt.Sprint("dyn-", round)}, receiveN(t, chDyn, 1, 20*time.Second))
-		require.Equal(t, []string{fmt.Sprint("pre-", round)}, receiveN(t, chPre, 1, 20*time.Second))
+		require.Equal(t, []string{fmt.Sprint("dyn-", round)}, receiveAcked(t, chDyn, 1, 20*time.Second))
+		require.Equal(t, []string{fmt.Sprint("pre-", round)}, receiveAcked(t, chPre, 1, 20*time.Second))
 		time.Sleep(700 * time.Millisecond)
 	}
 	cancel()
@@ -459,28 +466,28 @@ func TestSTSTokenTimeoutValidation(t *testing.T) {
 	require.Contains(t, err.Error(), "900")
 }
 
-// countingTransport counts the HTTP requests it carries.
-type countingTransport struct {
+// countingRoundTripper counts the HTTP requests it carries.
+type countingRoundTripper struct {
 	n    atomic.Int64
 	next http.RoundTripper
 }
 
-func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (c *countingRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
 	return c.next.RoundTrip(r)
 }
 
 func TestClientHTTPClientIsUsed(t *testing.T) {
 	endpoint := testenv.SQSEndpoint(t)
-	counter := &countingTransport{next: http.DefaultTransport}
-	cfg := testConfig(endpoint)
+	counter := &countingRoundTripper{next: http.DefaultTransport}
+	cfg := elasticMQConfig(endpoint)
 	cfg.QueueNamePrefix = testenv.UniqueName("httpclient") + "-"
 	cfg.HTTPClient = &http.Client{Transport: counter}
 	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
 	require.NoError(t, err)
 	defer pub.Close()
 	require.NoError(t, pub.Publish("q", message.NewMessage(watermill.NewUUID(), []byte("x"))))
-	deleteQueue(t, endpoint, kombu.CanonicalQueueName(cfg.QueueNamePrefix, "q"))
+	deleteRawQueue(t, endpoint, kombu.CanonicalQueueName(cfg.QueueNamePrefix, "q"))
 	require.Positive(t, counter.n.Load())
 	require.Equal(t, pub.Stats().Total(), counter.n.Load(), "every SQS request must go through the HTTPClient")
 }
@@ -488,7 +495,7 @@ func TestClientHTTPClientIsUsed(t *testing.T) {
 func TestClientSQSOptionsHook(t *testing.T) {
 	endpoint := testenv.SQSEndpoint(t)
 	proxy := newRecordingProxy(t, endpoint)
-	cfg := testConfig("http://127.0.0.1:1") // nothing listens there
+	cfg := elasticMQConfig("http://127.0.0.1:1") // nothing listens there
 	cfg.QueueNamePrefix = testenv.UniqueName("sqsoptions") + "-"
 	var hooked atomic.Int64
 	cfg.SQSOptions = []func(*sqs.Options){func(o *sqs.Options) {
@@ -499,7 +506,7 @@ func TestClientSQSOptionsHook(t *testing.T) {
 	require.NoError(t, err)
 	defer pub.Close()
 	require.NoError(t, pub.Publish("q", message.NewMessage(watermill.NewUUID(), []byte("x"))))
-	deleteQueue(t, endpoint, kombu.CanonicalQueueName(cfg.QueueNamePrefix, "q"))
+	deleteRawQueue(t, endpoint, kombu.CanonicalQueueName(cfg.QueueNamePrefix, "q"))
 	require.Positive(t, hooked.Load())
 	require.NotEmpty(t, proxy.requests(), "the hook's endpoint was not used")
 }
@@ -514,11 +521,11 @@ func TestClientRequestTimeout(t *testing.T) {
 		}
 		return 0
 	}
-	cfg := testConfig(proxy.URL)
+	cfg := elasticMQConfig(proxy.URL)
 	cfg.QueueNamePrefix = testenv.UniqueName("timeout") + "-"
 	cfg.RequestTimeout = 400 * time.Millisecond
 	cfg.RetryMaxAttempts = 1
-	t.Cleanup(func() { deleteQueue(t, endpoint, kombu.CanonicalQueueName(cfg.QueueNamePrefix, "q")) })
+	t.Cleanup(func() { deleteRawQueue(t, endpoint, kombu.CanonicalQueueName(cfg.QueueNamePrefix, "q")) })
 
 	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
 	require.NoError(t, err)
@@ -535,7 +542,7 @@ func TestClientRequestTimeout(t *testing.T) {
 	slowSend.Store(false)
 
 	// A long poll of 1 s outlasts RequestTimeout and still succeeds: it gets its wait on top.
-	scfg := fastSubscriberConfig(cfg)
+	scfg := quickSubscriberConfig(cfg)
 	sub, err := kombu.NewSubscriber(scfg, nil)
 	require.NoError(t, err)
 	defer sub.Close()
@@ -543,7 +550,7 @@ func TestClientRequestTimeout(t *testing.T) {
 	defer cancel()
 	ch, err := sub.Subscribe(ctx, "q")
 	require.NoError(t, err)
-	require.Equal(t, []string{"fast"}, receiveN(t, ch, 1, 10*time.Second))
+	require.Equal(t, []string{"fast"}, receiveAcked(t, ch, 1, 10*time.Second))
 	time.Sleep(2500 * time.Millisecond) // empty long polls
 	cancel()
 	require.NoError(t, sub.Close())
@@ -557,7 +564,7 @@ func TestClientRequestTimeout(t *testing.T) {
 	require.Positive(t, longPolls, "no empty long poll of about 1 s completed")
 }
 
-func deleteQueue(t *testing.T, endpoint, name string) {
+func deleteRawQueue(t *testing.T, endpoint, name string) {
 	t.Helper()
 	raw := testenv.SQSClient(t, endpoint)
 	out, err := raw.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(name)})

@@ -453,7 +453,7 @@ func TestParseCeleryBrokerRoundTrip(t *testing.T) {
 	})
 	require.NoError(t, err)
 	sqsName := kombu.CanonicalQueueName(prefix, "tasks.default")
-	t.Cleanup(func() { deleteQueue(t, endpoint, sqsName) })
+	t.Cleanup(func() { deleteRawQueue(t, endpoint, sqsName) })
 
 	pub, err := kombu.NewPublisher(o.PublisherConfig(), nil)
 	require.NoError(t, err)
@@ -466,7 +466,7 @@ func TestParseCeleryBrokerRoundTrip(t *testing.T) {
 	require.NoError(t, pub.Publish("tasks.default", message.NewMessage(watermill.NewUUID(), []byte(`{"hello": "world"}`))))
 	ch, err := sub.Subscribe(ctx, "tasks.default")
 	require.NoError(t, err)
-	require.Equal(t, []string{`{"hello": "world"}`}, receiveN(t, ch, 1, 10*time.Second))
+	require.Equal(t, []string{`{"hello": "world"}`}, receiveAcked(t, ch, 1, 10*time.Second))
 
 	// The queue was created with the options' attributes, under Kombu's name for it.
 	raw := testenv.SQSClient(t, endpoint)
