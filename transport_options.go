@@ -73,27 +73,27 @@ func (e *TransportOptionError) Error() string {
 // Is makes errors.Is(err, ErrInvalidConfig) hold.
 func (e *TransportOptionError) Is(target error) bool { return target == ErrInvalidConfig }
 
-// noEffectOptions are Kombu options accepted without effect, and why.
-var noEffectOptions = map[string]string{
+// noEffectOptions are Kombu options accepted without effect.
+var noEffectOptions = map[string]bool{
 	// Which message attributes ReceiveMessage asks for: the Subscriber always asks for all of
-	// them (ApproximateReceiveCount included), which is a superset of any setting.
-	"fetch_message_attributes": "the Subscriber always fetches every attribute",
-	// Read but never used by Kombu's SQS transport.
-	"regioninfo": "Kombu reads it but never uses it",
-	"port":       "Kombu reads it but never uses it; the port comes from the broker URL",
+	// them (ApproximateReceiveCount included), a superset of any setting.
+	"fetch_message_attributes": true,
+	// Read but never used by Kombu's SQS transport; the port comes from the broker URL.
+	"regioninfo": true,
+	"port":       true,
 	// SNS fanout exchanges: this package publishes to and consumes from queues directly.
-	"supports_fanout":      "fanout exchanges (SNS) are not used by this package",
-	"predefined_exchanges": "fanout exchanges (SNS) are not used by this package",
-	// Kombu virtual transport routing: a message with no route goes there. Publishers here
-	// always name their queue.
-	"deadletter_queue": "messages are always published to a named queue",
+	"supports_fanout":      true,
+	"predefined_exchanges": true,
+	// Kombu's virtual transport routes messages with no route there; a Publisher always names
+	// its queue.
+	"deadletter_queue": true,
 	// Kombu's connection retry policy; SQS calls here are retried by the AWS SDK's retryer
 	// (client-config "retries").
-	"max_retries":             "retries are the AWS SDK's (client-config retries)",
-	"interval_start":          "retries are the AWS SDK's (client-config retries)",
-	"interval_step":           "retries are the AWS SDK's (client-config retries)",
-	"interval_max":            "retries are the AWS SDK's (client-config retries)",
-	"connect_retries_timeout": "retries are the AWS SDK's (client-config retries)",
+	"max_retries":             true,
+	"interval_start":          true,
+	"interval_step":           true,
+	"interval_max":            true,
+	"connect_retries_timeout": true,
 }
 
 // botocoreConfigOptions are the arguments of botocore.config.Config (botocore 1.44), to tell
@@ -235,7 +235,7 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 
 	for _, key := range sortedKeys(opts) {
 		v := opts[key]
-		if _, ok := noEffectOptions[key]; ok {
+		if noEffectOptions[key] {
 			res.NoEffect = append(res.NoEffect, key)
 			continue
 		}
