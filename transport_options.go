@@ -66,6 +66,7 @@ type TransportOptionError struct {
 	Reason string
 }
 
+// Error names the setting and the reason, without its value.
 func (e *TransportOptionError) Error() string {
 	return "kombu: invalid Celery setting " + e.Key + ": " + e.Reason
 }
