@@ -26,6 +26,7 @@ type held struct {
 	visibility time.Duration
 	extendAt   time.Time // when the heartbeat next extends its visibility
 	done       bool      // acked, nacked or returned: no more heartbeats
+	onSettled  func()    // called once SQS has answered the settling op; may be nil
 }
 
 // ackOp is a pending DeleteMessage (visibility < 0) or ChangeMessageVisibility.
@@ -70,8 +71,8 @@ func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bo
 }
 
 // hold starts tracking a received message for the heartbeat.
-func (a *acker) hold(q *queue, handle, messageID string, visibility time.Duration) *held {
-	h := &held{q: q, handle: handle, messageID: messageID, visibility: visibility, extendAt: time.Now().Add(visibility * 2 / 3)}
+func (a *acker) hold(q *queue, handle, messageID string, visibility time.Duration, onSettled func()) *held {
+	h := &held{q: q, handle: handle, messageID: messageID, visibility: visibility, extendAt: time.Now().Add(visibility * 2 / 3), onSettled: onSettled}
 	if a.heartbeat {
 		a.mu.Lock()
 		a.held[h] = struct{}{}
@@ -270,6 +271,9 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 }
 
 func (op *ackOp) finish() {
+	if op.h.onSettled != nil {
+		op.h.onSettled()
+	}
 	if op.done != nil {
 		close(op.done)
 	}

@@ -98,6 +98,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		out:     make(chan *message.Message),
 		buf:     make(chan *inbound, s.config.PrefetchCount),
 		drained: make(chan struct{}, 1),
+		settled: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		logger:  s.logger.With(watermill.LogFields{"topic": topic, "queue_url": q.url}),
 	}
@@ -143,6 +144,34 @@ type subscription struct {
 	stop       chan struct{}
 	visibility time.Duration
 	logger     watermill.LoggerAdapter
+
+	// unsettled counts messages received and not yet acked, nacked or returned with SQS's
+	// answer; settled is signalled when it drops. FIFO queues receive only when it is 0: a
+	// group stays locked while any of its messages is in flight, so an earlier receive would
+	// just wait out its long poll.
+	unsettled atomic.Int64
+	settled   chan struct{}
+}
+
+func (sub *subscription) onSettled() {
+	sub.unsettled.Add(-1)
+	select {
+	case sub.settled <- struct{}{}:
+	default:
+	}
+}
+
+// waitSettled waits until every received message is settled; it reports false when the
+// subscription stopped meanwhile.
+func (sub *subscription) waitSettled() bool {
+	for sub.unsettled.Load() > 0 {
+		select {
+		case <-sub.settled:
+		case <-sub.stop:
+			return false
+		}
+	}
+	return true
 }
 
 func (sub *subscription) run() {
@@ -222,6 +251,9 @@ func (sub *subscription) poll() {
 				return
 			}
 		}
+		if sub.q.fifo && !sub.waitSettled() {
+			return
+		}
 		n, err := sub.receive(min(free, MaxMessagesPerRequest))
 		if err != nil {
 			if sub.sleep(retrySleep) {
@@ -269,9 +301,10 @@ func (sub *subscription) receive(n int) (int, error) {
 		sub.logger.Error("Could not receive messages; retrying", err, nil)
 		return 0, err
 	}
+	sub.unsettled.Add(int64(len(out.Messages)))
 	for _, m := range out.Messages {
 		count, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-		h := sub.s.acks.hold(sub.q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility)
+		h := sub.s.acks.hold(sub.q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled)
 		sub.buf <- &inbound{raw: m, h: h, receiveCount: count}
 	}
 	return len(out.Messages), nil
@@ -283,10 +316,7 @@ func (sub *subscription) deliver() {
 	for {
 		select {
 		case in := <-sub.buf:
-			select {
-			case sub.drained <- struct{}{}:
-			default:
-			}
+			sub.signalDrained()
 			if !sub.handle(in) {
 				return
 			}
@@ -346,6 +376,14 @@ func (sub *subscription) handle(in *inbound) bool {
 	}
 }
 
+// signalDrained wakes the poller waiting for room in the buffer.
+func (sub *subscription) signalDrained() {
+	select {
+	case sub.drained <- struct{}{}:
+	default:
+	}
+}
+
 // drainBuffer takes every message waiting in the prefetch buffer.
 func (sub *subscription) drainBuffer() []*held {
 	var hs []*held
@@ -354,6 +392,7 @@ func (sub *subscription) drainBuffer() []*held {
 		case in := <-sub.buf:
 			hs = append(hs, in.h)
 		default:
+			sub.signalDrained()
 			return hs
 		}
 	}
