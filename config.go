@@ -39,7 +39,8 @@ const (
 // The fields follow Kombu's `broker_transport_options` for the SQS transport; see
 // ParseTransportOptions to build a Config from the same options a Celery app uses.
 type Config struct {
-	// Region is the AWS region (Kombu: `region`). Default us-east-1.
+	// Region is the AWS region (Kombu: `region`). Default: the AWS SDK's region (AWS_REGION,
+	// ~/.aws/config), else us-east-1.
 	Region string
 
 	// EndpointURL overrides the SQS endpoint, e.g. http://127.0.0.1:9324 for ElasticMQ
@@ -88,6 +89,12 @@ type Config struct {
 	// DoNotCreateQueues makes a missing queue an error instead of creating it.
 	DoNotCreateQueues bool
 
+	// Exchanges declares Kombu exchanges and their queue bindings. Publishing to a topic that
+	// names an exchange routes each message to the bound queues as Kombu's virtual exchanges
+	// do (direct, topic, fanout), with delivery_info.exchange and routing_key filled in. The
+	// routing key of a message is its MetadataRoutingKey metadata.
+	Exchanges map[string]Exchange
+
 	// MaxMessageSize is the largest SQS message body accepted, and the largest batch request.
 	// Default 1 MiB; set LegacyMaxMessageSize for SQS-compatible servers that still enforce 256 KiB.
 	MaxMessageSize int
@@ -125,9 +132,6 @@ type PredefinedQueue struct {
 
 // setDefaults fills zero fields with Kombu's defaults.
 func (c *Config) setDefaults() {
-	if c.Region == "" {
-		c.Region = DefaultRegion
-	}
 	if c.VisibilityTimeout == 0 {
 		c.VisibilityTimeout = DefaultVisibilityTimeout
 	}

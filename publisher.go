@@ -83,6 +83,9 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		return nil
 	}
 	ctx := msgs[0].Context()
+	if ex, ok := p.config.Exchanges[topic]; ok {
+		return p.publishToExchange(ctx, topic, ex, msgs)
+	}
 	q, err := p.resolver.resolve(ctx, topic)
 	if err != nil {
 		return err
