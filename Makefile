@@ -105,17 +105,19 @@ vet: ## go vet ./...
 fmt: ## gofmt the Go sources
 	$(GO) fmt ./...
 
-test: up venv ## vet, then run all tests with -race against the brokers
+test: up venv ## vet, then run all tests with -race against the brokers, and a short fuzz run
 	@$(call timed,make test,\
+		test -z "$$(gofmt -l . | grep -v '^bench/')" || { echo "gofmt needed:"; gofmt -l .; exit 1; } && \
 		$(GO) vet ./... && \
-		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./...)
+		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./... && \
+		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s .)
 
 test-harness: up ## Test internal/testenv against the brokers, including a broker restart
 	@KOMBU_TEST_RESTART_SELFTEST=1 $(TEST_ENV) $(GO) test -race -count=1 -v $(GOTEST_FLAGS) ./internal/...
 
 test-stress: up venv ## Run the stress tests (-tags=stress)
 	@$(call timed,make test-stress,\
-		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 45m -tags=stress \
+		STRESS_TEST_COUNT=$${STRESS_TEST_COUNT:-3} $(TEST_ENV) $(GO) test -race -count=1 -v -timeout 45m -tags=stress \
 			-run 'TestPubSubStress' $(GOTEST_FLAGS) .)
 
 test-long: up venv ## Run all tests including those tagged long (-tags=long)
