@@ -2,6 +2,7 @@ package kombu
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -235,10 +236,13 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 	var retry []*ackOp
 	for i, op := range batch {
 		var reason, code string
+		var opErr error
 		if err != nil {
 			reason = err.Error()
+			opErr = classify(what, q.name, op.h.messageID, err)
 		} else if f, ok := failedIDs[strconv.Itoa(i)]; ok {
 			code, reason = aws.ToString(f.Code), aws.ToString(f.Message)
+			opErr = &Error{Op: what, Queue: q.name, MessageID: op.h.messageID, Class: batchEntryClass(f), Err: errors.New(code + ": " + reason)}
 			if f.SenderFault || isStaleReceipt(code) {
 				// The receipt is no longer valid: the message was redelivered or is gone. SQS
 				// will deliver it again if it still exists, so nothing is lost.
@@ -257,7 +261,7 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 			continue
 		}
 		a.failed.Add(1)
-		a.logger.Error("Could not "+what+" a message; SQS will deliver it again after its visibility timeout", nil, watermill.LogFields{
+		a.logger.Error("Could not "+what+" a message; SQS will deliver it again after its visibility timeout", opErr, watermill.LogFields{
 			"topic": q.name, "sqs_message_id": op.h.messageID, "code": code, "reason": reason, "attempts": op.attempts})
 		op.finish()
 	}
@@ -288,6 +292,14 @@ func indexFailures(failed []types.BatchResultErrorEntry) map[string]types.BatchR
 		m[aws.ToString(f.Id)] = f
 	}
 	return m
+}
+
+// batchEntryClass is the class of a failed batch entry: the sender's fault or SQS's.
+func batchEntryClass(f types.BatchResultErrorEntry) error {
+	if f.SenderFault {
+		return ErrChannel
+	}
+	return ErrConnection
 }
 
 func isStaleReceipt(code string) bool {
@@ -327,7 +339,7 @@ func (a *acker) beat() {
 			out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
 			cancel()
 			if err != nil {
-				a.logger.Error("Could not extend the visibility of held messages; will try again", err, watermill.LogFields{"topic": q.name, "messages": len(batch)})
+				a.logger.Error("Could not extend the visibility of held messages; will try again", classify("extend visibility", q.name, "", err), watermill.LogFields{"topic": q.name, "messages": len(batch)})
 				a.mu.Lock()
 				for _, h := range batch {
 					h.extendAt = now // try again on the next tick

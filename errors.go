@@ -1,9 +1,18 @@
 package kombu
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
+	"syscall"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Sentinel errors, for errors.Is.
@@ -12,12 +21,15 @@ var (
 	ErrPublisherClosed = errors.New("kombu: publisher is closed")
 	// ErrSubscriberClosed is returned by Subscribe after Close.
 	ErrSubscriberClosed = errors.New("kombu: subscriber is closed")
-	// ErrQueueDoesNotExist means an SQS queue is missing and was not to be created.
-	ErrQueueDoesNotExist = errors.New("kombu: queue does not exist")
+	// ErrQueueDoesNotExist means an SQS queue is missing and was not to be created. It is
+	// also an ErrChannel.
+	ErrQueueDoesNotExist error = &channelSentinel{"kombu: queue does not exist"}
 	// ErrUnknownQueue means predefined queues are configured and the queue is not one of them.
-	ErrUnknownQueue = errors.New("kombu: queue is not among the predefined queues")
-	// ErrMessageTooLarge means a message exceeds the SQS size limit; nothing was sent.
-	ErrMessageTooLarge = errors.New("kombu: message too large")
+	// It is also an ErrChannel.
+	ErrUnknownQueue error = &channelSentinel{"kombu: queue is not among the predefined queues"}
+	// ErrMessageTooLarge means a message exceeds the SQS size limit; nothing was sent. It is
+	// also an ErrChannel.
+	ErrMessageTooLarge error = &channelSentinel{"kombu: message too large"}
 	// ErrInvalidConfig wraps every configuration error.
 	ErrInvalidConfig = errors.New("kombu: invalid config")
 )
@@ -46,8 +58,10 @@ func (e *MessageTooLargeError) Error() string {
 		e.MessageUUID, e.Queue, e.Size, e.Limit)
 }
 
-// Is makes errors.Is(err, ErrMessageTooLarge) hold.
-func (e *MessageTooLargeError) Is(target error) bool { return target == ErrMessageTooLarge }
+// Is makes errors.Is(err, ErrMessageTooLarge) and errors.Is(err, ErrChannel) hold.
+func (e *MessageTooLargeError) Is(target error) bool {
+	return target == ErrMessageTooLarge || target == ErrChannel
+}
 
 // FailedMessage is one message SQS did not accept.
 type FailedMessage struct {
@@ -64,6 +78,18 @@ type PublishError struct {
 	Failed []FailedMessage
 }
 
+// Is makes errors.Is(err, ErrChannel) hold when SQS blamed the sender for an entry (invalid
+// contents, too large...), and errors.Is(err, ErrConnection) when it failed an entry on its
+// side (worth publishing again).
+func (e *PublishError) Is(target error) bool {
+	for _, f := range e.Failed {
+		if (target == ErrChannel && f.SenderFault) || (target == ErrConnection && !f.SenderFault) {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *PublishError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kombu: SQS rejected %d message(s) for queue %q:", len(e.Failed), e.Queue)
@@ -75,4 +101,176 @@ func (e *PublishError) Error() string {
 		fmt.Fprintf(&b, " %s (%s: %s)", f.MessageUUID, f.Code, f.Reason)
 	}
 	return b.String()
+}
+
+// Error classes, after Kombu's split of a transport's errors into connection errors and
+// channel errors. Every error returned by Publish and Subscribe, and every error the
+// Subscriber reports in its log, satisfies errors.Is with at most one of them.
+//
+// ErrConnection: the request did not get through or SQS could not serve it now; the same
+// request may succeed later. The Subscriber retries these with backoff.
+//   - network failures: refused, reset or dropped connections, DNS errors, timeouts (also
+//     context.DeadlineExceeded of a request timeout)
+//   - throttling (ThrottlingException, RequestThrottled, KmsThrottled and the SDK's other
+//     throttle codes, HTTP 429)
+//   - HTTP 5xx and server-side faults (InternalError, ServiceUnavailable...)
+//   - expired or not yet refreshed credentials (ExpiredToken, RequestExpired...)
+//   - batch entries SQS failed on its side (SenderFault false)
+//
+// ErrChannel: the request itself is wrong for this queue or message; sending it again
+// unchanged fails again. The Subscriber does not retry these blindly: it reports them with
+// the queue and message id (and polls a missing queue again only after the longest pause).
+//   - queue does not exist (QueueDoesNotExist, ErrQueueDoesNotExist, ErrUnknownQueue),
+//     deleted recently
+//   - access denied (AccessDenied, KMS access errors, invalid security or credentials)
+//   - message too large (ErrMessageTooLarge, BatchRequestTooLong)
+//   - message bodies that cannot be encoded or decoded, invalid message contents
+//   - invalid parameters, attributes, batch entries or receipt handles; unsupported
+//     operations; batch entries SQS failed blaming the sender (SenderFault true)
+//
+// A cancelled context (context.Canceled) is neither: it is returned as it is.
+var (
+	ErrConnection = errors.New("kombu: connection error")
+	ErrChannel    = errors.New("kombu: channel error")
+)
+
+// channelSentinel is a sentinel error that is also an ErrChannel.
+type channelSentinel struct{ msg string }
+
+func (e *channelSentinel) Error() string { return e.msg }
+
+// Is makes errors.Is(sentinel, ErrChannel) hold.
+func (e *channelSentinel) Is(target error) bool { return target == ErrChannel }
+
+// Error is a failed SQS operation with its class (ErrConnection or ErrChannel) and what it
+// was about. errors.Is(err, e.Class) holds, and Unwrap gives the SDK's error.
+type Error struct {
+	// Op is what was being done, e.g. "send", "receive", "delete", "decode".
+	Op string
+	// Queue is the Kombu queue name.
+	Queue string
+	// MessageID is the SQS message id or Watermill UUID concerned, if a single one.
+	MessageID string
+	// Class is ErrConnection or ErrChannel.
+	Class error
+	// Err is the underlying error.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("kombu: ")
+	b.WriteString(e.Op)
+	if e.Queue != "" {
+		fmt.Fprintf(&b, " (queue %q", e.Queue)
+		if e.MessageID != "" {
+			fmt.Fprintf(&b, ", message %s", e.MessageID)
+		}
+		b.WriteString(")")
+	}
+	if e.Class == ErrConnection {
+		b.WriteString(" [connection error]")
+	} else if e.Class == ErrChannel {
+		b.WriteString(" [channel error]")
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, e.Class) hold.
+func (e *Error) Is(target error) bool { return target != nil && target == e.Class }
+
+// ErrorClass returns ErrConnection, ErrChannel or nil (nil error, cancelled context, or an
+// error that says nothing about SQS) for err. See ErrConnection for the lists.
+func ErrorClass(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrChannel):
+		return ErrChannel
+	case errors.Is(err, ErrConnection):
+		return ErrConnection
+	case errors.Is(err, context.Canceled):
+		return nil
+	}
+	// A response with a status code says most.
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		if code := re.HTTPStatusCode(); code >= 500 || code == http.StatusTooManyRequests {
+			return ErrConnection
+		}
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return classifyAPIError(apiErr)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return ErrConnection
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return ErrConnection
+	}
+	var opErr *smithy.OperationError
+	if errors.As(err, &opErr) {
+		// The SDK sent (or tried to send) a request and got no usable answer: a garbled or
+		// cut response, a failed signing or credential refresh...
+		return ErrConnection
+	}
+	return nil
+}
+
+// connectionCodes are API error codes of transient failures besides the SDK's throttle codes.
+var connectionCodes = map[string]struct{}{
+	"RequestTimeout": {}, "RequestTimeoutException": {}, "ServiceUnavailable": {}, "InternalError": {},
+	"InternalFailure": {}, "KmsThrottled": {}, "KMS.ThrottlingException": {}, "ExpiredToken": {},
+	"ExpiredTokenException": {}, "RequestExpired": {}, "IDPCommunicationError": {},
+	"AWS.SimpleQueueService.InternalError": {}, "AWS.SimpleQueueService.ServiceUnavailable": {},
+}
+
+func classifyAPIError(apiErr smithy.APIError) error {
+	code := apiErr.ErrorCode()
+	if _, ok := retry.DefaultThrottleErrorCodes[code]; ok {
+		return ErrConnection
+	}
+	if _, ok := connectionCodes[code]; ok {
+		return ErrConnection
+	}
+	if apiErr.ErrorFault() == smithy.FaultServer {
+		return ErrConnection
+	}
+	// QueueDoesNotExist, AccessDenied, InvalidParameterValue, BatchRequestTooLong, ...: the
+	// request is at fault.
+	return ErrChannel
+}
+
+// classify wraps err in an *Error of its class, unless it is nil, already classified, has no
+// class, or is the caller's cancellation.
+func classify(op, queue, messageID string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	class := ErrorClass(err)
+	if class == nil {
+		return err
+	}
+	return &Error{Op: op, Queue: queue, MessageID: messageID, Class: class, Err: err}
+}
+
+// channelError wraps err as an ErrChannel, for failures outside SQS calls that sending again
+// cannot cure (a body that does not encode or decode).
+func channelError(op, queue, messageID string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Op: op, Queue: queue, MessageID: messageID, Class: ErrChannel, Err: err}
 }

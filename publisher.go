@@ -83,12 +83,15 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		return nil
 	}
 	ctx := msgs[0].Context()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kombu: publishing to %q: %w", topic, err)
+	}
 	if ex, ok := p.config.Exchanges[topic]; ok {
-		return p.publishToExchange(ctx, topic, ex, msgs)
+		return classify("publish", topic, "", p.publishToExchange(ctx, topic, ex, msgs))
 	}
 	q, err := p.resolver.resolve(ctx, topic)
 	if err != nil {
-		return err
+		return classify("resolve queue", topic, "", err)
 	}
 	return p.publishTo(ctx, q, Destination{Queue: topic, RoutingKey: topic, FIFO: q.fifo}, msgs)
 }
@@ -100,7 +103,7 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 	for i, msg := range msgs {
 		out, err := p.config.Marshaler.Marshal(dest, msg)
 		if err != nil {
-			return fmt.Errorf("kombu: marshaling message %s for queue %q: %w", msg.UUID, q.name, err)
+			return channelError("marshal", q.name, msg.UUID, err)
 		}
 		sizes[i] = out.size()
 		if sizes[i] > p.config.MaxMessageSize {
@@ -141,7 +144,7 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			wg.Wait()
-			return ctx.Err()
+			return fmt.Errorf("kombu: publishing to queue %q: %w", q.name, ctx.Err())
 		}
 		wg.Add(1)
 		go func(batch []types.SendMessageBatchRequestEntry) {
@@ -192,9 +195,9 @@ func (p *Publisher) sendOne(ctx context.Context, q *queue, msg *message.Message,
 	})
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return fmt.Errorf("kombu: sending message %s to queue %q: %w", msg.UUID, q.name, ctxErr)
+			err = ctxErr
 		}
-		return fmt.Errorf("kombu: sending message %s to queue %q: %w", msg.UUID, q.name, err)
+		return classify("send", q.name, msg.UUID, fmt.Errorf("sending message %s to queue %q: %w", msg.UUID, q.name, err))
 	}
 	return nil
 }
@@ -219,7 +222,7 @@ func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendM
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				err = ctxErr
 			}
-			return failed, fmt.Errorf("kombu: sending %d message(s) to queue %q: %w", len(batch), q.name, err)
+			return failed, classify("send", q.name, "", fmt.Errorf("sending %d message(s) to queue %q: %w", len(batch), q.name, err))
 		}
 		byID := make(map[string]types.SendMessageBatchRequestEntry, len(batch))
 		for _, e := range batch {

@@ -3,6 +3,7 @@ package kombu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"sync"
@@ -21,6 +22,9 @@ import (
 // dropped; a Nack returns it to the queue under the backoff policy, and an SQS redrive policy
 // (CreationAttributes["RedrivePolicy"]) can move it to a dead-letter queue.
 const MetadataDecodeError = "kombu_decode_error"
+
+// maxReconnectRetrySleep is the longest pause between failed receives.
+const maxReconnectRetrySleep = 30 * time.Second
 
 // Subscriber consumes SQS queues in Kombu's format. The topic is the Kombu queue name. Each
 // Subscribe call polls its queue on its own, so a busy queue never starves a quiet one.
@@ -86,10 +90,14 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	s.subs.Add(1)
 	s.mu.Unlock()
 
+	if err := ctx.Err(); err != nil {
+		s.subs.Done()
+		return nil, fmt.Errorf("kombu: subscribing to %q: %w", topic, err)
+	}
 	q, err := s.resolver.resolve(ctx, topic)
 	if err != nil {
 		s.subs.Done()
-		return nil, err
+		return nil, classify("resolve queue", topic, "", err)
 	}
 	sub := &subscription{
 		s:       s,
@@ -256,10 +264,15 @@ func (sub *subscription) poll() {
 		}
 		n, err := sub.receive(min(free, MaxMessagesPerRequest))
 		if err != nil {
+			if errors.Is(err, ErrChannel) {
+				// Asking again at once would fail the same way (a deleted queue, a
+				// revoked permission): wait the longest pause.
+				retrySleep = maxReconnectRetrySleep
+			}
 			if sub.sleep(retrySleep) {
 				return
 			}
-			retrySleep = min(retrySleep*2, 30*time.Second)
+			retrySleep = min(retrySleep*2, maxReconnectRetrySleep)
 			continue
 		}
 		retrySleep = cfg.ReconnectRetrySleep
@@ -298,6 +311,7 @@ func (sub *subscription) receive(n int) (int, error) {
 		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
+		err = classify("receive", sub.q.name, "", err)
 		sub.logger.Error("Could not receive messages; retrying", err, nil)
 		return 0, err
 	}
@@ -401,7 +415,8 @@ func (sub *subscription) drainBuffer() []*held {
 func (sub *subscription) unmarshal(in *inbound) *message.Message {
 	msg, err := sub.s.config.Unmarshaler.Unmarshal(sub.q.name, &in.raw)
 	if err != nil {
-		sub.logger.Error("Could not decode an SQS message; handing it on raw", err, watermill.LogFields{"sqs_message_id": aws.ToString(in.raw.MessageId)})
+		id := aws.ToString(in.raw.MessageId)
+		sub.logger.Error("Could not decode an SQS message; handing it on raw", channelError("decode", sub.q.name, id, err), watermill.LogFields{"sqs_message_id": id})
 		msg = message.NewMessage(aws.ToString(in.raw.MessageId), []byte(aws.ToString(in.raw.Body)))
 		msg.Metadata.Set(MetadataDecodeError, err.Error())
 	}
