@@ -3,7 +3,6 @@ package kombu
 import (
 	"strconv"
 	"strings"
-
 )
 
 // ParseBrokerURL reads a Celery `broker_url` for the SQS transport the way Kombu does:
