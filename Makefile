@@ -75,6 +75,20 @@ status: ## Show whether the brokers are running
 logs: ## Show the end of the broker logs
 	@tail -n 30 $(CACHE)/logs/elasticmq-*.log
 
+# ------------------------------------------------------------------ redis
+
+REDIS      := $(ROOT)/internal/redis/redis.sh
+REDIS_PORT ?= 6379
+export REDIS_PORT
+
+.PHONY: redis-up redis-down
+redis-up: ## Start redis-server on 127.0.0.1:$(REDIS_PORT) (installs the Debian package if missing)
+	@$(REDIS) install
+	@$(REDIS) start
+
+redis-down: ## Stop the redis-server started by redis-up
+	@$(REDIS) stop
+
 # ----------------------------------------------------------------- python
 
 .PHONY: venv interop-smoke
