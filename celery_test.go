@@ -1,9 +1,12 @@
 package kombu
 
 import (
+	"os/exec"
+
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -383,13 +386,11 @@ func TestPyRepr(t *testing.T) {
 	}
 }
 
-// TestWriteBodiesForKombu writes SQS bodies made by NewTask to $KOMBU_GO_BODIES, for
-// `python interop/gen_golden.py --check-go DIR` to read them back with Kombu and Celery.
-func TestWriteBodiesForKombu(t *testing.T) {
-	dir := os.Getenv("KOMBU_GO_BODIES")
-	if dir == "" {
-		t.Skip("KOMBU_GO_BODIES is not set")
-	}
+// TestKombuReadsGoBodies writes SQS bodies made by NewTask and has the pinned Kombu and
+// Celery read them back (`interop/gen_golden.py --check-go DIR`): Kombu's SQS decoding and
+// Celery's worker Request must see the task, its arguments, eta, expiry and time limits.
+func TestKombuReadsGoBodies(t *testing.T) {
+	dir := t.TempDir()
 	eta := time.Now().Add(time.Hour)
 	for name, c := range map[string]struct {
 		opts []TaskOption
@@ -411,5 +412,9 @@ func TestWriteBodiesForKombu(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, name+".sqs"), []byte(out.Body), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	cmd := exec.Command(testenv.Python(t), filepath.Join(testenv.RepoRoot(t), "interop", "gen_golden.py"), "--check-go", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("Kombu/Celery could not read the Go bodies: %v\n%s", err, out)
 	}
 }

@@ -336,7 +336,7 @@ def main():
 
 
 def check_go(directory):
-    """Read SQS bodies written by the Go tests (KOMBU_GO_BODIES) as a Celery worker would."""
+    """Read SQS bodies written by the Go test TestKombuReadsGoBodies as a Celery worker would."""
     from celery.worker.request import Request
 
     app, add, _ = make_app()
