@@ -13,14 +13,13 @@ that keeps the SendMessage parameters and pretends every queue exists.
 
 Usage (in a throwaway virtualenv):
 
-    python3 -m venv /tmp/kvenv
-    /tmp/kvenv/bin/pip install 'celery[sqs]==5.7.0' 'kombu==5.7.0'
-    /tmp/kvenv/bin/python interop/gen_golden.py
+    make venv
+    .cache/venv/bin/python interop/gen_golden.py
 
-The other way round, bodies written by the Go side can be read back as a worker would:
+The other way round, bodies written by the Go side are read back as a worker would
+(the Go test TestKombuReadsGoBodies does this in every test run):
 
-    KOMBU_GO_BODIES=/tmp/go-bodies go test -run TestWriteBodiesForKombu .
-    /tmp/kvenv/bin/python interop/gen_golden.py --check-go /tmp/go-bodies
+    .cache/venv/bin/python interop/gen_golden.py --check-go DIR
 
 The task ids, delivery tags, reply_to, origin and clock are pinned so that a
 second run writes byte-identical files.
