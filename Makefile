@@ -145,8 +145,24 @@ test-fuzz: ## Fuzz FUZZ (FuzzDecode) for FUZZTIME (30s)
 bench: ## Benchmarks (not written yet)
 	@echo "make bench: no benchmarks yet" >&2; exit 1
 
-demo: ## Celery interop demo
-	@echo "make demo: coming with the Celery interop work"
+demo: up venv ## Go and a Celery worker exchange tasks over the local ElasticMQ
+	@$(call timed,make demo,( \
+		mkdir -p $(CACHE)/logs; \
+		log=$(CACHE)/logs/demo-worker.log; \
+		cd $(ROOT); \
+		export DEMO_SQS_ENDPOINT=http://127.0.0.1:$(ELASTICMQ_STANDARD_PORT); \
+		echo "demo: starting a Celery worker on demo-celery (log: $$log)"; \
+		setsid $(VENV)/bin/python -m celery -A interop.demo_app worker -Q demo-celery \
+			--pool solo -c 1 --without-gossip --without-mingle --without-heartbeat \
+			-l info >$$log 2>&1 & worker=$$!; \
+		trap 'kill -TERM -- -'$$worker' 2>/dev/null; wait '$$worker' 2>/dev/null || true' EXIT; \
+		demo=0; \
+		{ $(VENV)/bin/python -m interop.demo_app produce && \
+		  $(GO) run ./examples/demo -tasks 3 -timeout 60s; } || demo=$$?; \
+		kill -TERM -- -$$worker 2>/dev/null; wait $$worker 2>/dev/null || true; trap - EXIT; \
+		echo "demo: the Celery worker printed:"; \
+		grep -F '[go → celery]' $$log | sed 's/^.*\(\[go → celery\]\)/  worker: \1/' || true; \
+		exit $$demo ))
 
 # ------------------------------------------------------------------ clean
 
