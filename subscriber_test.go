@@ -75,6 +75,18 @@ func semQueue(t *testing.T, client *sqs.Client, topic string, vt time.Duration) 
 	return url
 }
 
+// semDeleteQueueLater deletes the queue of topic when the test ends. Register it before the
+// subscribers, so that it runs after they closed: ElasticMQ leaves a long poll on a deleted
+// queue hanging until the client gives up.
+func semDeleteQueueLater(t *testing.T, client *sqs.Client, topic string) {
+	t.Cleanup(func() {
+		u, err := client.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(kombu.EntityName(topic))})
+		if err == nil {
+			_, _ = client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: u.QueueUrl})
+		}
+	})
+}
+
 // semPublishN publishes n plain messages in calls of 10 and returns their UUIDs.
 func semPublishN(t *testing.T, pub *kombu.Publisher, topic string, n int) []string {
 	t.Helper()
@@ -262,16 +274,10 @@ func TestHeartbeatKeepsMessageInvisible(t *testing.T) {
 	ep := testenv.SQSEndpoint(t)
 	cfg := semConfig(ep, 2*time.Second)
 	topic := testenv.UniqueName("sem-heartbeat")
+	semDeleteQueueLater(t, testenv.SQSClient(t, ep), topic)
 	subA := semSubscriber(t, semSubConfig(cfg))
 	subB := semSubscriber(t, semSubConfig(cfg))
 	require.NoError(t, subA.SubscribeInitialize(topic)) // created with VisibilityTimeout 2 s
-	client := testenv.SQSClient(t, ep)
-	t.Cleanup(func() {
-		u, err := client.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(kombu.EntityName(topic))})
-		if err == nil {
-			_, _ = client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: u.QueueUrl})
-		}
-	})
 	pub := semPublisher(t, cfg)
 	semPublishN(t, pub, topic, 1)
 
@@ -501,16 +507,10 @@ func TestContextCancellation(t *testing.T) {
 	ep := testenv.SQSEndpoint(t)
 	cfg := semConfig(ep, 30*time.Second)
 	topic := testenv.UniqueName("sem-ctx")
+	semDeleteQueueLater(t, testenv.SQSClient(t, ep), topic)
 	pub := semPublisher(t, cfg)
 	sub := semSubscriber(t, semSubConfig(cfg))
 	require.NoError(t, sub.SubscribeInitialize(topic))
-	client := testenv.SQSClient(t, ep)
-	t.Cleanup(func() {
-		u, err := client.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(kombu.EntityName(topic))})
-		if err == nil {
-			_, _ = client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: u.QueueUrl})
-		}
-	})
 
 	// Publish with a cancelled message context: at once, nothing sent.
 	ctx, cancel := context.WithCancel(context.Background())
