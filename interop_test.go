@@ -73,6 +73,12 @@ type producerCase struct {
 	BodySize     int    `json:"body_size"`
 	NextBodySize int    `json:"next_body_size"`
 	OversizeSend string `json:"oversize_send"`
+	// Undecodable is set for a task whose payload is not JSON (NaN from Python).
+	Undecodable bool `json:"undecodable"`
+	// Compression is the compression header expected; Link and LinkError the callback tasks.
+	Compression string `json:"compression"`
+	Link        string `json:"link"`
+	LinkError   string `json:"link_error"`
 }
 
 // MaxBodySize is SQS's limit on a message body, which the producer filled.
@@ -133,8 +139,15 @@ func TestInteropCeleryToGo(t *testing.T) {
 	)
 	go func() {
 		for msg := range msgs {
+			key := msg.UUID
+			if msg.Metadata.Get(kombu.MetadataDecodeError) != "" {
+				// Handed on undecoded: the payload is the SQS body, whose envelope names the task.
+				if env, err := kombu.DecodeEnvelope(string(msg.Payload)); err == nil {
+					key = env.Properties.CorrelationID
+				}
+			}
 			mu.Lock()
-			received[msg.UUID] = receivedMessage{msg: msg, at: time.Now()}
+			received[key] = receivedMessage{msg: msg, at: time.Now()}
 			mu.Unlock()
 			msg.Ack()
 		}
@@ -144,7 +157,7 @@ func TestInteropCeleryToGo(t *testing.T) {
 	var manifest producerManifest
 	require.NoError(t, json.Unmarshal(out, &manifest), "%s", out)
 	t.Logf("Celery %s, Kombu %s: %d messages", manifest.Celery, manifest.Kombu, len(manifest.Cases))
-	require.Len(t, manifest.Cases, 24)
+	require.Len(t, manifest.Cases, 30)
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -170,8 +183,17 @@ func TestInteropCeleryToGo(t *testing.T) {
 		got := received[c.ID]
 		mu.Unlock()
 		t.Run(c.Case, func(t *testing.T) {
-			if c.Case == "kombu_plain" {
+			switch {
+			case strings.HasPrefix(c.Case, "kombu_"):
 				checkPlainKombu(t, c, got.msg)
+				return
+			case c.Undecodable:
+				md := got.msg.Metadata
+				assert.Contains(t, md.Get(kombu.MetadataDecodeError), "not JSON")
+				assert.Equal(t, queue, md.Get(kombu.MetadataQueue))
+				assert.Equal(t, got.msg.UUID, md.Get(kombu.MetadataSQSMessageID))
+				_, err := kombu.TaskFromMessage(got.msg)
+				assert.Error(t, err)
 				return
 			}
 			checkCeleryTask(t, c, got)
@@ -245,6 +267,18 @@ func checkCeleryTask(t *testing.T, c producerCase, got receivedMessage) {
 		assert.NotEmpty(t, got.msg.Metadata.Get(kombu.MetadataExpiration), "Celery sets the expiration property")
 	} else {
 		assert.Nil(t, task.Expires)
+	}
+	assert.Equal(t, c.Compression, got.msg.Metadata.Get(kombu.MetadataCompression))
+	if c.Link != "" {
+		require.Len(t, task.Callbacks, 1)
+		assert.Equal(t, c.Link, task.Callbacks[0].Task)
+		assert.Equal(t, []any{json.Number("10")}, task.Callbacks[0].Args)
+		require.Len(t, task.Errbacks, 1)
+		assert.Equal(t, c.LinkError, task.Errbacks[0].Task)
+		assert.True(t, task.Errbacks[0].Immutable)
+	} else {
+		assert.Empty(t, task.Callbacks)
+		assert.Empty(t, task.Errbacks)
 	}
 	for k, v := range c.Headers {
 		assert.Equal(t, jsonValue(t, mustJSON(t, v)), jsonValue(t, mustJSON(t, task.Headers[k])), "header %s", k)

@@ -192,6 +192,23 @@ def main() -> int:
         send(f"{v}_retries", app, "proj.add", [8, 9], retries=3)
         send(f"{v}_headers", app, "proj.add", [1, 1], headers={"x_custom": "yes", "x_number": 7})
 
+    # Compressed payloads, and a callback signature.
+    send("v2_gzip", app2, "proj.add", [10, 20], compression="gzip")
+    cases[-1]["compression"] = "application/x-gzip"
+    send("v2_bzip2", app2, "proj.add", [30, 40], compression="bzip2")
+    cases[-1]["compression"] = "application/x-bz2"
+    send("v1_gzip", app1, "proj.add", [50, 60], compression="gzip")
+    cases[-1]["compression"] = "application/x-gzip"
+    send("v2_link", app2, "proj.add", [1, 2], link=app2.tasks["proj.add"].s(10),
+         link_error=app2.tasks["proj.echo"].si("failed"))
+    cases[-1]["link"] = "proj.add"
+    cases[-1]["link_error"] = "proj.echo"
+
+    # Python's json writes NaN and Infinity, which are not JSON: Go cannot decode the payload,
+    # and the subscriber hands the message on undecoded (kombu_decode_error) rather than lose it.
+    send("v2_nan", app2, "proj.echo", [float("nan"), float("inf")], expect_args=["NaN", "Infinity"])
+    cases[-1]["undecodable"] = True
+
     # The largest argument that fits SQS's limit after both base64 layers.
     n, size = largest_fitting(app2)
     big = "x" * n
@@ -216,6 +233,14 @@ def main() -> int:
         producer.publish(payload, routing_key=a.queue, serializer="json",
                          headers={"source": "kombu", "count": 3}, correlation_id="plain-kombu-1")
     cases.append({"case": "kombu_plain", "id": "plain-kombu-1", "payload": payload,
+                  "headers": {"source": "kombu", "count": 3}})
+
+    # The same without the outer base64 layer (sqs_base64_encoding False).
+    with Connection(broker, transport_options={**options, "sqs_base64_encoding": False}) as conn:
+        producer = Producer(conn.default_channel)
+        producer.publish(payload, routing_key=a.queue, serializer="json",
+                         headers={"source": "kombu", "count": 3}, correlation_id="plain-kombu-2")
+    cases.append({"case": "kombu_raw_envelope", "id": "plain-kombu-2", "payload": payload,
                   "headers": {"source": "kombu", "count": 3}})
 
     json.dump(
