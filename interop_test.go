@@ -376,11 +376,14 @@ type workerRecord struct {
 	Expires    *string           `json:"expires"`
 	Headers    map[string]any    `json:"headers"`
 	Delivery   map[string]any    `json:"delivery_info"`
+	ParentID   *string           `json:"parent_id"`
+	RootID     *string           `json:"root_id"`
 	RanAt      string            `json:"ran_at"`
 }
 
-// waitRecords reads the worker's output until every id has run, or fails after timeout.
-func (w *celeryWorker) waitRecords(t *testing.T, ids []string, timeout time.Duration) map[string]workerRecord {
+// waitRecords reads the worker's output until every id has run and done (if not nil) accepts
+// the records, or fails after timeout.
+func (w *celeryWorker) waitRecords(t *testing.T, ids []string, done func(map[string]workerRecord) bool, timeout time.Duration) map[string]workerRecord {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -404,7 +407,7 @@ func (w *celeryWorker) waitRecords(t *testing.T, ids []string, timeout time.Dura
 				missing++
 			}
 		}
-		if missing == 0 {
+		if missing == 0 && (done == nil || done(records)) {
 			return records
 		}
 		if time.Now().After(deadline) {
@@ -446,9 +449,15 @@ func TestInteropGoToCelery(t *testing.T) {
 	queue := testenv.UniqueName("interop-go-to-celery")
 	worker := startCeleryWorker(t, endpoint, queue)
 
-	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: interopConfig(endpoint)}, watermill.NopLogger{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
+	newPub := func(m kombu.Marshaler) *kombu.Publisher {
+		pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: interopConfig(endpoint), Marshaler: m}, watermill.NopLogger{})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = pub.Close() })
+		return pub
+	}
+	pub := newPub(nil)
+	gzipPub := newPub(kombu.KombuMarshaler{Compression: "gzip"})
+	rawPub := newPub(kombu.KombuMarshaler{RawEnvelope: true})
 
 	when := time.Date(2024, 2, 29, 23, 59, 58, 654321000, time.UTC)
 	expires := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
@@ -458,6 +467,7 @@ func TestInteropGoToCelery(t *testing.T) {
 		kwargs map[string]any
 		opts   []kombu.TaskOption
 		check  func(t *testing.T, r workerRecord, sent time.Time)
+		pub    *kombu.Publisher
 	}
 	nested := map[string]any{"a": 1, "b": "two", "nested": map[string]any{"l": []any{1, 2.5, nil, true}}}
 	cases := []goCase{}
@@ -494,6 +504,14 @@ func TestInteropGoToCelery(t *testing.T) {
 				}},
 		)
 	}
+	cases = append(cases,
+		goCase{name: "v2_gzip", args: []any{"compressed"}, pub: gzipPub},
+		goCase{name: "v1_gzip", args: []any{"compressed"}, pub: gzipPub, opts: []kombu.TaskOption{kombu.WithProtocol(1)}},
+		goCase{name: "v2_raw_envelope", args: []any{"raw"}, pub: rawPub},
+		goCase{name: "v2_link", args: []any{1, 2}, opts: []kombu.TaskOption{
+			kombu.WithLink(kombu.Signature{Task: "tasks.record", Args: []any{"linked"}}),
+		}},
+	)
 	largest := largestTaskArg(t, queue, kombu.DefaultMaxMessageSize)
 	cases = append(cases, goCase{name: "v2_largest", args: []any{strings.Repeat("x", largest)},
 		check: func(t *testing.T, r workerRecord, _ time.Time) { assert.Equal(t, []string{"str"}, r.ArgTypes) }})
@@ -505,9 +523,35 @@ func TestInteropGoToCelery(t *testing.T) {
 		msg, err := kombu.NewTask("tasks.record", c.args, c.kwargs, c.opts...)
 		require.NoError(t, err)
 		ids[i] = msg.UUID
-		require.NoError(t, pub.Publish(queue, msg), c.name)
+		p := pub
+		if c.pub != nil {
+			p = c.pub
+		}
+		require.NoError(t, p.Publish(queue, msg), c.name)
 	}
-	records := worker.waitRecords(t, ids, 60*time.Second)
+	var linkID string
+	for i, c := range cases {
+		if c.name == "v2_link" {
+			linkID = ids[i]
+		}
+	}
+	var linked workerRecord
+	records := worker.waitRecords(t, ids, func(records map[string]workerRecord) bool {
+		for _, r := range records {
+			if r.ParentID != nil && *r.ParentID == linkID {
+				linked = r
+				return true
+			}
+		}
+		return false
+	}, 60*time.Second)
+	t.Run("v2_link_callback", func(t *testing.T) {
+		// Celery ran the callback with the task's result (its argument count) first.
+		assert.Equal(t, "tasks.record", linked.Task)
+		assert.Equal(t, jsonValue(t, []byte(`[2, "linked"]`)), jsonValue(t, linked.Args))
+		require.NotNil(t, linked.RootID)
+		assert.Equal(t, linkID, *linked.RootID)
+	})
 
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -92,6 +92,8 @@ def record(self, *args, **kwargs):
         "eta": r.eta if r.eta is None or isinstance(r.eta, str) else r.eta.isoformat(),
         "expires": r.expires if r.expires is None or isinstance(r.expires, str) else r.expires.isoformat(),
         "headers": headers,
+        "parent_id": r.parent_id,
+        "root_id": r.root_id,
         "delivery_info": _plain(r.delivery_info or {}),
         "ran_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
