@@ -1,0 +1,61 @@
+"""Celery app shared by the Go worker interop test's Python side.
+
+worker_interop_test.go runs a Celery worker on it for the Python steps of a
+chain, and interop/worker_client.py calls the Go worker's tasks through it:
+
+    KOMBU_WORKER_GO_QUEUE=goq KOMBU_WORKER_PY_QUEUE=pyq \\
+        python -m celery -A interop.worker_pyapp worker -Q pyq --pool solo ...
+
+The Go tasks are declared here with bodies that never run in Python: the
+declarations only give the client .delay() and .s(), and route the tasks to
+the Go worker's queue. Results go to the Redis backend at
+$KOMBU_TEST_REDIS_URL (redis://127.0.0.1:6379/0 by default).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+from celery import Celery
+
+ENDPOINT = os.environ.get("KOMBU_TEST_SQS_ENDPOINT", "http://127.0.0.1:9324")
+REDIS_URL = os.environ.get("KOMBU_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+GO_QUEUE = os.environ.get("KOMBU_WORKER_GO_QUEUE", "go-tasks")
+PY_QUEUE = os.environ.get("KOMBU_WORKER_PY_QUEUE", "py-tasks")
+
+_u = urlparse(ENDPOINT)
+app = Celery("worker_interop", broker=f"sqs://test:test@{_u.hostname}:{_u.port or 80}", backend=REDIS_URL)
+app.conf.update(
+    broker_transport_options={
+        "region": "us-east-1",
+        "is_secure": _u.scheme == "https",
+        "wait_time_seconds": 1,
+        "polling_interval": 0.1,
+    },
+    broker_connection_retry_on_startup=True,
+    task_default_queue=PY_QUEUE,
+    task_routes={"interop.go.*": {"queue": GO_QUEUE}, "interop.py.*": {"queue": PY_QUEUE}},
+    enable_utc=True,
+    timezone="UTC",
+    worker_hijack_root_logger=False,
+    result_expires=3600,
+)
+
+
+def _go_only(*_args, **_kwargs):
+    raise RuntimeError("this task runs in the Go worker")
+
+
+# Go tasks (see worker_interop_test.go).
+add = app.task(name="interop.go.add")(_go_only)
+double = app.task(name="interop.go.double")(_go_only)
+ran_at = app.task(name="interop.go.ran_at")(_go_only)
+flaky = app.task(name="interop.go.flaky")(_go_only)
+boom = app.task(name="interop.go.boom")(_go_only)
+
+
+# Python tasks, run by the Celery worker.
+@app.task(name="interop.py.add_ten")
+def add_ten(x):
+    return x + 10

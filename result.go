@@ -1,0 +1,146 @@
+package kombu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Celery task states, as stored in a result backend.
+const (
+	StatePending = "PENDING"
+	StateStarted = "STARTED"
+	StateSuccess = "SUCCESS"
+	StateFailure = "FAILURE"
+	StateRetry   = "RETRY"
+	StateRevoked = "REVOKED"
+)
+
+// DefaultResultExpires is how long a result is kept when no expiry is configured: one day,
+// Celery's default result_expires.
+const DefaultResultExpires = 24 * time.Hour
+
+// ErrResultNotFound is returned by ResultBackend.Get for a task without a stored result.
+var ErrResultNotFound = errors.New("kombu: no result stored for the task")
+
+// TaskResult is a task's state as a Celery result backend stores it.
+type TaskResult struct {
+	// TaskID is the task id.
+	TaskID string
+	// Status is one of the State* constants.
+	Status string
+	// Result is the return value for SUCCESS, and the exception (an *ExceptionInfo) for
+	// FAILURE, RETRY and REVOKED. It is encoded with encoding/json; a json.RawMessage is
+	// stored as it is.
+	Result any
+	// Traceback is the failure's traceback text, "" for none.
+	Traceback string
+	// DateDone is when the task finished (zero for states that are not final).
+	DateDone time.Time
+	// GroupID and ParentID are stored when set, as Celery does.
+	GroupID, ParentID string
+	// Children are the results of the tasks the task started, in Celery's tuple form.
+	Children []any
+}
+
+// ExceptionInfo is an exception as Celery's JSON result serializer writes it. The Python
+// client rebuilds the exception from it: exc_type looked up in exc_module, called with
+// exc_message as its arguments.
+type ExceptionInfo struct {
+	Type    string `json:"exc_type"`
+	Message []any  `json:"exc_message"`
+	Module  string `json:"exc_module"`
+}
+
+// Error returns "Type: message".
+func (e *ExceptionInfo) Error() string {
+	if len(e.Message) == 1 {
+		if s, ok := e.Message[0].(string); ok {
+			return e.Type + ": " + s
+		}
+	}
+	b, _ := json.Marshal(e.Message)
+	return e.Type + ": " + string(b)
+}
+
+// ResultBackend stores task states where Celery clients read them (AsyncResult.get).
+type ResultBackend interface {
+	// Store writes the result of a task, replacing the previous one unless that one is
+	// SUCCESS (as Celery does, so that a redelivered task cannot overwrite a success).
+	Store(ctx context.Context, r TaskResult) error
+	// Get reads the stored result of a task; ErrResultNotFound when there is none. Result
+	// is a json.RawMessage.
+	Get(ctx context.Context, taskID string) (*TaskResult, error)
+}
+
+// resultMeta is the JSON document Celery stores for a task, keys in Celery's order.
+type resultMeta struct {
+	Status    string          `json:"status"`
+	Result    json.RawMessage `json:"result"`
+	Traceback *string         `json:"traceback"`
+	Children  []any           `json:"children"`
+	DateDone  *string         `json:"date_done"`
+	GroupID   string          `json:"group_id,omitempty"`
+	ParentID  string          `json:"parent_id,omitempty"`
+	TaskID    string          `json:"task_id"`
+}
+
+// isReadyState tells whether state is final (date_done is set for those).
+func isReadyState(state string) bool {
+	return state == StateSuccess || state == StateFailure || state == StateRevoked
+}
+
+// encodeResult writes r in Celery's format.
+func encodeResult(r TaskResult, now time.Time) ([]byte, error) {
+	m := resultMeta{Status: r.Status, TaskID: r.TaskID, GroupID: r.GroupID, ParentID: r.ParentID, Children: r.Children}
+	if m.Children == nil {
+		m.Children = []any{}
+	}
+	if r.Traceback != "" {
+		m.Traceback = &r.Traceback
+	}
+	if isReadyState(r.Status) {
+		done := r.DateDone
+		if done.IsZero() {
+			done = now
+		}
+		// Python's datetime.isoformat for an aware UTC time.
+		s := done.UTC().Format("2006-01-02T15:04:05.000000") + "+00:00"
+		m.DateDone = &s
+	}
+	switch v := r.Result.(type) {
+	case json.RawMessage:
+		m.Result = v
+	case nil:
+		m.Result = json.RawMessage("null")
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		m.Result = b
+	}
+	return json.Marshal(m)
+}
+
+// decodeResult reads a document written by encodeResult or by Celery.
+func decodeResult(b []byte) (*TaskResult, error) {
+	var m resultMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	r := &TaskResult{TaskID: m.TaskID, Status: m.Status, Result: m.Result, GroupID: m.GroupID, ParentID: m.ParentID, Children: m.Children}
+	if m.Traceback != nil {
+		r.Traceback = *m.Traceback
+	}
+	if m.DateDone != nil {
+		for _, layout := range []string{"2006-01-02T15:04:05.999999Z07:00", "2006-01-02T15:04:05.999999"} {
+			if t, err := time.Parse(layout, *m.DateDone); err == nil {
+				r.DateDone = t
+				break
+			}
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,113 @@
+package kombu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisBackendConfig configures a RedisBackend.
+type RedisBackendConfig struct {
+	// Client is the Redis client to use. When nil, URL is parsed (redis://host:port/db,
+	// rediss:// for TLS), like Celery's result_backend setting.
+	Client redis.UniversalClient
+	URL    string
+	// Expires is how long results are kept (Celery's result_expires); 0 means
+	// DefaultResultExpires (one day), a negative value keeps them forever.
+	Expires time.Duration
+	// KeyPrefix is prepended to the keys (Celery's result_backend_transport_options
+	// global_keyprefix); empty by default.
+	KeyPrefix string
+}
+
+// RedisBackend is Celery's Redis result backend: a task's result is the JSON document at key
+// celery-task-meta-<id>, kept for Expires, and published on a channel of the same name,
+// which AsyncResult.get listens on.
+type RedisBackend struct {
+	client  redis.UniversalClient
+	owned   bool
+	expires time.Duration
+	prefix  string
+	now     func() time.Time
+}
+
+// NewRedisBackend returns a Celery Redis result backend.
+func NewRedisBackend(cfg RedisBackendConfig) (*RedisBackend, error) {
+	b := &RedisBackend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now}
+	if b.client == nil {
+		if cfg.URL == "" {
+			return nil, errors.New("kombu: redis result backend: neither Client nor URL is set")
+		}
+		opts, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			// The parser's message may repeat the URL, password included: keep it out.
+			return nil, errors.New("kombu: redis result backend: the URL is not a valid redis:// URL")
+		}
+		b.client, b.owned = redis.NewClient(opts), true
+	}
+	if b.expires == 0 {
+		b.expires = DefaultResultExpires
+	}
+	return b, nil
+}
+
+// Key returns the Redis key (and pub/sub channel) of a task's result.
+func (b *RedisBackend) Key(taskID string) string { return b.prefix + "celery-task-meta-" + taskID }
+
+// Store writes r with SETEX (SET when results never expire) and publishes it, in one
+// transaction, unless the stored result is already SUCCESS.
+func (b *RedisBackend) Store(ctx context.Context, r TaskResult) error {
+	if r.TaskID == "" {
+		return errors.New("kombu: redis result backend: empty task id")
+	}
+	key := b.Key(r.TaskID)
+	if cur, err := b.Get(ctx, r.TaskID); err == nil && cur.Status == StateSuccess {
+		return nil
+	} else if err != nil && !errors.Is(err, ErrResultNotFound) {
+		return err
+	}
+	doc, err := encodeResult(r, b.now())
+	if err != nil {
+		return fmt.Errorf("kombu: result of task %s: %w", r.TaskID, err)
+	}
+	_, err = b.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if b.expires > 0 {
+			p.SetEx(ctx, key, doc, b.expires)
+		} else {
+			p.Set(ctx, key, doc, 0)
+		}
+		p.Publish(ctx, key, doc)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: redis result backend: storing task %s: %w", ErrConnection, r.TaskID, err)
+	}
+	return nil
+}
+
+// Get reads a task's stored result.
+func (b *RedisBackend) Get(ctx context.Context, taskID string) (*TaskResult, error) {
+	doc, err := b.client.Get(ctx, b.Key(taskID)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%w: %s", ErrResultNotFound, taskID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: redis result backend: reading task %s: %w", ErrConnection, taskID, err)
+	}
+	r, err := decodeResult(doc)
+	if err != nil {
+		return nil, fmt.Errorf("kombu: redis result backend: task %s: %w", taskID, err)
+	}
+	return r, nil
+}
+
+// Close closes the client when the backend created it from URL.
+func (b *RedisBackend) Close() error {
+	if b.owned {
+		return b.client.Close()
+	}
+	return nil
+}

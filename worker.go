@@ -1,0 +1,343 @@
+package kombu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// DefaultMaxRetries is how often a task may be retried unless Register says otherwise, as
+// Celery's Task.max_retries.
+const DefaultMaxRetries = 3
+
+// DefaultRetryDelay is the countdown of a Retry without one, as Celery's
+// Task.default_retry_delay.
+const DefaultRetryDelay = 180 * time.Second
+
+// ErrUnknownTask is returned by the worker's handler (so the message is Nacked) for a task
+// name that is not registered, unless WorkerConfig.UnknownTaskTopic routes it elsewhere.
+var ErrUnknownTask = errors.New("kombu: unknown task")
+
+// TaskFunc runs a task. Its result is stored (encoded with encoding/json) and passed on to
+// the task's callbacks and chain. Returning an error fails the task: FAILURE is stored and
+// the errbacks are sent. Return Retry(...) to retry it instead.
+type TaskFunc func(ctx context.Context, t *Task) (any, error)
+
+// WorkerConfig configures a Worker.
+type WorkerConfig struct {
+	// Publisher sends retries, callbacks, chain steps and errbacks (a *Publisher with
+	// KombuMarshaler). Required.
+	Publisher message.Publisher
+	// Results stores task states where Celery clients read them; nil stores nothing.
+	Results ResultBackend
+	// DefaultQueue is where canvas tasks (callbacks, chain steps, errbacks) go when their
+	// signature names no queue and TaskQueues does not list them: Celery's
+	// task_default_queue, "celery" by default.
+	DefaultQueue string
+	// TaskQueues maps task names to queues for canvas tasks whose signature names none, as
+	// a simple form of Celery's task_routes.
+	TaskQueues map[string]string
+	// UnknownTaskTopic, when set, is where messages for unregistered tasks are republished
+	// (and then acked); when empty they are Nacked (the handler returns ErrUnknownTask).
+	UnknownTaskTopic string
+	// MaxETAWait is how long the handler holds a task whose eta is still ahead before it runs
+	// it; a task further ahead is Nacked (the Subscriber then hides it until its eta).
+	// Default 30s.
+	MaxETAWait time.Duration
+	// Hostname names the worker in the results' traceback texts; default "go-worker".
+	Hostname string
+}
+
+// RegisterOption sets an option of Worker.Register.
+type RegisterOption func(*registered)
+
+// WithMaxRetries sets how often the task may be retried (Celery's max_retries); a negative
+// value means without limit.
+func WithMaxRetries(n int) RegisterOption { return func(r *registered) { r.maxRetries = n } }
+
+// WithDefaultRetryDelay sets the countdown of a Retry without one (Celery's
+// default_retry_delay).
+func WithDefaultRetryDelay(d time.Duration) RegisterOption {
+	return func(r *registered) { r.retryDelay = d }
+}
+
+// WithIgnoreResultAlways never stores the task's results (Celery's ignore_result on the
+// task), whatever the message says.
+func WithIgnoreResultAlways() RegisterOption { return func(r *registered) { r.ignoreResult = true } }
+
+type registered struct {
+	fn           TaskFunc
+	maxRetries   int
+	retryDelay   time.Duration
+	ignoreResult bool
+}
+
+// Worker runs Celery tasks received through a Watermill router, the way a Celery worker
+// does: it honours eta, expires, time limits, retries, callbacks, errbacks and chains, and
+// stores results in a Celery result backend.
+type Worker struct {
+	cfg    WorkerConfig
+	logger watermill.LoggerAdapter
+	now    func() time.Time
+
+	mu    sync.RWMutex
+	tasks map[string]*registered
+}
+
+// NewWorker returns a Worker; register tasks, then add Handler to a router.
+func NewWorker(cfg WorkerConfig, logger watermill.LoggerAdapter) (*Worker, error) {
+	if cfg.Publisher == nil {
+		return nil, errors.New("kombu: worker: Publisher is required")
+	}
+	if cfg.DefaultQueue == "" {
+		cfg.DefaultQueue = "celery"
+	}
+	if cfg.MaxETAWait <= 0 {
+		cfg.MaxETAWait = 30 * time.Second
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = "go-worker"
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	return &Worker{cfg: cfg, logger: logger, now: time.Now, tasks: map[string]*registered{}}, nil
+}
+
+// Register makes the worker run fn for tasks named name. Registering a name again replaces
+// its function.
+func (w *Worker) Register(name string, fn TaskFunc, opts ...RegisterOption) {
+	r := &registered{fn: fn, maxRetries: DefaultMaxRetries, retryDelay: DefaultRetryDelay}
+	for _, o := range opts {
+		o(r)
+	}
+	w.mu.Lock()
+	w.tasks[name] = r
+	w.mu.Unlock()
+}
+
+// Tasks returns the registered task names.
+func (w *Worker) Tasks() []string {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	names := make([]string, 0, len(w.tasks))
+	for n := range w.tasks {
+		names = append(names, n)
+	}
+	return names
+}
+
+func (w *Worker) lookup(name string) *registered {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.tasks[name]
+}
+
+// Handler returns the handler to add to a router with AddConsumerHandler (or
+// AddNoPublisherHandler) on the queue the tasks arrive on. It returns an error, so that the
+// router Nacks the message, for messages that are not tasks, unknown tasks (unless routed),
+// tasks whose eta is too far ahead, and when storing a result or sending a retry or canvas
+// task fails. A task that fails by itself is acked, as Celery does.
+func (w *Worker) Handler() message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error { return w.Handle(msg) }
+}
+
+// Handle runs the task in msg; see Handler.
+func (w *Worker) Handle(msg *message.Message) error {
+	t, err := TaskFromMessage(msg)
+	if err != nil {
+		return err
+	}
+	ctx := msg.Context()
+	topic := message.SubscribeTopicFromCtx(ctx)
+	if topic == "" {
+		topic = msg.Metadata.Get(MetadataQueue)
+	}
+	reg := w.lookup(t.Name)
+	if reg == nil {
+		if w.cfg.UnknownTaskTopic == "" {
+			w.logger.Error("Received an unregistered task", ErrUnknownTask, watermill.LogFields{"task": t.Name, "task_id": t.ID})
+			return fmt.Errorf("%w: %s (%s)", ErrUnknownTask, t.Name, t.ID)
+		}
+		out := message.NewMessage(msg.UUID, msg.Payload)
+		for k, v := range msg.Metadata {
+			out.Metadata[k] = v
+		}
+		if err := w.cfg.Publisher.Publish(w.cfg.UnknownTaskTopic, out); err != nil {
+			return fmt.Errorf("kombu: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
+		}
+		return nil
+	}
+	r := &run{w: w, reg: reg, t: t, topic: topic}
+	return r.execute(ctx)
+}
+
+// run is one execution of a task.
+type run struct {
+	w     *Worker
+	reg   *registered
+	t     *Task
+	topic string
+}
+
+func (r *run) execute(ctx context.Context) error {
+	t := r.t
+	now := r.w.now()
+	if t.Expires != nil && now.After(*t.Expires) {
+		r.w.logger.Info("Task expired, not run", watermill.LogFields{"task": t.Name, "task_id": t.ID})
+		return r.store(ctx, StateRevoked, &ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}, "")
+	}
+	if t.ETA != nil && t.ETA.After(now) {
+		wait := t.ETA.Sub(now)
+		if wait > r.w.cfg.MaxETAWait {
+			return fmt.Errorf("kombu: worker: task %s (%s) is not due before %s", t.Name, t.ID, t.ETA.UTC().Format(time.RFC3339Nano))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
+		if t.Expires != nil && r.w.now().After(*t.Expires) {
+			return r.store(ctx, StateRevoked, &ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}, "")
+		}
+	}
+
+	result, err := r.call(ctx)
+	var retry *RetryError
+	switch {
+	case err == nil:
+		return r.succeed(ctx, result)
+	case errors.As(err, &retry):
+		return r.retry(ctx, retry)
+	default:
+		return r.fail(ctx, err)
+	}
+}
+
+// call runs the task function under the task's time limits. When the hard limit passes
+// before the function returns, the task fails with TimeLimitExceeded; the function keeps
+// running until it returns (a goroutine cannot be killed), its context cancelled.
+func (r *run) call(ctx context.Context) (any, error) {
+	hard, soft := r.t.TimeLimit[0], r.t.TimeLimit[1]
+	if soft != nil && *soft > 0 {
+		ctx = context.WithValue(ctx, softLimitKey{}, r.w.now().Add(seconds(*soft)))
+	}
+	if hard == nil || *hard <= 0 {
+		return r.safeCall(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, seconds(*hard))
+	defer cancel()
+	type outcome struct {
+		v   any
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		v, err := r.safeCall(ctx)
+		done <- outcome{v, err}
+	}()
+	select {
+	case o := <-done:
+		return o.v, o.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &TaskError{Type: "TimeLimitExceeded", Module: "billiard.exceptions",
+				Args: []any{*hard}, Err: fmt.Errorf("hard time limit (%gs) exceeded", *hard)}
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// safeCall runs the function, turning a panic into a failure.
+func (r *run) safeCall(ctx context.Context) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return r.reg.fn(ctx, r.t)
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func (r *run) succeed(ctx context.Context, result any) error {
+	if err := r.store(ctx, StateSuccess, result, ""); err != nil {
+		return err
+	}
+	return r.sendCallbacks(ctx, result)
+}
+
+func (r *run) fail(ctx context.Context, err error) error {
+	exc := exceptionFor(err)
+	r.w.logger.Info("Task failed", watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "error": err.Error()})
+	if serr := r.store(ctx, StateFailure, exc, r.traceback(exc)); serr != nil {
+		return serr
+	}
+	return r.sendErrbacks(ctx)
+}
+
+// retry sends the task again as Celery's Task.retry does, or fails it once its retries are
+// used up.
+func (r *run) retry(ctx context.Context, re *RetryError) error {
+	t := r.t
+	if r.reg.maxRetries >= 0 && t.Retries+1 > r.reg.maxRetries {
+		cause := re.Err
+		if cause == nil {
+			cause = &TaskError{Type: "MaxRetriesExceededError", Module: "celery.exceptions",
+				Err: fmt.Errorf("Can't retry %s[%s]", t.Name, t.ID)}
+		}
+		return r.fail(ctx, cause)
+	}
+	countdown := r.reg.retryDelay
+	if re.Countdown != nil {
+		countdown = *re.Countdown
+	}
+	next := *t
+	next.Retries = t.Retries + 1
+	eta := r.w.now().Add(countdown)
+	next.ETA = &eta
+	next.ArgsRepr, next.KwargsRepr = "", ""
+	msg, err := next.Message()
+	if err != nil {
+		return r.fail(ctx, err)
+	}
+	topic := r.topic
+	if topic == "" {
+		topic = r.w.cfg.DefaultQueue
+	}
+	if err := r.w.cfg.Publisher.Publish(topic, msg); err != nil {
+		return fmt.Errorf("kombu: worker: sending the retry of task %s (%s): %w", t.Name, t.ID, err)
+	}
+	var exc any = &ExceptionInfo{Type: "Retry", Module: "celery.exceptions", Message: []any{fmt.Sprintf("Retry in %gs", countdown.Seconds())}}
+	if re.Err != nil {
+		exc = exceptionFor(re.Err)
+	}
+	return r.store(ctx, StateRetry, exc, "")
+}
+
+// store writes a state to the result backend, if any and unless results are ignored
+// (failures are stored even then, as Celery's task_store_errors_even_if_ignored does not
+// apply: Celery skips them too).
+func (r *run) store(ctx context.Context, state string, result any, traceback string) error {
+	if r.w.cfg.Results == nil || r.t.IgnoreResult || r.reg.ignoreResult {
+		return nil
+	}
+	res := TaskResult{TaskID: r.t.ID, Status: state, Result: result, Traceback: traceback,
+		GroupID: r.t.Group, ParentID: r.t.ParentID}
+	if err := r.w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
+		return fmt.Errorf("kombu: worker: storing the result of task %s (%s): %w", r.t.Name, r.t.ID, err)
+	}
+	return nil
+}
+
+func (r *run) traceback(exc *ExceptionInfo) string {
+	return fmt.Sprintf("Traceback (most recent call last):\n  Go task %s[%s] on %s\n%s\n",
+		r.t.Name, r.t.ID, r.w.cfg.Hostname, exc.Error())
+}

@@ -1,0 +1,229 @@
+package kombu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill"
+)
+
+// sigOptions are the apply_async options of a signature that the worker honours when it
+// sends the signature as a task.
+type sigOptions struct {
+	TaskID        string          `json:"task_id"`
+	Queue         json.RawMessage `json:"queue"`
+	RoutingKey    string          `json:"routing_key"`
+	Link          json.RawMessage `json:"link"`
+	LinkError     json.RawMessage `json:"link_error"`
+	Countdown     *float64        `json:"countdown"`
+	ETA           *string         `json:"eta"`
+	Expires       json.RawMessage `json:"expires"`
+	IgnoreResult  bool            `json:"ignore_result"`
+	TimeLimit     *float64        `json:"time_limit"`
+	SoftTimeLimit *float64        `json:"soft_time_limit"`
+	Priority      *int            `json:"priority"`
+	Headers       map[string]any  `json:"headers"`
+	Shadow        string          `json:"shadow"`
+}
+
+// errUnsupportedCanvas is logged for group and chord signatures, which need a result
+// backend's group bookkeeping that this worker does not do.
+var errUnsupportedCanvas = errors.New("kombu: worker: group and chord signatures are not supported")
+
+// sendCallbacks sends the links with the result as first argument, then the next step of the
+// chain, as Celery's worker does after a success.
+func (r *run) sendCallbacks(ctx context.Context, result any) error {
+	for _, sig := range r.t.Callbacks {
+		if err := r.sendSignature(ctx, sig, []any{result}, nil); err != nil {
+			return err
+		}
+	}
+	if n := len(r.t.Chain); n > 0 {
+		// The chain is stored last step first: the next step is the last element, and it
+		// carries the steps after it.
+		rest := append([]Signature(nil), r.t.Chain[:n-1]...)
+		if err := r.sendSignature(ctx, r.t.Chain[n-1], []any{result}, rest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendErrbacks sends the errbacks with the failed task's id as first argument.
+func (r *run) sendErrbacks(ctx context.Context) error {
+	for _, sig := range r.t.Errbacks {
+		if err := r.sendSignature(ctx, sig, []any{r.t.ID}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendSignature publishes sig as a task. A signature that cannot be sent (a group or chord,
+// or a malformed one) is logged and skipped: the task itself has run and must not run again.
+func (r *run) sendSignature(_ context.Context, sig Signature, prepend []any, chain []Signature) error {
+	t, queue, err := r.taskFromSignature(sig, prepend, chain)
+	if err != nil {
+		r.w.logger.Error("Cannot send a canvas task", err, watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "signature": sig.Task})
+		return nil
+	}
+	msg, err := t.Message()
+	if err != nil {
+		r.w.logger.Error("Cannot build a canvas task", err, watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "signature": sig.Task})
+		return nil
+	}
+	if err := r.w.cfg.Publisher.Publish(queue, msg); err != nil {
+		return fmt.Errorf("kombu: worker: sending %s after task %s (%s): %w", sig.Task, r.t.Name, r.t.ID, err)
+	}
+	return nil
+}
+
+// taskFromSignature builds the task that Celery's Signature.apply_async(prepend) sends, and
+// the queue it goes to.
+func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature) (*Task, string, error) {
+	if len(sig.Raw) > 0 {
+		var s Signature
+		if err := json.Unmarshal(sig.Raw, &s); err != nil {
+			return nil, "", err
+		}
+		sig = s
+	}
+	switch sig.SubtaskType {
+	case "":
+	case "chain":
+		return r.chainSignature(sig, prepend, chain)
+	default:
+		return nil, "", fmt.Errorf("%w (%s)", errUnsupportedCanvas, sig.SubtaskType)
+	}
+	if sig.Task == "" {
+		return nil, "", errors.New("kombu: worker: a signature without a task name")
+	}
+	var opts sigOptions
+	if len(sig.Options) > 0 {
+		b, err := json.Marshal(sig.Options)
+		if err == nil {
+			err = json.Unmarshal(b, &opts)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("signature %s: options: %w", sig.Task, err)
+		}
+	}
+	t := &Task{Name: sig.Task, ID: opts.TaskID, Kwargs: sig.Kwargs, Chain: chain,
+		ParentID: r.t.ID, RootID: r.t.RootID, IgnoreResult: opts.IgnoreResult,
+		Priority: opts.Priority, Headers: opts.Headers, Shadow: opts.Shadow}
+	if t.RootID == "" {
+		t.RootID = r.t.ID
+	}
+	t.Args = append([]any(nil), sig.Args...)
+	if !sig.Immutable {
+		t.Args = append(append([]any(nil), prepend...), sig.Args...)
+	}
+	for _, x := range []struct {
+		raw json.RawMessage
+		dst *[]Signature
+	}{{opts.Link, &t.Callbacks}, {opts.LinkError, &t.Errbacks}} {
+		sigs, err := signatureList(x.raw)
+		if err != nil {
+			return nil, "", fmt.Errorf("signature %s: %w", sig.Task, err)
+		}
+		*x.dst = sigs
+	}
+	now := r.w.now()
+	switch {
+	case opts.ETA != nil:
+		eta, err := ParseCeleryTime(*opts.ETA, true)
+		if err != nil {
+			return nil, "", fmt.Errorf("signature %s: eta: %w", sig.Task, err)
+		}
+		t.ETA = &eta
+	case opts.Countdown != nil:
+		eta := now.Add(seconds(*opts.Countdown))
+		t.ETA = &eta
+	}
+	if !isJSONNull(opts.Expires) {
+		var secs float64
+		var at string
+		if json.Unmarshal(opts.Expires, &secs) == nil {
+			exp := now.Add(seconds(secs))
+			t.Expires = &exp
+		} else if json.Unmarshal(opts.Expires, &at) == nil {
+			exp, err := ParseCeleryTime(at, true)
+			if err != nil {
+				return nil, "", fmt.Errorf("signature %s: expires: %w", sig.Task, err)
+			}
+			t.Expires = &exp
+		}
+	}
+	if opts.TimeLimit != nil || opts.SoftTimeLimit != nil {
+		t.TimeLimit = [2]*float64{opts.TimeLimit, opts.SoftTimeLimit}
+	}
+	return t, r.queueFor(sig.Task, opts), nil
+}
+
+// chainSignature sends a chain signature: its first task gets the arguments, and carries the
+// others (and the chain left after the current step) as its chain.
+func (r *run) chainSignature(sig Signature, prepend []any, chain []Signature) (*Task, string, error) {
+	raw, ok := sig.Kwargs["tasks"]
+	if !ok {
+		return nil, "", errors.New("kombu: worker: a chain signature without tasks")
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	var steps []Signature
+	if err := json.Unmarshal(b, &steps); err != nil || len(steps) == 0 {
+		return nil, "", errors.New("kombu: worker: a chain signature without tasks")
+	}
+	rest := append([]Signature(nil), chain...)
+	for i := len(steps) - 1; i >= 1; i-- {
+		rest = append(rest, steps[i])
+	}
+	return r.taskFromSignature(steps[0], prepend, rest)
+}
+
+// signatureList reads a link option: one signature or a list of them.
+func signatureList(raw json.RawMessage) ([]Signature, error) {
+	if isJSONNull(raw) {
+		return nil, nil
+	}
+	if raw[0] == '{' {
+		var s Signature
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		return []Signature{s}, nil
+	}
+	var sigs []Signature
+	if err := json.Unmarshal(raw, &sigs); err != nil {
+		return nil, err
+	}
+	return sigs, nil
+}
+
+// queueFor returns the queue a canvas task goes to: the signature's queue (a name, or a
+// Queue dict with a name), else its routing key (the default exchange routes by queue
+// name), else TaskQueues, else the default queue.
+func (r *run) queueFor(name string, opts sigOptions) string {
+	if !isJSONNull(opts.Queue) {
+		var q string
+		if json.Unmarshal(opts.Queue, &q) == nil && q != "" {
+			return q
+		}
+		var qd struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(opts.Queue, &qd) == nil && qd.Name != "" {
+			return qd.Name
+		}
+	}
+	if opts.RoutingKey != "" {
+		return opts.RoutingKey
+	}
+	if q := r.w.cfg.TaskQueues[name]; q != "" {
+		return q
+	}
+	return r.w.cfg.DefaultQueue
+}

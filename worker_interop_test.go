@@ -1,0 +1,263 @@
+package kombu_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
+)
+
+// envRedisURL names the Redis server of the result backend tests (`make redis-up`).
+const envRedisURL = "KOMBU_TEST_REDIS_URL"
+
+// testRedisURL returns the test Redis URL and fails the test if Redis does not answer.
+func testRedisURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv(envRedisURL)
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err, envRedisURL)
+	c := redis.NewClient(opts)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("Redis at %s (%s) is not reachable: %v; run `make redis-up` (or `make test`)", opts.Addr, envRedisURL, err)
+	}
+	return url
+}
+
+// goWorkerEnv is a Go worker serving the interop.go.* tasks of interop/worker_pyapp.py.
+type goWorkerEnv struct {
+	endpoint, redisURL string
+	goQueue, pyQueue   string
+
+	mu   sync.Mutex
+	runs map[string][]int // task id → the retries count of each run
+}
+
+func (e *goWorkerEnv) record(t *kombu.Task) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.runs[t.ID] = append(e.runs[t.ID], t.Retries)
+}
+
+func (e *goWorkerEnv) runsOf(id string) []int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]int(nil), e.runs[id]...)
+}
+
+func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
+	t.Helper()
+	e := &goWorkerEnv{
+		endpoint: testenv.SQSEndpoint(t),
+		redisURL: testRedisURL(t),
+		goQueue:  testenv.UniqueName("worker-go"),
+		pyQueue:  testenv.UniqueName("worker-py"),
+		runs:     map[string][]int{},
+	}
+	logger := watermill.NopLogger{}
+	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: interopConfig(e.endpoint)}, logger)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	sub, err := kombu.NewSubscriber(kombu.SubscriberConfig{
+		Config:          interopConfig(e.endpoint),
+		WaitTimeSeconds: 1,
+		PollingInterval: 50 * time.Millisecond,
+		CloseTimeout:    5 * time.Second,
+		PrefetchCount:   4,
+	}, logger)
+	require.NoError(t, err)
+	require.NoError(t, sub.SubscribeInitialize(e.goQueue))
+	require.NoError(t, sub.SubscribeInitialize(e.pyQueue))
+
+	results, err := kombu.NewRedisBackend(kombu.RedisBackendConfig{URL: e.redisURL, Expires: time.Hour})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = results.Close() })
+
+	w, err := kombu.NewWorker(kombu.WorkerConfig{
+		Publisher:    pub,
+		Results:      results,
+		DefaultQueue: e.goQueue,
+		TaskQueues:   map[string]string{"interop.py.add_ten": e.pyQueue},
+	}, logger)
+	require.NoError(t, err)
+
+	type addArgs struct {
+		A int `json:"a"`
+		B int `json:"b"`
+	}
+	kombu.RegisterFunc(w, "interop.go.add", func(_ context.Context, a addArgs) (int, error) { return a.A + a.B, nil })
+	kombu.RegisterFunc(w, "interop.go.double", func(_ context.Context, x int) (int, error) { return 2 * x, nil })
+	w.Register("interop.go.ran_at", func(_ context.Context, task *kombu.Task) (any, error) {
+		e.record(task)
+		return map[string]float64{"ran": float64(time.Now().UnixMicro()) / 1e6}, nil
+	})
+	w.Register("interop.go.flaky", func(_ context.Context, task *kombu.Task) (any, error) {
+		e.record(task)
+		if task.Retries < 3 {
+			return nil, kombu.Retry(500*time.Millisecond, errors.New("not yet"))
+		}
+		return map[string]any{"retries": task.Retries, "args": task.Args}, nil
+	})
+	kombu.RegisterFunc(w, "interop.go.boom", func(_ context.Context, msg string) (any, error) {
+		return nil, errors.New(msg)
+	})
+
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 5 * time.Second}, logger)
+	require.NoError(t, err)
+	router.AddConsumerHandler("go-worker", e.goQueue, sub, w.Handler())
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = router.Run(rctx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		_ = sub.Close()
+	})
+	select {
+	case <-router.Running():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the router did not start")
+	}
+	return e
+}
+
+// client runs interop/worker_client.py CASE and decodes what it prints.
+func (e *goWorkerEnv) client(t *testing.T, ctx context.Context, name string) map[string]any {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, testenv.Python(t), "interop/worker_client.py", name)
+	cmd.Dir = testenv.RepoRoot(t)
+	cmd.Env = append(os.Environ(), e.pyEnv()...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("worker_client.py %s: %v\n%s", name, err, stderr.String())
+	}
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &out), stdout.String())
+	t.Logf("worker_client.py %s: %s (%.1fs)", name, strings.TrimSpace(stdout.String()), time.Since(start).Seconds())
+	return out
+}
+
+func (e *goWorkerEnv) pyEnv() []string {
+	return []string{
+		testenv.EnvSQSEndpoint + "=" + e.endpoint,
+		envRedisURL + "=" + e.redisURL,
+		"KOMBU_WORKER_GO_QUEUE=" + e.goQueue,
+		"KOMBU_WORKER_PY_QUEUE=" + e.pyQueue,
+		"KOMBU_WORKER_CLIENT_TIMEOUT=20",
+	}
+}
+
+// startPyWorker starts a Celery worker for the interop.py.* tasks, in its own process group,
+// stopped when the test ends.
+func (e *goWorkerEnv) startPyWorker(t *testing.T) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "celery-worker.log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	cmd := exec.Command(testenv.Python(t), "-m", "celery", "-A", "interop.worker_pyapp", "worker",
+		"-Q", e.pyQueue, "--pool", "solo", "-c", "1", "--without-gossip", "--without-mingle",
+		"--without-heartbeat", "-l", "info")
+	cmd.Dir = testenv.RepoRoot(t)
+	cmd.Env = append(os.Environ(), e.pyEnv()...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		_ = logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("celery worker log:\n%s", b)
+		}
+	})
+}
+
+// TestWorkerInterop calls the Go worker's tasks from a real Celery client (SQS broker on
+// ElasticMQ, Redis result backend) and checks what the client gets back.
+func TestWorkerInterop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := startGoWorker(t, ctx)
+	e.startPyWorker(t)
+
+	t.Run("delay_get", func(t *testing.T) {
+		out := e.client(t, ctx, "add")
+		assert.Equal(t, 5.0, out["result"])
+		assert.Equal(t, kombu.StateSuccess, out["state"])
+	})
+	t.Run("eta", func(t *testing.T) {
+		out := e.client(t, ctx, "eta")
+		ran, due := out["ran"].(float64), out["due"].(float64)
+		assert.GreaterOrEqual(t, ran, due-0.05, "ran before its eta")
+		assert.LessOrEqual(t, ran, due+1, "ran more than 1s after its eta")
+		t.Logf("ran %.3fs after its eta", ran-due)
+	})
+	t.Run("expires", func(t *testing.T) {
+		out := e.client(t, ctx, "expires")
+		assert.Equal(t, kombu.StateRevoked, out["state"])
+		assert.Equal(t, "TaskRevokedError", out["raised"])
+		meta, _ := out["meta"].(map[string]any)
+		res, _ := meta["result"].(map[string]any)
+		assert.Equal(t, "TaskRevokedError", res["exc_type"], "%v", meta)
+		assert.Equal(t, []any{"expired"}, res["exc_message"])
+		assert.Equal(t, "celery.exceptions", res["exc_module"])
+		assert.NotEmpty(t, meta["date_done"])
+		assert.InDelta(t, 3600, out["ttl"], 10, "the key's TTL is the backend's Expires")
+		assert.Empty(t, e.runsOf(out["id"].(string)), "the expired task ran")
+	})
+	t.Run("retry", func(t *testing.T) {
+		out := e.client(t, ctx, "retry")
+		res, _ := out["result"].(map[string]any)
+		assert.Equal(t, 3.0, res["retries"], "%v", out)
+		assert.Equal(t, []any{"x"}, res["args"])
+		assert.Equal(t, []int{0, 1, 2, 3}, e.runsOf(out["id"].(string)))
+		assert.GreaterOrEqual(t, out["elapsed"].(float64), 1.5, "the retries did not wait their countdown")
+	})
+	t.Run("chain", func(t *testing.T) {
+		out := e.client(t, ctx, "chain")
+		assert.Equal(t, 32.0, out["result"], "(1+10)*2+10")
+		assert.Equal(t, kombu.StateSuccess, out["state"])
+	})
+	t.Run("failure", func(t *testing.T) {
+		out := e.client(t, ctx, "fail")
+		assert.Equal(t, kombu.StateFailure, out["state"])
+		assert.Equal(t, "Exception", out["raised"])
+		assert.Equal(t, "the Go task broke", out["message"])
+		assert.Contains(t, out["traceback"], "interop.go.boom")
+	})
+}
