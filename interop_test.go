@@ -322,6 +322,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // celeryWorker is a `celery worker` process on interop/celery_worker_app.py.
 type celeryWorker struct {
 	out, log string
+	exited   chan struct{}
 }
 
 // startCeleryWorker starts a Celery worker consuming queue, in its own process group, killed
@@ -345,6 +346,7 @@ func startCeleryWorker(t *testing.T, endpoint, queue string) *celeryWorker {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start())
 	done := make(chan struct{})
+	w.exited = done
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
@@ -409,6 +411,11 @@ func (w *celeryWorker) waitRecords(t *testing.T, ids []string, done func(map[str
 		}
 		if missing == 0 && (done == nil || done(records)) {
 			return records
+		}
+		select {
+		case <-w.exited:
+			t.Fatalf("the Celery worker exited after running %d of %d tasks", len(ids)-missing, len(ids))
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the Celery worker ran %d of %d tasks within %s", len(ids)-missing, len(ids), timeout)
