@@ -1,0 +1,459 @@
+package kombu_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	kombu "github.com/watermill-kombu/watermill-kombu"
+)
+
+// sentMessages is a message.Publisher that keeps what is published.
+type sentMessages struct {
+	mu   sync.Mutex
+	sent []sentMessage
+}
+
+type sentMessage struct {
+	topic string
+	task  *kombu.Task
+}
+
+func (p *sentMessages) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range msgs {
+		t, err := kombu.TaskFromMessage(m)
+		if err != nil {
+			return err
+		}
+		p.sent = append(p.sent, sentMessage{topic, t})
+	}
+	return nil
+}
+
+func (p *sentMessages) Close() error { return nil }
+
+func (p *sentMessages) all() []sentMessage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]sentMessage(nil), p.sent...)
+}
+
+// memoryResults is a ResultBackend in memory.
+type memoryResults struct {
+	mu sync.Mutex
+	m  map[string][]kombu.TaskResult
+}
+
+func (b *memoryResults) Store(_ context.Context, r kombu.TaskResult) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[string][]kombu.TaskResult{}
+	}
+	b.m[r.TaskID] = append(b.m[r.TaskID], r)
+	return nil
+}
+
+func (b *memoryResults) Get(_ context.Context, id string) (*kombu.TaskResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rs := b.m[id]
+	if len(rs) == 0 {
+		return nil, kombu.ErrResultNotFound
+	}
+	r := rs[len(rs)-1]
+	return &r, nil
+}
+
+func (b *memoryResults) states(id string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var s []string
+	for _, r := range b.m[id] {
+		s = append(s, r.Status)
+	}
+	return s
+}
+
+func newTestWorker(t *testing.T, cfg kombu.WorkerConfig) (*kombu.Worker, *sentMessages, *memoryResults) {
+	t.Helper()
+	pub, res := &sentMessages{}, &memoryResults{}
+	cfg.Publisher = pub
+	if cfg.Results == nil {
+		cfg.Results = res
+	}
+	w, err := kombu.NewWorker(cfg, watermill.NopLogger{})
+	require.NoError(t, err)
+	return w, pub, res
+}
+
+// received builds the message a worker receives on topic for a task.
+func received(t *testing.T, topic, name string, args []any, kwargs map[string]any, opts ...kombu.TaskOption) (*message.Message, string) {
+	t.Helper()
+	msg, err := kombu.NewTask(name, args, kwargs, opts...)
+	require.NoError(t, err)
+	msg.SetContext(context.Background())
+	msg.Metadata.Set(kombu.MetadataQueue, topic)
+	return msg, msg.UUID
+}
+
+func sig(name string, args []any, options map[string]any) kombu.Signature {
+	return kombu.Signature{Task: name, Args: args, Options: options}
+}
+
+func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
+	w, pub, res := newTestWorker(t, kombu.WorkerConfig{DefaultQueue: "dflt", TaskQueues: map[string]string{"py.routed": "routed-q"}})
+	type args struct{ A, B int }
+	kombu.RegisterFunc(w, "go.add", func(_ context.Context, a args) (int, error) { return a.A + a.B, nil })
+
+	immutable := sig("py.log", []any{"fixed"}, nil)
+	immutable.Immutable = true
+	msg, id := received(t, "in-q", "go.add", []any{2, 3}, nil,
+		kombu.WithLink(sig("py.notify", []any{"x"}, map[string]any{"queue": "notify-q"}), immutable))
+	task, err := kombu.TaskFromMessage(msg)
+	require.NoError(t, err)
+	// A chain of three more steps: last element first.
+	task.Chain = []kombu.Signature{
+		sig("py.last", nil, nil),
+		sig("py.routed", nil, nil),
+		sig("go.next", []any{10}, map[string]any{"routing_key": "rk-q", "task_id": "next-id"}),
+	}
+	msg, err = task.Message()
+	require.NoError(t, err)
+	msg.SetContext(context.Background())
+
+	require.NoError(t, w.Handle(msg))
+	r, err := res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, kombu.StateSuccess, r.Status)
+	assert.Equal(t, 5, r.Result)
+
+	sent := pub.all()
+	require.Len(t, sent, 3)
+	assert.Equal(t, "notify-q", sent[0].topic)
+	assert.Equal(t, "py.notify", sent[0].task.Name)
+	assert.JSONEq(t, `[5, "x"]`, string(sent[0].task.RawArgs), "the result comes first")
+	assert.Equal(t, id, sent[0].task.ParentID)
+	assert.Equal(t, id, sent[0].task.RootID)
+	assert.Equal(t, "dflt", sent[1].topic)
+	assert.JSONEq(t, `["fixed"]`, string(sent[1].task.RawArgs), "an immutable signature keeps its args")
+
+	next := sent[2]
+	assert.Equal(t, "rk-q", next.topic)
+	assert.Equal(t, "go.next", next.task.Name)
+	assert.Equal(t, "next-id", next.task.ID)
+	assert.JSONEq(t, `[5, 10]`, string(next.task.RawArgs))
+	require.Len(t, next.task.Chain, 2, "the next step carries the rest of the chain")
+	assert.Equal(t, "py.last", next.task.Chain[0].Task)
+	assert.Equal(t, "py.routed", next.task.Chain[1].Task)
+
+	// The step after that goes to its TaskQueues queue.
+	next.task.ID = "next-id"
+	w.Register("go.next", func(context.Context, *kombu.Task) (any, error) { return "ok", nil })
+	m2, err := next.task.Message()
+	require.NoError(t, err)
+	m2.SetContext(context.Background())
+	require.NoError(t, w.Handle(m2))
+	sent = pub.all()
+	require.Len(t, sent, 4)
+	assert.Equal(t, "routed-q", sent[3].topic)
+	assert.Equal(t, "py.routed", sent[3].task.Name)
+	require.Len(t, sent[3].task.Chain, 1)
+	assert.Equal(t, id, sent[3].task.RootID)
+}
+
+func TestWorkerFailureSendsErrbacks(t *testing.T) {
+	w, pub, res := newTestWorker(t, kombu.WorkerConfig{})
+	w.Register("go.fail", func(context.Context, *kombu.Task) (any, error) { return nil, errors.New("it broke") })
+	w.Register("go.value", func(context.Context, *kombu.Task) (any, error) {
+		return nil, kombu.NewTaskError("builtins", "ValueError", "bad value")
+	})
+	msg, id := received(t, "q", "go.fail", nil, nil,
+		kombu.WithLinkError(sig("py.on_error", nil, map[string]any{"queue": "err-q"})), kombu.WithLink(sig("py.never", nil, nil)))
+	require.NoError(t, w.Handle(msg), "a failed task is acked")
+	r, err := res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, kombu.StateFailure, r.Status)
+	assert.Equal(t, &kombu.ExceptionInfo{Type: "Exception", Module: "builtins", Message: []any{"it broke"}}, r.Result)
+	assert.Contains(t, r.Traceback, "it broke")
+	sent := pub.all()
+	require.Len(t, sent, 1, "errbacks only")
+	assert.Equal(t, "err-q", sent[0].topic)
+	assert.JSONEq(t, `["`+id+`"]`, string(sent[0].task.RawArgs), "errbacks get the failed task's id")
+
+	msg, id = received(t, "q", "go.value", nil, nil)
+	require.NoError(t, w.Handle(msg))
+	r, err = res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, &kombu.ExceptionInfo{Type: "ValueError", Module: "builtins", Message: []any{"bad value"}}, r.Result)
+}
+
+func TestWorkerRetry(t *testing.T) {
+	w, pub, res := newTestWorker(t, kombu.WorkerConfig{})
+	cause := errors.New("try later")
+	w.Register("go.flaky", func(context.Context, *kombu.Task) (any, error) { return nil, kombu.Retry(5*time.Second, cause) },
+		kombu.WithMaxRetries(2))
+
+	msg, id := received(t, "work-q", "go.flaky", []any{"a"}, map[string]any{"k": 1},
+		kombu.WithLinkError(sig("py.on_error", nil, nil)), kombu.WithExpiresIn(time.Hour))
+	before := time.Now()
+	require.NoError(t, w.Handle(msg))
+	sent := pub.all()
+	require.Len(t, sent, 1)
+	again := sent[0]
+	assert.Equal(t, "work-q", again.topic, "sent back to the queue it came from")
+	assert.Equal(t, id, again.task.ID)
+	assert.Equal(t, 1, again.task.Retries)
+	require.NotNil(t, again.task.ETA)
+	assert.WithinDuration(t, before.Add(5*time.Second), *again.task.ETA, time.Second)
+	assert.NotNil(t, again.task.Expires)
+	assert.JSONEq(t, `["a"]`, string(again.task.RawArgs))
+	assert.JSONEq(t, `{"k": 1}`, string(again.task.RawKwargs))
+	assert.Len(t, again.task.Errbacks, 1)
+	assert.Equal(t, []string{kombu.StateRetry}, res.states(id))
+
+	// Retried twice already: the third retry fails the task with the cause.
+	msg, id = received(t, "work-q", "go.flaky", nil, nil, kombu.WithRetries(2),
+		kombu.WithLinkError(sig("py.on_error", nil, nil)))
+	require.NoError(t, w.Handle(msg))
+	r, err := res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, kombu.StateFailure, r.Status)
+	assert.Equal(t, []any{"try later"}, r.Result.(*kombu.ExceptionInfo).Message)
+	sent = pub.all()
+	require.Len(t, sent, 2)
+	assert.Equal(t, "py.on_error", sent[1].task.Name, "errbacks are sent once the retries are used up")
+}
+
+func TestWorkerExpiredTaskIsRevoked(t *testing.T) {
+	w, pub, res := newTestWorker(t, kombu.WorkerConfig{})
+	ran := false
+	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { ran = true; return nil, nil })
+	msg, id := received(t, "q", "go.t", nil, nil, kombu.WithExpires(time.Now().Add(-time.Second)),
+		kombu.WithLink(sig("py.never", nil, nil)), kombu.WithLinkError(sig("py.never", nil, nil)))
+	require.NoError(t, w.Handle(msg))
+	assert.False(t, ran)
+	r, err := res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, kombu.StateRevoked, r.Status)
+	assert.Equal(t, &kombu.ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}, r.Result)
+	assert.Empty(t, pub.all())
+}
+
+func TestWorkerNeverRunsEarly(t *testing.T) {
+	w, _, _ := newTestWorker(t, kombu.WorkerConfig{MaxETAWait: 2 * time.Second})
+	var ranAt time.Time
+	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { ranAt = time.Now(); return nil, nil })
+	eta := time.Now().Add(300 * time.Millisecond)
+	msg, _ := received(t, "q", "go.t", nil, nil, kombu.WithETA(eta))
+	require.NoError(t, w.Handle(msg))
+	assert.False(t, ranAt.Before(eta), "ran %v before its eta", eta.Sub(ranAt))
+
+	ranAt = time.Time{}
+	msg, _ = received(t, "q", "go.t", nil, nil, kombu.WithCountdown(time.Hour))
+	require.Error(t, w.Handle(msg), "a task due later is Nacked")
+	assert.True(t, ranAt.IsZero())
+}
+
+func TestWorkerUnknownTask(t *testing.T) {
+	w, pub, _ := newTestWorker(t, kombu.WorkerConfig{})
+	msg, _ := received(t, "q", "no.such", nil, nil)
+	require.ErrorIs(t, w.Handle(msg), kombu.ErrUnknownTask)
+	assert.Empty(t, pub.all())
+
+	w, pub, _ = newTestWorker(t, kombu.WorkerConfig{UnknownTaskTopic: "elsewhere"})
+	msg, id := received(t, "q", "no.such", []any{1}, nil)
+	require.NoError(t, w.Handle(msg))
+	sent := pub.all()
+	require.Len(t, sent, 1)
+	assert.Equal(t, "elsewhere", sent[0].topic)
+	assert.Equal(t, id, sent[0].task.ID)
+}
+
+func TestWorkerIgnoreResult(t *testing.T) {
+	w, _, res := newTestWorker(t, kombu.WorkerConfig{})
+	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { return 1, nil })
+	w.Register("go.quiet", func(context.Context, *kombu.Task) (any, error) { return 1, nil }, kombu.WithIgnoreResultAlways())
+	msg, id := received(t, "q", "go.t", nil, nil, kombu.WithIgnoreResult())
+	require.NoError(t, w.Handle(msg))
+	assert.Empty(t, res.states(id))
+	msg, id = received(t, "q", "go.quiet", nil, nil)
+	require.NoError(t, w.Handle(msg))
+	assert.Empty(t, res.states(id))
+}
+
+func TestWorkerTimeLimits(t *testing.T) {
+	w, _, res := newTestWorker(t, kombu.WorkerConfig{})
+	release := make(chan struct{})
+	defer close(release)
+	type seen struct {
+		deadline, soft       time.Time
+		hasDeadline, hasSoft bool
+	}
+	seenCh := make(chan seen, 1)
+	w.Register("go.slow", func(ctx context.Context, _ *kombu.Task) (any, error) {
+		var s seen
+		s.deadline, s.hasDeadline = ctx.Deadline()
+		s.soft, s.hasSoft = kombu.SoftTimeLimit(ctx)
+		seenCh <- s
+		<-release
+		return nil, nil
+	})
+	start := time.Now()
+	msg, id := received(t, "q", "go.slow", nil, nil, kombu.WithTimeLimit(0.2, 0.1))
+	require.NoError(t, w.Handle(msg))
+	assert.Less(t, time.Since(start), 2*time.Second, "the worker stops waiting at the hard limit")
+	s := <-seenCh
+	assert.True(t, s.hasDeadline)
+	assert.WithinDuration(t, start.Add(200*time.Millisecond), s.deadline, 100*time.Millisecond)
+	assert.True(t, s.hasSoft)
+	assert.WithinDuration(t, start.Add(100*time.Millisecond), s.soft, 100*time.Millisecond)
+	r, err := res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, kombu.StateFailure, r.Status)
+	assert.Equal(t, "TimeLimitExceeded", r.Result.(*kombu.ExceptionInfo).Type)
+}
+
+func TestRegisterFuncArguments(t *testing.T) {
+	type params struct {
+		A    int     `json:"a"`
+		B    string  `json:"b"`
+		Opt  *string `json:"opt"`
+		skip int
+	}
+	w, _, res := newTestWorker(t, kombu.WorkerConfig{})
+	var got params
+	kombu.RegisterFunc(w, "go.p", func(_ context.Context, p params) (string, error) { got = p; return "ok", nil })
+	kombu.RegisterFunc(w, "go.one", func(_ context.Context, n float64) (float64, error) { return n * 2, nil })
+
+	for _, tc := range []struct {
+		name   string
+		args   []any
+		kwargs map[string]any
+		want   params
+		err    string
+	}{
+		{name: "positional", args: []any{1, "x"}, want: params{A: 1, B: "x"}},
+		{name: "keywords", kwargs: map[string]any{"b": "y", "A": 2}, want: params{A: 2, B: "y"}},
+		{name: "mixed", args: []any{3}, kwargs: map[string]any{"b": "z", "opt": "o"}, want: params{A: 3, B: "z", Opt: ptr("o")}},
+		{name: "wrong type", args: []any{"no", "x"}, err: "task go.p (ID): argument a: json: cannot unmarshal string"},
+		{name: "missing", args: []any{1}, err: "task go.p (ID): argument b: missing"},
+		{name: "too many", args: []any{1, "x", "o", 4}, err: "task go.p (ID): argument args: takes 3 positional arguments but 4 were given"},
+		{name: "unknown keyword", args: []any{1, "x"}, kwargs: map[string]any{"c": 1}, err: "argument c: unexpected keyword argument"},
+		{name: "twice", args: []any{1, "x"}, kwargs: map[string]any{"a": 1}, err: "argument a: given both by position and by keyword"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = params{}
+			msg, id := received(t, "q", "go.p", tc.args, tc.kwargs)
+			require.NoError(t, w.Handle(msg))
+			r, err := res.Get(context.Background(), id)
+			require.NoError(t, err)
+			if tc.err == "" {
+				assert.Equal(t, kombu.StateSuccess, r.Status)
+				assert.Equal(t, tc.want, got)
+				return
+			}
+			assert.Equal(t, kombu.StateFailure, r.Status)
+			exc := r.Result.(*kombu.ExceptionInfo)
+			assert.Equal(t, "TypeError", exc.Type)
+			require.Len(t, exc.Message, 1)
+			want := tc.err
+			if i := len("task go.p ("); len(want) > i && want[:i] == "task go.p (" {
+				want = "task go.p (" + id + want[i+2:]
+			}
+			assert.Contains(t, exc.Message[0], want)
+		})
+	}
+
+	msg, id := received(t, "q", "go.one", []any{1.5}, nil)
+	require.NoError(t, w.Handle(msg))
+	r, err := res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, 3.0, r.Result)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestRedisBackend(t *testing.T) {
+	url := testRedisURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	client := redis.NewClient(opts)
+	defer client.Close()
+	b, err := kombu.NewRedisBackend(kombu.RedisBackendConfig{Client: client, Expires: 90 * time.Second})
+	require.NoError(t, err)
+
+	id := "test-" + time.Now().Format("150405.000000000")
+	key := b.Key(id)
+	assert.Equal(t, "celery-task-meta-"+id, key)
+	ps := client.Subscribe(ctx, key)
+	defer ps.Close()
+	_, err = ps.Receive(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { client.Del(context.Background(), key) })
+
+	require.NoError(t, b.Store(ctx, kombu.TaskResult{TaskID: id, Status: kombu.StateSuccess, Result: map[string]int{"n": 5}, ParentID: "p"}))
+	raw, err := client.Get(ctx, key).Result()
+	require.NoError(t, err)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(raw), &doc))
+	assert.Equal(t, []string{"status", "result", "traceback", "children", "date_done", "parent_id", "task_id"}, jsonKeys(t, raw))
+	assert.Equal(t, "SUCCESS", doc["status"])
+	assert.Equal(t, map[string]any{"n": 5.0}, doc["result"])
+	assert.Nil(t, doc["traceback"])
+	assert.Equal(t, []any{}, doc["children"])
+	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$`, doc["date_done"])
+	assert.Equal(t, id, doc["task_id"])
+	ttl, err := client.TTL(ctx, key).Result()
+	require.NoError(t, err)
+	assert.InDelta(t, 90, ttl.Seconds(), 2)
+
+	pm, err := ps.ReceiveMessage(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, key, pm.Channel)
+	assert.Equal(t, raw, pm.Payload, "the document is published on the key's channel")
+
+	got, err := b.Get(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, kombu.StateSuccess, got.Status)
+	assert.JSONEq(t, `{"n": 5}`, string(got.Result.(json.RawMessage)))
+
+	require.NoError(t, b.Store(ctx, kombu.TaskResult{TaskID: id, Status: kombu.StateFailure}))
+	got, err = b.Get(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, kombu.StateSuccess, got.Status, "a success is never overwritten")
+
+	_, err = b.Get(ctx, id+"-missing")
+	require.ErrorIs(t, err, kombu.ErrResultNotFound)
+}
+
+// jsonKeys returns the keys of a JSON object in their order.
+func jsonKeys(t *testing.T, doc string) []string {
+	t.Helper()
+	d := json.NewDecoder(strings.NewReader(doc))
+	_, err := d.Token()
+	require.NoError(t, err)
+	var keys []string
+	for d.More() {
+		k, err := d.Token()
+		require.NoError(t, err)
+		keys = append(keys, k.(string))
+		var skip json.RawMessage
+		require.NoError(t, d.Decode(&skip))
+	}
+	return keys
+}
