@@ -2,7 +2,9 @@ package kombu
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -12,8 +14,15 @@ type ExchangeType string
 
 // The exchange types Kombu's SQS transport supports.
 const (
+	// ExchangeDirect sends a message to every queue bound with a routing key equal to the
+	// message's.
 	ExchangeDirect ExchangeType = "direct"
-	ExchangeTopic  ExchangeType = "topic"
+	// ExchangeTopic sends a message to every queue bound with a pattern matching the message's
+	// routing key. Patterns are words separated by '.', where '*' stands for exactly one word
+	// and '#' for zero or more words: "orders.*" matches "orders.created" but not "orders" nor
+	// "orders.eu.created"; "orders.#" matches all three.
+	ExchangeTopic ExchangeType = "topic"
+	// ExchangeFanout sends every message to every bound queue, whatever its routing key.
 	ExchangeFanout ExchangeType = "fanout"
 )
 
@@ -30,7 +39,174 @@ type Binding struct {
 	RoutingKey string
 }
 
-// publishToExchange routes messages to the queues bound to the exchange.
+// ErrUnroutable means a message published to an exchange matched none of its bindings.
+// Nothing of that Publish call was sent. It is also an ErrChannel.
+var ErrUnroutable error = &channelSentinel{"kombu: no binding of the exchange matches the routing key"}
+
+// UnroutableError names the exchange and routing key of a message no binding matched. Kombu
+// drops such messages without a word; Publish reports them instead.
+type UnroutableError struct {
+	Exchange    string
+	RoutingKey  string
+	MessageUUID string
+}
+
+// Error names the message, the exchange and the routing key.
+func (e *UnroutableError) Error() string {
+	return fmt.Sprintf("kombu: message %s to exchange %q: no binding matches routing key %q", e.MessageUUID, e.Exchange, e.RoutingKey)
+}
+
+// Is makes errors.Is(err, ErrUnroutable) and errors.Is(err, ErrChannel) hold.
+func (e *UnroutableError) Is(target error) bool {
+	return target == ErrUnroutable || target == ErrChannel
+}
+
+// route returns the queues a message with this routing key goes to, each once, in binding
+// order.
+func (ex Exchange) route(routingKey string) []string {
+	var out []string
+	seen := make(map[string]bool)
+	for _, b := range ex.Bindings {
+		var ok bool
+		switch ex.Type {
+		case ExchangeDirect:
+			ok = b.RoutingKey == routingKey
+		case ExchangeTopic:
+			ok = topicMatch(b.RoutingKey, routingKey)
+		case ExchangeFanout:
+			ok = true
+		}
+		if ok && !seen[b.Queue] {
+			seen[b.Queue] = true
+			out = append(out, b.Queue)
+		}
+	}
+	return out
+}
+
+// topicMatch reports whether an AMQP topic pattern matches a routing key, word by word.
+func topicMatch(pattern, key string) bool {
+	return matchWords(strings.Split(pattern, "."), strings.Split(key, "."))
+}
+
+func matchWords(pat, key []string) bool {
+	for len(pat) > 0 {
+		switch pat[0] {
+		case "#":
+			// Collapse runs of '#', then try every number of words for it.
+			for len(pat) > 1 && pat[1] == "#" {
+				pat = pat[1:]
+			}
+			if len(pat) == 1 {
+				return true
+			}
+			for i := 0; i <= len(key); i++ {
+				if matchWords(pat[1:], key[i:]) {
+					return true
+				}
+			}
+			return false
+		case "*":
+			if len(key) == 0 {
+				return false
+			}
+		default:
+			if len(key) == 0 || key[0] != pat[0] {
+				return false
+			}
+		}
+		pat, key = pat[1:], key[1:]
+	}
+	return len(key) == 0
+}
+
+// validateExchanges checks exchange types and bindings.
+func validateExchanges(exchanges map[string]Exchange) error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	for _, name := range sortedKeys(exchanges) {
+		ex := exchanges[name]
+		field := "Exchanges[" + name + "]"
+		if name == "" {
+			bad(field, "an exchange needs a name (the empty exchange is the queue itself)")
+		}
+		switch ex.Type {
+		case ExchangeDirect, ExchangeTopic, ExchangeFanout:
+		default:
+			bad(field+".Type", "must be %q, %q or %q, got %q", ExchangeDirect, ExchangeTopic, ExchangeFanout, ex.Type)
+		}
+		if len(ex.Bindings) == 0 {
+			bad(field+".Bindings", "needs at least one binding")
+		}
+		for i, b := range ex.Bindings {
+			bfield := fmt.Sprintf("%s.Bindings[%d]", field, i)
+			if b.Queue == "" {
+				bad(bfield+".Queue", "is required")
+			}
+			if _, clash := exchanges[b.Queue]; clash && b.Queue != "" {
+				bad(bfield+".Queue", "%q names an exchange, not a queue", b.Queue)
+			}
+			if ex.Type == ExchangeTopic {
+				for _, w := range strings.Split(b.RoutingKey, ".") {
+					if len(w) > 1 && strings.ContainsAny(w, "*#") {
+						bad(bfield+".RoutingKey", "wildcards '*' and '#' must be whole words, got %q", b.RoutingKey)
+						break
+					}
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// publishToExchange routes messages to the queues bound to the exchange, as Kombu's virtual
+// exchanges do, and publishes each queue's share with delivery_info naming the exchange and
+// the message's routing key. Every message is routed before anything is sent, so an
+// unroutable message fails the call without side effects.
 func (p *Publisher) publishToExchange(ctx context.Context, name string, ex Exchange, msgs []*message.Message) error {
-	return fmt.Errorf("kombu: publishing to exchange %q: exchanges are not supported yet", name)
+	// For each queue, the messages in publish order, cut into runs of one routing key (the
+	// routing key is part of the Destination). Runs are sent one after the other, so a FIFO
+	// queue receives its messages in order.
+	type run struct {
+		routingKey string
+		msgs       []*message.Message
+	}
+	var queues []string
+	runs := make(map[string][]*run)
+	for _, msg := range msgs {
+		rk := msg.Metadata.Get(MetadataRoutingKey)
+		targets := ex.route(rk)
+		if len(targets) == 0 {
+			return &UnroutableError{Exchange: name, RoutingKey: rk, MessageUUID: msg.UUID}
+		}
+		for _, queue := range targets {
+			rs, ok := runs[queue]
+			if !ok {
+				queues = append(queues, queue)
+			}
+			if len(rs) == 0 || rs[len(rs)-1].routingKey != rk {
+				rs = append(rs, &run{routingKey: rk})
+				runs[queue] = rs
+			}
+			rs[len(rs)-1].msgs = append(rs[len(rs)-1].msgs, msg)
+		}
+	}
+	var errs []error
+	for _, queue := range queues {
+		q, err := p.resolver.resolve(ctx, queue)
+		if err != nil {
+			errs = append(errs, classify("resolve queue", queue, "", err))
+			continue
+		}
+		for _, r := range runs[queue] {
+			dest := Destination{Queue: queue, Exchange: name, RoutingKey: r.routingKey, FIFO: q.fifo}
+			if err := p.publishTo(ctx, q, dest, r.msgs); err != nil {
+				errs = append(errs, fmt.Errorf("kombu: exchange %q to queue %q: %w", name, queue, err))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
