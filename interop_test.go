@@ -3,17 +3,13 @@
 package kombu_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +75,10 @@ type producerCase struct {
 	Compression string `json:"compression"`
 	Link        string `json:"link"`
 	LinkError   string `json:"link_error"`
+	// Queue, Group and Dedup are set for tasks sent to the FIFO queue.
+	Queue string `json:"queue"`
+	Group string `json:"group"`
+	Dedup string `json:"dedup"`
 }
 
 // MaxBodySize is SQS's limit on a message body, which the producer filled.
@@ -94,6 +94,7 @@ type producerManifest struct {
 type receivedMessage struct {
 	msg *message.Message
 	at  time.Time
+	seq int
 }
 
 // jsonValue decodes JSON keeping numbers as json.Number, as TaskFromMessage does.
@@ -129,35 +130,25 @@ func TestInteropCeleryToGo(t *testing.T) {
 	}, watermill.NopLogger{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
-	require.NoError(t, sub.SubscribeInitialize(queue))
-	msgs, err := sub.Subscribe(ctx, queue)
-	require.NoError(t, err)
+	fifoQueue := queue + ".fifo"
 
 	var (
 		mu       sync.Mutex
 		received = map[string]receivedMessage{}
+		seq      int
 	)
-	go func() {
-		for msg := range msgs {
-			key := msg.UUID
-			if msg.Metadata.Get(kombu.MetadataDecodeError) != "" {
-				// Handed on undecoded: the payload is the SQS body, whose envelope names the task.
-				if env, err := kombu.DecodeEnvelope(string(msg.Payload)); err == nil {
-					key = env.Properties.CorrelationID
-				}
-			}
-			mu.Lock()
-			received[key] = receivedMessage{msg: msg, at: time.Now()}
-			mu.Unlock()
-			msg.Ack()
-		}
-	}()
+	for _, q := range []string{queue, fifoQueue} {
+		require.NoError(t, sub.SubscribeInitialize(q))
+		msgs, err := sub.Subscribe(ctx, q)
+		require.NoError(t, err)
+		go collectMessages(msgs, &mu, received, &seq)
+	}
 
-	out := interopPython(t, ctx, endpoint, "interop/celery_producer.py", "--queue", queue)
+	out := interopPython(t, ctx, endpoint, "interop/celery_producer.py", "--queue", queue, "--fifo-queue", fifoQueue)
 	var manifest producerManifest
 	require.NoError(t, json.Unmarshal(out, &manifest), "%s", out)
 	t.Logf("Celery %s, Kombu %s: %d messages", manifest.Celery, manifest.Kombu, len(manifest.Cases))
-	require.Len(t, manifest.Cases, 30)
+	require.Len(t, manifest.Cases, 33)
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -200,8 +191,34 @@ func TestInteropCeleryToGo(t *testing.T) {
 		})
 	}
 	mu.Lock()
+	defer mu.Unlock()
 	assert.Len(t, received, len(manifest.Cases), "no message but those sent")
-	mu.Unlock()
+	var fifo []int
+	for _, c := range manifest.Cases {
+		if c.Group != "" {
+			fifo = append(fifo, received[c.ID].seq)
+		}
+	}
+	assert.Len(t, fifo, 3)
+	assert.IsIncreasing(t, fifo, "the FIFO group arrives in order")
+}
+
+// collectMessages keeps every message received, numbered in order of arrival, and acks it.
+func collectMessages(msgs <-chan *message.Message, mu *sync.Mutex, received map[string]receivedMessage, seq *int) {
+	for msg := range msgs {
+		key := msg.UUID
+		if msg.Metadata.Get(kombu.MetadataDecodeError) != "" {
+			// Handed on undecoded: the payload is the SQS body, whose envelope names the task.
+			if env, err := kombu.DecodeEnvelope(string(msg.Payload)); err == nil {
+				key = env.Properties.CorrelationID
+			}
+		}
+		mu.Lock()
+		*seq++
+		received[key] = receivedMessage{msg: msg, at: time.Now(), seq: *seq}
+		mu.Unlock()
+		msg.Ack()
+	}
 }
 
 func checkPlainKombu(t *testing.T, c producerCase, msg *message.Message) {
@@ -269,6 +286,12 @@ func checkCeleryTask(t *testing.T, c producerCase, got receivedMessage) {
 		assert.Nil(t, task.Expires)
 	}
 	assert.Equal(t, c.Compression, got.msg.Metadata.Get(kombu.MetadataCompression))
+	if c.Group != "" {
+		assert.Equal(t, c.Queue, got.msg.Metadata.Get(kombu.MetadataQueue))
+		assert.Equal(t, c.Group, got.msg.Metadata.Get(kombu.MetadataReceivedGroupID))
+		assert.Equal(t, c.Dedup, got.msg.Metadata.Get(kombu.MetadataReceivedDeduplicationID))
+		assert.Equal(t, c.Queue, got.msg.Metadata.Get(kombu.MetadataRoutingKey))
+	}
 	if c.Link != "" {
 		require.Len(t, task.Callbacks, 1)
 		assert.Equal(t, c.Link, task.Callbacks[0].Task)
@@ -317,306 +340,4 @@ func mustJSON(t *testing.T, v any) []byte {
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return b
-}
-
-// celeryWorker is a `celery worker` process on interop/celery_worker_app.py.
-type celeryWorker struct {
-	out, log string
-	exited   chan struct{}
-}
-
-// startCeleryWorker starts a Celery worker consuming queue, in its own process group, killed
-// when the test ends. Each task it runs appends a JSON line to w.out.
-func startCeleryWorker(t *testing.T, endpoint, queue string) *celeryWorker {
-	t.Helper()
-	dir := t.TempDir()
-	w := &celeryWorker{out: filepath.Join(dir, "tasks.jsonl"), log: filepath.Join(dir, "worker.log")}
-	logFile, err := os.Create(w.log)
-	require.NoError(t, err)
-	cmd := exec.Command(testenv.Python(t), "-m", "celery", "-A", "interop.celery_worker_app", "worker",
-		"-Q", queue, "--pool", "solo", "-c", "1", "--without-gossip", "--without-mingle",
-		"--without-heartbeat", "-l", "info")
-	cmd.Dir = testenv.RepoRoot(t)
-	cmd.Env = append(os.Environ(),
-		testenv.EnvSQSEndpoint+"="+endpoint,
-		"KOMBU_INTEROP_QUEUE="+queue,
-		"KOMBU_INTEROP_OUT="+w.out,
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	w.exited = done
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		_ = logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(w.log)
-			t.Logf("celery worker log:\n%s", b)
-		}
-	})
-	return w
-}
-
-// workerRecord is what interop/celery_worker_app.py writes for each task it runs.
-type workerRecord struct {
-	Task       string            `json:"task"`
-	ID         string            `json:"id"`
-	Args       json.RawMessage   `json:"args"`
-	Kwargs     json.RawMessage   `json:"kwargs"`
-	ArgTypes   []string          `json:"arg_types"`
-	KwargTypes map[string]string `json:"kwarg_types"`
-	Retries    int               `json:"retries"`
-	ETA        *string           `json:"eta"`
-	Expires    *string           `json:"expires"`
-	Headers    map[string]any    `json:"headers"`
-	Delivery   map[string]any    `json:"delivery_info"`
-	ParentID   *string           `json:"parent_id"`
-	RootID     *string           `json:"root_id"`
-	RanAt      string            `json:"ran_at"`
-}
-
-// waitRecords reads the worker's output until every id has run and done (if not nil) accepts
-// the records, or fails after timeout.
-func (w *celeryWorker) waitRecords(t *testing.T, ids []string, done func(map[string]workerRecord) bool, timeout time.Duration) map[string]workerRecord {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		records := map[string]workerRecord{}
-		if f, err := os.Open(w.out); err == nil {
-			sc := bufio.NewScanner(f)
-			sc.Buffer(nil, 4<<20)
-			for sc.Scan() {
-				var r workerRecord
-				if json.Unmarshal(sc.Bytes(), &r) == nil {
-					records[r.ID] = r
-				}
-			}
-			_ = f.Close()
-		} else if !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-		missing := 0
-		for _, id := range ids {
-			if _, ok := records[id]; !ok {
-				missing++
-			}
-		}
-		if missing == 0 && (done == nil || done(records)) {
-			return records
-		}
-		select {
-		case <-w.exited:
-			t.Fatalf("the Celery worker exited after running %d of %d tasks", len(ids)-missing, len(ids))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Celery worker ran %d of %d tasks within %s", len(ids)-missing, len(ids), timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// largestTaskArg finds the longest string argument whose task, as KombuMarshaler encodes it,
-// fits limit bytes of SQS body.
-func largestTaskArg(t *testing.T, queue string, limit int, opts ...kombu.TaskOption) int {
-	t.Helper()
-	size := func(n int) int {
-		msg, err := kombu.NewTask("tasks.record", []any{strings.Repeat("x", n)}, nil, opts...)
-		require.NoError(t, err)
-		out, err := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: queue, RoutingKey: queue}, msg)
-		require.NoError(t, err)
-		return len(out.Body)
-	}
-	lo, hi := 1, limit
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if size(mid) <= limit {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	require.LessOrEqual(t, size(lo), limit)
-	require.Greater(t, size(lo+1), limit)
-	return lo
-}
-
-// TestInteropGoToCelery publishes tasks with NewTask (protocols 2 and 1) and checks what a real
-// Celery worker runs.
-func TestInteropGoToCelery(t *testing.T) {
-	endpoint := testenv.SQSEndpoint(t)
-	queue := testenv.UniqueName("interop-go-to-celery")
-	worker := startCeleryWorker(t, endpoint, queue)
-
-	newPub := func(m kombu.Marshaler) *kombu.Publisher {
-		pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: interopConfig(endpoint), Marshaler: m}, watermill.NopLogger{})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = pub.Close() })
-		return pub
-	}
-	pub := newPub(nil)
-	gzipPub := newPub(kombu.KombuMarshaler{Compression: "gzip"})
-	rawPub := newPub(kombu.KombuMarshaler{RawEnvelope: true})
-
-	when := time.Date(2024, 2, 29, 23, 59, 58, 654321000, time.UTC)
-	expires := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
-	type goCase struct {
-		name   string
-		args   []any
-		kwargs map[string]any
-		opts   []kombu.TaskOption
-		check  func(t *testing.T, r workerRecord, sent time.Time)
-		pub    *kombu.Publisher
-	}
-	nested := map[string]any{"a": 1, "b": "two", "nested": map[string]any{"l": []any{1, 2.5, nil, true}}}
-	cases := []goCase{}
-	for _, v := range []int{2, 1} {
-		p := kombu.WithProtocol(v)
-		prefix := map[int]string{1: "v1_", 2: "v2_"}[v]
-		cases = append(cases,
-			goCase{name: prefix + "add", args: []any{2, 3}, opts: []kombu.TaskOption{p}},
-			goCase{name: prefix + "kwargs", kwargs: nested, opts: []kombu.TaskOption{p}},
-			goCase{name: prefix + "unicode", args: []any{"héllo ☃ 日本語 🎉 \x00 \"q\" \\"},
-				kwargs: map[string]any{"ключ": "значение", "😀": "🐍"}, opts: []kombu.TaskOption{p}},
-			goCase{name: prefix + "types", args: []any{nil, true, uint64(1<<64 - 1), -1.5,
-				json.Number("123456789012345678901234567890"), kombu.DateTime{Time: when}},
-				opts: []kombu.TaskOption{p}, check: func(t *testing.T, r workerRecord, _ time.Time) {
-					assert.Equal(t, []string{"NoneType", "bool", "int", "float", "int", "datetime"}, r.ArgTypes)
-				}},
-			goCase{name: prefix + "countdown", args: []any{4, 5}, opts: []kombu.TaskOption{p, kombu.WithCountdown(2 * time.Second)},
-				check: func(t *testing.T, r workerRecord, sent time.Time) {
-					require.NotNil(t, r.ETA)
-					eta := parseISO(t, *r.ETA)
-					assert.WithinRange(t, eta, sent.Truncate(time.Millisecond).Add(2*time.Second), sent.Add(4*time.Second))
-					assert.False(t, parseISO(t, r.RanAt).Before(eta), "ran at %s, before its eta %s", r.RanAt, eta)
-				}},
-			goCase{name: prefix + "expires_retries_headers", args: []any{6}, opts: []kombu.TaskOption{p,
-				kombu.WithExpires(expires), kombu.WithRetries(2), kombu.WithHeaders(map[string]any{"x_custom": "go", "x_number": 7})},
-				check: func(t *testing.T, r workerRecord, _ time.Time) {
-					assert.Equal(t, 2, r.Retries)
-					require.NotNil(t, r.Expires)
-					assert.True(t, expires.Equal(parseISO(t, *r.Expires)), "expires %s, want %s", *r.Expires, expires)
-					if v == 2 { // protocol 1 carries no custom headers to the task
-						assert.Equal(t, "go", r.Headers["x_custom"])
-						assert.Equal(t, float64(7), r.Headers["x_number"])
-					}
-				}},
-		)
-	}
-	cases = append(cases,
-		goCase{name: "v2_gzip", args: []any{"compressed"}, pub: gzipPub},
-		goCase{name: "v1_gzip", args: []any{"compressed"}, pub: gzipPub, opts: []kombu.TaskOption{kombu.WithProtocol(1)}},
-		goCase{name: "v2_raw_envelope", args: []any{"raw"}, pub: rawPub},
-		goCase{name: "v2_link", args: []any{1, 2}, opts: []kombu.TaskOption{
-			kombu.WithLink(kombu.Signature{Task: "tasks.record", Args: []any{"linked"}}),
-		}},
-	)
-	largest := largestTaskArg(t, queue, kombu.DefaultMaxMessageSize)
-	cases = append(cases, goCase{name: "v2_largest", args: []any{strings.Repeat("x", largest)},
-		check: func(t *testing.T, r workerRecord, _ time.Time) { assert.Equal(t, []string{"str"}, r.ArgTypes) }})
-
-	ids := make([]string, len(cases))
-	sentAt := make([]time.Time, len(cases))
-	for i, c := range cases {
-		sentAt[i] = time.Now()
-		msg, err := kombu.NewTask("tasks.record", c.args, c.kwargs, c.opts...)
-		require.NoError(t, err)
-		ids[i] = msg.UUID
-		p := pub
-		if c.pub != nil {
-			p = c.pub
-		}
-		require.NoError(t, p.Publish(queue, msg), c.name)
-	}
-	var linkID string
-	for i, c := range cases {
-		if c.name == "v2_link" {
-			linkID = ids[i]
-		}
-	}
-	var linked workerRecord
-	records := worker.waitRecords(t, ids, func(records map[string]workerRecord) bool {
-		for _, r := range records {
-			if r.ParentID != nil && *r.ParentID == linkID {
-				linked = r
-				return true
-			}
-		}
-		return false
-	}, 60*time.Second)
-	t.Run("v2_link_callback", func(t *testing.T) {
-		// Celery ran the callback with the task's result (its argument count) first.
-		assert.Equal(t, "tasks.record", linked.Task)
-		assert.Equal(t, jsonValue(t, []byte(`[2, "linked"]`)), jsonValue(t, linked.Args))
-		require.NotNil(t, linked.RootID)
-		assert.Equal(t, linkID, *linked.RootID)
-	})
-
-	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := records[ids[i]]
-			assert.Equal(t, "tasks.record", r.Task)
-			assert.Equal(t, ids[i], r.ID)
-			assert.Equal(t, queue, r.Delivery["routing_key"])
-			if c.name == "v2_largest" {
-				var args []string
-				require.NoError(t, json.Unmarshal(r.Args, &args))
-				require.Len(t, args, 1)
-				assert.Equal(t, largest, len(args[0]))
-			} else {
-				args := c.args
-				if args == nil {
-					args = []any{}
-				}
-				kwargs := c.kwargs
-				if kwargs == nil {
-					kwargs = map[string]any{}
-				}
-				assert.Equal(t, jsonValue(t, mustJSON(t, args)), jsonValue(t, r.Args))
-				assert.Equal(t, jsonValue(t, mustJSON(t, kwargs)), jsonValue(t, r.Kwargs))
-			}
-			if c.check != nil {
-				c.check(t, r, sentAt[i])
-			} else {
-				assert.Equal(t, 0, r.Retries)
-				assert.Nil(t, r.ETA)
-				assert.Nil(t, r.Expires)
-			}
-		})
-	}
-}
-
-// TestInteropPublishTooLarge checks that a task one character over SQS's limit is refused
-// before any request, and that the largest one that fits is sent.
-func TestInteropPublishTooLarge(t *testing.T) {
-	endpoint := testenv.SQSEndpoint(t)
-	queue := testenv.UniqueName("interop-too-large")
-	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: interopConfig(endpoint)}, watermill.NopLogger{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
-
-	n := largestTaskArg(t, queue, kombu.DefaultMaxMessageSize)
-	over, err := kombu.NewTask("tasks.record", []any{strings.Repeat("x", n+1)}, nil)
-	require.NoError(t, err)
-	err = pub.Publish(queue, over)
-	require.ErrorIs(t, err, kombu.ErrMessageTooLarge)
-	var tooLarge *kombu.MessageTooLargeError
-	require.ErrorAs(t, err, &tooLarge)
-	assert.Greater(t, tooLarge.Size, kombu.DefaultMaxMessageSize)
-	assert.Equal(t, kombu.DefaultMaxMessageSize, tooLarge.Limit)
-	assert.Equal(t, int64(0), pub.Stats().Send, "nothing was sent")
-
-	fits, err := kombu.NewTask("tasks.record", []any{strings.Repeat("x", n)}, nil)
-	require.NoError(t, err)
-	require.NoError(t, pub.Publish(queue, fits))
-	assert.Equal(t, int64(1), pub.Stats().Send)
-	t.Logf("largest task argument %d characters; %d is refused (%d bytes)", n, n+1, tooLarge.Size)
 }

@@ -4,7 +4,7 @@ The Go interop test (interop_test.go) runs this script, then reads the
 queue with kombu.NewSubscriber and checks every message against the JSON
 manifest this script prints on stdout:
 
-    .cache/venv/bin/python interop/celery_producer.py --queue NAME [--endpoint URL]
+    .cache/venv/bin/python interop/celery_producer.py --queue NAME [--fifo-queue NAME.fifo] [--endpoint URL]
 
 Tasks go through a real Celery app (delay / apply_async) on Kombu's SQS
 transport, with task protocol 2 and, from a second app, protocol 1.
@@ -131,6 +131,7 @@ def main() -> int:
         "--endpoint",
         default=os.environ.get("KOMBU_TEST_SQS_ENDPOINT", "http://127.0.0.1:9324"),
     )
+    ap.add_argument("--fifo-queue", default="", help="also send ordered tasks to this .fifo queue")
     a = ap.parse_args()
 
     cases = []
@@ -203,6 +204,15 @@ def main() -> int:
          link_error=app2.tasks["proj.echo"].si("failed"))
     cases[-1]["link"] = "proj.add"
     cases[-1]["link_error"] = "proj.echo"
+
+    # A FIFO queue: three tasks in one message group, in order.
+    if a.fifo_queue:
+        for i in range(3):
+            send(f"v2_fifo_{i}", app2, "proj.add", [i, i], queue=a.fifo_queue,
+                 MessageGroupId="grp-1", MessageDeduplicationId=f"dedup-{i}")
+            cases[-1]["queue"] = a.fifo_queue
+            cases[-1]["group"] = "grp-1"
+            cases[-1]["dedup"] = f"dedup-{i}"
 
     # Python's json writes NaN and Infinity, which are not JSON: Go cannot decode the payload,
     # and the subscriber hands the message on undecoded (kombu_decode_error) rather than lose it.
