@@ -40,7 +40,7 @@ type WorkerConfig struct {
 	// task_default_queue, "celery" by default.
 	DefaultQueue string
 	// TaskQueues maps task names to queues for canvas tasks whose signature names none, as
-	// a simple form of Celery's task_routes.
+	// a simple form of Celery's task_routes. Keys are names or glob patterns ("proj.py.*").
 	TaskQueues map[string]string
 	// UnknownTaskTopic, when set, is where messages for unregistered tasks are republished
 	// (and then acked); when empty they are Nacked (the handler returns ErrUnknownTask).
@@ -322,9 +322,9 @@ func (r *run) retry(ctx context.Context, re *RetryError) error {
 	return r.store(ctx, StateRetry, exc, "")
 }
 
-// store writes a state to the result backend, if any and unless results are ignored
-// (failures are stored even then, as Celery's task_store_errors_even_if_ignored does not
-// apply: Celery skips them too).
+// store writes a state to the result backend, if any, unless results are ignored: then
+// nothing is stored, failures included (Celery's default, task_store_errors_even_if_ignored
+// off).
 func (r *run) store(ctx context.Context, state string, result any, traceback string) error {
 	if r.w.cfg.Results == nil || r.t.IgnoreResult || r.reg.ignoreResult {
 		return nil

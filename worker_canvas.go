@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
+	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
 )
@@ -222,8 +224,26 @@ func (r *run) queueFor(name string, opts sigOptions) string {
 	if opts.RoutingKey != "" {
 		return opts.RoutingKey
 	}
-	if q := r.w.cfg.TaskQueues[name]; q != "" {
+	return r.w.routeTask(name)
+}
+
+// routeTask looks name up in TaskQueues: an exact name first, then glob patterns
+// (path.Match syntax, e.g. "proj.py.*"), the longest pattern first.
+func (w *Worker) routeTask(name string) string {
+	if q := w.cfg.TaskQueues[name]; q != "" {
 		return q
 	}
-	return r.w.cfg.DefaultQueue
+	best, queue := -1, ""
+	for pattern, q := range w.cfg.TaskQueues {
+		if !strings.ContainsAny(pattern, "*?[") || len(pattern) <= best {
+			continue
+		}
+		if ok, _ := path.Match(pattern, name); ok {
+			best, queue = len(pattern), q
+		}
+	}
+	if queue != "" {
+		return queue
+	}
+	return w.cfg.DefaultQueue
 }

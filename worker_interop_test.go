@@ -99,7 +99,7 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 		Publisher:    pub,
 		Results:      results,
 		DefaultQueue: e.goQueue,
-		TaskQueues:   map[string]string{"interop.py.add_ten": e.pyQueue},
+		TaskQueues:   map[string]string{"interop.py.*": e.pyQueue},
 	}, logger)
 	require.NoError(t, err)
 
@@ -252,6 +252,13 @@ func TestWorkerInterop(t *testing.T) {
 		out := e.client(t, ctx, "chain")
 		assert.Equal(t, 32.0, out["result"], "(1+10)*2+10")
 		assert.Equal(t, kombu.StateSuccess, out["state"])
+	})
+	t.Run("link_and_link_error", func(t *testing.T) {
+		out := e.client(t, ctx, "links")
+		assert.Equal(t, 15.0, out["callback"], "add(2, 3) then add_ten(5)")
+		errback, _ := out["errback"].(map[string]any)
+		assert.Equal(t, out["bad_id"], errback["failed"], "the errback gets the failed task's id")
+		assert.Equal(t, kombu.StateFailure, errback["state"], "FAILURE is stored before the errback is sent")
 	})
 	t.Run("failure", func(t *testing.T) {
 		out := e.client(t, ctx, "fail")

@@ -114,7 +114,7 @@ func sig(name string, args []any, options map[string]any) kombu.Signature {
 }
 
 func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
-	w, pub, res := newTestWorker(t, kombu.WorkerConfig{DefaultQueue: "dflt", TaskQueues: map[string]string{"py.routed": "routed-q"}})
+	w, pub, res := newTestWorker(t, kombu.WorkerConfig{DefaultQueue: "dflt", TaskQueues: map[string]string{"py.routed": "routed-q", "py.*": "py-q", "py.r*": "never"}})
 	type args struct{ A, B int }
 	kombu.RegisterFunc(w, "go.add", func(_ context.Context, a args) (int, error) { return a.A + a.B, nil })
 
@@ -147,7 +147,7 @@ func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
 	assert.JSONEq(t, `[5, "x"]`, string(sent[0].task.RawArgs), "the result comes first")
 	assert.Equal(t, id, sent[0].task.ParentID)
 	assert.Equal(t, id, sent[0].task.RootID)
-	assert.Equal(t, "dflt", sent[1].topic)
+	assert.Equal(t, "py-q", sent[1].topic, "the glob pattern")
 	assert.JSONEq(t, `["fixed"]`, string(sent[1].task.RawArgs), "an immutable signature keeps its args")
 
 	next := sent[2]

@@ -12,6 +12,7 @@ client saw. Cases:
     retry   flaky.delay(): a task the Go worker retries three times
     chain   chain(add_ten.s(1), double.s(), add_ten.s()).get()
     fail    boom.delay("..."): the exception Python raises
+    links   a Go task's link (callback) and link_error (errback), both Python tasks
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from celery import chain  # noqa: E402
 from celery.exceptions import TaskRevokedError  # noqa: E402
 
-from interop.worker_pyapp import add, add_ten, boom, double, flaky, ran_at  # noqa: E402
+from interop.worker_pyapp import add, add_ten, boom, double, flaky, on_error, ran_at  # noqa: E402
 
 TIMEOUT = float(os.environ.get("KOMBU_WORKER_CLIENT_TIMEOUT", "30"))
 
@@ -94,6 +95,17 @@ def case_fail():
     out["state"] = r.state
     out["traceback"] = r.traceback
     return out
+
+
+def case_links():
+    from celery import uuid
+
+    cb_id, eb_id = uuid(), uuid()
+    ok = add.apply_async((2, 3), link=add_ten.s().set(task_id=cb_id))
+    bad = boom.apply_async(("broken",), link_error=on_error.s().set(task_id=eb_id))
+    callback = ok.app.AsyncResult(cb_id).get(timeout=TIMEOUT)
+    errback = bad.app.AsyncResult(eb_id).get(timeout=TIMEOUT)
+    return {"ok_id": ok.id, "bad_id": bad.id, "callback": callback, "errback": errback}
 
 
 if __name__ == "__main__":

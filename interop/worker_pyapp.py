@@ -59,3 +59,9 @@ boom = app.task(name="interop.go.boom")(_go_only)
 @app.task(name="interop.py.add_ten")
 def add_ten(x):
     return x + 10
+
+
+@app.task(name="interop.py.on_error")
+def on_error(task_id):
+    """An errback: Celery passes the failed task's id."""
+    return {"failed": task_id, "state": app.AsyncResult(task_id).state}
