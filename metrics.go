@@ -1,0 +1,82 @@
+package kombu
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Prometheus metric names exported by RegisterRequestMetrics and RegisterSubscriberMetrics.
+// Watermill's own metrics (github.com/ThreeDotsLabs/watermill/components/metrics) decorate a
+// Publisher or Subscriber like any other; these add what only this library knows: the SQS
+// requests sent, which is what AWS bills, and the acks given up.
+const (
+	// MetricSQSRequests counts SQS requests, labelled by client and kind (receive, delete,
+	// change_visibility, send, other), retries included.
+	MetricSQSRequests = "kombu_sqs_requests_total"
+	// MetricFailedAcks counts deletes and visibility changes given up after retries.
+	MetricFailedAcks = "kombu_failed_acks_total"
+)
+
+// requestKinds names the fields of RequestCounts in the "kind" label.
+var requestKinds = []struct {
+	kind  string
+	count func(RequestCounts) int64
+}{
+	{"receive", func(c RequestCounts) int64 { return c.Receive }},
+	{"delete", func(c RequestCounts) int64 { return c.Delete }},
+	{"change_visibility", func(c RequestCounts) int64 { return c.ChangeVisibility }},
+	{"send", func(c RequestCounts) int64 { return c.Send }},
+	{"other", func(c RequestCounts) int64 { return c.Other }},
+}
+
+// RegisterRequestMetrics exports the SQS request counts of statsFn (a Publisher's or
+// Subscriber's Stats method) as the counter MetricSQSRequests, one series per kind of request,
+// labelled client=name. The counts are read when Prometheus scrapes. Register each client
+// under its own name, e.g.
+//
+//	kombu.RegisterRequestMetrics(registry, "orders-publisher", pub.Stats)
+func RegisterRequestMetrics(registry prometheus.Registerer, name string, statsFn func() RequestCounts) error {
+	if registry == nil {
+		registry = prometheus.DefaultRegisterer
+	}
+	if statsFn == nil {
+		return errors.New("kombu: RegisterRequestMetrics: statsFn is nil")
+	}
+	var errs []error
+	for _, k := range requestKinds {
+		count := k.count
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        MetricSQSRequests,
+			Help:        "SQS requests sent, retries included, by kind of request.",
+			ConstLabels: prometheus.Labels{"client": name, "kind": k.kind},
+		}, func() float64 { return float64(count(statsFn())) })
+		if err := registry.Register(c); err != nil {
+			errs = append(errs, fmt.Errorf("kombu: registering %s{client=%q,kind=%q}: %w", MetricSQSRequests, name, k.kind, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RegisterSubscriberMetrics exports a Subscriber's SQS request counts (see
+// RegisterRequestMetrics) and its FailedAcks as the counter MetricFailedAcks, labelled
+// client=name.
+func RegisterSubscriberMetrics(registry prometheus.Registerer, name string, sub *Subscriber) error {
+	if registry == nil {
+		registry = prometheus.DefaultRegisterer
+	}
+	if sub == nil {
+		return errors.New("kombu: RegisterSubscriberMetrics: nil Subscriber")
+	}
+	err := RegisterRequestMetrics(registry, name, sub.Stats)
+	failed := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        MetricFailedAcks,
+		Help:        "Deletes and visibility changes given up after retries; the messages come back after their visibility timeout.",
+		ConstLabels: prometheus.Labels{"client": name},
+	}, func() float64 { return float64(sub.FailedAcks()) })
+	if regErr := registry.Register(failed); regErr != nil {
+		err = errors.Join(err, fmt.Errorf("kombu: registering %s{client=%q}: %w", MetricFailedAcks, name, regErr))
+	}
+	return err
+}

@@ -1,0 +1,129 @@
+package kombu_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/metrics"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
+)
+
+func TestRegisterRequestMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	counts := kombu.RequestCounts{Receive: 3, Delete: 2, ChangeVisibility: 1, Send: 7, Other: 4}
+	require.NoError(t, kombu.RegisterRequestMetrics(reg, "orders", func() kombu.RequestCounts { return counts }))
+
+	for kind, want := range map[string]float64{"receive": 3, "delete": 2, "change_visibility": 1, "send": 7, "other": 4} {
+		assert.Equal(t, want, gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "orders", "kind": kind}), kind)
+	}
+
+	counts.Send = 9 // read at scrape time
+	assert.Equal(t, 9.0, gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "orders", "kind": "send"}))
+
+	err := kombu.RegisterRequestMetrics(reg, "orders", func() kombu.RequestCounts { return counts })
+	require.Error(t, err, "the same client name twice")
+	require.NoError(t, kombu.RegisterRequestMetrics(reg, "billing", func() kombu.RequestCounts { return counts }))
+	require.Error(t, kombu.RegisterRequestMetrics(reg, "x", nil))
+}
+
+// gatherValue returns the value of the series of name with exactly these labels.
+func gatherValue(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := g.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue series
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
+}
+
+// TestPrometheusMetrics decorates a Publisher and Subscriber with Watermill's Prometheus
+// metrics, runs a router over them on ElasticMQ, and checks both Watermill's metrics and the
+// SQS request counters.
+func TestPrometheusMetrics(t *testing.T) {
+	endpoint := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, endpoint)
+	in, out := testenv.UniqueName("metrics-in"), testenv.UniqueName("metrics-out")
+	rtQueue(t, client, in)
+	rtQueue(t, client, out)
+	cfg := rtConfig(endpoint)
+
+	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
+	require.NoError(t, err)
+	defer pub.Close()
+	sub, err := kombu.NewSubscriber(rtSubConfig(cfg), nil)
+	require.NoError(t, err)
+	defer sub.Close()
+
+	reg := prometheus.NewRegistry()
+	require.NoError(t, kombu.RegisterRequestMetrics(reg, "publisher", pub.Stats))
+	require.NoError(t, kombu.RegisterSubscriberMetrics(reg, "subscriber", sub))
+
+	builder := metrics.NewPrometheusMetricsBuilder(reg, "test", "kombu")
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 5 * time.Second}, watermill.NopLogger{})
+	require.NoError(t, err)
+	builder.AddPrometheusRouterMetrics(router)
+	handled := make(chan string, 10)
+	router.AddHandler("forward", in, sub, out, pub, func(msg *message.Message) ([]*message.Message, error) {
+		handled <- msg.UUID
+		return []*message.Message{message.NewMessage(watermill.NewUUID(), msg.Payload)}, nil
+	})
+	rtRun(t, router)
+
+	const n = 3
+	for i := 0; i < n; i++ {
+		require.NoError(t, pub.Publish(in, message.NewMessage(watermill.NewUUID(), []byte(`{"n": 1}`))))
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case <-handled:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handled %d of %d messages", i, n)
+		}
+	}
+	// The forwarded messages are on the out queue; give the acks a moment to be sent.
+	require.Eventually(t, func() bool {
+		return gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "subscriber", "kind": "delete"}) > 0
+	}, 5*time.Second, 20*time.Millisecond)
+
+	labels := map[string]string{"handler_name": "forward", "success": "true"}
+	assert.Equal(t, float64(n), gatherValue(t, reg, "test_kombu_handler_execution_time_seconds", labels))
+	assert.GreaterOrEqual(t, gatherValue(t, reg, "test_kombu_publish_time_seconds", map[string]string{
+		"handler_name": "forward", "success": "true", "publisher_name": "kombu.Publisher",
+	}), float64(n))
+	assert.Equal(t, float64(n), gatherValue(t, reg, "test_kombu_subscriber_messages_received_total", map[string]string{
+		"handler_name": "forward", "acked": "acked", "subscriber_name": "kombu.Subscriber",
+	}))
+	assert.GreaterOrEqual(t, gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "publisher", "kind": "send"}), float64(2*n))
+	assert.GreaterOrEqual(t, gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "subscriber", "kind": "receive"}), 1.0)
+	assert.Equal(t, 0.0, gatherValue(t, reg, kombu.MetricFailedAcks, map[string]string{"client": "subscriber"}))
+}
