@@ -1,0 +1,101 @@
+// Package kombu is a Watermill Publisher and Subscriber for Amazon SQS that reads and writes
+// the message format of Kombu's SQS transport, so that Go services and Celery (Python)
+// workers and producers share the same queues.
+//
+// A Go service can consume the tasks a Celery app sends (TaskFromMessage decodes them),
+// enqueue tasks a Celery worker runs (NewTask builds them), or exchange any other messages
+// with Kombu producers and consumers. Configuration follows Kombu's
+// `broker_transport_options` (see ParseTransportOptions, ParseBrokerURL and
+// ParseCeleryBroker), so both sides can be set up from the same settings.
+//
+// # Quick start
+//
+//	sub, err := kombu.NewSubscriber(kombu.SubscriberConfig{Config: kombu.Config{Region: "eu-west-1"}}, logger)
+//	...
+//	router.AddConsumerHandler("add", "celery", sub, func(msg *message.Message) error {
+//		task, err := kombu.TaskFromMessage(msg)
+//		if err != nil {
+//			return err
+//		}
+//		var a, b int
+//		return task.DecodeArgs(&a, &b)
+//	})
+//
+// And the other way round:
+//
+//	msg, err := kombu.NewTask("proj.tasks.add", []any{2, 3}, nil)
+//	...
+//	err = pub.Publish("celery", msg)
+//
+// # The SQS body
+//
+// Kombu sends every message as an SQS body with two base64 layers. The outer layer is the
+// whole body: base64 of a JSON envelope (without it when Kombu's sqs_base64_encoding is false;
+// the Subscriber accepts both, see KombuMarshaler.RawEnvelope). The envelope is
+//
+//	{"body": "<base64 of the serialized payload>",
+//	 "content-encoding": "utf-8", "content-type": "application/json",
+//	 "headers": {...},
+//	 "properties": {"correlation_id": ..., "reply_to": ..., "delivery_mode": 2,
+//	                "delivery_info": {"exchange": "", "routing_key": "celery"},
+//	                "priority": 0, "body_encoding": "base64", "delivery_tag": "<uuid>"}}
+//
+// where the inner layer, "body", is base64 of the payload the serializer produced (JSON by
+// default), possibly compressed (headers.compression). For a Celery task (protocol 2) the
+// payload is [args, kwargs, embed] and the task's name, id, eta, retries... are headers.
+// Envelope, DecodeEnvelope and KombuMarshaler implement this format; PlainMarshaler is a
+// plain alternative for traffic between Go services only.
+//
+// # Kombu and Watermill terms
+//
+//   - Queue: the Watermill topic is the Kombu queue name ("celery" by default for Celery).
+//     It becomes the SQS queue name as Kombu mangles it (EntityName, Config.QueueNamePrefix),
+//     or is looked up among Config.PredefinedQueues. Names ending in ".fifo" are FIFO queues.
+//   - Exchange and routing key: publishing to a topic that names one of Config.Exchanges
+//     routes each message by its MetadataRoutingKey to the bound queues, as Kombu's virtual
+//     direct, topic and fanout exchanges do. Publishing to a queue writes the exchange "" and
+//     the queue name as routing key, as Celery does. Received messages carry both in
+//     MetadataExchange and MetadataRoutingKey.
+//   - Delivery tag: the SQS ReceiptHandle (MetadataDeliveryTag).
+//   - Ack: deletes the message (batched into DeleteMessageBatch calls).
+//   - Reject and requeue: Nack. The message becomes visible again after the delay the
+//     backoff policy gives for its receive count (SubscriberConfig.BackoffPolicy,
+//     PredefinedQueue.BackoffPolicy), at once without one. A message never acked nor nacked
+//     comes back after the queue's visibility timeout, which the Subscriber extends while a
+//     handler works on it.
+//   - Prefetch: SubscriberConfig.PrefetchCount messages per topic are received ahead of the
+//     handler, Kombu's prefetch count.
+//   - Connection and channel errors: ErrConnection and ErrChannel classify every error.
+//
+// # Metadata
+//
+// The Subscriber sets MetadataSQSMessageID, MetadataReceiveCount and MetadataQueue on every
+// message. KombuMarshaler maps the envelope to metadata: every header under its own name (the
+// Celery task name is under MetadataTask), and the properties under the kombu_* keys
+// (MetadataCorrelationID, MetadataReplyTo, MetadataExchange, MetadataRoutingKey,
+// MetadataPriority, MetadataDeliveryMode, MetadataExpiration, MetadataContentType...). When
+// publishing, metadata keys that are not reserved become headers; MetadataMessageGroupID,
+// MetadataDeduplicationID and MetadataDelaySeconds set the SQS parameters of the same names.
+// A body that cannot be decoded is handed over with MetadataDecodeError rather than dropped.
+//
+// # Not supported
+//
+//   - Message priority: SQS has none. properties.priority is written and read back
+//     (MetadataPriority, WithPriority) for Celery's sake, but SQS delivers in its own order.
+//   - Message TTL: properties.expiration is carried (MetadataExpiration) but SQS does not
+//     expire messages by it; use the queue's MessageRetentionPeriod. Celery's task `expires`
+//     is honoured by Celery's worker from the task headers, not by SQS.
+//   - Serializers other than JSON, text and binary: KombuMarshaler cannot decode pickle, YAML
+//     or msgpack payloads (*UnsupportedContentTypeError). Celery's default is JSON.
+//   - Compression with brotli, lzma or zstd (zlib is read and written, bzip2 is read).
+//   - SNS-backed fanout (Kombu's supports_fanout): exchanges are routed by the Publisher,
+//     queue by queue. Messages no binding matches are an error (ErrUnroutable), where Kombu
+//     drops them silently.
+//   - Headers exchanges, and exchange-to-exchange bindings.
+//
+// # Metrics
+//
+// Watermill's Prometheus decorators (github.com/ThreeDotsLabs/watermill/components/metrics)
+// work on the Publisher and Subscriber like on any other; RegisterRequestMetrics and
+// RegisterSubscriberMetrics add the SQS request counts (what AWS bills) and failed acks.
+package kombu
