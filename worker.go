@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -49,8 +50,12 @@ type WorkerConfig struct {
 	// it; a task further ahead is Nacked (the Subscriber then hides it until its eta).
 	// Default 30s.
 	MaxETAWait time.Duration
-	// Hostname names the worker in the results' traceback texts; default "go-worker".
+	// Hostname names the worker in the results' traceback texts and STARTED states; default
+	// "go-worker".
 	Hostname string
+	// TrackStarted stores the STARTED state before a task runs (Celery's
+	// task_track_started).
+	TrackStarted bool
 }
 
 // RegisterOption sets an option of Worker.Register.
@@ -209,6 +214,15 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 
+	if t.Chord != nil {
+		r.w.logger.Error("Task is part of a chord, which this worker does not support: the chord body will not be sent", errUnsupportedCanvas,
+			watermill.LogFields{"task": t.Name, "task_id": t.ID})
+	}
+	if r.w.cfg.TrackStarted {
+		if err := r.store(ctx, StateStarted, map[string]any{"pid": os.Getpid(), "hostname": r.w.cfg.Hostname}, ""); err != nil {
+			return err
+		}
+	}
 	result, err := r.call(ctx)
 	var retry *RetryError
 	switch {

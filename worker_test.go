@@ -282,6 +282,15 @@ func TestWorkerUnknownTask(t *testing.T) {
 	assert.Equal(t, id, sent[0].task.ID)
 }
 
+func TestWorkerTrackStarted(t *testing.T) {
+	w, _, res := newTestWorker(t, kombu.WorkerConfig{TrackStarted: true, Hostname: "h1"})
+	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { return 1, nil })
+	msg, id := received(t, "q", "go.t", nil, nil)
+	require.NoError(t, w.Handle(msg))
+	assert.Equal(t, []string{kombu.StateStarted, kombu.StateSuccess}, res.states(id))
+	assert.Equal(t, "h1", res.m[id][0].Result.(map[string]any)["hostname"])
+}
+
 func TestWorkerIgnoreResult(t *testing.T) {
 	w, _, res := newTestWorker(t, kombu.WorkerConfig{})
 	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { return 1, nil })
