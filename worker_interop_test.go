@@ -253,6 +253,10 @@ func TestWorkerInterop(t *testing.T) {
 		assert.Equal(t, 32.0, out["result"], "(1+10)*2+10")
 		assert.Equal(t, kombu.StateSuccess, out["state"])
 	})
+	t.Run("group", func(t *testing.T) {
+		out := e.client(t, ctx, "group")
+		assert.Equal(t, []any{2.0, 4.0, 6.0}, out["result"])
+	})
 	t.Run("link_and_link_error", func(t *testing.T) {
 		out := e.client(t, ctx, "links")
 		assert.Equal(t, 15.0, out["callback"], "add(2, 3) then add_ten(5)")

@@ -174,6 +174,24 @@ func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
 	assert.Equal(t, id, sent[3].task.RootID)
 }
 
+func TestWorkerChainSignatureAsLink(t *testing.T) {
+	w, pub, _ := newTestWorker(t, kombu.WorkerConfig{DefaultQueue: "dflt"})
+	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { return 7, nil })
+	steps := []kombu.Signature{sig("a.first", []any{1}, map[string]any{"queue": "qa"}), sig("a.second", nil, nil), sig("a.third", nil, nil)}
+	link := kombu.Signature{Task: "celery.chain", SubtaskType: "chain", Kwargs: map[string]any{"tasks": steps}}
+	group := kombu.Signature{Task: "celery.group", SubtaskType: "group", Kwargs: map[string]any{"tasks": steps}}
+	msg, _ := received(t, "q", "go.t", nil, nil, kombu.WithLink(link, group))
+	require.NoError(t, w.Handle(msg))
+	sent := pub.all()
+	require.Len(t, sent, 1, "the group is skipped")
+	assert.Equal(t, "qa", sent[0].topic)
+	assert.Equal(t, "a.first", sent[0].task.Name)
+	assert.JSONEq(t, `[7, 1]`, string(sent[0].task.RawArgs))
+	require.Len(t, sent[0].task.Chain, 2)
+	assert.Equal(t, "a.third", sent[0].task.Chain[0].Task, "last step first")
+	assert.Equal(t, "a.second", sent[0].task.Chain[1].Task)
+}
+
 func TestWorkerFailureSendsErrbacks(t *testing.T) {
 	w, pub, res := newTestWorker(t, kombu.WorkerConfig{})
 	w.Register("go.fail", func(context.Context, *kombu.Task) (any, error) { return nil, errors.New("it broke") })

@@ -12,6 +12,7 @@ client saw. Cases:
     retry   flaky.delay(): a task the Go worker retries three times
     chain   chain(add_ten.s(1), double.s(), add_ten.s()).get()
     fail    boom.delay("..."): the exception Python raises
+    group   group(add.s(1, 1), add.s(2, 2)).get()
     links   a Go task's link (callback) and link_error (errback), both Python tasks
 """
 
@@ -25,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from celery import chain  # noqa: E402
+from celery import chain, group  # noqa: E402
 from celery.exceptions import TaskRevokedError  # noqa: E402
 
 from interop.worker_pyapp import add, add_ten, boom, double, flaky, on_error, ran_at  # noqa: E402
@@ -95,6 +96,11 @@ def case_fail():
     out["state"] = r.state
     out["traceback"] = r.traceback
     return out
+
+
+def case_group():
+    r = group(add.s(1, 1), add.s(2, 2), add.s(3, 3)).apply_async()
+    return {"result": r.get(timeout=TIMEOUT), "ids": [c.id for c in r.results]}
 
 
 def case_links():
