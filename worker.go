@@ -2,6 +2,7 @@ package kombu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -169,9 +170,10 @@ func (w *Worker) Handle(msg *message.Message) error {
 			w.logger.Error("Received an unregistered task", ErrUnknownTask, watermill.LogFields{"task": t.Name, "task_id": t.ID})
 			return fmt.Errorf("%w: %s (%s)", ErrUnknownTask, t.Name, t.ID)
 		}
-		out := message.NewMessage(msg.UUID, msg.Payload)
-		for k, v := range msg.Metadata {
-			out.Metadata[k] = v
+		// Rebuilt from the task, so that the SQS receipt metadata is not sent along.
+		out, err := t.Message()
+		if err != nil {
+			return fmt.Errorf("kombu: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
 		}
 		if err := w.cfg.Publisher.Publish(w.cfg.UnknownTaskTopic, out); err != nil {
 			return fmt.Errorf("kombu: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
@@ -282,10 +284,16 @@ func (r *run) safeCall(ctx context.Context) (v any, err error) {
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func (r *run) succeed(ctx context.Context, result any) error {
-	if err := r.store(ctx, StateSuccess, result, ""); err != nil {
+	raw, err := json.Marshal(result)
+	if err != nil {
+		// As Celery, a result the serializer cannot encode fails the task.
+		return r.fail(ctx, &TaskError{Type: "EncodeError", Module: "kombu.exceptions",
+			Err: fmt.Errorf("task %s (%s): the result cannot be encoded as JSON: %w", r.t.Name, r.t.ID, err)})
+	}
+	if err := r.store(ctx, StateSuccess, json.RawMessage(raw), ""); err != nil {
 		return err
 	}
-	return r.sendCallbacks(ctx, result)
+	return r.sendCallbacks(ctx, json.RawMessage(raw))
 }
 
 func (r *run) fail(ctx context.Context, err error) error {

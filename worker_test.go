@@ -138,7 +138,7 @@ func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
 	r, err := res.Get(context.Background(), id)
 	require.NoError(t, err)
 	assert.Equal(t, kombu.StateSuccess, r.Status)
-	assert.Equal(t, 5, r.Result)
+	assert.JSONEq(t, `5`, string(r.Result.(json.RawMessage)))
 
 	sent := pub.all()
 	require.Len(t, sent, 3)
@@ -408,7 +408,15 @@ func TestRegisterFuncArguments(t *testing.T) {
 	require.NoError(t, w.Handle(msg))
 	r, err := res.Get(context.Background(), id)
 	require.NoError(t, err)
-	assert.Equal(t, 3.0, r.Result)
+	assert.JSONEq(t, `3`, string(r.Result.(json.RawMessage)))
+
+	w.Register("go.chan", func(context.Context, *kombu.Task) (any, error) { return make(chan int), nil })
+	msg, id = received(t, "q", "go.chan", nil, nil)
+	require.NoError(t, w.Handle(msg))
+	r, err = res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, kombu.StateFailure, r.Status)
+	assert.Equal(t, "EncodeError", r.Result.(*kombu.ExceptionInfo).Type)
 }
 
 func ptr[T any](v T) *T { return &v }
