@@ -82,7 +82,7 @@ REDIS_PORT ?= 6379
 export REDIS_PORT
 
 .PHONY: redis-up redis-down
-redis-up: ## Start redis-server on 127.0.0.1:$(REDIS_PORT) (installs the Debian package if missing)
+redis-up: ## Start redis-server on 127.0.0.1:6379 (REDIS_PORT), installing the Debian package if missing
 	@$(REDIS) install
 	@$(REDIS) start
 
