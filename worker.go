@@ -290,10 +290,13 @@ func (r *run) succeed(ctx context.Context, result any) error {
 		return r.fail(ctx, &TaskError{Type: "EncodeError", Module: "kombu.exceptions",
 			Err: fmt.Errorf("task %s (%s): the result cannot be encoded as JSON: %w", r.t.Name, r.t.ID, err)})
 	}
-	if err := r.store(ctx, StateSuccess, json.RawMessage(raw), ""); err != nil {
+	// The callbacks are built first, so that the stored result lists them as its children,
+	// and sent once the result is stored.
+	out := r.callbackMessages(json.RawMessage(raw))
+	if err := r.storeResult(ctx, StateSuccess, json.RawMessage(raw), "", children(out)); err != nil {
 		return err
 	}
-	return r.sendCallbacks(ctx, json.RawMessage(raw))
+	return r.publish(ctx, out)
 }
 
 func (r *run) fail(ctx context.Context, err error) error {
@@ -348,11 +351,15 @@ func (r *run) retry(ctx context.Context, re *RetryError) error {
 // nothing is stored, failures included (Celery's default, task_store_errors_even_if_ignored
 // off).
 func (r *run) store(ctx context.Context, state string, result any, traceback string) error {
+	return r.storeResult(ctx, state, result, traceback, nil)
+}
+
+func (r *run) storeResult(ctx context.Context, state string, result any, traceback string, children []any) error {
 	if r.w.cfg.Results == nil || r.t.IgnoreResult || r.reg.ignoreResult {
 		return nil
 	}
 	res := TaskResult{TaskID: r.t.ID, Status: state, Result: result, Traceback: traceback,
-		GroupID: r.t.Group, ParentID: r.t.ParentID}
+		GroupID: r.t.Group, ParentID: r.t.ParentID, Children: children}
 	if err := r.w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
 		return fmt.Errorf("kombu: worker: storing the result of task %s (%s): %w", r.t.Name, r.t.ID, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 )
 
 // sigOptions are the apply_async options of a signature that the worker honours when it
@@ -34,52 +35,70 @@ type sigOptions struct {
 // backend's group bookkeeping that this worker does not do.
 var errUnsupportedCanvas = errors.New("kombu: worker: group and chord signatures are not supported")
 
-// sendCallbacks sends the links with the result as first argument, then the next step of the
-// chain, as Celery's worker does after a success.
-func (r *run) sendCallbacks(ctx context.Context, result any) error {
+// outgoing is a canvas task ready to be published.
+type outgoing struct {
+	queue, sig string
+	msg        *message.Message
+}
+
+// callbackMessages builds the links, with the result as first argument, then the next step of
+// the chain, as Celery's worker sends them after a success.
+func (r *run) callbackMessages(result any) []outgoing {
+	var out []outgoing
 	for _, sig := range r.t.Callbacks {
-		if err := r.sendSignature(ctx, sig, []any{result}, nil); err != nil {
-			return err
-		}
+		out = r.appendSignature(out, sig, []any{result}, nil)
 	}
 	if n := len(r.t.Chain); n > 0 {
 		// The chain is stored last step first: the next step is the last element, and it
 		// carries the steps after it.
 		rest := append([]Signature(nil), r.t.Chain[:n-1]...)
-		if err := r.sendSignature(ctx, r.t.Chain[n-1], []any{result}, rest); err != nil {
-			return err
-		}
+		out = r.appendSignature(out, r.t.Chain[n-1], []any{result}, rest)
 	}
-	return nil
+	return out
+}
+
+// children lists the tasks in out as the children of a result, in the tuple form of
+// Celery's AsyncResult.as_tuple: [[id, parent], null].
+func children(out []outgoing) []any {
+	c := make([]any, 0, len(out))
+	for _, o := range out {
+		c = append(c, []any{[]any{o.msg.UUID, nil}, nil})
+	}
+	return c
 }
 
 // sendErrbacks sends the errbacks with the failed task's id as first argument.
 func (r *run) sendErrbacks(ctx context.Context) error {
+	var out []outgoing
 	for _, sig := range r.t.Errbacks {
-		if err := r.sendSignature(ctx, sig, []any{r.t.ID}, nil); err != nil {
-			return err
+		out = r.appendSignature(out, sig, []any{r.t.ID}, nil)
+	}
+	return r.publish(ctx, out)
+}
+
+// publish sends canvas tasks.
+func (r *run) publish(_ context.Context, out []outgoing) error {
+	for _, o := range out {
+		if err := r.w.cfg.Publisher.Publish(o.queue, o.msg); err != nil {
+			return fmt.Errorf("kombu: worker: sending %s after task %s (%s): %w", o.sig, r.t.Name, r.t.ID, err)
 		}
 	}
 	return nil
 }
 
-// sendSignature publishes sig as a task. A signature that cannot be sent (a group or chord,
-// or a malformed one) is logged and skipped: the task itself has run and must not run again.
-func (r *run) sendSignature(_ context.Context, sig Signature, prepend []any, chain []Signature) error {
+// appendSignature builds sig as a task and appends it to out. A signature that cannot be sent
+// (a group or chord, or a malformed one) is logged and skipped: the task itself has run and
+// must not run again.
+func (r *run) appendSignature(out []outgoing, sig Signature, prepend []any, chain []Signature) []outgoing {
 	t, queue, err := r.taskFromSignature(sig, prepend, chain)
-	if err != nil {
-		r.w.logger.Error("Cannot send a canvas task", err, watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "signature": sig.Task})
-		return nil
+	if err == nil {
+		var msg *message.Message
+		if msg, err = t.Message(); err == nil {
+			return append(out, outgoing{queue: queue, sig: t.Name, msg: msg})
+		}
 	}
-	msg, err := t.Message()
-	if err != nil {
-		r.w.logger.Error("Cannot build a canvas task", err, watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "signature": sig.Task})
-		return nil
-	}
-	if err := r.w.cfg.Publisher.Publish(queue, msg); err != nil {
-		return fmt.Errorf("kombu: worker: sending %s after task %s (%s): %w", sig.Task, r.t.Name, r.t.ID, err)
-	}
-	return nil
+	r.w.logger.Error("Cannot send a canvas task", err, watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "signature": sig.Task})
+	return out
 }
 
 // taskFromSignature builds the task that Celery's Signature.apply_async(prepend) sends, and

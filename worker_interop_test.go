@@ -260,6 +260,7 @@ func TestWorkerInterop(t *testing.T) {
 	t.Run("link_and_link_error", func(t *testing.T) {
 		out := e.client(t, ctx, "links")
 		assert.Equal(t, 15.0, out["callback"], "add(2, 3) then add_ten(5)")
+		assert.Equal(t, []any{out["callback_id"]}, out["children"], "AsyncResult.children lists the callback")
 		errback, _ := out["errback"].(map[string]any)
 		assert.Equal(t, out["bad_id"], errback["failed"], "the errback gets the failed task's id")
 		assert.Equal(t, kombu.StateFailure, errback["state"], "FAILURE is stored before the errback is sent")

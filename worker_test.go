@@ -142,6 +142,11 @@ func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
 
 	sent := pub.all()
 	require.Len(t, sent, 3)
+	assert.Equal(t, []any{
+		[]any{[]any{sent[0].task.ID, nil}, nil},
+		[]any{[]any{sent[1].task.ID, nil}, nil},
+		[]any{[]any{"next-id", nil}, nil},
+	}, r.Children, "the sent tasks are the result's children")
 	assert.Equal(t, "notify-q", sent[0].topic)
 	assert.Equal(t, "py.notify", sent[0].task.Name)
 	assert.JSONEq(t, `[5, "x"]`, string(sent[0].task.RawArgs), "the result comes first")

@@ -111,7 +111,10 @@ def case_links():
     bad = boom.apply_async(("broken",), link_error=on_error.s().set(task_id=eb_id))
     callback = ok.app.AsyncResult(cb_id).get(timeout=TIMEOUT)
     errback = bad.app.AsyncResult(eb_id).get(timeout=TIMEOUT)
-    return {"ok_id": ok.id, "bad_id": bad.id, "callback": callback, "errback": errback}
+    ok.get(timeout=TIMEOUT)
+    children = [c.id for c in ok.children or []]
+    return {"ok_id": ok.id, "bad_id": bad.id, "callback": callback, "errback": errback,
+            "callback_id": cb_id, "children": children}
 
 
 if __name__ == "__main__":
