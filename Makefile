@@ -164,6 +164,28 @@ demo: up venv ## Go and a Celery worker exchange tasks over the local ElasticMQ
 		grep -F '[go → celery]' $$log | sed 's/^.*\(\[go → celery\]\)/  worker: \1/' || true; \
 		exit $$demo ))
 
+# --------------------------------------------------------------- examples
+
+# The examples `make examples` runs: each needs only the local ElasticMQ, and
+# the virtualenv for those that start Celery or moto. Each exits by itself.
+EXAMPLES     := celery-to-go go-to-celery backoff-predefined sts fifo fanout
+EXAMPLES_BIN := $(CACHE)/examples
+
+.PHONY: build-examples examples
+build-examples: ## Build every program under examples/ into .cache/examples
+	@mkdir -p $(EXAMPLES_BIN)
+	$(GO) build -o $(EXAMPLES_BIN)/ ./examples/...
+
+examples: up venv build-examples ## Build the examples and run them against the local ElasticMQ (each exits by itself)
+	@$(call timed,make examples,( \
+		failed=""; \
+		for ex in $(EXAMPLES); do \
+			echo "== examples/$$ex"; \
+			PYTHON=$(VENV)/bin/python timeout 90 $(EXAMPLES_BIN)/$$ex \
+				-endpoint http://127.0.0.1:$(ELASTICMQ_STANDARD_PORT) || failed="$$failed $$ex"; \
+		done; \
+		if [ -n "$$failed" ]; then echo "examples failed:$$failed"; exit 1; fi ))
+
 # ------------------------------------------------------------------ clean
 
 .PHONY: clean

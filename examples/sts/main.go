@@ -23,12 +23,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -50,7 +52,10 @@ func main() {
 }
 
 func run(endpoint, stsEndpoint, roleARN string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// Ctrl-C or SIGTERM stops the program cleanly, stopping the processes it started.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	if stsEndpoint == "" {
