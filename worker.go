@@ -259,13 +259,20 @@ func (r *run) call(ctx context.Context) (any, error) {
 		v, err := r.safeCall(ctx)
 		done <- outcome{v, err}
 	}()
+	exceeded := func() (any, error) {
+		return nil, &TaskError{Type: "TimeLimitExceeded", Module: "billiard.exceptions",
+			Args: []any{*hard}, Err: fmt.Errorf("hard time limit (%gs) exceeded", *hard)}
+	}
 	select {
 	case o := <-done:
+		// A function that gave up because its deadline passed hit the hard limit too.
+		if o.err != nil && errors.Is(o.err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return exceeded()
+		}
 		return o.v, o.err
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &TaskError{Type: "TimeLimitExceeded", Module: "billiard.exceptions",
-				Args: []any{*hard}, Err: fmt.Errorf("hard time limit (%gs) exceeded", *hard)}
+			return exceeded()
 		}
 		return nil, ctx.Err()
 	}

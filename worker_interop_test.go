@@ -51,8 +51,9 @@ type goWorkerEnv struct {
 	endpoint, redisURL string
 	goQueue, pyQueue   string
 
-	mu   sync.Mutex
-	runs map[string][]int // task id → the retries count of each run
+	mu     sync.Mutex
+	runs   map[string][]int   // task id → the retries count of each run
+	limits [][2]time.Duration // what interop.go.sleepy saw: time left to the hard and soft limits
 }
 
 func (e *goWorkerEnv) record(t *kombu.Task) {
@@ -119,6 +120,18 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 			return nil, kombu.Retry(500*time.Millisecond, errors.New("not yet"))
 		}
 		return map[string]any{"retries": task.Retries, "args": task.Args}, nil
+	})
+	w.Register("interop.go.sleepy", func(ctx context.Context, task *kombu.Task) (any, error) {
+		soft, ok := kombu.SoftTimeLimit(ctx)
+		deadline, _ := ctx.Deadline()
+		e.mu.Lock()
+		e.limits = append(e.limits, [2]time.Duration{time.Until(deadline), time.Until(soft)})
+		e.mu.Unlock()
+		if !ok {
+			return nil, errors.New("no soft time limit")
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
 	})
 	kombu.RegisterFunc(w, "interop.go.boom", func(_ context.Context, msg string) (any, error) {
 		return nil, errors.New(msg)
@@ -256,6 +269,19 @@ func TestWorkerInterop(t *testing.T) {
 	t.Run("group", func(t *testing.T) {
 		out := e.client(t, ctx, "group")
 		assert.Equal(t, []any{2.0, 4.0, 6.0}, out["result"])
+	})
+	t.Run("time_limit", func(t *testing.T) {
+		out := e.client(t, ctx, "timelimit")
+		assert.Equal(t, kombu.StateFailure, out["state"])
+		assert.Equal(t, "TimeLimitExceeded", out["raised"])
+		assert.Equal(t, "billiard.exceptions", out["module"])
+		assert.Equal(t, []any{1.0}, out["args"])
+		assert.InDelta(t, 1.5, out["elapsed"], 1.5)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		require.Len(t, e.limits, 1)
+		assert.InDelta(t, time.Second, e.limits[0][0], float64(200*time.Millisecond), "hard limit as the context's deadline")
+		assert.InDelta(t, 500*time.Millisecond, e.limits[0][1], float64(200*time.Millisecond), "soft limit from SoftTimeLimit")
 	})
 	t.Run("link_and_link_error", func(t *testing.T) {
 		out := e.client(t, ctx, "links")

@@ -13,6 +13,7 @@ client saw. Cases:
     chain   chain(add_ten.s(1), double.s(), add_ten.s()).get()
     fail    boom.delay("..."): the exception Python raises
     group   group(add.s(1, 1), add.s(2, 2)).get()
+    timelimit sleepy.apply_async(time_limit=1, soft_time_limit=0.5): what Python raises
     links   a Go task's link (callback) and link_error (errback), both Python tasks
 """
 
@@ -29,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from celery import chain, group  # noqa: E402
 from celery.exceptions import TaskRevokedError  # noqa: E402
 
-from interop.worker_pyapp import add, add_ten, boom, double, flaky, on_error, ran_at  # noqa: E402
+from interop.worker_pyapp import add, add_ten, boom, double, flaky, on_error, ran_at, sleepy  # noqa: E402
 
 TIMEOUT = float(os.environ.get("KOMBU_WORKER_CLIENT_TIMEOUT", "30"))
 
@@ -101,6 +102,21 @@ def case_fail():
 def case_group():
     r = group(add.s(1, 1), add.s(2, 2), add.s(3, 3)).apply_async()
     return {"result": r.get(timeout=TIMEOUT), "ids": [c.id for c in r.results]}
+
+
+def case_timelimit():
+    started = now()
+    r = sleepy.apply_async(time_limit=1, soft_time_limit=0.5)
+    out = {"id": r.id}
+    try:
+        r.get(timeout=TIMEOUT)
+    except Exception as e:  # noqa: BLE001 - the point is what Celery raises
+        out["raised"] = type(e).__name__
+        out["module"] = type(e).__module__
+        out["args"] = list(e.args)
+    out["elapsed"] = now() - started
+    out["state"] = r.state
+    return out
 
 
 def case_links():

@@ -53,6 +53,7 @@ double = app.task(name="interop.go.double")(_go_only)
 ran_at = app.task(name="interop.go.ran_at")(_go_only)
 flaky = app.task(name="interop.go.flaky")(_go_only)
 boom = app.task(name="interop.go.boom")(_go_only)
+sleepy = app.task(name="interop.go.sleepy")(_go_only)
 
 
 # Python tasks, run by the Celery worker.
