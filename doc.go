@@ -27,6 +27,10 @@
 //	...
 //	err = pub.Publish("celery", msg)
 //
+// For a Go service that implements Celery tasks, with results, retries and callbacks as a
+// Celery worker handles them, see Worker (NewWorker, Register, RegisterFunc) and the result
+// backends (RedisBackend).
+//
 // # The SQS body
 //
 // Kombu sends every message as an SQS body with two base64 layers. The outer layer is the
