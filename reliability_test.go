@@ -1,10 +1,18 @@
 package kombu_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
 	"github.com/watermill-kombu/watermill-kombu/internal/faultproxy"
@@ -314,4 +323,142 @@ func TestErrorClassesEndToEnd(t *testing.T) {
 		require.Less(t, time.Since(start), 2*time.Second, "Close interrupts the pause after a channel error")
 		t.Logf("deleted queue: %v", errs[0])
 	})
+}
+
+// TestCloseUnderLoad closes a Subscriber in the middle of draining two busy queues: every
+// message not acked is visible again within 2 s, and no goroutine outlives Close.
+func TestCloseUnderLoad(t *testing.T) {
+	// Not parallel: the goroutine check must not see other tests' goroutines.
+	before := goleak.IgnoreCurrent()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	cfg := semConfig(ep, 60*time.Second)
+	const n = 300
+	topics := []string{testenv.UniqueName("rel-load-a"), testenv.UniqueName("rel-load-b")}
+	urls := map[string]string{}
+	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
+	require.NoError(t, err)
+	for _, topic := range topics {
+		urls[topic] = semQueue(t, client, topic, 60*time.Second)
+		semPublishN(t, pub, topic, n)
+	}
+	require.NoError(t, pub.Close())
+
+	scfg := semSubConfig(cfg)
+	scfg.PrefetchCount = 30
+	sub, err := kombu.NewSubscriber(scfg, nil)
+	require.NoError(t, err)
+	var acked atomic.Int64
+	var handlers sync.WaitGroup
+	for _, topic := range topics {
+		msgs, err := sub.Subscribe(context.Background(), topic)
+		require.NoError(t, err)
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			for m := range msgs {
+				m.Ack()
+				acked.Add(1)
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return acked.Load() >= n/2 }, 20*time.Second, time.Millisecond)
+	require.NoError(t, sub.Close())
+	closed := time.Now()
+	handlers.Wait()
+
+	// Nothing stays in flight: what was not acked is visible again.
+	visible := 0
+	require.Eventually(t, func() bool {
+		visible = 0
+		for _, url := range urls {
+			v, f := semQueueCounts(t, client, url)
+			if f > 0 {
+				return false
+			}
+			visible += v
+		}
+		return true
+	}, 2*time.Second, 20*time.Millisecond, "messages still in flight 2 s after Close")
+	t.Logf("closed after %d acks; %d messages visible again within %s", acked.Load(), visible, time.Since(closed).Round(time.Millisecond))
+	require.GreaterOrEqual(t, visible+int(acked.Load()), 2*n, "a message neither acked nor visible again")
+	require.Less(t, visible, 2*n)
+
+	goleak.VerifyNone(t, before,
+		// Idle keep-alive connections of the SDK's HTTP clients.
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"))
+}
+
+// TestConsumerCrash kills a consumer process holding messages: another consumer gets all of
+// them once their visibility timeout runs out (the heartbeat dies with the process).
+func TestConsumerCrash(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("rel-crash")
+	const vt = 3 * time.Second
+	const n = 20
+	url := semQueue(t, client, topic, vt)
+	pub := semPublisher(t, semConfig(ep, vt))
+	semPublishN(t, pub, topic, n)
+
+	bin := filepath.Join(t.TempDir(), "crashsub")
+	build := exec.Command("go", "build", "-o", bin, "./internal/crashsub")
+	build.Dir = testenv.RepoRoot(t)
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "building crashsub: %s", out)
+
+	cmd := exec.Command(bin, "-endpoint", ep, "-topic", topic, "-prefetch", strconv.Itoa(n))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	holding := make(chan struct{}, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "holding") {
+				select {
+				case holding <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case <-holding:
+	case <-time.After(15 * time.Second):
+		t.Fatal("crashsub did not take a message")
+	}
+	require.Eventually(t, func() bool { _, f := semQueueCounts(t, client, url); return f == n }, 5*time.Second, 20*time.Millisecond)
+	// Held past the visibility timeout: the heartbeat keeps them.
+	time.Sleep(vt + time.Second)
+	v, f := semQueueCounts(t, client, url)
+	require.Equal(t, [2]int{0, n}, [2]int{v, f}, "visible/in flight while crashsub holds the messages")
+
+	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
+	killed := time.Now()
+
+	sub := semSubscriber(t, semSubConfig(semConfig(ep, vt)))
+	msgs, err := sub.Subscribe(context.Background(), topic)
+	require.NoError(t, err)
+	got := map[string]bool{}
+	timeout := time.After(vt + 5*time.Second)
+	for len(got) < n {
+		select {
+		case m := <-msgs:
+			got[m.UUID] = true
+			m.Ack()
+		case <-timeout:
+			t.Fatalf("got %d of %d messages after the crash", len(got), n)
+		}
+	}
+	t.Logf("all %d held messages received by another consumer %s after SIGKILL (visibility timeout %s)", n, time.Since(killed).Round(time.Millisecond), vt)
+	require.Less(t, time.Since(killed), vt+2*time.Second)
 }
