@@ -26,6 +26,7 @@ FUZZTIME     ?= 30s
 
 ELASTICMQ_STANDARD_PORT   ?= 9324
 ELASTICMQ_PERSISTENT_PORT ?= 9325
+REDIS_PORT                ?= 6379
 export ELASTICMQ_STANDARD_PORT ELASTICMQ_PERSISTENT_PORT
 
 # What the Go tests read (see internal/testenv).
@@ -33,7 +34,8 @@ TEST_ENV := \
 	KOMBU_TEST_SQS_ENDPOINT=http://127.0.0.1:$(ELASTICMQ_STANDARD_PORT) \
 	KOMBU_TEST_SQS_PERSISTENT_ENDPOINT=http://127.0.0.1:$(ELASTICMQ_PERSISTENT_PORT) \
 	KOMBU_TEST_RESTART_COMMAND="$(ELASTICMQ) restart persistent" \
-	KOMBU_TEST_PYTHON=$(VENV)/bin/python
+	KOMBU_TEST_PYTHON=$(VENV)/bin/python \
+	KOMBU_TEST_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0
 
 # $(call timed,label,command): runs command, then prints its exit code and
 # elapsed time, and exits with the command's code.
@@ -78,7 +80,6 @@ logs: ## Show the end of the broker logs
 # ------------------------------------------------------------------ redis
 
 REDIS      := $(ROOT)/internal/redis/redis.sh
-REDIS_PORT ?= 6379
 export REDIS_PORT
 
 .PHONY: redis-up redis-down
@@ -119,22 +120,23 @@ vet: ## go vet ./...
 fmt: ## gofmt the Go sources
 	$(GO) fmt ./...
 
-test: up venv ## vet, then run all tests with -race against the brokers, and a short fuzz run
+test: up venv redis-up ## gofmt and vet, every test with -race against the services, the examples, a short fuzz run
 	@$(call timed,make test,\
 		test -z "$$(gofmt -l . | grep -v '^bench/')" || { echo "gofmt needed:"; gofmt -l .; exit 1; } && \
 		$(GO) vet ./... && \
+		$(MAKE) examples && \
 		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./... && \
 		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s .)
 
 test-harness: up ## Test internal/testenv against the brokers, including a broker restart
 	@KOMBU_TEST_RESTART_SELFTEST=1 $(TEST_ENV) $(GO) test -race -count=1 -v $(GOTEST_FLAGS) ./internal/...
 
-test-stress: up venv ## Run the stress tests (-tags=stress)
+test-stress: up venv redis-up ## Run the stress tests (-tags=stress)
 	@$(call timed,make test-stress,\
 		STRESS_TEST_COUNT=$${STRESS_TEST_COUNT:-3} $(TEST_ENV) $(GO) test -race -count=1 -v -timeout 45m -tags=stress \
 			-run 'TestPubSubStress' $(GOTEST_FLAGS) .)
 
-test-long: up venv ## Run all tests including those tagged long (-tags=long)
+test-long: up venv redis-up ## Run all tests including those tagged long (-tags=long)
 	@$(call timed,make test-long,\
 		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 60m -tags=long $(GOTEST_FLAGS) ./...)
 
@@ -142,8 +144,19 @@ test-fuzz: ## Fuzz FUZZ (FuzzDecode) for FUZZTIME (30s)
 	@$(call timed,make test-fuzz,\
 		$(GO) test -run='^$$' -fuzz='^$(FUZZ)$$' -fuzztime=$(FUZZTIME) .)
 
-bench: ## Benchmarks (not written yet)
-	@echo "make bench: no benchmarks yet" >&2; exit 1
+# The benchmarks are their own module (bench/go.mod); -mod=mod keeps its go.sum in step with the
+# library's dependencies.
+.PHONY: bench-quick
+bench: up venv ## Benchmarks vs the AWS SDK, Kombu and Celery: rewrites BENCHMARKS.md and bench/throughput.svg (~10 min)
+	@$(call timed,make bench,\
+		cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) run . -root $(ROOT) -python $(VENV)/bin/python \
+			-out $(ROOT)/BENCHMARKS.md -svg $(ROOT)/bench/throughput.svg)
+
+bench-quick: up venv ## Benchmark smoke run (~500 messages) into a temporary directory (< 90 s)
+	@$(call timed,make bench-quick,\
+		out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+		cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) run . -quick -root $(ROOT) -python $(VENV)/bin/python \
+			-out "$$out/BENCHMARKS.md" -svg "$$out/throughput.svg")
 
 demo: up venv ## Go and a Celery worker exchange tasks over the local ElasticMQ
 	@$(call timed,make demo,( \
@@ -189,5 +202,5 @@ examples: up venv build-examples ## Build the examples and run them against the 
 # ------------------------------------------------------------------ clean
 
 .PHONY: clean
-clean: down ## Stop the brokers and delete .cache (downloads, venv, data, logs)
+clean: down redis-down ## Stop the brokers and delete .cache (downloads, venv, data, logs)
 	rm -rf $(CACHE)

@@ -196,6 +196,9 @@ func (c Config) Validate() error {
 			bad(field+".BackoffPolicy", "%s", err)
 		}
 	}
+	if err := validateExchanges(c.Exchanges); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

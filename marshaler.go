@@ -362,7 +362,7 @@ func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoi
 		p.Priority = n
 	}
 	p.Exchange, p.RoutingKey = dest.Exchange, dest.RoutingKey
-	if p.RoutingKey == "" {
+	if p.RoutingKey == "" && dest.Exchange == "" {
 		p.RoutingKey = dest.Queue
 	}
 	p.BodyEncoding = BodyEncodingBase64
