@@ -104,11 +104,14 @@ func (e *PublishError) Error() string {
 }
 
 // Error classes, after Kombu's split of a transport's errors into connection errors and
-// channel errors. Every error returned by Publish and Subscribe, and every error the
-// Subscriber reports in its log, satisfies errors.Is with at most one of them.
+// channel errors. An error returned by Publish or Subscribe, or reported in the Subscriber's
+// log, that comes from SQS satisfies errors.Is with one of them (a *PublishError whose entries
+// failed both ways, with both). ErrPublisherClosed, ErrSubscriberClosed, ErrInvalidConfig and
+// a cancelled context have no class.
 //
 // ErrConnection: the request did not get through or SQS could not serve it now; the same
-// request may succeed later. The Subscriber retries these with backoff.
+// request may succeed later. The SDK retries these first; then the Subscriber retries with
+// a pause that doubles with each failure.
 //   - network failures: refused, reset or dropped connections, DNS errors, timeouts (also
 //     context.DeadlineExceeded of a request timeout)
 //   - throttling (ThrottlingException, RequestThrottled, KmsThrottled and the SDK's other
@@ -118,8 +121,10 @@ func (e *PublishError) Error() string {
 //   - batch entries SQS failed on its side (SenderFault false)
 //
 // ErrChannel: the request itself is wrong for this queue or message; sending it again
-// unchanged fails again. The Subscriber does not retry these blindly: it reports them with
-// the queue and message id (and polls a missing queue again only after the longest pause).
+// unchanged fails again until something changes. Neither the SDK nor the Subscriber retries
+// these at once: the Subscriber reports them with the queue and message id, hands an
+// undecodable message on raw (see MetadataDecodeError), and polls a queue that failed again
+// only after a pause that doubles with each failure (ReconnectRetrySleep, up to 30 s).
 //   - queue does not exist (QueueDoesNotExist, ErrQueueDoesNotExist, ErrUnknownQueue),
 //     deleted recently
 //   - access denied (AccessDenied, KMS access errors, invalid security or credentials)

@@ -316,10 +316,11 @@ func TestErrorClassesEndToEnd(t *testing.T) {
 		_, err = client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: &goneURL})
 		require.NoError(t, err)
 		require.Eventually(t, func() bool { return len(log.errors()) > 0 }, 5*time.Second, 20*time.Millisecond)
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(time.Second)
 		errs := log.errors()
 		require.ErrorIs(t, errs[0], kombu.ErrChannel)
-		require.Len(t, errs, 1, "a channel error is not retried at once")
+		// Polled every 50 ms otherwise; after errors the pauses double from 100 ms.
+		require.LessOrEqual(t, len(errs), 5, "a channel error is not retried at once")
 		start := time.Now()
 		require.NoError(t, sub.Close())
 		require.Less(t, time.Since(start), 2*time.Second, "Close interrupts the pause after a channel error")

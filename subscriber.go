@@ -264,11 +264,9 @@ func (sub *subscription) poll() {
 		}
 		n, err := sub.receive(min(free, MaxMessagesPerRequest))
 		if err != nil {
-			if errors.Is(err, ErrChannel) {
-				// Asking again at once would fail the same way (a deleted queue, a
-				// revoked permission): wait the longest pause.
-				retrySleep = maxReconnectRetrySleep
-			}
+			// Connection and channel errors alike wait, longer after each failure: a channel
+			// error (a missing queue, a revoked permission) can heal too, e.g. a queue being
+			// created again or restored by a restarting broker.
 			if sub.sleep(retrySleep) {
 				return
 			}
