@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	kombu "github.com/watermill-kombu/watermill-kombu"
+)
+
+// envelopeResult is one encode/decode measurement.
+type envelopeResult struct {
+	Name     string
+	NsPerOp  float64
+	Allocs   int64
+	BytesOp  int64
+	Language string
+}
+
+// typicalTask is a Celery protocol 2 task as apply_async sends it: proj.tasks.add(2, 3).
+func typicalTask() (*message.Message, error) {
+	return kombu.NewTask("proj.tasks.add", []any{2, 3}, nil, kombu.WithTaskID("3b0c5a8e-2f6b-4f5e-9d59-1c7e4e2b8c11"),
+		kombu.WithOrigin("gen1234@bench"), kombu.WithReplyTo("b1f5c3d2-3c5e-3d2b-9a8b-6f1e2d3c4b5a"))
+}
+
+var celeryDest = kombu.Destination{Queue: "celery", RoutingKey: "celery"}
+
+// marshalRoundTrip is KombuMarshaler Marshal + Unmarshal of msg.
+func marshalRoundTrip(msg *message.Message) error {
+	m := kombu.KombuMarshaler{}
+	out, err := m.Marshal(celeryDest, msg)
+	if err != nil {
+		return err
+	}
+	in := &types.Message{Body: aws.String(out.Body), MessageId: aws.String("m-1"), ReceiptHandle: aws.String("r-1")}
+	_, err = m.Unmarshal("celery", in)
+	return err
+}
+
+// envelopeOf decodes the SQS body of msg into its Envelope.
+func envelopeOf(msg *message.Message) (*kombu.Envelope, string, error) {
+	out, err := kombu.KombuMarshaler{}.Marshal(celeryDest, msg)
+	if err != nil {
+		return nil, "", err
+	}
+	env, err := kombu.DecodeEnvelope(out.Body)
+	return env, out.Body, err
+}
+
+// envelope measures Go's encode+decode (testing.Benchmark with allocation counts) and Kombu's
+// (timeit) on the same task.
+func (b *bench) envelope() ([]envelopeResult, error) {
+	msg, err := typicalTask()
+	if err != nil {
+		return nil, err
+	}
+	env, body, err := envelopeOf(msg)
+	if err != nil {
+		return nil, err
+	}
+	var res []envelopeResult
+	add := func(name string, fn func(*testing.B)) {
+		r := testing.Benchmark(fn)
+		res = append(res, envelopeResult{Name: name, NsPerOp: float64(r.T.Nanoseconds()) / float64(r.N),
+			Allocs: r.AllocsPerOp(), BytesOp: r.AllocedBytesPerOp(), Language: "Go"})
+		b.logf("envelope %-40s %8.0f ns/op %3d allocs/op", name, res[len(res)-1].NsPerOp, r.AllocsPerOp())
+	}
+	add("Envelope.Encode + DecodeEnvelope", func(tb *testing.B) {
+		tb.ReportAllocs()
+		var dec kombu.Envelope
+		for i := 0; i < tb.N; i++ {
+			s := env.Encode()
+			if err := dec.Decode(s); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	})
+	add("Envelope.Encode", func(tb *testing.B) {
+		tb.ReportAllocs()
+		for i := 0; i < tb.N; i++ {
+			_ = env.Encode()
+		}
+	})
+	add("DecodeEnvelope", func(tb *testing.B) {
+		tb.ReportAllocs()
+		var dec kombu.Envelope
+		for i := 0; i < tb.N; i++ {
+			if err := dec.Decode(body); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	})
+	add("KombuMarshaler Marshal + Unmarshal", func(tb *testing.B) {
+		tb.ReportAllocs()
+		for i := 0; i < tb.N; i++ {
+			if err := marshalRoundTrip(msg); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	})
+	add("NewTask + Marshal + Unmarshal", func(tb *testing.B) {
+		tb.ReportAllocs()
+		for i := 0; i < tb.N; i++ {
+			m, err := typicalTask()
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if err := marshalRoundTrip(m); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	})
+
+	number := 2000
+	if b.s.quick {
+		number = 300
+	}
+	f, err := os.CreateTemp("", "bench-envelope-*.txt")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(body); err != nil {
+		return nil, err
+	}
+	f.Close()
+	out, err := exec.Command(b.python, filepath.Join(b.root, "bench", "bench_clients.py"), "envelope", f.Name(), strconv.Itoa(number)).Output()
+	if err != nil {
+		return nil, fmt.Errorf("kombu envelope timing: %w", err)
+	}
+	var py map[string]float64
+	if err := json.Unmarshal(out, &py); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"encode+decode", "encode", "decode"} {
+		res = append(res, envelopeResult{Name: "Kombu " + k, NsPerOp: py[k] * 1000, Allocs: -1, BytesOp: -1, Language: "Python"})
+		b.logf("envelope Kombu %-34s %8.0f ns/op", k, py[k]*1000)
+	}
+	return res, nil
+}
+
+// environment describes the machine and versions of a run.
+type environment struct {
+	CPU, Cores, Go, Python, Celery, Kombu, ElasticMQ, Date string
+}
+
+func machineInfo(python string) environment {
+	e := environment{Cores: fmt.Sprint(runtime.NumCPU()), Go: runtime.Version(), Date: time.Now().UTC().Format("2006-01-02 15:04 UTC")}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				if i := strings.IndexByte(line, ':'); i >= 0 {
+					e.CPU = strings.TrimSpace(line[i+1:])
+				}
+				break
+			}
+		}
+	}
+	out, err := exec.Command(python, "-c", "import sys, celery, kombu; print(sys.version.split()[0], celery.__version__, kombu.__version__)").Output()
+	if f := strings.Fields(string(out)); err == nil && len(f) == 3 {
+		e.Python, e.Celery, e.Kombu = f[0], f[1], f[2]
+	}
+	return e
+}
