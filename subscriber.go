@@ -2,9 +2,7 @@ package kombu
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -159,6 +157,16 @@ type subscription struct {
 	// just wait out its long poll.
 	unsettled atomic.Int64
 	settled   chan struct{}
+
+	// etaTimers are deferrals waiting out the fraction of a second before their visibility
+	// is set.
+	etaMu     sync.Mutex
+	etaTimers map[*held]etaDeferral
+}
+
+type etaDeferral struct {
+	timer *time.Timer
+	eta   time.Time
 }
 
 func (sub *subscription) onSettled() {
@@ -201,6 +209,7 @@ func (sub *subscription) run() {
 		left = append(left, in.h)
 	}
 	sub.requeue(left)
+	sub.flushETATimers()
 	close(sub.out)
 	sub.logger.Info("Subscription closed", watermill.LogFields{"returned_to_queue": len(left)})
 }
@@ -424,37 +433,76 @@ func (sub *subscription) unmarshal(in *inbound) *message.Message {
 	return msg
 }
 
-// deferUntilETA makes a Celery task whose eta is still ahead invisible until its eta, instead of
-// handing it over. It reports whether it did.
+// etaHoldLimit is how close to its eta a task is held by the subscription instead of being
+// made invisible.
+const etaHoldLimit = 1500 * time.Millisecond
+
+// deferUntilETA keeps a Celery task whose eta lies ahead from the handler. It is made
+// invisible until exactly its eta: visibility timeouts are whole seconds, so the fraction of a
+// second is waited first (the heartbeat keeps the message invisible meanwhile, and delivery of
+// other messages goes on). A task less than etaHoldLimit from its eta is held here until then.
+// It reports whether the message was not handed over.
 func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 	eta := msg.Metadata.Get("eta")
 	if eta == "" || eta == "null" {
 		return false
 	}
-	t, err := parseCeleryTime(eta)
+	t, err := ParseCeleryTime(eta, true)
 	if err != nil {
 		return false
 	}
 	wait := time.Until(t)
-	if wait <= 500*time.Millisecond {
+	if wait <= 0 {
 		return false
 	}
-	secs := int32(math.Ceil(wait.Seconds()))
-	if limit := int32(MaxVisibilityTimeout/time.Second) - 60; secs > limit {
+	if wait <= etaHoldLimit {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			return false
+		case <-sub.s.closing:
+		case <-sub.ctx.Done():
+		}
+		sub.requeue([]*held{in.h})
+		return true
+	}
+	secs := wait / time.Second
+	if limit := MaxVisibilityTimeout/time.Second - 60; secs > limit {
 		secs = limit
 	}
-	sub.logger.Debug("Deferring task until its eta", watermill.LogFields{"message_uuid": msg.UUID, "eta": eta, "seconds": secs})
-	sub.s.acks.settle(in.h, secs)
+	sub.logger.Debug("Deferring task until its eta", watermill.LogFields{"message_uuid": msg.UUID, "eta": eta, "seconds": int(secs)})
+	sub.etaMu.Lock()
+	defer sub.etaMu.Unlock()
+	if sub.etaTimers == nil {
+		sub.etaTimers = map[*held]etaDeferral{}
+	}
+	sub.etaTimers[in.h] = etaDeferral{eta: t, timer: time.AfterFunc(wait-secs*time.Second, func() {
+		sub.etaMu.Lock()
+		_, pending := sub.etaTimers[in.h]
+		delete(sub.etaTimers, in.h)
+		sub.etaMu.Unlock()
+		if pending {
+			sub.s.acks.settle(in.h, int32(secs))
+		}
+	})}
 	return true
 }
 
-// parseCeleryTime reads the ISO-8601 times Celery writes (with or without zone and fraction;
-// no zone means UTC).
-func parseCeleryTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
+// flushETATimers settles at once the deferrals still waiting for their fraction of a second,
+// so that none is left to an acker that has stopped.
+func (sub *subscription) flushETATimers() {
+	sub.etaMu.Lock()
+	timers := sub.etaTimers
+	sub.etaTimers = nil
+	sub.etaMu.Unlock()
+	var waits []<-chan struct{}
+	for h, d := range timers {
+		d.timer.Stop()
+		// Rounded up: never visible before its eta.
+		waits = append(waits, sub.s.acks.settle(h, int32((max(time.Until(d.eta), 0)+time.Second-1)/time.Second)))
 	}
-	return time.Time{}, errors.New("not an ISO-8601 time: " + s)
+	for _, w := range waits {
+		<-w
+	}
 }

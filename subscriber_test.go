@@ -459,14 +459,15 @@ func TestETADeferral(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, pub.Publish(topic, task))
 
-			// Another consumer polls all along.
+			// Another consumer polls while the task waits for its eta (once due, any consumer
+			// may take it).
 			var stolen atomic.Int32
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for {
+				for time.Until(eta) > 100*time.Millisecond {
 					select {
 					case <-stop:
 						return
