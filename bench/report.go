@@ -129,9 +129,13 @@ func (rep *report) table(sb *strings.Builder, scenario string) {
 		}
 		p50 := stat1(lat, func(c childResult) float64 { return c.P50 / 1000 })
 		p99 := stat1(lat, func(c childResult) float64 { return c.P99 / 1000 })
-		fmt.Fprintf(sb, "| %s | %s | %.0f | %.0f–%.0f | %.1f | %s | %.3f | %.1f / %.1f | %.1f | %d × %d |\n",
+		mark := ""
+		if r.Paced != nil && med < rep.Settings.pacedRate {
+			mark = " †"
+		}
+		fmt.Fprintf(sb, "| %s | %s | %.0f | %.0f–%.0f | %.1f | %s | %.3f | %.1f / %.1f%s | %.1f | %d × %d |\n",
 			clientNames[r.Client], sizeLabel(r.Size), med, lo, hi,
-			r.median(childResult.cpuPerMsg), ratio, r.median(childResult.reqPerMsg), p50, p99,
+			r.median(childResult.cpuPerMsg), ratio, r.median(childResult.reqPerMsg), p50, p99, mark,
 			r.median(func(c childResult) float64 { return float64(c.RSSKB) / 1024 }), len(r.Runs), r.Runs[0].N)
 	}
 }

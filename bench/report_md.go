@@ -41,13 +41,16 @@ func (rep *report) markdown(svg string) string {
 	rep.table(&sb, "consume")
 	rep.lostNote(&sb)
 	fmt.Fprintf(&sb, "\n¹ Measured in a separate phase: %d messages published at %.0f msg/s while the client consumes; "+
-		"latency from the publish timestamp carried in the message to the handler.\n", s.paced, s.pacedRate)
+		"latency from the publish timestamp carried in the message to the handler. "+
+		"† The client handles fewer messages per second than that, so its figure is mostly the wait in the queue.\n", s.paced, s.pacedRate)
 
 	sb.WriteString("\n## Publish\n\n")
 	sb.WriteString("Each client sends to 4 queues. The Publisher builds and encodes every message (KombuMarshaler); " +
 		"the SDK loops send one pre-encoded Kombu body; Kombu and Celery serialise every message as they normally do, from one thread.\n\n")
 	rep.table(&sb, "publish")
 	sb.WriteString("\n² Duration of each publish call (10 messages per call for the batch rows).\n")
+	sb.WriteString("\nThe Kombu and Celery producers publish from one thread, one message per SendMessage call, as they do in an application; " +
+		"the Go clients use one goroutine per queue (four per queue for the single-message rows).\n")
 
 	sb.WriteString("\n## Envelope encode and decode\n\n")
 	sb.WriteString("A Celery protocol 2 task `proj.tasks.add(2, 3)` built by `NewTask`. Go: `testing.Benchmark` with allocation counts. " +
