@@ -122,11 +122,13 @@ fmt: ## gofmt the Go sources
 
 test: up venv redis-up ## gofmt and vet, every test with -race against the services, the examples, a short fuzz run
 	@$(call timed,make test,\
-		test -z "$$(gofmt -l . | grep -v '^bench/')" || { echo "gofmt needed:"; gofmt -l .; exit 1; } && \
+		test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; } && \
 		$(GO) vet ./... && \
 		$(MAKE) examples && \
 		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./... && \
-		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s .)
+		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s . && \
+		(cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) && \
+		$(MAKE) bench-quick)
 
 test-harness: up ## Test internal/testenv against the brokers, including a broker restart
 	@KOMBU_TEST_RESTART_SELFTEST=1 $(TEST_ENV) $(GO) test -race -count=1 -v $(GOTEST_FLAGS) ./internal/...

@@ -23,6 +23,10 @@ const (
 	MinStsTokenTimeout       = 900 * time.Second
 	MaxStsTokenTimeout       = 12 * time.Hour
 
+	// DefaultPrefetchCount lets the next ReceiveMessage of 10 go out while the handler still has
+	// up to 10 messages to work through, so it does not wait for the round trip.
+	DefaultPrefetchCount = 2 * MaxMessagesPerRequest
+
 	// MaxMessagesPerRequest is SQS's limit of messages per ReceiveMessage and entries per batch call.
 	MaxMessagesPerRequest = 10
 	// DefaultMaxMessageSize is SQS's limit on one message body and on a whole batch request
@@ -298,8 +302,10 @@ type SubscriberConfig struct {
 	// (Kombu: `polling_interval`). Default 1 s. Set NoPollingInterval to poll again at once.
 	PollingInterval   time.Duration
 	NoPollingInterval bool
-	// PrefetchCount is how many messages per topic are received ahead of the handler
-	// (several ReceiveMessage calls of at most 10 when above 10). Default 10.
+	// PrefetchCount is how many messages per topic are held ahead of the handler. A
+	// ReceiveMessage of up to 10 goes out whenever a whole batch fits, so the default 20 lets
+	// the next receive overlap the handling of the current batch; 10 receives only once the
+	// buffer is empty. Default 20.
 	PrefetchCount int
 
 	// BackoffPolicy and BackoffTasks apply to every queue that is not predefined with its own
@@ -352,7 +358,7 @@ func (c *SubscriberConfig) setDefaults() {
 		c.PollingInterval = 0
 	}
 	if c.PrefetchCount == 0 {
-		c.PrefetchCount = MaxMessagesPerRequest
+		c.PrefetchCount = DefaultPrefetchCount
 	}
 	if c.AckBatchWindow == 0 {
 		c.AckBatchWindow = 20 * time.Millisecond
