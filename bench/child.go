@@ -59,7 +59,7 @@ func runChild(args []string) error {
 	fs.StringVar(&queues, "queues", "", "comma-separated queue names")
 	fs.IntVar(&a.n, "n", 1000, "messages")
 	fs.IntVar(&a.size, "size", 200, "payload size for publishers")
-	fs.IntVar(&a.prefetch, "prefetch", 10, "subscriber prefetch")
+	fs.IntVar(&a.prefetch, "prefetch", 0, "subscriber prefetch (0: the library default)")
 	fs.DurationVar(&a.handler, "handler", 0, "handler sleep")
 	fs.IntVar(&a.conc, "conc", 4, "publisher goroutines per queue for single sends")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run")
