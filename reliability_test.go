@@ -377,12 +377,13 @@ func TestCloseUnderLoad(t *testing.T) {
 		for _, url := range urls {
 			v, f := semQueueCounts(t, client, url)
 			if f > 0 {
+				t.Logf("%d visible, %d in flight", v, f)
 				return false
 			}
 			visible += v
 		}
 		return true
-	}, 2*time.Second, 20*time.Millisecond, "messages still in flight 2 s after Close")
+	}, 2*time.Second, 20*time.Millisecond, "messages still in flight 2 s after Close (failed acks %d)", sub.FailedAcks())
 	t.Logf("closed after %d acks; %d messages visible again within %s", acked.Load(), visible, time.Since(closed).Round(time.Millisecond))
 	require.GreaterOrEqual(t, visible+int(acked.Load()), 2*n, "a message neither acked nor visible again")
 	require.Less(t, visible, 2*n)
