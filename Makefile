@@ -124,6 +124,7 @@ test: up venv redis-up ## gofmt and vet, every test with -race against the servi
 	@$(call timed,make test,\
 		test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; } && \
 		$(GO) vet ./... && \
+		$(ELASTICMQ) reset persistent && \
 		$(MAKE) examples && \
 		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./... && \
 		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s . && \
