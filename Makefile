@@ -139,9 +139,11 @@ test-stress: up venv redis-up ## Run the stress tests (-tags=stress)
 		STRESS_TEST_COUNT=$${STRESS_TEST_COUNT:-3} $(TEST_ENV) $(GO) test -race -count=1 -v -timeout 45m -tags=stress \
 			-run 'TestPubSubStress' $(GOTEST_FLAGS) .)
 
-test-long: up venv redis-up ## Run all tests including those tagged long (-tags=long)
+test-long: up venv redis-up ## Soak: every test three times, the stress run, and 5 minutes of fuzzing
 	@$(call timed,make test-long,\
-		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 60m -tags=long $(GOTEST_FLAGS) ./...)
+		$(TEST_ENV) $(GO) test -race -count=3 -timeout 60m -tags=long $(GOTEST_FLAGS) ./... && \
+		$(MAKE) test-stress && \
+		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=5m .)
 
 test-fuzz: ## Fuzz FUZZ (FuzzDecode) for FUZZTIME (30s)
 	@$(call timed,make test-fuzz,\

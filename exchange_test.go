@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -334,31 +332,6 @@ func TestExchangeFanoutToCelery(t *testing.T) {
 // own process group, stopped when the test ends.
 func startExchangeWorker(t *testing.T, python, endpoint, queue, out string) {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "worker.log")
-	logFile, err := os.Create(logPath)
-	require.NoError(t, err)
-	cmd := exec.Command(python, "-m", "celery", "-A", "interop.exchange_worker_app", "worker",
-		"-Q", queue, "--pool", "solo", "-c", "1", "--without-gossip", "--without-mingle",
-		"--without-heartbeat", "-l", "info")
-	cmd.Dir = testenv.RepoRoot(t)
-	cmd.Env = append(os.Environ(), testenv.EnvSQSEndpoint+"="+endpoint, "KOMBU_EXCHANGE_QUEUE="+queue, "KOMBU_EXCHANGE_OUT="+out)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		_ = logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("celery worker log:\n%s", b)
-		}
-	})
+	testenv.StartCeleryWorker(t, "interop.exchange_worker_app", []string{queue},
+		testenv.EnvSQSEndpoint+"="+endpoint, "KOMBU_EXCHANGE_QUEUE="+queue, "KOMBU_EXCHANGE_OUT="+out)
 }

@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +26,7 @@ import (
 // celeryWorker is a `celery worker` process on interop/celery_worker_app.py.
 type celeryWorker struct {
 	out, log string
-	exited   chan struct{}
+	exited   <-chan struct{}
 }
 
 // startCeleryWorker starts a Celery worker consuming queues, in its own process group, killed
@@ -36,38 +34,13 @@ type celeryWorker struct {
 func startCeleryWorker(t *testing.T, endpoint string, queues ...string) *celeryWorker {
 	t.Helper()
 	dir := t.TempDir()
-	w := &celeryWorker{out: filepath.Join(dir, "tasks.jsonl"), log: filepath.Join(dir, "worker.log")}
-	logFile, err := os.Create(w.log)
-	require.NoError(t, err)
-	cmd := exec.Command(testenv.Python(t), "-m", "celery", "-A", "interop.celery_worker_app", "worker",
-		"-Q", strings.Join(queues, ","), "--pool", "solo", "-c", "1", "--without-gossip", "--without-mingle",
-		"--without-heartbeat", "-l", "info")
-	cmd.Dir = testenv.RepoRoot(t)
-	cmd.Env = append(os.Environ(),
+	w := &celeryWorker{out: filepath.Join(dir, "tasks.jsonl")}
+	worker := testenv.StartCeleryWorker(t, "interop.celery_worker_app", queues,
 		testenv.EnvSQSEndpoint+"="+endpoint,
 		"KOMBU_INTEROP_QUEUE="+queues[0],
 		"KOMBU_INTEROP_OUT="+w.out,
 	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	w.exited = done
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		_ = logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(w.log)
-			t.Logf("celery worker log:\n%s", b)
-		}
-	})
+	w.exited, w.log = worker.Exited, worker.LogPath
 	return w
 }
 

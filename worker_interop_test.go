@@ -7,10 +7,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -191,33 +189,7 @@ func (e *goWorkerEnv) pyEnv() []string {
 // stopped when the test ends.
 func (e *goWorkerEnv) startPyWorker(t *testing.T) {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "celery-worker.log")
-	logFile, err := os.Create(logPath)
-	require.NoError(t, err)
-	cmd := exec.Command(testenv.Python(t), "-m", "celery", "-A", "interop.worker_pyapp", "worker",
-		"-Q", e.pyQueue, "--pool", "solo", "-c", "1", "--without-gossip", "--without-mingle",
-		"--without-heartbeat", "-l", "info")
-	cmd.Dir = testenv.RepoRoot(t)
-	cmd.Env = append(os.Environ(), e.pyEnv()...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		_ = logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("celery worker log:\n%s", b)
-		}
-	})
+	testenv.StartCeleryWorker(t, "interop.worker_pyapp", []string{e.pyQueue}, e.pyEnv()...)
 }
 
 // TestWorkerInterop calls the Go worker's tasks from a real Celery client (SQS broker on
