@@ -132,7 +132,7 @@ test: up venv redis-up ## gofmt and vet, every test with -race against the servi
 		$(MAKE) bench-quick)
 
 test-harness: up ## Test internal/testenv against the brokers, including a broker restart
-	@KOMBU_TEST_RESTART_SELFTEST=1 $(TEST_ENV) $(GO) test -race -count=1 -v $(GOTEST_FLAGS) ./internal/...
+	@$(TEST_ENV) $(GO) test -race -count=1 -v -tags harness $(GOTEST_FLAGS) ./internal/...
 
 test-stress: up venv redis-up ## Run the stress tests (-tags=stress)
 	@$(call timed,make test-stress,\
