@@ -73,7 +73,7 @@ func (p *BackoffPolicy) AppliesTo(task string) bool {
 
 // validateBackoffPolicy checks a receive-count → seconds table.
 func validateBackoffPolicy(p map[int]int) error {
-	for _, count := range sortedIntKeys(p) {
+	for _, count := range sortedKeys(p) {
 		secs := p[count]
 		if count < 1 {
 			return fmt.Errorf("receive counts must be at least 1, got %d", count)
@@ -83,13 +83,4 @@ func validateBackoffPolicy(p map[int]int) error {
 		}
 	}
 	return nil
-}
-
-func sortedIntKeys(m map[int]int) []int {
-	keys := make([]int, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
-	return keys
 }
