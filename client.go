@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -20,6 +21,32 @@ import (
 // DefaultStsExpiryWindow is how long before expiry STS credentials are refreshed when
 // StsTokenBufferTime is not set, so that no request goes out with credentials about to lapse.
 const DefaultStsExpiryWindow = time.Minute
+
+// sqsConn is what a Publisher and a Subscriber both hold: the SQS clients, their request
+// counts and the queue resolver.
+type sqsConn struct {
+	stats    *RequestStats
+	clients  *clientSet
+	resolver *queueResolver
+}
+
+// newSQSConn builds the clients for cfg; defaultBackoff applies to queues without their own.
+func newSQSConn(cfg Config, defaultBackoff *BackoffPolicy) (*sqsConn, error) {
+	stats := &RequestStats{}
+	clients, err := newClientSet(context.Background(), cfg, stats)
+	if err != nil {
+		return nil, err
+	}
+	return &sqsConn{stats: stats, clients: clients, resolver: newQueueResolver(cfg, clients, defaultBackoff)}, nil
+}
+
+// componentLogger tags a logger with the component; nil logs nothing.
+func componentLogger(logger watermill.LoggerAdapter, component string) watermill.LoggerAdapter {
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	return logger.With(watermill.LogFields{"component": component})
+}
 
 // clientSet holds the SQS clients: one for the config's credentials and one per predefined
 // queue that has credentials or a region of its own.

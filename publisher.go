@@ -25,11 +25,9 @@ const sendRetries = 3
 // Publisher publishes Watermill messages to SQS queues in Kombu's format. The topic is the
 // Kombu queue name (a Celery queue such as "celery"). It is safe for concurrent use.
 type Publisher struct {
-	config   PublisherConfig
-	logger   watermill.LoggerAdapter
-	stats    *RequestStats
-	clients  *clientSet
-	resolver *queueResolver
+	*sqsConn
+	config PublisherConfig
+	logger watermill.LoggerAdapter
 
 	closeOnce sync.Once
 	inflight  sync.WaitGroup
@@ -43,21 +41,11 @@ func NewPublisher(config PublisherConfig, logger watermill.LoggerAdapter) (*Publ
 	if err := config.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = watermill.NopLogger{}
-	}
-	stats := &RequestStats{}
-	clients, err := newClientSet(context.Background(), config.Config, stats)
+	conn, err := newSQSConn(config.Config, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Publisher{
-		config:   config,
-		logger:   logger.With(watermill.LogFields{"component": "kombu.Publisher"}),
-		stats:    stats,
-		clients:  clients,
-		resolver: newQueueResolver(config.Config, clients, nil),
-	}, nil
+	return &Publisher{sqsConn: conn, config: config, logger: componentLogger(logger, "kombu.Publisher")}, nil
 }
 
 // Stats returns the SQS requests this Publisher has sent so far.

@@ -27,13 +27,11 @@ const maxReconnectRetrySleep = 30 * time.Second
 // Subscriber consumes SQS queues in Kombu's format. The topic is the Kombu queue name. Each
 // Subscribe call polls its queue on its own, so a busy queue never starves a quiet one.
 type Subscriber struct {
-	config   SubscriberConfig
-	logger   watermill.LoggerAdapter
-	stats    *RequestStats
-	failed   atomic.Int64
-	clients  *clientSet
-	resolver *queueResolver
-	acks     *acker
+	*sqsConn
+	config SubscriberConfig
+	logger watermill.LoggerAdapter
+	failed atomic.Int64
+	acks   *acker
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -48,17 +46,12 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	if err := config.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = watermill.NopLogger{}
-	}
-	logger = logger.With(watermill.LogFields{"component": "kombu.Subscriber"})
-	s := &Subscriber{config: config, logger: logger, stats: &RequestStats{}, closing: make(chan struct{})}
-	clients, err := newClientSet(context.Background(), config.Config, s.stats)
+	conn, err := newSQSConn(config.Config, NewBackoffPolicy(config.BackoffPolicy, config.BackoffTasks))
 	if err != nil {
 		return nil, err
 	}
-	s.clients = clients
-	s.resolver = newQueueResolver(config.Config, clients, NewBackoffPolicy(config.BackoffPolicy, config.BackoffTasks))
+	logger = componentLogger(logger, "kombu.Subscriber")
+	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{})}
 	s.acks = newAcker(logger, config.AckBatchWindow, !config.HeartbeatDisabled, &s.failed)
 	return s, nil
 }
