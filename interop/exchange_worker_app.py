@@ -15,27 +15,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-from urllib.parse import urlparse
 
-from celery import Celery
+from interop.sqs_app import elasticmq_app
 
-ENDPOINT = os.environ.get("KOMBU_TEST_SQS_ENDPOINT", "http://127.0.0.1:9324")
 QUEUE = os.environ.get("KOMBU_EXCHANGE_QUEUE", "celery")
 OUT = os.environ.get("KOMBU_EXCHANGE_OUT", "")
 
-_u = urlparse(ENDPOINT)
-app = Celery("exchange", broker=f"sqs://test:test@{_u.hostname}:{_u.port or 80}")
-app.conf.update(
-    broker_transport_options={
-        "region": "us-east-1",
-        "is_secure": _u.scheme == "https",
-        "wait_time_seconds": 1,
-        "polling_interval": 0.1,
-    },
-    broker_connection_retry_on_startup=True,
-    task_default_queue=QUEUE,
-    worker_hijack_root_logger=False,
-)
+app = elasticmq_app("exchange", QUEUE)
 
 _lock = threading.Lock()
 
