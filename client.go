@@ -69,6 +69,8 @@ func newClientSet(ctx context.Context, cfg Config, stats *RequestStats) (*client
 	cs := &clientSet{base: base, cfg: cfg, stats: stats, perQueue: map[string]*sqs.Client{}}
 	if cfg.AccessKeyID != "" {
 		cs.base.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken))
+	} else if cfg.AWSConfig == nil && cs.base.Credentials != nil {
+		cs.base.Credentials = noCredentialsReporter{cs.base.Credentials}
 	}
 	cs.base.Credentials = cs.withSTS(cs.base.Credentials, cfg.Region)
 	cs.def = cs.newSQSClient(cs.base, "")
@@ -146,6 +148,34 @@ func (cs *clientSet) withSTS(creds aws.CredentialsProvider, region string) aws.C
 	}
 	return aws.NewCredentialsCache(provider, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = window })
 }
+
+// noCredentialsReporter wraps the SDK's default credential chain so that finding no
+// credentials at all reads as such, rather than as the chain's last attempt (typically "no EC2
+// IMDS role found", which looks like a network failure).
+type noCredentialsReporter struct{ aws.CredentialsProvider }
+
+func (r noCredentialsReporter) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	creds, err := r.CredentialsProvider.Retrieve(ctx)
+	if err != nil && ctx.Err() == nil {
+		return creds, &noCredentialsError{err: err}
+	}
+	return creds, err
+}
+
+// noCredentialsError is a channel error: trying again does not help until credentials are
+// configured.
+type noCredentialsError struct{ err error }
+
+func (e *noCredentialsError) Error() string {
+	return "no AWS credentials found: set Config.AccessKeyID and SecretAccessKey (any value for a local ElasticMQ, " +
+		"as Celery's sqs://test:test@host:port), or give the AWS SDK's credential chain some (AWS_ACCESS_KEY_ID and " +
+		"AWS_SECRET_ACCESS_KEY, a profile, an IAM role); the chain said: " + e.err.Error()
+}
+
+func (e *noCredentialsError) Unwrap() error { return e.err }
+
+// Is makes errors.Is(err, ErrChannel) hold.
+func (e *noCredentialsError) Is(target error) bool { return target == ErrChannel }
 
 func (cs *clientSet) newSQSClient(cfg aws.Config, region string) *sqs.Client {
 	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
