@@ -118,6 +118,36 @@ func (PlainMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoing
 	return out, nil
 }
 
+// MetadataAttributePrefix prefixes the metadata keys that KombuMarshaler carries as SQS message
+// attributes, outside the Kombu envelope: a received message's attributes (set by a producer
+// that is not Kombu, or by Kombu's `message_attributes` property) appear as
+// "sqs_attr_<name>" = value, and a published message's "sqs_attr_<name>" keys are sent as
+// String attributes. Binary attribute values are carried as their bytes.
+const MetadataAttributePrefix = "sqs_attr_"
+
+func attributesFromMetadata(md message.Metadata) map[string]types.MessageAttributeValue {
+	var attrs map[string]types.MessageAttributeValue
+	for k, v := range md {
+		if name, ok := strings.CutPrefix(k, MetadataAttributePrefix); ok && name != "" {
+			if attrs == nil {
+				attrs = map[string]types.MessageAttributeValue{}
+			}
+			attrs[name] = stringAttr(v)
+		}
+	}
+	return attrs
+}
+
+func metadataFromAttributes(md message.Metadata, attrs map[string]types.MessageAttributeValue) {
+	for name, v := range attrs {
+		val := aws.ToString(v.StringValue)
+		if v.BinaryValue != nil {
+			val = string(v.BinaryValue)
+		}
+		md[MetadataAttributePrefix+name] = val
+	}
+}
+
 // Unmarshal implements Marshaler.
 func (PlainMarshaler) Unmarshal(queue string, in *types.Message) (*message.Message, error) {
 	payload := []byte(aws.ToString(in.Body))
@@ -375,6 +405,7 @@ func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoi
 		out.Body = env.Encode()
 	}
 	applyPublishMetadata(out, dest, msg)
+	out.MessageAttributes = attributesFromMetadata(md)
 	return out, nil
 }
 
@@ -395,6 +426,7 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 		if in.ReceiptHandle != nil {
 			msg.Metadata[MetadataDeliveryTag] = *in.ReceiptHandle
 		}
+		metadataFromAttributes(msg.Metadata, in.MessageAttributes)
 		return msg, nil
 	}
 
@@ -503,6 +535,7 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 		setIf(md, MetadataDeliveryTag, p.DeliveryTag)
 	}
 
+	metadataFromAttributes(md, in.MessageAttributes)
 	msg := message.NewMessage(id, payload)
 	msg.Metadata = md
 	return msg, nil
