@@ -50,9 +50,15 @@ type acker struct {
 	mu      sync.Mutex
 	pending map[*queue][]*ackOp
 	held    map[*held]struct{}
+	closed  bool
 	wake    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
+
+	// calls bounds the SQS calls of the background loop; close cancels it when its own
+	// deadline passes.
+	calls       context.Context
+	cancelCalls context.CancelFunc
 }
 
 func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bool, failed *atomic.Int64) *acker {
@@ -67,6 +73,7 @@ func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bo
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
+	a.calls, a.cancelCalls = context.WithCancel(context.Background())
 	go a.run()
 	return a
 }
@@ -93,6 +100,23 @@ func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
 		return done
 	}
 	h.done = true
+	if a.closed {
+		// The Subscriber is closed: nothing sends this any more.
+		delete(a.held, h)
+		a.mu.Unlock()
+		a.failed.Add(1)
+		what := "acked"
+		if visibility >= 0 {
+			what = "nacked"
+		}
+		a.logger.Error("Message "+what+" after the Subscriber was closed; not sent, SQS will deliver it again after its visibility timeout", nil,
+			watermill.LogFields{"topic": h.q.name, "sqs_message_id": h.messageID})
+		if h.onSettled != nil {
+			h.onSettled()
+		}
+		close(done)
+		return done
+	}
 	delete(a.held, h)
 	a.pending[h.q] = append(a.pending[h.q], &ackOp{h: h, visibility: visibility, done: done})
 	full := len(a.pending[h.q]) >= MaxMessagesPerRequest
@@ -125,9 +149,9 @@ func (a *acker) run() {
 			return
 		case <-a.wake:
 			a.waitForCompany()
-			a.flush(context.Background(), false)
+			a.flush(a.calls, false)
 		case <-tick.C:
-			a.flush(context.Background(), false)
+			a.flush(a.calls, false)
 			a.beat()
 		}
 	}
@@ -266,7 +290,12 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 		op.finish()
 	}
 	if len(retry) > 0 {
-		time.Sleep(time.Duration(retry[0].attempts) * 100 * time.Millisecond)
+		pause := time.NewTimer(time.Duration(retry[0].attempts) * 100 * time.Millisecond)
+		select {
+		case <-pause.C:
+		case <-ctx.Done():
+		}
+		pause.Stop()
 		a.mu.Lock()
 		a.pending[q] = append(a.pending[q], retry...)
 		a.mu.Unlock()
@@ -335,7 +364,7 @@ func (a *acker) beat() {
 				entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
 					Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h.handle), VisibilityTimeout: int32(h.visibility / time.Second)}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(a.calls, 10*time.Second)
 			out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
 			cancel()
 			if err != nil {
@@ -361,9 +390,19 @@ func (a *acker) beat() {
 	}
 }
 
-// close stops the background loop and sends everything pending, bounded by ctx.
+// close stops the background loop and sends everything pending, bounded by ctx. Ops settled
+// later are not sent: they are reported and counted as failed.
 func (a *acker) close(ctx context.Context) {
 	close(a.stop)
-	<-a.stopped
+	select {
+	case <-a.stopped:
+	case <-ctx.Done():
+		a.cancelCalls()
+		<-a.stopped
+	}
 	a.flush(ctx, true)
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	a.cancelCalls()
 }

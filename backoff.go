@@ -3,6 +3,7 @@ package kombu
 import (
 	"fmt"
 	"sort"
+	"time"
 )
 
 // BackoffPolicy decides how long a Nacked message stays invisible before SQS delivers it
@@ -12,13 +13,15 @@ import (
 // {1: 10, 2: 20, 3: 40, 4: 80, 5: 320, 6: 640}: a message Nacked on its 2nd delivery comes
 // back after 20 s. It applies to messages whose Celery task name (the `task` header of
 // protocol v2, or the `task` field of a protocol v1 body) is listed in Tasks; with an empty
-// Tasks list it applies to every message. Other messages become visible again at once.
+// Tasks list it applies to every message.
 //
 // Past the end of the table the largest receive count not above the message's applies, so
-// the 7th and later deliveries above wait 640 s. Below its smallest key (a table starting at
-// 2, Nacked on the 1st delivery) the message is visible again at once. Kombu instead leaves
-// such messages to the queue's visibility timeout (30 minutes by default), which stalls them
-// for no reason.
+// the 7th and later deliveries above wait 640 s. Messages the table does not cover (another
+// task, or a receive count below its smallest key) get the Subscriber's default backoff
+// (SubscriberConfig.NackBackoffInitial): at once for the first few deliveries, then growing
+// to a cap. Kombu instead makes a message outside its table visible again at once, forever
+// (a message that always fails loops hot), or, below the table's smallest key, leaves it to
+// the queue's visibility timeout (30 minutes by default).
 type BackoffPolicy struct {
 	counts  []int // sorted receive counts
 	seconds map[int]int
@@ -83,4 +86,47 @@ func validateBackoffPolicy(p map[int]int) error {
 		}
 	}
 	return nil
+}
+
+// Defaults of the backoff for Nacked messages no BackoffPolicy entry covers.
+const (
+	defaultNackBackoffImmediate = 3
+	defaultNackBackoffInitial   = time.Second
+	defaultNackBackoffMax       = 5 * time.Minute
+)
+
+// nackBackoff is the delay of a Nacked message that no BackoffPolicy entry covers: none for
+// the first `immediate` receives, then initial, doubled with each receive, up to max.
+type nackBackoff struct {
+	disabled     bool
+	immediate    int
+	initial, max time.Duration
+}
+
+// delay returns the visibility timeout in whole seconds for a message Nacked on its
+// receiveCount-th delivery.
+func (b nackBackoff) delay(receiveCount int) int {
+	immediate := max(b.immediate, 0)
+	if b.disabled || receiveCount <= immediate {
+		return 0
+	}
+	d := b.initial
+	for i := immediate + 1; i < receiveCount && d < b.max; i++ {
+		d *= 2
+	}
+	d = min(d, b.max)
+	secs := int((d + time.Second - 1) / time.Second)
+	return max(secs, 1)
+}
+
+// nackDelay is the visibility timeout in seconds of a Nacked message: the queue's
+// BackoffPolicy where it has an entry for the task and receive count, else the default backoff.
+func nackDelay(p *BackoffPolicy, def nackBackoff, task string, receiveCount int) int {
+	if p.AppliesTo(task) {
+		i := sort.SearchInts(p.counts, receiveCount+1) - 1
+		if i >= 0 {
+			return p.seconds[p.counts[i]]
+		}
+	}
+	return def.delay(receiveCount)
 }

@@ -34,6 +34,11 @@ const (
 	DefaultMaxMessageSize = 1024 * 1024
 	// LegacyMaxMessageSize is the 256 KiB limit of older SQS deployments and emulators.
 	LegacyMaxMessageSize = 256 * 1024
+
+	// defaultRequestTimeout bounds every SQS call but the wait of a long poll.
+	defaultRequestTimeout = 10 * time.Second
+	// defaultCloseTimeout bounds Close of a Publisher or a Subscriber.
+	defaultCloseTimeout = 30 * time.Second
 )
 
 // Config is what a Publisher and a Subscriber share: where SQS is, which credentials sign the
@@ -108,9 +113,13 @@ type Config struct {
 	AWSConfig *aws.Config
 	// HTTPClient replaces the SDK's HTTP client.
 	HTTPClient *http.Client
-	// RequestTimeout bounds each SQS call other than a long poll (whose bound is its wait time
-	// plus RequestTimeout). Zero means no timeout beyond the caller's context.
-	RequestTimeout time.Duration
+	// RequestTimeout bounds each SQS call, the SDK's retries included; a long poll gets its wait
+	// time on top. A call that runs out fails with a connection error (context.DeadlineExceeded
+	// inside), so an endpoint that accepts connections and never answers cannot hang a
+	// Publish, a Subscribe or a Close. Default 10 s; set DisableRequestTimeout to leave calls
+	// bounded only by the caller's context.
+	RequestTimeout        time.Duration
+	DisableRequestTimeout bool
 	// RetryMaxAttempts and RetryMode configure the SDK's retryer (Kombu: `client-config`
 	// `retries`). Zero values keep the SDK defaults (3 attempts, standard mode).
 	RetryMaxAttempts int
@@ -145,6 +154,12 @@ func (c *Config) setDefaults() {
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = defaultRequestTimeout
+	}
+	if c.DisableRequestTimeout {
+		c.RequestTimeout = 0
+	}
 }
 
 // Validate reports every invalid field, naming it and its allowed range.
@@ -176,6 +191,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageSize < 0 || c.MaxMessageSize > DefaultMaxMessageSize {
 		bad("MaxMessageSize", "must be between 1 and %d bytes, got %d", DefaultMaxMessageSize, c.MaxMessageSize)
+	}
+	if c.RequestTimeout < 0 {
+		bad("RequestTimeout", "must not be negative, got %s", c.RequestTimeout)
 	}
 	if c.RetryMaxAttempts < 0 {
 		bad("RetryMaxAttempts", "must not be negative, got %d", c.RetryMaxAttempts)
@@ -268,10 +286,17 @@ type PublisherConfig struct {
 
 	// Marshaler turns Watermill messages into SQS messages. Default: KombuMarshaler.
 	Marshaler Marshaler
+
+	// CloseTimeout bounds how long Close waits for Publish calls under way; those still running
+	// then are cancelled and fail. Default 30 s.
+	CloseTimeout time.Duration
 }
 
 func (c *PublisherConfig) setDefaults() {
 	c.Config.setDefaults()
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = defaultCloseTimeout
+	}
 	if c.Marshaler == nil {
 		c.Marshaler = DefaultMarshaler()
 	}
@@ -285,6 +310,9 @@ func (c PublisherConfig) Validate() error {
 	}
 	if c.Marshaler == nil {
 		errs = append(errs, &ConfigError{Field: "Marshaler", Reason: "is required"})
+	}
+	if c.CloseTimeout < 0 {
+		errs = append(errs, &ConfigError{Field: "CloseTimeout", Reason: fmt.Sprintf("must not be negative, got %s", c.CloseTimeout)})
 	}
 	return errors.Join(errs...)
 }
@@ -313,6 +341,20 @@ type SubscriberConfig struct {
 	BackoffPolicy map[int]int
 	BackoffTasks  []string
 
+	// NackBackoffImmediate, NackBackoffInitial and NackBackoffMax set the delay of a Nacked
+	// message that no BackoffPolicy entry covers, from its receive count n: visible again at
+	// once while n <= NackBackoffImmediate, then NackBackoffInitial doubled with each further
+	// receive, up to NackBackoffMax (whole seconds, at least 1). Defaults 3, 1 s and 5 min:
+	// deliveries 1-3 come back at once, then after 1, 2, 4, 8 ... 300 s, so a message that
+	// always fails costs a few requests a minute instead of a hot loop. A negative
+	// NackBackoffImmediate backs off from the first Nack. DisableNackBackoff makes such a
+	// message visible again at once, always. A queue's RedrivePolicy (CreationAttributes)
+	// still moves it to a dead-letter queue after maxReceiveCount receives.
+	NackBackoffImmediate int
+	NackBackoffInitial   time.Duration
+	NackBackoffMax       time.Duration
+	DisableNackBackoff   bool
+
 	// AckBatchWindow is how long an Ack or Nack may wait to be sent together with others in one
 	// DeleteMessageBatch / ChangeMessageVisibilityBatch call. Default 20 ms. Set NoAckBatching to
 	// send each at once (still as a batch of one).
@@ -331,8 +373,12 @@ type SubscriberConfig struct {
 	// never redelivered early, however far the eta.
 	ETADeferralDisabled bool
 
-	// CloseTimeout bounds how long Close spends returning unacked messages to their queues.
-	// Default 30 s.
+	// CloseTimeout bounds Close. Messages in the prefetch buffer go back to their queue at
+	// once. A message a handler holds stays invisible (the heartbeat goes on) and its Ack or
+	// Nack is sent while CloseTimeout lasts; only a message still unsettled when it runs out is
+	// made visible again, and an Ack after that is reported and counted in FailedAcks. Close
+	// returns within CloseTimeout plus a small margin (closeMargin, 2 s) whatever the network
+	// does. The same holds for a subscription whose context is cancelled. Default 30 s.
 	CloseTimeout time.Duration
 
 	// ReconnectRetrySleep is the first pause after a failed receive; it doubles up to 30 s.
@@ -367,7 +413,16 @@ func (c *SubscriberConfig) setDefaults() {
 		c.AckBatchWindow = 0
 	}
 	if c.CloseTimeout == 0 {
-		c.CloseTimeout = 30 * time.Second
+		c.CloseTimeout = defaultCloseTimeout
+	}
+	if c.NackBackoffImmediate == 0 {
+		c.NackBackoffImmediate = defaultNackBackoffImmediate
+	}
+	if c.NackBackoffInitial == 0 {
+		c.NackBackoffInitial = defaultNackBackoffInitial
+	}
+	if c.NackBackoffMax == 0 {
+		c.NackBackoffMax = defaultNackBackoffMax
 	}
 	if c.ReconnectRetrySleep == 0 {
 		c.ReconnectRetrySleep = time.Second
@@ -403,6 +458,12 @@ func (c SubscriberConfig) Validate() error {
 	}
 	if c.CloseTimeout < 0 {
 		bad("CloseTimeout", "must not be negative, got %s", c.CloseTimeout)
+	}
+	if c.NackBackoffInitial < 0 || c.NackBackoffInitial > MaxVisibilityTimeout {
+		bad("NackBackoffInitial", "must be between 0 and 12 h, got %s", c.NackBackoffInitial)
+	}
+	if c.NackBackoffMax < 0 || c.NackBackoffMax > MaxVisibilityTimeout {
+		bad("NackBackoffMax", "must be between 0 and 12 h, got %s", c.NackBackoffMax)
 	}
 	if c.Unmarshaler == nil {
 		bad("Unmarshaler", "is required")

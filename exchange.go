@@ -195,14 +195,9 @@ func (p *Publisher) publishToExchange(ctx context.Context, name string, ex Excha
 	}
 	var errs []error
 	for _, queue := range queues {
-		q, err := p.resolver.resolve(ctx, queue)
-		if err != nil {
-			errs = append(errs, classify("resolve queue", queue, "", err))
-			continue
-		}
 		for _, r := range runs[queue] {
-			dest := Destination{Queue: queue, Exchange: name, RoutingKey: r.routingKey, FIFO: q.fifo}
-			if err := p.publishTo(ctx, q, dest, r.msgs); err != nil {
+			dest := Destination{Queue: queue, Exchange: name, RoutingKey: r.routingKey}
+			if err := p.publishToQueue(ctx, queue, dest, r.msgs); err != nil {
 				errs = append(errs, fmt.Errorf("kombu: exchange %q to queue %q: %w", name, queue, err))
 				break
 			}

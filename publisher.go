@@ -33,6 +33,9 @@ type Publisher struct {
 	inflight  sync.WaitGroup
 	mu        sync.RWMutex // guards closed against inflight.Add
 	closed    bool
+	// calls is cancelled when Close gives up waiting for Publish calls under way.
+	calls       context.Context
+	cancelCalls context.CancelFunc
 }
 
 // NewPublisher creates a Publisher. A nil logger logs nothing.
@@ -45,7 +48,9 @@ func NewPublisher(config PublisherConfig, logger watermill.LoggerAdapter) (*Publ
 	if err != nil {
 		return nil, err
 	}
-	return &Publisher{sqsConn: conn, config: config, logger: componentLogger(logger, "kombu.Publisher")}, nil
+	p := &Publisher{sqsConn: conn, config: config, logger: componentLogger(logger, "kombu.Publisher")}
+	p.calls, p.cancelCalls = context.WithCancel(context.Background())
+	return p, nil
 }
 
 // Stats returns the SQS requests this Publisher has sent so far.
@@ -56,7 +61,10 @@ func (p *Publisher) Stats() RequestCounts { return p.stats.Snapshot() }
 // with SendMessage). A message over the size limit fails the whole call before any request.
 // When SQS rejects some entries, the error is a *PublishError naming them; the others were sent.
 //
-// The context of the first message bounds the call.
+// The context of the first message bounds the call, and each SQS request is bounded by
+// RequestTimeout. When SQS says the queue does not exist (deleted, or lost by a broker
+// restart), its URL is looked up again, the queue created again unless DoNotCreateQueues is
+// set, and the messages sent once more.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	p.mu.RLock()
 	if p.closed {
@@ -70,18 +78,39 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	ctx := msgs[0].Context()
+	for i, msg := range msgs {
+		if msg == nil {
+			return fmt.Errorf("kombu: publishing to %q: message %d of %d is nil", topic, i+1, len(msgs))
+		}
+	}
+	ctx, cancel := context.WithCancel(msgs[0].Context())
+	defer cancel()
+	defer context.AfterFunc(p.calls, cancel)()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("kombu: publishing to %q: %w", topic, err)
 	}
 	if ex, ok := p.config.Exchanges[topic]; ok {
 		return classify("publish", topic, "", p.publishToExchange(ctx, topic, ex, msgs))
 	}
-	q, err := p.resolver.resolve(ctx, topic)
-	if err != nil {
-		return classify("resolve queue", topic, "", err)
+	return p.publishToQueue(ctx, topic, Destination{Queue: topic, RoutingKey: topic}, msgs)
+}
+
+// publishToQueue resolves a queue and sends to it; when SQS says the queue does not exist, it
+// resolves it again (creating it when allowed) and sends once more.
+func (p *Publisher) publishToQueue(ctx context.Context, name string, dest Destination, msgs []*message.Message) error {
+	for attempt := 0; ; attempt++ {
+		q, err := p.resolver.resolve(ctx, name)
+		if err != nil {
+			return classify("resolve queue", name, "", err)
+		}
+		dest.FIFO = q.fifo
+		err = p.publishTo(ctx, q, dest, msgs)
+		if attempt == 0 && p.resolver.recoverable(q, err) {
+			p.logger.Info("Queue was gone; resolving it again and publishing once more", watermill.LogFields{"topic": name})
+			continue
+		}
+		return err
 	}
-	return p.publishTo(ctx, q, Destination{Queue: topic, RoutingKey: topic, FIFO: q.fifo}, msgs)
 }
 
 // publishTo marshals, checks sizes, batches and sends.
@@ -233,14 +262,29 @@ func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendM
 	return failed, nil
 }
 
-// Close waits for Publish calls under way and makes later ones fail with ErrPublisherClosed.
-// It is safe to call more than once.
+// Close makes later Publish calls fail with ErrPublisherClosed and waits for those under way,
+// at most CloseTimeout: those still running then are cancelled, and Close returns after they
+// have (each SQS call is bounded by RequestTimeout anyway). It is safe to call more than once.
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
-		p.inflight.Wait()
+		done := make(chan struct{})
+		go func() {
+			p.inflight.Wait()
+			close(done)
+		}()
+		timer := time.NewTimer(p.config.CloseTimeout)
+		defer timer.Stop()
+		select {
+		case <-done:
+		case <-timer.C:
+			p.logger.Error("Publish calls still under way after CloseTimeout; cancelling them", nil, nil)
+			p.cancelCalls()
+			<-done
+		}
+		p.cancelCalls()
 	})
 	return nil
 }

@@ -150,6 +150,27 @@ func (r *queueResolver) resolve(ctx context.Context, name string) (*queue, error
 	}
 }
 
+// forget drops the cached queue q of a name, after SQS said it does not exist (deleted, or
+// lost by a broker restart), so that the next resolve looks it up, and creates it when
+// allowed, again. A newer entry for the name is kept.
+func (r *queueResolver) forget(q *queue) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.queues[q.name]; ok && e.q == q {
+		delete(r.queues, q.name)
+	}
+}
+
+// recoverable reports whether err says q is gone and a fresh lookup may bring it back: its
+// URL is forgotten then. Predefined queues are never looked up, so never recoverable.
+func (r *queueResolver) recoverable(q *queue, err error) bool {
+	if len(r.cfg.PredefinedQueues) > 0 || !isQueueDoesNotExist(err) {
+		return false
+	}
+	r.forget(q)
+	return true
+}
+
 func (r *queueResolver) lookup(ctx context.Context, name string) (*queue, error) {
 	if name == "" {
 		return nil, &ConfigError{Field: "topic", Reason: "(the queue name) must not be empty"}

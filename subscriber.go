@@ -24,17 +24,23 @@ const MetadataDecodeError = "kombu_decode_error"
 // maxReconnectRetrySleep is the longest pause between failed receives.
 const maxReconnectRetrySleep = 30 * time.Second
 
+// closeMargin is what Close may take beyond CloseTimeout: the time left, once handlers ran out
+// of CloseTimeout, to return their messages and send the last acks.
+const closeMargin = 2 * time.Second
+
 // Subscriber consumes SQS queues in Kombu's format. The topic is the Kombu queue name. Each
 // Subscribe call polls its queue on its own, so a busy queue never starves a quiet one.
 type Subscriber struct {
 	*sqsConn
-	config SubscriberConfig
-	logger watermill.LoggerAdapter
-	failed atomic.Int64
-	acks   *acker
+	config  SubscriberConfig
+	logger  watermill.LoggerAdapter
+	failed  atomic.Int64
+	acks    *acker
+	backoff nackBackoff
 
 	closing   chan struct{}
 	closeOnce sync.Once
+	closeAt   time.Time // when Close began; read after closing is closed
 	subs      sync.WaitGroup
 	mu        sync.Mutex
 	closed    bool
@@ -52,6 +58,8 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	}
 	logger = componentLogger(logger, "kombu.Subscriber")
 	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{})}
+	s.backoff = nackBackoff{disabled: config.DisableNackBackoff, immediate: config.NackBackoffImmediate,
+		initial: config.NackBackoffInitial, max: config.NackBackoffMax}
 	s.acks = newAcker(logger, config.AckBatchWindow, !config.HeartbeatDisabled, &s.failed)
 	return s, nil
 }
@@ -59,19 +67,22 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 // Stats returns the SQS requests this Subscriber has sent so far.
 func (s *Subscriber) Stats() RequestCounts { return s.stats.Snapshot() }
 
-// FailedAcks is the number of deletes and visibility changes given up after retries (each
-// reported in the log). Such messages come back after their visibility timeout: nothing is lost.
+// FailedAcks is the number of deletes and visibility changes given up after retries, or that
+// came too late to be sent (an Ack after Close gave the message back), each reported in the
+// log. Such messages come back after their visibility timeout: nothing is lost, but the work
+// may be done twice.
 func (s *Subscriber) FailedAcks() int64 { return s.failed.Load() }
 
 // SubscribeInitialize resolves (and, unless configured otherwise, creates) the queue, so that
 // messages published before Subscribe are kept.
 func (s *Subscriber) SubscribeInitialize(topic string) error {
 	_, err := s.resolver.resolve(context.Background(), topic)
-	return err
+	return classify("resolve queue", topic, "", err)
 }
 
 // Subscribe starts consuming the queue named by topic. The returned channel is closed when ctx
-// is cancelled or the Subscriber is closed; messages then held are returned to the queue at once.
+// is cancelled or the Subscriber is closed, once the messages handed out are settled (see
+// SubscriberConfig.CloseTimeout).
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -92,33 +103,51 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	}
 	sub := &subscription{
 		s:       s,
-		q:       q,
 		ctx:     ctx,
 		out:     make(chan *message.Message),
 		buf:     make(chan *inbound, s.config.PrefetchCount),
 		drained: make(chan struct{}, 1),
 		settled: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
+		expired: make(chan struct{}),
+		slots:   make(chan struct{}, 1),
 		logger:  s.logger.With(watermill.LogFields{"topic": topic, "queue_url": q.url}),
 	}
+	sub.q.Store(q)
+	sub.calls, sub.cancelCalls = context.WithCancel(context.Background())
 	sub.visibility = q.visibilityTimeout(ctx, s.config.VisibilityTimeout)
 	sub.logger.Info("Subscribing to SQS queue", nil)
 	go sub.run()
 	return sub.out, nil
 }
 
-// Close stops every subscription, returns every message received and not yet acked or nacked
-// to its queue with visibility 0, sends pending acks, and waits for its goroutines. A long poll
-// still open is waited for (at most WaitTimeSeconds), and what it brings is returned at once too,
-// so that no message stays invisible for a visibility timeout. Safe to call more than once.
+// Close stops every subscription and returns within CloseTimeout plus closeMargin (2 s),
+// whatever the network does. Messages waiting in the prefetch buffers go back to their queues
+// at once; a long poll still open is let finish (SQS would hide what it brings even if it
+// were cancelled) and what it brings goes back too. Messages handed to handlers stay
+// invisible and their Acks and Nacks are sent until CloseTimeout runs out; those still
+// unsettled then are made visible again. Safe to call more than once.
 func (s *Subscriber) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		s.closeAt = time.Now()
 		close(s.closing)
-		s.subs.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), s.config.CloseTimeout)
+		hard := s.closeAt.Add(s.config.CloseTimeout + closeMargin)
+		waited := make(chan struct{})
+		go func() {
+			s.subs.Wait()
+			close(waited)
+		}()
+		timer := time.NewTimer(time.Until(hard))
+		defer timer.Stop()
+		select {
+		case <-waited:
+		case <-timer.C:
+			s.logger.Error("Subscriptions did not stop within CloseTimeout", nil, nil)
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), hard)
 		defer cancel()
 		s.acks.close(ctx)
 		s.logger.Debug("Subscriber closed", watermill.LogFields{"failed_acks": s.failed.Load()})
@@ -130,19 +159,31 @@ func (s *Subscriber) Close() error {
 type inbound struct {
 	raw          types.Message
 	h            *held
+	q            *queue
 	receiveCount int
 }
 
 type subscription struct {
 	s          *Subscriber
-	q          *queue
+	q          atomic.Pointer[queue] // replaced when the queue is created again
 	ctx        context.Context
 	out        chan *message.Message
 	buf        chan *inbound
 	drained    chan struct{}
-	stop       chan struct{}
 	visibility time.Duration
 	logger     watermill.LoggerAdapter
+
+	// stop is closed when the subscription stops taking work (Close, or its context ended);
+	// expired when the handlers' time to settle what they hold (CloseTimeout) has run out.
+	// calls bounds the SQS calls of the subscription; it is cancelled closeMargin after that.
+	stop, expired chan struct{}
+	stopOnce      sync.Once
+	calls         context.Context
+	cancelCalls   context.CancelFunc
+
+	// slots holds one token per message handed out and not settled yet.
+	slots    chan struct{}
+	handlers sync.WaitGroup
 
 	// unsettled counts messages received and not yet acked, nacked or returned with SQS's
 	// answer; settled is signalled when it drops. FIFO queues receive only when it is 0: a
@@ -183,8 +224,32 @@ func (sub *subscription) waitSettled() bool {
 	return true
 }
 
+// beginStop stops the subscription taking work and starts the clocks of CloseTimeout.
+func (sub *subscription) beginStop() {
+	sub.stopOnce.Do(func() {
+		start := time.Now()
+		select {
+		case <-sub.s.closing:
+			start = sub.s.closeAt
+		default:
+		}
+		timeout := sub.s.config.CloseTimeout
+		close(sub.stop)
+		time.AfterFunc(time.Until(start.Add(timeout)), func() { close(sub.expired) })
+		time.AfterFunc(time.Until(start.Add(timeout+closeMargin)), sub.cancelCalls)
+	})
+}
+
 func (sub *subscription) run() {
 	defer sub.s.subs.Done()
+	defer sub.cancelCalls()
+	go func() {
+		select {
+		case <-sub.s.closing:
+		case <-sub.ctx.Done():
+		}
+		sub.beginStop()
+	}()
 	polled := make(chan struct{})
 	go func() {
 		defer close(polled)
@@ -193,32 +258,78 @@ func (sub *subscription) run() {
 
 	sub.deliver()
 
-	// Shut down: stop polling, wait for a long poll under way, return all that was received.
-	close(sub.stop)
+	// Stopping: what waits in the buffer goes back at once; handlers keep their messages until
+	// CloseTimeout. A receive under way is let finish, and what it brings is handed out if
+	// the consumer still takes messages (a Router does while it closes): SQS counted that
+	// receive already, so handing the message out is the only way its next delivery does not
+	// count twice. What nobody takes goes back.
+	left := sub.drainBuffer()
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		sub.requeue(helds(left))
+	}()
 	<-polled
-	close(sub.buf)
-	var left []*held
-	for in := range sub.buf {
-		left = append(left, in.h)
-	}
-	sub.requeue(left)
+	late := sub.drainBuffer()
+	lateReturned := sub.handOutLate(late)
+	<-returned
+	sub.handlers.Wait()
 	sub.flushETATimers()
 	close(sub.out)
-	sub.logger.Info("Subscription closed", watermill.LogFields{"returned_to_queue": len(left)})
+	sub.logger.Info("Subscription closed", watermill.LogFields{"returned_to_queue": len(left) + lateReturned})
 }
 
-func (sub *subscription) done() bool {
+// lateHandOutGrace is how long a message received by the last long poll of a stopping
+// subscription waits for the consumer to take it before it goes back to the queue.
+const lateHandOutGrace = time.Second
+
+// handOutLate hands out the messages of the receive that finished after the subscription
+// stopped, while the consumer takes them within lateHandOutGrace and CloseTimeout lasts, and
+// returns the others to the queue. It returns how many went back.
+func (sub *subscription) handOutLate(late []*inbound) int {
+	if len(late) == 0 {
+		return 0
+	}
+	giveUp := make(chan struct{})
+	grace := time.AfterFunc(lateHandOutGrace, func() { close(giveUp) })
+	defer grace.Stop()
+	back := 0
+	for i, in := range late {
+		select {
+		case sub.slots <- struct{}{}:
+		case <-giveUp:
+			sub.requeue(helds(late[i:]))
+			return back + len(late) - i
+		case <-sub.expired:
+			sub.requeue(helds(late[i:]))
+			return back + len(late) - i
+		}
+		if !sub.handle(in, giveUp) {
+			back++
+		}
+	}
+	return back
+}
+
+func helds(ins []*inbound) []*held {
+	hs := make([]*held, len(ins))
+	for i, in := range ins {
+		hs[i] = in.h
+	}
+	return hs
+}
+
+func (sub *subscription) stopped() bool {
 	select {
-	case <-sub.s.closing:
-		return true
-	case <-sub.ctx.Done():
+	case <-sub.stop:
 		return true
 	default:
 		return false
 	}
 }
 
-// requeue makes messages visible again at once and waits until SQS has answered.
+// requeue makes messages visible again at once and waits until SQS has answered, or the
+// subscription's calls were cut off.
 func (sub *subscription) requeue(hs []*held) {
 	waits := make([]<-chan struct{}, 0, len(hs))
 	for _, h := range hs {
@@ -227,11 +338,10 @@ func (sub *subscription) requeue(hs []*held) {
 	if len(waits) > 0 {
 		sub.s.acks.kick()
 	}
-	timeout := time.After(sub.s.config.CloseTimeout)
 	for _, w := range waits {
 		select {
 		case <-w:
-		case <-timeout:
+		case <-sub.calls.Done():
 			sub.logger.Error("Timed out returning messages to the queue; they come back after their visibility timeout", nil, watermill.LogFields{"messages": len(hs)})
 			return
 		}
@@ -240,17 +350,16 @@ func (sub *subscription) requeue(hs []*held) {
 
 // poll fills the prefetch buffer. It receives only when a whole batch (10, or PrefetchCount if
 // lower) fits, so receives stay full under load, and waits PollingInterval after an empty one.
-// A receive under way when the subscription stops is let finish: its messages go to the buffer
-// and are returned to the queue, rather than left invisible to everyone.
+// A receive under way when the subscription stops is let finish: SQS hides the messages of a
+// cancelled long poll all the same, so they go to the buffer and are returned to the queue
+// rather than left invisible to everyone.
 func (sub *subscription) poll() {
 	cfg := sub.s.config
 	batch := min(cfg.PrefetchCount, MaxMessagesPerRequest)
 	retrySleep := cfg.ReconnectRetrySleep
 	for {
-		select {
-		case <-sub.stop:
+		if sub.stopped() {
 			return
-		default:
 		}
 		free := cap(sub.buf) - len(sub.buf)
 		if free < batch {
@@ -261,11 +370,16 @@ func (sub *subscription) poll() {
 				return
 			}
 		}
-		if sub.q.fifo && !sub.waitSettled() {
+		q := sub.q.Load()
+		if q.fifo && !sub.waitSettled() {
 			return
 		}
-		n, err := sub.receive(min(free, MaxMessagesPerRequest))
+		n, err := sub.receive(q, min(free, MaxMessagesPerRequest))
 		if err != nil {
+			if sub.s.resolver.recoverable(q, err) && sub.reresolve(q) {
+				retrySleep = cfg.ReconnectRetrySleep
+				continue
+			}
 			// Connection and channel errors alike wait, longer after each failure: a channel
 			// error (a missing queue, a revoked permission) can heal too, e.g. a queue being
 			// created again or restored by a restarting broker.
@@ -282,6 +396,19 @@ func (sub *subscription) poll() {
 	}
 }
 
+// reresolve looks the queue up again after SQS said it does not exist, creating it when
+// allowed. It reports whether a queue was found.
+func (sub *subscription) reresolve(old *queue) bool {
+	q, err := sub.s.resolver.resolve(sub.calls, old.name)
+	if err != nil {
+		sub.logger.Error("Queue does not exist and could not be resolved again; retrying", classify("resolve queue", old.name, "", err), nil)
+		return false
+	}
+	sub.logger.Info("Queue was gone; resolved it again", watermill.LogFields{"queue_url": q.url})
+	sub.q.Store(q)
+	return true
+}
+
 // sleep waits d; it reports true when the subscription stopped meanwhile.
 func (sub *subscription) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -294,99 +421,137 @@ func (sub *subscription) sleep(d time.Duration) bool {
 	}
 }
 
-func (sub *subscription) receive(n int) (int, error) {
+func (sub *subscription) receive(q *queue, n int) (int, error) {
 	cfg := sub.s.config
-	timeout := time.Duration(cfg.WaitTimeSeconds)*time.Second + 10*time.Second
-	if cfg.RequestTimeout > 0 {
-		timeout = time.Duration(cfg.WaitTimeSeconds)*time.Second + cfg.RequestTimeout
+	margin := cfg.RequestTimeout
+	if margin <= 0 {
+		margin = defaultRequestTimeout
 	}
-	// Not cancelled by Close: see poll.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// Not cancelled when the subscription stops (see poll), only when its calls are cut off.
+	ctx, cancel := context.WithTimeout(sub.calls, time.Duration(cfg.WaitTimeSeconds)*time.Second+margin)
 	defer cancel()
-	out, err := sub.q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl:                    aws.String(sub.q.url),
+	out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(q.url),
 		MaxNumberOfMessages:         int32(n),
 		WaitTimeSeconds:             int32(cfg.WaitTimeSeconds),
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
-		err = classify("receive", sub.q.name, "", err)
+		err = classify("receive", q.name, "", err)
 		sub.logger.Error("Could not receive messages; retrying", err, nil)
 		return 0, err
 	}
 	sub.unsettled.Add(int64(len(out.Messages)))
 	for _, m := range out.Messages {
 		count, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-		h := sub.s.acks.hold(sub.q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled)
-		sub.buf <- &inbound{raw: m, h: h, receiveCount: count}
+		h := sub.s.acks.hold(q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled)
+		sub.buf <- &inbound{raw: m, h: h, q: q, receiveCount: count}
 	}
 	return len(out.Messages), nil
 }
 
-// deliver hands buffered messages to the output channel one at a time, each after the previous
-// one was acked or nacked. It returns when the subscription stops.
+// deliver hands buffered messages to the output channel, as many at once as there are slots,
+// each slot freed when its message is acked or nacked. It returns when the subscription stops.
 func (sub *subscription) deliver() {
 	for {
 		select {
+		case sub.slots <- struct{}{}:
+		case <-sub.stop:
+			return
+		}
+		select {
 		case in := <-sub.buf:
 			sub.signalDrained()
-			if !sub.handle(in) {
-				return
-			}
-		case <-sub.s.closing:
-			return
-		case <-sub.ctx.Done():
+			sub.handle(in, sub.stop)
+		case <-sub.stop:
+			<-sub.slots
 			return
 		}
 	}
 }
 
-// handle delivers one message and settles it. It reports false when the subscription stopped.
-func (sub *subscription) handle(in *inbound) bool {
-	if sub.done() {
+// handle hands one message out, holding a slot taken by the caller, and has it settled when
+// the handler acks or nacks it; the slot is freed then. When giveUp is closed before the
+// consumer takes the message, it goes back to the queue at once. It reports whether the
+// message was handed out (or deferred to its eta).
+func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
+	release := func() { <-sub.slots }
+	select {
+	case <-giveUp:
+		release()
 		sub.requeue([]*held{in.h})
 		return false
+	default:
 	}
 	msg := sub.unmarshal(in)
 	if !sub.s.config.ETADeferralDisabled && sub.deferUntilETA(in, msg) {
+		release()
 		return true
 	}
 	ctx, cancel := context.WithCancel(sub.ctx)
-	defer cancel()
 	msg.SetContext(ctx)
 
 	select {
 	case sub.out <- msg:
-	case <-sub.s.closing:
-		sub.requeue([]*held{in.h})
-		return false
-	case <-sub.ctx.Done():
+	case <-giveUp:
+		cancel()
+		release()
 		sub.requeue([]*held{in.h})
 		return false
 	}
+	sub.handlers.Add(1)
+	go func() {
+		defer sub.handlers.Done()
+		defer release()
+		defer cancel()
+		sub.await(in, msg)
+	}()
+	return true
+}
+
+// await settles a handed-out message when its handler acks or nacks it. After Close it waits
+// as long as CloseTimeout allows; a message still unsettled then is made visible again.
+func (sub *subscription) await(in *inbound, msg *message.Message) {
 	select {
 	case <-msg.Acked():
 		sub.s.acks.settle(in.h, -1)
-		return true
 	case <-msg.Nacked():
-		delay := sub.q.backoff.Delay(msg.Metadata.Get(MetadataTask), in.receiveCount)
-		if delay > 0 {
-			sub.logger.Debug("Nacked message backs off", watermill.LogFields{"message_uuid": msg.UUID, "receive_count": in.receiveCount, "seconds": delay})
-		}
-		sub.s.acks.settle(in.h, int32(delay))
-		if sub.q.fifo {
-			// The messages after it in the buffer must not overtake it: give them back too, so
-			// that SQS delivers the group again in order.
-			sub.requeue(sub.drainBuffer())
-		}
-		return true
-	case <-sub.s.closing:
+		sub.nack(in, msg)
+	case <-sub.expired:
+		sub.logger.Error("A handler still held a message when CloseTimeout ran out; it goes back to the queue", nil,
+			watermill.LogFields{"message_uuid": msg.UUID, "sqs_message_id": in.h.messageID})
 		sub.requeue([]*held{in.h})
-		return false
-	case <-sub.ctx.Done():
-		sub.requeue([]*held{in.h})
-		return false
+		go sub.watchLateAck(in, msg)
+	}
+}
+
+// watchLateAck reports an Ack that came after its message was given back at Close: it can no
+// longer be sent, and SQS delivers the message again.
+func (sub *subscription) watchLateAck(in *inbound, msg *message.Message) {
+	t := time.NewTimer(sub.visibility)
+	defer t.Stop()
+	select {
+	case <-msg.Acked():
+		sub.s.failed.Add(1)
+		sub.logger.Error("Message acked after CloseTimeout; the ack was not sent and SQS will deliver it again", nil,
+			watermill.LogFields{"message_uuid": msg.UUID, "sqs_message_id": in.h.messageID})
+	case <-msg.Nacked():
+	case <-t.C:
+	}
+}
+
+// nack makes a Nacked message visible again after its backoff.
+func (sub *subscription) nack(in *inbound, msg *message.Message) {
+	delay := nackDelay(in.q.backoff, sub.s.backoff, msg.Metadata.Get(MetadataTask), in.receiveCount)
+	if delay > 0 {
+		sub.logger.Debug("Nacked message backs off", watermill.LogFields{"message_uuid": msg.UUID, "receive_count": in.receiveCount, "seconds": delay})
+	}
+	sub.s.acks.settle(in.h, int32(delay))
+	if in.q.fifo {
+		// The messages after it in the buffer must not overtake it: give them back too, so
+		// that SQS delivers the group again in order.
+		sub.requeue(helds(sub.drainBuffer()))
 	}
 }
 
@@ -399,30 +564,30 @@ func (sub *subscription) signalDrained() {
 }
 
 // drainBuffer takes every message waiting in the prefetch buffer.
-func (sub *subscription) drainBuffer() []*held {
-	var hs []*held
+func (sub *subscription) drainBuffer() []*inbound {
+	var ins []*inbound
 	for {
 		select {
 		case in := <-sub.buf:
-			hs = append(hs, in.h)
+			ins = append(ins, in)
 		default:
 			sub.signalDrained()
-			return hs
+			return ins
 		}
 	}
 }
 
 func (sub *subscription) unmarshal(in *inbound) *message.Message {
-	msg, err := sub.s.config.Unmarshaler.Unmarshal(sub.q.name, &in.raw)
+	msg, err := sub.s.config.Unmarshaler.Unmarshal(in.q.name, &in.raw)
 	if err != nil {
 		id := aws.ToString(in.raw.MessageId)
-		sub.logger.Error("Could not decode an SQS message; handing it on raw", channelError("decode", sub.q.name, id, err), watermill.LogFields{"sqs_message_id": id})
+		sub.logger.Error("Could not decode an SQS message; handing it on raw", channelError("decode", in.q.name, id, err), watermill.LogFields{"sqs_message_id": id})
 		msg = message.NewMessage(aws.ToString(in.raw.MessageId), []byte(aws.ToString(in.raw.Body)))
 		msg.Metadata.Set(MetadataDecodeError, err.Error())
 	}
 	msg.Metadata.Set(MetadataSQSMessageID, aws.ToString(in.raw.MessageId))
 	msg.Metadata.Set(MetadataReceiveCount, strconv.Itoa(in.receiveCount))
-	msg.Metadata.Set(MetadataQueue, sub.q.name)
+	msg.Metadata.Set(MetadataQueue, in.q.name)
 	return msg
 }
 
@@ -454,8 +619,7 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 		select {
 		case <-timer.C:
 			return false
-		case <-sub.s.closing:
-		case <-sub.ctx.Done():
+		case <-sub.stop:
 		}
 		sub.requeue([]*held{in.h})
 		return true
@@ -496,6 +660,10 @@ func (sub *subscription) flushETATimers() {
 		waits = append(waits, sub.s.acks.settle(h, int32((max(time.Until(d.eta), 0)+time.Second-1)/time.Second)))
 	}
 	for _, w := range waits {
-		<-w
+		select {
+		case <-w:
+		case <-sub.calls.Done():
+			return
+		}
 	}
 }
