@@ -104,6 +104,23 @@ type Config struct {
 	// routing key of a message is its MetadataRoutingKey metadata.
 	Exchanges map[string]Exchange
 
+	// SupportsFanout sends fanout exchanges through Amazon SNS, as Kombu does with
+	// `supports_fanout`: each such exchange is an SNS topic that its queues are subscribed to,
+	// so Kombu consumers that bound their own queues receive what Go publishes, and the other
+	// way round. See PredefinedExchanges, SNSEndpointURL and DisableTopicCreation, and
+	// docs/fanout.md. Without it, fanout exchanges are routed client-side to their Bindings.
+	SupportsFanout bool
+	// PredefinedExchanges maps fanout exchanges to existing SNS topics (Kombu:
+	// `predefined_exchanges`). When set, only these exchanges may be SNS fanout exchanges, and
+	// their topics are never created. Needs SupportsFanout.
+	PredefinedExchanges map[string]PredefinedExchange
+	// SNSEndpointURL overrides the SNS endpoint. Default: the SQS endpoint when one is set
+	// (as Kombu, which gives both clients the broker URL's host), else AWS's.
+	SNSEndpointURL string
+	// DisableTopicCreation makes a missing SNS topic an error (ErrTopicDoesNotExist) instead of
+	// creating it; topics are then looked up by name with ListTopics.
+	DisableTopicCreation bool
+
 	// MaxMessageSize is the largest SQS message body accepted, and the largest batch request.
 	// Default 1 MiB; set LegacyMaxMessageSize for SQS-compatible servers that still enforce 256 KiB.
 	MaxMessageSize int
@@ -218,7 +235,8 @@ func (c Config) Validate() error {
 			bad(field+".BackoffPolicy", "%s", err)
 		}
 	}
-	if err := validateExchanges(c.Exchanges); err != nil {
+	errs = append(errs, c.validateFanout()...)
+	if err := validateExchanges(c.Exchanges, c.SupportsFanout); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -242,6 +260,12 @@ func (c Config) String() string {
 	}
 	if len(c.PredefinedQueues) > 0 {
 		fmt.Fprintf(&b, " PredefinedQueues:%v", sortedKeys(c.PredefinedQueues))
+	}
+	if c.SupportsFanout {
+		fmt.Fprintf(&b, " SupportsFanout:true")
+		if len(c.PredefinedExchanges) > 0 {
+			fmt.Fprintf(&b, " PredefinedExchanges:%v", sortedKeys(c.PredefinedExchanges))
+		}
 	}
 	fmt.Fprintf(&b, " VisibilityTimeout:%s}", c.VisibilityTimeout)
 	return b.String()

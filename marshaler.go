@@ -420,6 +420,9 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 		}
 		return nil, err
 	}
+	// A queue subscribed to an SNS topic without raw message delivery gets the envelope
+	// wrapped in an SNS notification.
+	in = unwrapSNSNotification(&env, in)
 	if env.Raw {
 		msg := message.NewMessage(msgID, env.Body)
 		msg.Metadata[MetadataRaw] = "true"
