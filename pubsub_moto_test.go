@@ -1,0 +1,31 @@
+package kombu_test
+
+import (
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
+)
+
+// TestPubSubMoto runs Watermill's universal tests against moto's SQS, a second SQS
+// implementation besides ElasticMQ, on standard queues. moto keeps everything in memory and
+// cannot be restarted without losing it, so the reconnect test (RestartServiceCommand) does
+// not run here.
+func TestPubSubMoto(t *testing.T) {
+	endpoint := testenv.MotoEndpoint(t)
+	tests.TestPubSub(
+		t,
+		tests.Features{
+			ConsumerGroups:      false,
+			ExactlyOnceDelivery: false,
+			GuaranteedOrder:     false,
+			Persistent:          true,
+		},
+		func(t *testing.T) (message.Publisher, message.Subscriber) {
+			return newPubSub(t, endpoint, testSubscriberConfig(endpoint))
+		},
+		nil,
+	)
+}
