@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -153,11 +154,11 @@ func TestBackoffPolicyTiming(t *testing.T) {
 	sub := semSubscriber(t, cfg)
 	pub := semPublisher(t, semConfig(ep, 30*time.Second))
 
-	flaky2, err := kombu.NewTask("proj.tasks.flaky", []any{1}, nil)
+	flaky2, err := celery.NewTask("proj.tasks.flaky", []any{1}, nil)
 	require.NoError(t, err)
-	flaky1, err := kombu.NewTask("proj.tasks.flaky", []any{1}, nil, kombu.WithProtocol(1))
+	flaky1, err := celery.NewTask("proj.tasks.flaky", []any{1}, nil, celery.WithProtocol(1))
 	require.NoError(t, err)
-	other, err := kombu.NewTask("proj.tasks.other", nil, nil)
+	other, err := celery.NewTask("proj.tasks.other", nil, nil)
 	require.NoError(t, err)
 	want := map[string][]int{flaky2.UUID: {2, 4, 6}, flaky1.UUID: {2, 4, 6}, other.UUID: {0}}
 
@@ -475,7 +476,7 @@ func TestETADeferral(t *testing.T) {
 			cfg := semConfig(ep, c.vt)
 			pub := semPublisher(t, cfg)
 			sub := semSubscriber(t, semSubConfig(cfg))
-			task, err := kombu.NewTask("proj.tasks.later", nil, nil, kombu.WithCountdown(c.countdown))
+			task, err := celery.NewTask("proj.tasks.later", nil, nil, celery.WithCountdown(c.countdown))
 			require.NoError(t, err)
 			eta := time.Now().Add(c.countdown)
 			msgs, err := sub.Subscribe(context.Background(), topic)
