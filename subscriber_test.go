@@ -484,7 +484,13 @@ func TestETADeferral(t *testing.T) {
 			require.NoError(t, pub.Publish(topic, task))
 
 			// Another consumer polls while the task waits for its eta (once due, any consumer
-			// may take it).
+			// may take it). It starts once the subscriber has received the task: before that,
+			// either of them may get it first.
+			for received := time.Now().Add(5 * time.Second); time.Now().Before(received); time.Sleep(20 * time.Millisecond) {
+				if visible, inFlight := semQueueCounts(t, client, url); visible == 0 && inFlight == 1 {
+					break
+				}
+			}
 			var stolen atomic.Int32
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
