@@ -32,3 +32,24 @@ func TestPubSubMoto(t *testing.T) {
 		nil,
 	)
 }
+
+// TestPubSubMotoFIFO is TestPubSubFIFO on moto: every topic of the suite is a FIFO queue with
+// one message group, so the order tests run as well.
+func TestPubSubMotoFIFO(t *testing.T) {
+	endpoint := testenv.MotoEndpoint(t)
+	tests.TestPubSub(
+		t,
+		tests.Features{
+			ConsumerGroups:      false,
+			ExactlyOnceDelivery: false,
+			GuaranteedOrder:     true,
+			Persistent:          true,
+			ForceShort:          true,
+		},
+		func(t *testing.T) (message.Publisher, message.Subscriber) {
+			pub, sub := newPubSub(t, endpoint, testSubscriberConfig(endpoint))
+			return fifoPublisher{pub}, fifoSubscriber{sub}
+		},
+		nil,
+	)
+}
