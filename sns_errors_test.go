@@ -1,6 +1,7 @@
 package kombu_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -114,4 +115,22 @@ func TestSNSFanoutWithoutRawDelivery(t *testing.T) {
 	require.Equal(t, exchange, got.Metadata.Get(kombu.MetadataExchange))
 	require.Equal(t, "t-1", got.Metadata.Get("trace"))
 	require.Equal(t, "acme", got.Metadata.Get(kombu.MetadataAttributePrefix+"tenant"))
+}
+
+// TestSNSFanoutMessageTooLarge: SNS takes at most 256 KiB per message; a larger one fails the
+// publish with ErrMessageTooLarge before anything is sent.
+func TestSNSFanoutMessageTooLarge(t *testing.T) {
+	endpoint := testenv.MotoEndpoint(t)
+	exchange := testenv.UniqueName("fanout-large")
+	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: motoConfig(endpoint, map[string]kombu.Exchange{exchange: {Type: kombu.ExchangeFanout}})}, nil)
+	require.NoError(t, err)
+	defer pub.Close()
+	small := message.NewMessage(watermill.NewUUID(), []byte("small"))
+	large := message.NewMessage(watermill.NewUUID(), bytes.Repeat([]byte("x"), kombu.MaxSNSMessageSize))
+	err = pub.Publish(exchange, small, large)
+	require.ErrorIs(t, err, kombu.ErrMessageTooLarge)
+	require.ErrorIs(t, err, kombu.ErrChannel)
+	require.Contains(t, err.Error(), large.UUID)
+	require.Contains(t, err.Error(), exchange)
+	require.Zero(t, pub.Stats().SNSPublish, "nothing sent")
 }
