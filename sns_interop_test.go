@@ -2,7 +2,6 @@ package kombu_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,8 +27,7 @@ import (
 type kombuFanout struct {
 	cmd    *exec.Cmd
 	stdout *bufio.Reader
-	stderr *bytes.Buffer
-	done   chan error
+	stderr *lockedLogBuffer
 }
 
 func startKombuFanout(t *testing.T, endpoint string, args ...string) *kombuFanout {
@@ -41,7 +39,7 @@ func startKombuFanout(t *testing.T, endpoint string, args ...string) *kombuFanou
 	cmd.Env = append(os.Environ(), testenv.EnvMotoEndpoint+"="+endpoint)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	k := &kombuFanout{cmd: cmd, stdout: bufio.NewReader(out), stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	k := &kombuFanout{cmd: cmd, stdout: bufio.NewReader(out), stderr: &lockedLogBuffer{}}
 	cmd.Stderr = k.stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
@@ -58,7 +56,7 @@ func (k *kombuFanout) waitReady(t *testing.T) {
 	}()
 	select {
 	case l := <-line:
-		require.Equal(t, "ready\n", l, "Kombu consumer did not start: %s", k.stderr.String())
+		require.Equal(t, "ready\n", l, "Kombu consumer did not start; stderr: %s", k.stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("Kombu consumer not ready after 60 s: %s", k.stderr.String())
 	}
