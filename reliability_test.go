@@ -522,6 +522,7 @@ func (b *relBroker) kill() {
 }
 
 func relStartBroker(t *testing.T) *relBroker {
+	testenv.NeedsServices(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port
