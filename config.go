@@ -95,8 +95,8 @@ type Config struct {
 	CreationAttributes map[string]string
 	// QueueTags are set on queues this library creates (Kombu: `queue_tags`).
 	QueueTags map[string]string
-	// DoNotCreateQueues makes a missing queue an error instead of creating it.
-	DoNotCreateQueues bool
+	// DisableQueueCreation makes a missing queue an error instead of creating it.
+	DisableQueueCreation bool
 
 	// Exchanges declares Kombu exchanges and their queue bindings. Publishing to a topic that
 	// names an exchange routes each message to the bound queues as Kombu's virtual exchanges
@@ -284,7 +284,7 @@ func (c Config) endpoint() string {
 type PublisherConfig struct {
 	Config
 
-	// Marshaler turns Watermill messages into SQS messages. Default: KombuMarshaler.
+	// Marshaler turns Watermill messages into SQS messages. Default: EnvelopeMarshaler.
 	Marshaler Marshaler
 
 	// CloseTimeout bounds how long Close waits for Publish calls under way; those still running
@@ -298,7 +298,7 @@ func (c *PublisherConfig) setDefaults() {
 		c.CloseTimeout = defaultCloseTimeout
 	}
 	if c.Marshaler == nil {
-		c.Marshaler = DefaultMarshaler()
+		c.Marshaler = EnvelopeMarshaler{}
 	}
 }
 
@@ -322,14 +322,14 @@ type SubscriberConfig struct {
 	Config
 
 	// WaitTimeSeconds is the long-poll time of each ReceiveMessage (Kombu: `wait_time_seconds`),
-	// 0 to 20. Default 10. Set NoWait for 0 (short polling).
+	// 0 to 20. Default 10. Set DisableLongPolling for 0 (short polling).
 	WaitTimeSeconds int
-	// NoWait makes ReceiveMessage return at once (WaitTimeSeconds 0).
-	NoWait bool
+	// DisableLongPolling makes ReceiveMessage return at once (WaitTimeSeconds 0).
+	DisableLongPolling bool
 	// PollingInterval is how long a topic waits after an empty receive before polling again
-	// (Kombu: `polling_interval`). Default 1 s. Set NoPollingInterval to poll again at once.
-	PollingInterval   time.Duration
-	NoPollingInterval bool
+	// (Kombu: `polling_interval`). Default 1 s. Set DisablePollingInterval to poll again at once.
+	PollingInterval        time.Duration
+	DisablePollingInterval bool
 	// PrefetchCount is how many messages per topic are held ahead of the handler. A
 	// ReceiveMessage of up to 10 goes out whenever a whole batch fits, so the default 20 lets
 	// the next receive overlap the handling of the current batch; 10 receives only once the
@@ -356,22 +356,22 @@ type SubscriberConfig struct {
 	DisableNackBackoff   bool
 
 	// AckBatchWindow is how long an Ack or Nack may wait to be sent together with others in one
-	// DeleteMessageBatch / ChangeMessageVisibilityBatch call. Default 20 ms. Set NoAckBatching to
+	// DeleteMessageBatch / ChangeMessageVisibilityBatch call. Default 20 ms. Set DisableAckBatching to
 	// send each at once (still as a batch of one).
-	AckBatchWindow time.Duration
-	NoAckBatching  bool
+	AckBatchWindow     time.Duration
+	DisableAckBatching bool
 
-	// HeartbeatDisabled turns off the visibility heartbeat. By default, a message received and
+	// DisableHeartbeat turns off the visibility heartbeat. By default, a message received and
 	// not yet acked or nacked (in the prefetch buffer or in a handler) has its visibility
 	// extended by the queue's visibility timeout whenever a third of it is left, so a long task
 	// is not delivered to a second consumer meanwhile.
-	HeartbeatDisabled bool
+	DisableHeartbeat bool
 
-	// ETADeferralDisabled turns off ETA deferral. By default, a Celery task whose `eta` lies in
+	// DisableETADeferral turns off ETA deferral. By default, a Celery task whose `eta` lies in
 	// the future is not handed to the handler: it is made invisible until its eta (at most 12 h
 	// at a time) and handed over when it comes back due. No consumer holds it meanwhile, so it is
 	// never redelivered early, however far the eta.
-	ETADeferralDisabled bool
+	DisableETADeferral bool
 
 	// CloseTimeout bounds Close. Messages in the prefetch buffer go back to their queue at
 	// once. A message a handler holds stays invisible (the heartbeat goes on) and its Ack or
@@ -385,22 +385,22 @@ type SubscriberConfig struct {
 	// Default 1 s.
 	ReconnectRetrySleep time.Duration
 
-	// Unmarshaler turns SQS messages into Watermill messages. Default: KombuMarshaler.
+	// Unmarshaler turns SQS messages into Watermill messages. Default: EnvelopeMarshaler.
 	Unmarshaler Marshaler
 }
 
 func (c *SubscriberConfig) setDefaults() {
 	c.Config.setDefaults()
-	if c.WaitTimeSeconds == 0 && !c.NoWait {
+	if c.WaitTimeSeconds == 0 && !c.DisableLongPolling {
 		c.WaitTimeSeconds = DefaultWaitTimeSeconds
 	}
-	if c.NoWait {
+	if c.DisableLongPolling {
 		c.WaitTimeSeconds = 0
 	}
-	if c.PollingInterval == 0 && !c.NoPollingInterval {
+	if c.PollingInterval == 0 && !c.DisablePollingInterval {
 		c.PollingInterval = DefaultPollingInterval
 	}
-	if c.NoPollingInterval {
+	if c.DisablePollingInterval {
 		c.PollingInterval = 0
 	}
 	if c.PrefetchCount == 0 {
@@ -409,7 +409,7 @@ func (c *SubscriberConfig) setDefaults() {
 	if c.AckBatchWindow == 0 {
 		c.AckBatchWindow = 20 * time.Millisecond
 	}
-	if c.NoAckBatching {
+	if c.DisableAckBatching {
 		c.AckBatchWindow = 0
 	}
 	if c.CloseTimeout == 0 {
@@ -428,7 +428,7 @@ func (c *SubscriberConfig) setDefaults() {
 		c.ReconnectRetrySleep = time.Second
 	}
 	if c.Unmarshaler == nil {
-		c.Unmarshaler = DefaultMarshaler()
+		c.Unmarshaler = EnvelopeMarshaler{}
 	}
 }
 

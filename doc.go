@@ -35,7 +35,7 @@
 //
 // Kombu sends every message as an SQS body with two base64 layers. The outer layer is the
 // whole body: base64 of a JSON envelope (without it when Kombu's sqs_base64_encoding is false;
-// the Subscriber accepts both, see KombuMarshaler.RawEnvelope). The envelope is
+// the Subscriber accepts both, see EnvelopeMarshaler.RawEnvelope). The envelope is
 //
 //	{"body": "<base64 of the serialized payload>",
 //	 "content-encoding": "utf-8", "content-type": "application/json",
@@ -47,7 +47,7 @@
 // where the inner layer, "body", is base64 of the payload the serializer produced (JSON by
 // default), possibly compressed (headers.compression). For a Celery task (protocol 2) the
 // payload is [args, kwargs, embed] and the task's name, id, eta, retries... are headers.
-// Envelope, DecodeEnvelope and KombuMarshaler implement this format; PlainMarshaler is a
+// Envelope, DecodeEnvelope and EnvelopeMarshaler implement this format; PlainMarshaler is a
 // plain alternative for traffic between Go services only.
 //
 // # Kombu and Watermill terms
@@ -74,7 +74,7 @@
 // # Metadata
 //
 // The Subscriber sets MetadataSQSMessageID, MetadataReceiveCount and MetadataQueue on every
-// message. KombuMarshaler maps the envelope to metadata: every header under its own name (the
+// message. EnvelopeMarshaler maps the envelope to metadata: every header under its own name (the
 // Celery task name is under MetadataTask), and the properties under the kombu_* keys
 // (MetadataCorrelationID, MetadataReplyTo, MetadataExchange, MetadataRoutingKey,
 // MetadataPriority, MetadataDeliveryMode, MetadataExpiration, MetadataContentType...). When
@@ -89,7 +89,7 @@
 //   - Message TTL: properties.expiration is carried (MetadataExpiration) but SQS does not
 //     expire messages by it; use the queue's MessageRetentionPeriod. Celery's task `expires`
 //     is honoured by Celery's worker from the task headers, not by SQS.
-//   - Serializers other than JSON, text and binary: KombuMarshaler cannot decode pickle, YAML
+//   - Serializers other than JSON, text and binary: EnvelopeMarshaler cannot decode pickle, YAML
 //     or msgpack payloads (*UnsupportedContentTypeError). Celery's default is JSON.
 //   - Compression with brotli, lzma or zstd (zlib is read and written, bzip2 is read).
 //   - SNS-backed fanout (Kombu's supports_fanout): exchanges are routed by the Publisher,

@@ -22,7 +22,7 @@ import (
 //     kept as text when it is null or "utf-8".
 //
 // Errors are *DecodeError (ErrUndecodableBody). Decompression and deserialization are left to
-// the caller (KombuMarshaler does both).
+// the caller (EnvelopeMarshaler does both).
 func DecodeEnvelope(body string) (*Envelope, error) {
 	e := new(Envelope)
 	if err := e.Decode(body); err != nil {

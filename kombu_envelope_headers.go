@@ -23,7 +23,7 @@ func detectContentType(payload []byte) (contentType, contentEncoding string) {
 	}
 }
 
-// buildHeaders writes the envelope headers for a message to publish (see KombuMarshaler).
+// buildHeaders writes the envelope headers for a message to publish (see EnvelopeMarshaler).
 func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessage, error) {
 	base, hasBase := md[MetadataHeaders]
 	var extra []string

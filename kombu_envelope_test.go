@@ -60,7 +60,7 @@ func TestGoldenEnvelopeRoundTrip(t *testing.T) {
 func TestGoldenUnmarshal(t *testing.T) {
 	for _, v := range golden.Load(t) {
 		t.Run(v.Name, func(t *testing.T) {
-			msg, err := KombuMarshaler{}.Unmarshal(v.Queue, v.SQS())
+			msg, err := EnvelopeMarshaler{}.Unmarshal(v.Queue, v.SQS())
 			if v.Error == "unsupported_content_type" {
 				var ct *UnsupportedContentTypeError
 				if !errors.Is(err, ErrUnsupportedContentType) || !errors.As(err, &ct) || ct.MessageID != v.SQSMessage.MessageID {

@@ -76,7 +76,7 @@ func (m *OutgoingMessage) size() int {
 }
 
 // Marshaler turns a Watermill message into an SQS message, and a received SQS message back
-// into a Watermill message. The default is KombuMarshaler, which speaks Kombu's envelope.
+// into a Watermill message. The default is EnvelopeMarshaler, which speaks Kombu's envelope.
 type Marshaler interface {
 	Marshal(dest Destination, msg *message.Message) (*OutgoingMessage, error)
 	// Unmarshal decodes a received message; queue is the Kombu queue name (topic) it came from.
@@ -120,7 +120,7 @@ func (PlainMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoing
 	return out, nil
 }
 
-// MetadataAttributePrefix prefixes the metadata keys that KombuMarshaler carries as SQS message
+// MetadataAttributePrefix prefixes the metadata keys that EnvelopeMarshaler carries as SQS message
 // attributes, outside the Kombu envelope: a received message's attributes (set by a producer
 // that is not Kombu, or by Kombu's `message_attributes` property) appear as
 // "sqs_attr_<name>" = value, and a published message's "sqs_attr_<name>" keys are sent as
@@ -225,11 +225,7 @@ func validSQSBody(b []byte) bool {
 	return true
 }
 
-// DefaultMarshaler is the Marshaler used when none is configured: KombuMarshaler, so that
-// Celery and Kombu producers and workers understand the messages.
-func DefaultMarshaler() Marshaler { return KombuMarshaler{} }
-
-// Metadata keys of KombuMarshaler. Keys starting with "kombu_" or "sqs_" are reserved: they
+// Metadata keys of EnvelopeMarshaler. Keys starting with "kombu_" or "sqs_" are reserved: they
 // never become Kombu headers.
 const (
 	// MetadataContentType and MetadataContentEncoding are the envelope's content-type and
@@ -261,7 +257,7 @@ const (
 	MetadataRaw = "kombu_raw"
 	// MetadataHeaders holds the envelope headers as a JSON object, with their JSON types.
 	// When set on a message to publish, these headers are sent as they are (see
-	// KombuMarshaler for how other metadata is merged in).
+	// EnvelopeMarshaler for how other metadata is merged in).
 	MetadataHeaders = "kombu_headers"
 	// MetadataCompression is the compression of the received payload (which Unmarshal
 	// decompressed), e.g. "application/x-gzip". When set on a message to publish, the payload
@@ -281,7 +277,7 @@ const (
 // DefaultMaxDecompressedSize bounds the size of a decompressed payload.
 const DefaultMaxDecompressedSize = 64 << 20
 
-// KombuMarshaler reads and writes Kombu's SQS format, so that Celery and Kombu producers and
+// EnvelopeMarshaler reads and writes Kombu's SQS format, so that Celery and Kombu producers and
 // workers interoperate with Watermill.
 //
 // The SQS body is base64 of a JSON envelope (see Envelope) whose "body" is base64 of the
@@ -321,7 +317,7 @@ const DefaultMaxDecompressedSize = 64 << 20
 //
 // Messages built by NewTask carry MetadataHeaders, so they go out exactly as Celery's
 // apply_async would send them.
-type KombuMarshaler struct {
+type EnvelopeMarshaler struct {
 	// RawEnvelope sends the envelope JSON as the SQS body, without the outer base64 layer
 	// (Kombu's sqs_base64_encoding false). Receiving accepts both.
 	RawEnvelope bool
@@ -344,7 +340,7 @@ func isReservedMetadata(k string) bool {
 }
 
 // Marshal implements Marshaler.
-func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*OutgoingMessage, error) {
+func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*OutgoingMessage, error) {
 	md := msg.Metadata
 	env := Envelope{Body: msg.Payload}
 	if ct, ok := md[MetadataContentType]; ok && ct != "" {
@@ -412,7 +408,7 @@ func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoi
 }
 
 // Unmarshal implements Marshaler.
-func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Message, error) {
+func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.Message, error) {
 	msgID := aws.ToString(in.MessageId)
 	var env Envelope
 	if err := env.Decode(aws.ToString(in.Body)); err != nil {

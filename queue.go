@@ -191,7 +191,7 @@ func (r *queueResolver) lookup(ctx context.Context, name string) (*queue, error)
 	if !isQueueDoesNotExist(err) {
 		return nil, fmt.Errorf("kombu: looking up the URL of queue %q (SQS name %q): %w", name, sqsName, err)
 	}
-	if r.cfg.DoNotCreateQueues {
+	if r.cfg.DisableQueueCreation {
 		return nil, fmt.Errorf("kombu: queue %q (SQS name %q): %w", name, sqsName, ErrQueueDoesNotExist)
 	}
 	url, err := r.create(ctx, q)

@@ -61,7 +61,7 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{})}
 	s.backoff = nackBackoff{disabled: config.DisableNackBackoff, immediate: config.NackBackoffImmediate,
 		initial: config.NackBackoffInitial, max: config.NackBackoffMax}
-	s.acks = newAcker(logger, config.AckBatchWindow, !config.HeartbeatDisabled, &s.failed)
+	s.acks = newAcker(logger, config.AckBatchWindow, !config.DisableHeartbeat, &s.failed)
 	return s, nil
 }
 
@@ -486,7 +486,7 @@ func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
 	default:
 	}
 	msg := sub.unmarshal(in)
-	if !sub.s.config.ETADeferralDisabled && sub.deferUntilETA(in, msg) {
+	if !sub.s.config.DisableETADeferral && sub.deferUntilETA(in, msg) {
 		release()
 		return true
 	}

@@ -34,12 +34,12 @@ type TransportOptions struct {
 
 	// SQSBase64Encoding is Kombu's `sqs_base64_encoding` (default true): whether a Kombu
 	// producer base64-encodes the JSON envelope it sends. PublisherConfig sets the
-	// KombuMarshaler's RawEnvelope from it. Kombu consumers, and KombuMarshaler, accept both
+	// EnvelopeMarshaler's RawEnvelope from it. Kombu consumers, and EnvelopeMarshaler, accept both
 	// forms when receiving.
 	SQSBase64Encoding bool
 	// BodyEncoding is Kombu's `body_encoding` (default "base64"; "" when the option is null):
 	// how a Kombu producer encodes the message body inside the envelope. It is informative
-	// only: KombuMarshaler always writes base64 bodies, and consumers, Kombu's as well, follow
+	// only: EnvelopeMarshaler always writes base64 bodies, and consumers, Kombu's as well, follow
 	// the encoding each envelope names.
 	BodyEncoding string
 
@@ -49,10 +49,10 @@ type TransportOptions struct {
 }
 
 // PublisherConfig is the configuration for a Publisher: the shared Config, and a
-// KombuMarshaler that writes the SQS body as Kombu would with these options (without the outer
+// EnvelopeMarshaler that writes the SQS body as Kombu would with these options (without the outer
 // base64 layer when sqs_base64_encoding is false).
 func (o TransportOptions) PublisherConfig() PublisherConfig {
-	return PublisherConfig{Config: o.Config, Marshaler: KombuMarshaler{RawEnvelope: !o.SQSBase64Encoding}}
+	return PublisherConfig{Config: o.Config, Marshaler: EnvelopeMarshaler{RawEnvelope: !o.SQSBase64Encoding}}
 }
 
 // TransportOptionError names a Celery setting that cannot be used and why. Key is the option
@@ -196,11 +196,11 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //	client-config            connect_timeout and max_pool_connections: Config.HTTPClient;
 //	                         read_timeout: Config.RequestTimeout; retries {max_attempts,
 //	                         total_max_attempts, mode}: Config.RetryMaxAttempts and RetryMode
-//	wait_time_seconds        SubscriberConfig.WaitTimeSeconds (0 sets NoWait), 0 to 20
-//	polling_interval         SubscriberConfig.PollingInterval (0 sets NoPollingInterval)
+//	wait_time_seconds        SubscriberConfig.WaitTimeSeconds (0 sets DisableLongPolling), 0 to 20
+//	polling_interval         SubscriberConfig.PollingInterval (0 sets DisablePollingInterval)
 //	backoff_policy/_tasks    SubscriberConfig.BackoffPolicy and BackoffTasks, for every queue
 //	                         without its own (Kombu reads them only on predefined queues)
-//	sqs_base64_encoding      TransportOptions.SQSBase64Encoding (PublisherConfig's KombuMarshaler)
+//	sqs_base64_encoding      TransportOptions.SQSBase64Encoding (PublisherConfig's EnvelopeMarshaler)
 //	body_encoding            TransportOptions.BodyEncoding (informative only)
 //
 // Accepted without effect, and listed in TransportOptions.NoEffect: fetch_message_attributes
@@ -330,12 +330,12 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 		case "wait_time_seconds":
 			if d, ok := p.seconds(key, v, true, 0, MaxWaitTimeSeconds*time.Second, ""); ok {
 				res.WaitTimeSeconds = int(d / time.Second)
-				res.NoWait = res.WaitTimeSeconds == 0
+				res.DisableLongPolling = res.WaitTimeSeconds == 0
 			}
 		case "polling_interval":
 			if d, ok := p.seconds(key, v, false, 0, 24*time.Hour, ""); ok {
 				res.PollingInterval = d
-				res.NoPollingInterval = d == 0
+				res.DisablePollingInterval = d == 0
 			}
 		case "backoff_policy":
 			res.BackoffPolicy = p.backoffPolicy(key, v)

@@ -75,7 +75,7 @@ func TestParseTransportOptions(t *testing.T) {
 	require.Equal(t, "prod-", o.QueueNamePrefix)
 	require.Equal(t, time.Hour, o.VisibilityTimeout)
 	require.Equal(t, 20, o.WaitTimeSeconds)
-	require.False(t, o.NoWait)
+	require.False(t, o.DisableLongPolling)
 	require.Equal(t, 500*time.Millisecond, o.PollingInterval)
 	require.Equal(t, "arn:aws:iam::123456789012:role/celery", o.StsRoleArn)
 	require.Equal(t, time.Hour, o.StsTokenTimeout)
@@ -111,14 +111,14 @@ func TestParseTransportOptions(t *testing.T) {
 
 	pc := o.PublisherConfig()
 	require.Equal(t, o.Config.String(), pc.Config.String())
-	require.Equal(t, kombu.KombuMarshaler{RawEnvelope: true}, pc.Marshaler)
+	require.Equal(t, kombu.EnvelopeMarshaler{RawEnvelope: true}, pc.Marshaler)
 
 	// The result is valid once the Subscriber's defaults apply (the session token needs the
 	// broker URL's keys).
 	cfg := o.SubscriberConfig
 	cfg.AccessKeyID, cfg.SecretAccessKey = "AKIDURL", "url-secret"
 	cfg.PrefetchCount = 10
-	cfg.Unmarshaler = kombu.DefaultMarshaler()
+	cfg.Unmarshaler = kombu.EnvelopeMarshaler{}
 	require.NoError(t, cfg.Validate())
 }
 
@@ -129,7 +129,7 @@ func TestParseTransportOptionsDefaults(t *testing.T) {
 	require.True(t, o.SQSBase64Encoding, "Kombu's default")
 	require.Equal(t, "base64", o.BodyEncoding, "Kombu's default")
 	require.Empty(t, o.NoEffect)
-	require.Equal(t, kombu.KombuMarshaler{}, o.PublisherConfig().Marshaler)
+	require.Equal(t, kombu.EnvelopeMarshaler{}, o.PublisherConfig().Marshaler)
 
 	// Null counts as not given, except where Kombu reads it as false / no encoding.
 	o, err = kombu.ParseTransportOptions(map[string]any{
@@ -149,8 +149,8 @@ func TestParseTransportOptionsDefaults(t *testing.T) {
 
 	o, err = kombu.ParseTransportOptions(map[string]any{"wait_time_seconds": 0, "polling_interval": "0"})
 	require.NoError(t, err)
-	require.True(t, o.NoWait)
-	require.True(t, o.NoPollingInterval)
+	require.True(t, o.DisableLongPolling)
+	require.True(t, o.DisablePollingInterval)
 	require.Zero(t, o.WaitTimeSeconds)
 	require.Zero(t, o.PollingInterval)
 }

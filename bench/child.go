@@ -208,10 +208,10 @@ func percentiles(v []float64) (p50, p99 float64) {
 
 func subscriberConfig(a childArgs) kombu.SubscriberConfig {
 	return kombu.SubscriberConfig{
-		Config:            benchConfig(a.endpoint),
-		WaitTimeSeconds:   1,
-		NoPollingInterval: true,
-		PrefetchCount:     a.prefetch,
+		Config:                 benchConfig(a.endpoint),
+		WaitTimeSeconds:        1,
+		DisablePollingInterval: true,
+		PrefetchCount:          a.prefetch,
 	}
 }
 

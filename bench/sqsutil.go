@@ -83,7 +83,7 @@ func taskBody(q string, size int, ts int64) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: q, RoutingKey: q}, msg)
+	out, err := kombu.EnvelopeMarshaler{}.Marshal(kombu.Destination{Queue: q, RoutingKey: q}, msg)
 	if err != nil {
 		return "", err
 	}

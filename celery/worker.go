@@ -34,7 +34,7 @@ type TaskFunc func(ctx context.Context, t *Task) (any, error)
 // WorkerConfig configures a Worker.
 type WorkerConfig struct {
 	// Publisher sends retries, callbacks, chain steps and errbacks (a *Publisher with
-	// KombuMarshaler). Required.
+	// EnvelopeMarshaler). Required.
 	Publisher message.Publisher
 	// Results stores task states where Celery clients read them; nil stores nothing.
 	Results ResultBackend
@@ -63,19 +63,19 @@ type WorkerConfig struct {
 // RegisterOption sets an option of Worker.Register.
 type RegisterOption func(*registered)
 
-// WithMaxRetries sets how often the task may be retried (Celery's max_retries); a negative
+// MaxRetries sets how often the task may be retried (Celery's max_retries); a negative
 // value means without limit.
-func WithMaxRetries(n int) RegisterOption { return func(r *registered) { r.maxRetries = n } }
+func MaxRetries(n int) RegisterOption { return func(r *registered) { r.maxRetries = n } }
 
-// WithDefaultRetryDelay sets the countdown of a Retry without one (Celery's
+// RetryDelay sets the countdown of a Retry without one (Celery's
 // default_retry_delay).
-func WithDefaultRetryDelay(d time.Duration) RegisterOption {
+func RetryDelay(d time.Duration) RegisterOption {
 	return func(r *registered) { r.retryDelay = d }
 }
 
-// WithIgnoreResultAlways never stores the task's results (Celery's ignore_result on the
+// IgnoreResult never stores the task's results (Celery's ignore_result on the
 // task), whatever the message says.
-func WithIgnoreResultAlways() RegisterOption { return func(r *registered) { r.ignoreResult = true } }
+func IgnoreResult() RegisterOption { return func(r *registered) { r.ignoreResult = true } }
 
 type registered struct {
 	fn           TaskFunc

@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisBackendConfig configures a RedisBackend.
-type RedisBackendConfig struct {
+// Config configures a Backend.
+type Config struct {
 	// Client is the Redis client to use. When nil, URL is parsed (redis://host:port/db,
 	// rediss:// for TLS), like Celery's result_backend setting.
 	Client redis.UniversalClient
@@ -27,10 +27,10 @@ type RedisBackendConfig struct {
 	KeyPrefix string
 }
 
-// RedisBackend is Celery's Redis result backend: a task's result is the JSON document at key
+// Backend is Celery's Redis result backend: a task's result is the JSON document at key
 // celery-task-meta-<id>, kept for Expires, and published on a channel of the same name,
 // which AsyncResult.get listens on.
-type RedisBackend struct {
+type Backend struct {
 	client  redis.UniversalClient
 	owned   bool
 	expires time.Duration
@@ -38,9 +38,9 @@ type RedisBackend struct {
 	now     func() time.Time
 }
 
-// NewRedisBackend returns a Celery Redis result backend.
-func NewRedisBackend(cfg RedisBackendConfig) (*RedisBackend, error) {
-	b := &RedisBackend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now}
+// New returns a Celery Redis result backend.
+func New(cfg Config) (*Backend, error) {
+	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now}
 	if b.client == nil {
 		if cfg.URL == "" {
 			return nil, errors.New("kombu: redis result backend: neither Client nor URL is set")
@@ -59,11 +59,11 @@ func NewRedisBackend(cfg RedisBackendConfig) (*RedisBackend, error) {
 }
 
 // Key returns the Redis key (and pub/sub channel) of a task's result.
-func (b *RedisBackend) Key(taskID string) string { return b.prefix + "celery-task-meta-" + taskID }
+func (b *Backend) Key(taskID string) string { return b.prefix + "celery-task-meta-" + taskID }
 
 // Store writes r with SETEX (SET when results never expire) and publishes it, in one
 // transaction, unless the stored result is already SUCCESS.
-func (b *RedisBackend) Store(ctx context.Context, r celery.TaskResult) error {
+func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 	if r.TaskID == "" {
 		return errors.New("kombu: redis result backend: empty task id")
 	}
@@ -96,7 +96,7 @@ func (b *RedisBackend) Store(ctx context.Context, r celery.TaskResult) error {
 }
 
 // Get reads a task's stored result.
-func (b *RedisBackend) Get(ctx context.Context, taskID string) (*celery.TaskResult, error) {
+func (b *Backend) Get(ctx context.Context, taskID string) (*celery.TaskResult, error) {
 	doc, err := b.client.Get(ctx, b.Key(taskID)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("%w: %s", celery.ErrResultNotFound, taskID)
@@ -112,7 +112,7 @@ func (b *RedisBackend) Get(ctx context.Context, taskID string) (*celery.TaskResu
 }
 
 // Close closes the client when the backend created it from URL.
-func (b *RedisBackend) Close() error {
+func (b *Backend) Close() error {
 	if b.owned {
 		return b.client.Close()
 	}

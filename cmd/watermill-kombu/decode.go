@@ -46,7 +46,7 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if body == "" {
 		return errors.New("empty input: expected an SQS message body on stdin")
 	}
-	msg, err := kombu.KombuMarshaler{}.Unmarshal(*queue, &types.Message{
+	msg, err := kombu.EnvelopeMarshaler{}.Unmarshal(*queue, &types.Message{
 		Body:      aws.String(body),
 		MessageId: aws.String(""),
 	})
@@ -102,7 +102,7 @@ type taskView struct {
 	Headers  map[string]any  `json:"headers,omitempty"`
 }
 
-// describe turns a message received through KombuMarshaler into its printable form.
+// describe turns a message received through EnvelopeMarshaler into its printable form.
 func describe(msg *message.Message) (*messageView, error) {
 	md := msg.Metadata
 	v := &messageView{
