@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,7 +53,7 @@ type WorkerConfig struct {
 	UnknownTaskTopic string
 	// MaxETAWait is how long the handler holds a task whose eta is still ahead before it runs
 	// it; a task further ahead is Nacked (the Subscriber then hides it until its eta).
-	// Default 30s.
+	// Default 30 s; it must not be negative.
 	MaxETAWait time.Duration
 	// Hostname names the worker in the results' traceback texts and STARTED states; default
 	// "go-worker".
@@ -96,19 +99,47 @@ type Worker struct {
 	tasks map[string]*registered
 }
 
-// NewWorker returns a Worker; register tasks, then add Handler to a router.
+// setDefaults fills the zero fields with their defaults.
+func (c *WorkerConfig) setDefaults() {
+	if c.DefaultQueue == "" {
+		c.DefaultQueue = "celery"
+	}
+	if c.MaxETAWait == 0 {
+		c.MaxETAWait = 30 * time.Second
+	}
+	if c.Hostname == "" {
+		c.Hostname = "go-worker"
+	}
+}
+
+// Validate reports every invalid field as a *kombu.ConfigError naming it.
+func (c WorkerConfig) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &kombu.ConfigError{Field: "WorkerConfig." + field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if c.Publisher == nil {
+		bad("Publisher", "is required")
+	}
+	if c.MaxETAWait < 0 {
+		bad("MaxETAWait", "must not be negative, got %s", c.MaxETAWait)
+	}
+	for _, pattern := range slices.Sorted(maps.Keys(c.TaskQueues)) {
+		if _, err := path.Match(pattern, ""); err != nil {
+			bad("TaskQueues["+pattern+"]", "is not a valid pattern: %v", err)
+		} else if c.TaskQueues[pattern] == "" {
+			bad("TaskQueues["+pattern+"]", "names no queue")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewWorker returns a Worker; register tasks, then add Handler to a router. An invalid
+// config gives *kombu.ConfigError values (errors.Is kombu.ErrInvalidConfig).
 func NewWorker(cfg WorkerConfig, logger watermill.LoggerAdapter) (*Worker, error) {
-	if cfg.Publisher == nil {
-		return nil, errors.New("kombu: worker: Publisher is required")
-	}
-	if cfg.DefaultQueue == "" {
-		cfg.DefaultQueue = "celery"
-	}
-	if cfg.MaxETAWait <= 0 {
-		cfg.MaxETAWait = 30 * time.Second
-	}
-	if cfg.Hostname == "" {
-		cfg.Hostname = "go-worker"
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if logger == nil {
 		logger = watermill.NopLogger{}

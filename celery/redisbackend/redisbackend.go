@@ -16,7 +16,7 @@ import (
 // Config configures a Backend.
 type Config struct {
 	// Client is the Redis client to use. When nil, URL is parsed (redis://host:port/db,
-	// rediss:// for TLS), like Celery's result_backend setting.
+	// rediss:// for TLS), like Celery's result_backend setting; set one of the two.
 	Client redis.UniversalClient
 	URL    string
 	// Expires is how long results are kept (Celery's result_expires); 0 means
@@ -38,22 +38,46 @@ type Backend struct {
 	now     func() time.Time
 }
 
-// New returns a Celery Redis result backend.
+// setDefaults fills the zero fields with their defaults.
+func (c *Config) setDefaults() {
+	if c.Expires == 0 {
+		c.Expires = celery.DefaultResultExpires
+	}
+}
+
+// Validate reports every invalid field as a *kombu.ConfigError naming it.
+func (c Config) Validate() error {
+	bad := func(field, reason string) error {
+		return &kombu.ConfigError{Field: "redisbackend.Config." + field, Reason: reason}
+	}
+	switch {
+	case c.Client == nil && c.URL == "":
+		return bad("URL", "is required when Client is nil")
+	case c.Client != nil && c.URL != "":
+		return bad("URL", "must be empty when Client is set")
+	case c.Client == nil:
+		if _, err := redis.ParseURL(c.URL); err != nil {
+			// The parser's message may repeat the URL, password included: keep it out.
+			return bad("URL", "is not a valid redis:// or rediss:// URL")
+		}
+	}
+	return nil
+}
+
+// New returns a Celery Redis result backend. An invalid config gives a *kombu.ConfigError
+// (errors.Is kombu.ErrInvalidConfig).
 func New(cfg Config) (*Backend, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now}
 	if b.client == nil {
-		if cfg.URL == "" {
-			return nil, errors.New("kombu: redis result backend: neither Client nor URL is set")
-		}
 		opts, err := redis.ParseURL(cfg.URL)
 		if err != nil {
-			// The parser's message may repeat the URL, password included: keep it out.
-			return nil, errors.New("kombu: redis result backend: the URL is not a valid redis:// URL")
+			return nil, err // Validate checked the URL
 		}
 		b.client, b.owned = redis.NewClient(opts), true
-	}
-	if b.expires == 0 {
-		b.expires = celery.DefaultResultExpires
 	}
 	return b, nil
 }
