@@ -19,7 +19,7 @@ import (
 // URL, which may hold credentials.
 func ParseBrokerURL(brokerURL string) (Config, error) {
 	bad := func(reason string) (Config, error) {
-		return Config{}, &TransportOptionError{Key: "broker_url", Reason: reason}
+		return Config{}, &ConfigError{Field: "broker_url", Reason: reason}
 	}
 	s := strings.TrimSpace(brokerURL)
 	if strings.Contains(s, ";") {

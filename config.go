@@ -13,27 +13,27 @@ import (
 
 // Defaults, named after Kombu's SQS transport options so a Celery user recognises them.
 const (
-	DefaultRegion            = "us-east-1"
-	DefaultWaitTimeSeconds   = 10
-	MaxWaitTimeSeconds       = 20
-	DefaultPollingInterval   = time.Second
-	DefaultVisibilityTimeout = 1800 * time.Second
-	MaxVisibilityTimeout     = 12 * time.Hour
-	DefaultStsTokenTimeout   = 900 * time.Second
-	MinStsTokenTimeout       = 900 * time.Second
-	MaxStsTokenTimeout       = 12 * time.Hour
+	defaultRegion            = "us-east-1"
+	defaultWaitTimeSeconds   = 10
+	maxWaitTimeSeconds       = 20
+	defaultPollingInterval   = time.Second
+	defaultVisibilityTimeout = 1800 * time.Second
+	maxVisibilityTimeout     = 12 * time.Hour
+	defaultStsTokenTimeout   = 900 * time.Second
+	minStsTokenTimeout       = 900 * time.Second
+	maxStsTokenTimeout       = 12 * time.Hour
 
-	// DefaultPrefetchCount lets the next ReceiveMessage of 10 go out while the handler still has
+	// defaultPrefetchCount lets the next ReceiveMessage of 10 go out while the handler still has
 	// up to 10 messages to work through, so it does not wait for the round trip.
-	DefaultPrefetchCount = 2 * MaxMessagesPerRequest
+	defaultPrefetchCount = 2 * maxMessagesPerRequest
 
-	// MaxMessagesPerRequest is SQS's limit of messages per ReceiveMessage and entries per batch call.
-	MaxMessagesPerRequest = 10
-	// DefaultMaxMessageSize is SQS's limit on one message body and on a whole batch request
+	// maxMessagesPerRequest is SQS's limit of messages per ReceiveMessage and entries per batch call.
+	maxMessagesPerRequest = 10
+	// defaultMaxMessageSize is SQS's limit on one message body and on a whole batch request
 	// (1 MiB since August 2025; it was 256 KiB before).
-	DefaultMaxMessageSize = 1024 * 1024
-	// LegacyMaxMessageSize is the 256 KiB limit of older SQS deployments and emulators.
-	LegacyMaxMessageSize = 256 * 1024
+	defaultMaxMessageSize = 1024 * 1024
+	// legacyMaxMessageSize is the 256 KiB limit of older SQS deployments and emulators.
+	legacyMaxMessageSize = 256 * 1024
 
 	// defaultRequestTimeout bounds every SQS call but the wait of a long poll.
 	defaultRequestTimeout = 10 * time.Second
@@ -105,7 +105,7 @@ type Config struct {
 	Exchanges map[string]Exchange
 
 	// MaxMessageSize is the largest SQS message body accepted, and the largest batch request.
-	// Default 1 MiB; set LegacyMaxMessageSize for SQS-compatible servers that still enforce 256 KiB.
+	// Default 1 MiB; set 262144 (256 KiB) for SQS-compatible servers that still enforce the old limit.
 	MaxMessageSize int
 
 	// AWSConfig, when set, is the base AWS configuration (credentials, retries, HTTP client)
@@ -138,7 +138,7 @@ type PredefinedQueue struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	SessionToken    string
-	// BackoffPolicy and BackoffTasks: see BackoffPolicy.
+	// BackoffPolicy and BackoffTasks: as SubscriberConfig's, for this queue.
 	BackoffPolicy map[int]int
 	BackoffTasks  []string
 }
@@ -146,13 +146,13 @@ type PredefinedQueue struct {
 // setDefaults fills zero fields with Kombu's defaults.
 func (c *Config) setDefaults() {
 	if c.VisibilityTimeout == 0 {
-		c.VisibilityTimeout = DefaultVisibilityTimeout
+		c.VisibilityTimeout = defaultVisibilityTimeout
 	}
 	if c.StsTokenTimeout == 0 {
-		c.StsTokenTimeout = DefaultStsTokenTimeout
+		c.StsTokenTimeout = defaultStsTokenTimeout
 	}
 	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = DefaultMaxMessageSize
+		c.MaxMessageSize = defaultMaxMessageSize
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = defaultRequestTimeout
@@ -168,10 +168,10 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
-	if c.VisibilityTimeout < 0 || c.VisibilityTimeout > MaxVisibilityTimeout {
+	if c.VisibilityTimeout < 0 || c.VisibilityTimeout > maxVisibilityTimeout {
 		bad("VisibilityTimeout", "must be between 0 and 43200 s, got %s", c.VisibilityTimeout)
 	}
-	if c.StsTokenTimeout != 0 && (c.StsTokenTimeout < MinStsTokenTimeout || c.StsTokenTimeout > MaxStsTokenTimeout) {
+	if c.StsTokenTimeout != 0 && (c.StsTokenTimeout < minStsTokenTimeout || c.StsTokenTimeout > maxStsTokenTimeout) {
 		bad("StsTokenTimeout", "must be between 900 s and 43200 s, got %s", c.StsTokenTimeout)
 	}
 	if c.StsTokenBufferTime < 0 || (c.StsTokenBufferTime > 0 && c.StsTokenTimeout > 0 && c.StsTokenBufferTime >= c.StsTokenTimeout) {
@@ -189,8 +189,8 @@ func (c Config) Validate() error {
 	if c.EndpointURL != "" && !strings.HasPrefix(c.EndpointURL, "http://") && !strings.HasPrefix(c.EndpointURL, "https://") {
 		bad("EndpointURL", "must start with http:// or https://, got %q", c.EndpointURL)
 	}
-	if c.MaxMessageSize < 0 || c.MaxMessageSize > DefaultMaxMessageSize {
-		bad("MaxMessageSize", "must be between 1 and %d bytes, got %d", DefaultMaxMessageSize, c.MaxMessageSize)
+	if c.MaxMessageSize < 0 || c.MaxMessageSize > defaultMaxMessageSize {
+		bad("MaxMessageSize", "must be between 1 and %d bytes, got %d", defaultMaxMessageSize, c.MaxMessageSize)
 	}
 	if c.RequestTimeout < 0 {
 		bad("RequestTimeout", "must not be negative, got %s", c.RequestTimeout)
@@ -336,8 +336,21 @@ type SubscriberConfig struct {
 	// buffer is empty. Default 20.
 	PrefetchCount int
 
-	// BackoffPolicy and BackoffTasks apply to every queue that is not predefined with its own
-	// (Kombu only has them on predefined queues). See BackoffPolicy.
+	// BackoffPolicy and BackoffTasks decide how long a Nacked message stays invisible before
+	// SQS delivers it again, from its receive count, as Kombu's `backoff_policy` and
+	// `backoff_tasks` do. They apply to every queue that is not predefined with its own
+	// (Kombu only has them on predefined queues).
+	//
+	// The policy maps SQS's ApproximateReceiveCount (1 on the first delivery) to seconds,
+	// e.g. {1: 10, 2: 20, 3: 40, 4: 80, 5: 320, 6: 640}: a message Nacked on its 2nd
+	// delivery comes back after 20 s. It applies to messages whose Celery task name
+	// (MetadataTask) is listed in BackoffTasks; with no BackoffTasks it applies to every
+	// message. Past the end of the table the largest receive count not above the message's
+	// applies, so the 7th and later deliveries above wait 640 s. Messages the policy does not
+	// cover (another task, or a receive count below its smallest key) get the default
+	// backoff below. Kombu instead makes a message outside its table visible again at once,
+	// forever (a message that always fails loops hot), or, below the table's smallest key,
+	// leaves it to the queue's visibility timeout.
 	BackoffPolicy map[int]int
 	BackoffTasks  []string
 
@@ -392,19 +405,19 @@ type SubscriberConfig struct {
 func (c *SubscriberConfig) setDefaults() {
 	c.Config.setDefaults()
 	if c.WaitTimeSeconds == 0 && !c.DisableLongPolling {
-		c.WaitTimeSeconds = DefaultWaitTimeSeconds
+		c.WaitTimeSeconds = defaultWaitTimeSeconds
 	}
 	if c.DisableLongPolling {
 		c.WaitTimeSeconds = 0
 	}
 	if c.PollingInterval == 0 && !c.DisablePollingInterval {
-		c.PollingInterval = DefaultPollingInterval
+		c.PollingInterval = defaultPollingInterval
 	}
 	if c.DisablePollingInterval {
 		c.PollingInterval = 0
 	}
 	if c.PrefetchCount == 0 {
-		c.PrefetchCount = DefaultPrefetchCount
+		c.PrefetchCount = defaultPrefetchCount
 	}
 	if c.AckBatchWindow == 0 {
 		c.AckBatchWindow = 20 * time.Millisecond
@@ -441,7 +454,7 @@ func (c SubscriberConfig) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.WaitTimeSeconds < 0 || c.WaitTimeSeconds > MaxWaitTimeSeconds {
+	if c.WaitTimeSeconds < 0 || c.WaitTimeSeconds > maxWaitTimeSeconds {
 		bad("WaitTimeSeconds", "must be between 0 and 20, got %d", c.WaitTimeSeconds)
 	}
 	if c.PollingInterval < 0 {
@@ -459,10 +472,10 @@ func (c SubscriberConfig) Validate() error {
 	if c.CloseTimeout < 0 {
 		bad("CloseTimeout", "must not be negative, got %s", c.CloseTimeout)
 	}
-	if c.NackBackoffInitial < 0 || c.NackBackoffInitial > MaxVisibilityTimeout {
+	if c.NackBackoffInitial < 0 || c.NackBackoffInitial > maxVisibilityTimeout {
 		bad("NackBackoffInitial", "must be between 0 and 12 h, got %s", c.NackBackoffInitial)
 	}
-	if c.NackBackoffMax < 0 || c.NackBackoffMax > MaxVisibilityTimeout {
+	if c.NackBackoffMax < 0 || c.NackBackoffMax > maxVisibilityTimeout {
 		bad("NackBackoffMax", "must be between 0 and 12 h, got %s", c.NackBackoffMax)
 	}
 	if c.Unmarshaler == nil {

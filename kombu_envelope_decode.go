@@ -66,7 +66,7 @@ func (e *Envelope) Decode(body string) error {
 		} else {
 			e.Body = d.bodyRaw
 		}
-	case BodyEncodingBase64:
+	case bodyEncodingBase64:
 		raw := d.bodyRaw
 		if d.bodyEscaped {
 			raw = pywire.Unescape(nil, raw)
@@ -269,16 +269,16 @@ func internString(b []byte) string {
 	switch string(b) {
 	case "":
 		return ""
-	case ContentTypeJSON:
-		return ContentTypeJSON
+	case contentTypeJSON:
+		return contentTypeJSON
 	case "utf-8":
 		return "utf-8"
-	case BodyEncodingBase64:
-		return BodyEncodingBase64
+	case bodyEncodingBase64:
+		return bodyEncodingBase64
 	case "binary":
 		return "binary"
-	case ContentTypeText:
-		return ContentTypeText
+	case contentTypeText:
+		return contentTypeText
 	case "celery":
 		return "celery"
 	}

@@ -15,11 +15,11 @@ import (
 func detectContentType(payload []byte) (contentType, contentEncoding string) {
 	switch {
 	case json.Valid(payload):
-		return ContentTypeJSON, "utf-8"
+		return contentTypeJSON, "utf-8"
 	case utf8.Valid(payload):
-		return ContentTypeText, "utf-8"
+		return contentTypeText, "utf-8"
 	default:
-		return ContentTypeData, "binary"
+		return contentTypeData, "binary"
 	}
 }
 

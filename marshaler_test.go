@@ -38,9 +38,9 @@ func TestMarshalPlainMessage(t *testing.T) {
 		ctype, cenc   string
 		wantPayloadIn string
 	}{
-		{[]byte(`{"hello": "world"}`), ContentTypeJSON, "utf-8", ""},
-		{[]byte("héllo text"), ContentTypeText, "utf-8", ""},
-		{[]byte{0, 1, 0xfe, 0xff}, ContentTypeData, "binary", ""},
+		{[]byte(`{"hello": "world"}`), contentTypeJSON, "utf-8", ""},
+		{[]byte("héllo text"), contentTypeText, "utf-8", ""},
+		{[]byte{0, 1, 0xfe, 0xff}, contentTypeData, "binary", ""},
 	}
 	for _, c := range cases {
 		msg := message.NewMessage("uuid-1", c.payload)
@@ -80,7 +80,7 @@ func TestMarshalPlainMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 		if back.UUID != "uuid-1" || !bytes.Equal(back.Payload, c.payload) || back.Metadata["x-trace"] != "abc" ||
-			back.Metadata[MetadataContentType] != c.ctype || back.Metadata[MetadataDeliveryTag] != "r" ||
+			back.Metadata[MetadataContentType] != c.ctype || back.Metadata[metadataDeliveryTag] != "r" ||
 			back.Metadata[MetadataReceivedGroupID] != "g" {
 			t.Errorf("round trip: %s %q %v", back.UUID, back.Payload, back.Metadata)
 		}
@@ -152,7 +152,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 		t.Fatalf("compressed envelope %s, %d bytes", env.Headers, len(env.Body))
 	}
 	back, err := unmarshalBody(t, out.Body)
-	if err != nil || !bytes.Equal(back.Payload, payload) || back.Metadata[MetadataCompression] != CompressionGzip ||
+	if err != nil || !bytes.Equal(back.Payload, payload) || back.Metadata[MetadataCompression] != compressionGzip ||
 		back.Metadata[MetadataHeaders] != "{}" {
 		t.Fatalf("%v %v", err, back.Metadata)
 	}
@@ -192,10 +192,10 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"headers not an object", envelope(`"e30="`, `"application/json"`, `[1]`), ErrUndecodableBody, "headers"},
 		{"json that is not", envelope(`"bm90IGpzb24="`, `"application/json"`, `{}`), ErrUndecodableBody, "payload"},
 		{"unknown body_encoding", `{"body": "x", "properties": {"body_encoding": "rot13"}}`, ErrUndecodableBody, "body"},
-		{"pickle", envelope(`"gAR9lC4="`, `"application/x-python-serialize"`, `{}`), ErrUnsupportedContentType, ""},
-		{"yaml", envelope(`"e30="`, `"application/x-yaml"`, `{}`), ErrUnsupportedContentType, ""},
-		{"msgpack", envelope(`"gA=="`, `"application/x-msgpack"`, `{}`), ErrUnsupportedContentType, ""},
-		{"lzma", envelope(`"e30="`, `"application/json"`, `{"compression": "application/x-lzma"}`), ErrUnsupportedCompression, ""},
+		{"pickle", envelope(`"gAR9lC4="`, `"application/x-python-serialize"`, `{}`), ErrUnsupportedContentType, "content-type"},
+		{"yaml", envelope(`"e30="`, `"application/x-yaml"`, `{}`), ErrUnsupportedContentType, "content-type"},
+		{"msgpack", envelope(`"gA=="`, `"application/x-msgpack"`, `{}`), ErrUnsupportedContentType, "content-type"},
+		{"lzma", envelope(`"e30="`, `"application/json"`, `{"compression": "application/x-lzma"}`), ErrUnsupportedCompression, "compression"},
 		{"corrupt zlib", envelope(`"e30="`, `"application/json"`, `{"compression": "application/x-gzip"}`), ErrUndecodableBody, "compression"},
 	}
 	for _, c := range cases {
@@ -238,7 +238,7 @@ func TestUnmarshalRawBodies(t *testing.T) {
 }
 
 func TestBodyEncodingText(t *testing.T) {
-	env := Envelope{Body: []byte(`{"k": "ünï"}`), ContentType: ContentTypeJSON, ContentEncoding: "utf-8",
+	env := Envelope{Body: []byte(`{"k": "ünï"}`), ContentType: contentTypeJSON, ContentEncoding: "utf-8",
 		Properties: Properties{BodyEncoding: "utf-8", RoutingKey: "q", DeliveryTag: "t"}}
 	js := env.EncodeJSON()
 	if !strings.HasPrefix(js, `{"body": "{\"k\": \"\u00fcn\u00ef\"}"`) {

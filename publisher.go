@@ -192,7 +192,7 @@ func splitBatches(sizes []int, limit int) [][2]int {
 	var out [][2]int
 	start, total := 0, 0
 	for i, s := range sizes {
-		if i > start && (i-start == MaxMessagesPerRequest || total+s > limit) {
+		if i > start && (i-start == maxMessagesPerRequest || total+s > limit) {
 			out = append(out, [2]int{start, i})
 			start, total = i, 0
 		}

@@ -262,7 +262,7 @@ func TestErrorClassesEndToEnd(t *testing.T) {
 		_, err = sub.Subscribe(context.Background(), missing)
 		require.ErrorIs(t, err, kombu.ErrChannel)
 
-		big := message.NewMessage(watermill.NewUUID(), make([]byte, kombu.DefaultMaxMessageSize))
+		big := message.NewMessage(watermill.NewUUID(), make([]byte, 1<<20))
 		err = pub.Publish(topic, big)
 		require.ErrorIs(t, err, kombu.ErrMessageTooLarge)
 		require.ErrorIs(t, err, kombu.ErrChannel)

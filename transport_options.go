@@ -55,23 +55,6 @@ func (o TransportOptions) PublisherConfig() PublisherConfig {
 	return PublisherConfig{Config: o.Config, Marshaler: EnvelopeMarshaler{RawEnvelope: !o.SQSBase64Encoding}}
 }
 
-// TransportOptionError names a Celery setting that cannot be used and why. Key is the option
-// as Kombu spells it, with Python-style subscripts for nested ones, e.g.
-// `predefined_queues["celery"]["backoff_policy"]` or `client-config["retries"]["mode"]`; it
-// is "broker_url" for ParseBrokerURL. The error never shows a credential.
-type TransportOptionError struct {
-	Key    string
-	Reason string
-}
-
-// Error names the setting and the reason, without its value.
-func (e *TransportOptionError) Error() string {
-	return "kombu: invalid Celery setting " + e.Key + ": " + e.Reason
-}
-
-// Is makes errors.Is(err, ErrInvalidConfig) hold.
-func (e *TransportOptionError) Is(target error) bool { return target == ErrInvalidConfig }
-
 // noEffectOptions are Kombu options accepted without effect.
 var noEffectOptions = map[string]bool{
 	// Which message attributes ReceiveMessage asks for: the Subscriber always asks for all of
@@ -111,10 +94,10 @@ var botocoreConfigOptions = map[string]bool{
 }
 
 // ParseTransportOptions builds a configuration from Celery's `broker_transport_options` for
-// the SQS transport, keys spelt as Kombu spells them. It is ApplyTransportOptions on an empty
+// the SQS transport, keys spelt as Kombu spells them. It is applyTransportOptions on an empty
 // Config; see there for the options.
 func ParseTransportOptions(opts map[string]any) (TransportOptions, error) {
-	return ApplyTransportOptions(Config{}, opts)
+	return applyTransportOptions(Config{}, opts)
 }
 
 // ParseTransportOptionsJSON is ParseTransportOptions for the options written as a JSON object,
@@ -125,13 +108,13 @@ func ParseTransportOptionsJSON(data []byte) (TransportOptions, error) {
 	dec.UseNumber()
 	var opts map[string]any
 	if err := dec.Decode(&opts); err != nil {
-		return TransportOptions{}, &TransportOptionError{Key: "broker_transport_options", Reason: "is not a JSON object: " + jsonErrorReason(err)}
+		return TransportOptions{}, &ConfigError{Field: "broker_transport_options", Reason: "is not a JSON object: " + jsonErrorReason(err)}
 	}
 	if dec.More() {
-		return TransportOptions{}, &TransportOptionError{Key: "broker_transport_options", Reason: "has data after the JSON object"}
+		return TransportOptions{}, &ConfigError{Field: "broker_transport_options", Reason: "has data after the JSON object"}
 	}
 	if opts == nil {
-		return TransportOptions{}, &TransportOptionError{Key: "broker_transport_options", Reason: "is not a JSON object"}
+		return TransportOptions{}, &ConfigError{Field: "broker_transport_options", Reason: "is not a JSON object"}
 	}
 	return ParseTransportOptions(opts)
 }
@@ -154,17 +137,17 @@ func jsonErrorReason(err error) string {
 }
 
 // ParseCeleryBroker builds a configuration from a Celery app's `broker_url` and
-// `broker_transport_options`: ParseBrokerURL, then ApplyTransportOptions on the result.
+// `broker_transport_options`: ParseBrokerURL, then applyTransportOptions on the result.
 // Options given as JSON can be decoded with encoding/json into a map[string]any first.
 func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (TransportOptions, error) {
 	cfg, err := ParseBrokerURL(brokerURL)
 	if err != nil {
 		return TransportOptions{}, err
 	}
-	return ApplyTransportOptions(cfg, transportOptions)
+	return applyTransportOptions(cfg, transportOptions)
 }
 
-// ApplyTransportOptions applies Celery's `broker_transport_options` for the SQS transport on
+// applyTransportOptions applies Celery's `broker_transport_options` for the SQS transport on
 // top of base (e.g. the Config from ParseBrokerURL). Keys are spelt as Kombu spells them; a key
 // Kombu does not know, or a value of the wrong type or out of range, is an error naming it
 // (errors.Is(err, ErrInvalidConfig)); all of them are reported at once, and no error shows a
@@ -220,12 +203,12 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //   - A predefined queue's region, and its session_token, are honoured.
 //   - backoff_policy keys may be strings ("1"), as JSON writes them; Kombu compares them with
 //     integer receive counts and so never applies such a policy.
-func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, error) {
+func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, error) {
 	p := &optionParser{}
 	res := TransportOptions{SubscriberConfig: SubscriberConfig{Config: base}, SQSBase64Encoding: true, BodyEncoding: "base64"}
 	cfg := &res.Config
 
-	stsTimeout := DefaultStsTokenTimeout
+	stsTimeout := defaultStsTokenTimeout
 	if base.StsTokenTimeout > 0 {
 		stsTimeout = base.StsTokenTimeout
 	}
@@ -295,7 +278,7 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			if s, ok := v.(string); ok && s == "" {
 				continue // Kombu: the default
 			}
-			if d, ok := p.seconds(key, v, true, time.Second, MaxVisibilityTimeout,
+			if d, ok := p.seconds(key, v, true, time.Second, maxVisibilityTimeout,
 				"(Kombu accepts 0; here 0 would mean the default of 1800)"); ok {
 				cfg.VisibilityTimeout = d
 			}
@@ -316,19 +299,19 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 				}
 			}
 		case "sts_token_timeout":
-			if d, ok := p.seconds(key, v, true, MinStsTokenTimeout, MaxStsTokenTimeout, ""); ok {
+			if d, ok := p.seconds(key, v, true, minStsTokenTimeout, maxStsTokenTimeout, ""); ok {
 				cfg.StsTokenTimeout = d
 				stsTimeout = d
 			}
 		case "sts_token_buffer_time":
-			if d, ok := p.seconds(key, v, false, 0, MaxStsTokenTimeout, ""); ok {
+			if d, ok := p.seconds(key, v, false, 0, maxStsTokenTimeout, ""); ok {
 				cfg.StsTokenBufferTime = d
 				bufferKey, buffer = key, d
 			}
 		case "client-config":
 			p.clientConfig(key, v, cfg)
 		case "wait_time_seconds":
-			if d, ok := p.seconds(key, v, true, 0, MaxWaitTimeSeconds*time.Second, ""); ok {
+			if d, ok := p.seconds(key, v, true, 0, maxWaitTimeSeconds*time.Second, ""); ok {
 				res.WaitTimeSeconds = int(d / time.Second)
 				res.DisableLongPolling = res.WaitTimeSeconds == 0
 			}
@@ -356,7 +339,7 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 	return res, nil
 }
 
-// effectiveOptions are the options ApplyTransportOptions maps onto a field, besides
+// effectiveOptions are the options applyTransportOptions maps onto a field, besides
 // sqs_base64_encoding and body_encoding.
 var effectiveOptions = map[string]bool{
 	"region": true, "endpoint_url": true, "is_secure": true, "session_token": true,
@@ -454,7 +437,7 @@ func (p *optionParser) backoffPolicy(key string, v any) map[int]int {
 			continue
 		}
 		ekey := fmt.Sprintf("%s[%d]", key, count)
-		secs, ok := p.seconds(ekey, e.value, true, 0, MaxVisibilityTimeout, "")
+		secs, ok := p.seconds(ekey, e.value, true, 0, maxVisibilityTimeout, "")
 		if !ok {
 			continue
 		}

@@ -270,7 +270,7 @@ func TestParseTransportOptionsErrors(t *testing.T) {
 			_, err := kombu.ParseTransportOptions(c.opts)
 			require.Error(t, err)
 			require.ErrorIs(t, err, kombu.ErrInvalidConfig)
-			var optErr *kombu.TransportOptionError
+			var optErr *kombu.ConfigError
 			require.ErrorAs(t, err, &optErr)
 			for _, w := range c.want {
 				require.Contains(t, err.Error(), w)
@@ -284,31 +284,6 @@ func TestParseTransportOptionsErrors(t *testing.T) {
 	for _, w := range []string{"foo", "bar", "wait_time_seconds", "region"} {
 		require.Contains(t, err.Error(), w)
 	}
-}
-
-func TestApplyTransportOptionsKeepsBase(t *testing.T) {
-	base := kombu.Config{Region: "ap-south-1", AccessKeyID: "AKIDBASE", SecretAccessKey: "s", Host: "localhost", Port: 9324, StsTokenTimeout: 2000 * time.Second}
-	o, err := kombu.ApplyTransportOptions(base, map[string]any{"queue_name_prefix": "x-", "sts_token_buffer_time": 1500})
-	require.NoError(t, err, "the buffer is checked against the base's StsTokenTimeout")
-	require.Equal(t, "ap-south-1", o.Region)
-	require.Equal(t, "AKIDBASE", o.AccessKeyID)
-	require.Equal(t, "localhost", o.Host)
-	require.Equal(t, 9324, o.Port)
-	require.Equal(t, "x-", o.QueueNamePrefix)
-	require.Equal(t, 1500*time.Second, o.StsTokenBufferTime)
-
-	// client-config cannot reshape an HTTPClient given in the base.
-	base.HTTPClient = &http.Client{}
-	_, err = kombu.ApplyTransportOptions(base, map[string]any{"client-config": map[string]any{"connect_timeout": 3}})
-	require.ErrorContains(t, err, "HTTPClient")
-	o, err = kombu.ApplyTransportOptions(base, map[string]any{"client-config": map[string]any{"read_timeout": 3}})
-	require.NoError(t, err)
-	require.Same(t, base.HTTPClient, o.HTTPClient)
-	require.Equal(t, 3*time.Second, o.RequestTimeout)
-
-	o, err = kombu.ApplyTransportOptions(kombu.Config{}, map[string]any{"client-config": map[string]any{"max_pool_connections": 50}})
-	require.NoError(t, err)
-	require.Equal(t, 50, o.HTTPClient.Transport.(*http.Transport).MaxIdleConnsPerHost)
 }
 
 func TestParseBrokerURL(t *testing.T) {

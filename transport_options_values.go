@@ -18,7 +18,7 @@ type optionParser struct {
 }
 
 func (p *optionParser) fail(key, format string, args ...any) {
-	p.errs = append(p.errs, &TransportOptionError{Key: key, Reason: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &ConfigError{Field: key, Reason: fmt.Sprintf(format, args...)})
 }
 
 // kind names a value's type in the words of JSON and Python, never showing the value.

@@ -9,7 +9,7 @@ import (
 )
 
 func TestBackoffPolicyDelay(t *testing.T) {
-	p := NewBackoffPolicy(map[int]int{1: 10, 2: 20, 3: 40, 4: 80, 5: 320, 6: 640}, []string{"proj.tasks.add"})
+	p := newBackoffTable(map[int]int{1: 10, 2: 20, 3: 40, 4: 80, 5: 320, 6: 640}, []string{"proj.tasks.add"})
 	cases := []struct {
 		task  string
 		count int
@@ -31,17 +31,17 @@ func TestBackoffPolicyDelay(t *testing.T) {
 		}
 	}
 
-	all := NewBackoffPolicy(map[int]int{2: 20, 4: 80}, nil)
+	all := newBackoffTable(map[int]int{2: 20, 4: 80}, nil)
 	for count, want := range map[int]int{1: 0, 2: 20, 3: 20, 4: 80, 9: 80} {
 		if got := all.Delay("anything", count); got != want {
 			t.Errorf("empty task list: Delay(%d) = %d, want %d", count, got, want)
 		}
 	}
-	var none *BackoffPolicy
+	var none *backoffTable
 	if got := none.Delay("x", 3); got != 0 {
 		t.Errorf("nil policy: Delay = %d, want 0", got)
 	}
-	if NewBackoffPolicy(nil, []string{"x"}) != nil {
+	if newBackoffTable(nil, []string{"x"}) != nil {
 		t.Error("an empty table must give a nil policy")
 	}
 }

@@ -205,7 +205,7 @@ func TestInteropGoToCelery(t *testing.T) {
 	for i := range 3 {
 		cases = append(cases, goCase{name: fmt.Sprintf("v2_fifo_%d", i), args: []any{i}, queue: fifoQueue})
 	}
-	largest := largestTaskArg(t, queue, kombu.DefaultMaxMessageSize)
+	largest := largestTaskArg(t, queue, maxMessageSize)
 	cases = append(cases, goCase{name: "v2_largest", args: []any{strings.Repeat("x", largest)},
 		check: func(t *testing.T, r workerRecord, _ time.Time) { assert.Equal(t, []string{"str"}, r.ArgTypes) }})
 
@@ -306,15 +306,15 @@ func TestInteropPublishTooLarge(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pub.Close() })
 
-	n := largestTaskArg(t, queue, kombu.DefaultMaxMessageSize)
+	n := largestTaskArg(t, queue, maxMessageSize)
 	over, err := celery.NewTask("tasks.record", []any{strings.Repeat("x", n+1)}, nil)
 	require.NoError(t, err)
 	err = pub.Publish(queue, over)
 	require.ErrorIs(t, err, kombu.ErrMessageTooLarge)
 	var tooLarge *kombu.MessageTooLargeError
 	require.ErrorAs(t, err, &tooLarge)
-	assert.Greater(t, tooLarge.Size, kombu.DefaultMaxMessageSize)
-	assert.Equal(t, kombu.DefaultMaxMessageSize, tooLarge.Limit)
+	assert.Greater(t, tooLarge.Size, maxMessageSize)
+	assert.Equal(t, maxMessageSize, tooLarge.Limit)
 	assert.Equal(t, int64(0), pub.Stats().Send, "nothing was sent")
 
 	fits, err := celery.NewTask("tasks.record", []any{strings.Repeat("x", n)}, nil)

@@ -320,7 +320,7 @@ func (t *Task) message(now func() time.Time) (*message.Message, error) {
 	msg := message.NewMessage(id, body)
 	md := msg.Metadata
 	md[kombu.MetadataHeaders] = string(headers)
-	md[kombu.MetadataContentType] = kombu.ContentTypeJSON
+	md[kombu.MetadataContentType] = "application/json"
 	md[kombu.MetadataContentEncoding] = "utf-8"
 	md[kombu.MetadataCorrelationID] = id
 	if t.CorrelationID != "" {
