@@ -169,13 +169,17 @@ func (c Config) Validate() error {
 		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
 	if c.VisibilityTimeout < 0 || c.VisibilityTimeout > maxVisibilityTimeout {
-		bad("VisibilityTimeout", "must be between 0 and 43200 s, got %s", c.VisibilityTimeout)
+		bad("VisibilityTimeout", "must be between 0 and 43200 s, got %s", secondsText(c.VisibilityTimeout))
+	}
+	if c.StsRoleArn != "" && !strings.HasPrefix(c.StsRoleArn, "arn:") {
+		bad("StsRoleArn", "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
 	}
 	if c.StsTokenTimeout != 0 && (c.StsTokenTimeout < minStsTokenTimeout || c.StsTokenTimeout > maxStsTokenTimeout) {
-		bad("StsTokenTimeout", "must be between 900 s and 43200 s, got %s", c.StsTokenTimeout)
+		bad("StsTokenTimeout", "must be between 900 s and 43200 s, got %s", secondsText(c.StsTokenTimeout))
 	}
 	if c.StsTokenBufferTime < 0 || (c.StsTokenBufferTime > 0 && c.StsTokenTimeout > 0 && c.StsTokenBufferTime >= c.StsTokenTimeout) {
-		bad("StsTokenBufferTime", "must be at least 0 and less than StsTokenTimeout, got %s", c.StsTokenBufferTime)
+		bad("StsTokenBufferTime", "must be at least 0 s and less than StsTokenTimeout (%s), got %s",
+			secondsText(c.StsTokenTimeout), secondsText(c.StsTokenBufferTime))
 	}
 	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
 		bad("AccessKeyID/SecretAccessKey", "must be given together")
@@ -207,12 +211,17 @@ func (c Config) Validate() error {
 		if q.URL == "" {
 			bad(field+".URL", "is required")
 		} else if !strings.HasPrefix(q.URL, "http://") && !strings.HasPrefix(q.URL, "https://") {
-			bad(field+".URL", "must be an http(s) queue URL, got %q", q.URL)
-		} else if strings.HasSuffix(name, ".fifo") != strings.HasSuffix(q.URL, ".fifo") {
-			bad(field+".URL", "a queue name ending in .fifo needs a FIFO queue URL (ending in .fifo), and only then")
+			bad(field+".URL", "must be an http:// or https:// queue URL, got %q", q.URL)
+		} else if strings.HasSuffix(name, ".fifo") && !strings.HasSuffix(q.URL, ".fifo") {
+			bad(field+".URL", "must be a FIFO queue URL (ending in .fifo), as the queue name ends in .fifo")
+		} else if !strings.HasSuffix(name, ".fifo") && strings.HasSuffix(q.URL, ".fifo") {
+			bad(field+".URL", "is a FIFO queue URL, so the queue name must end in .fifo")
 		}
 		if (q.AccessKeyID == "") != (q.SecretAccessKey == "") {
 			bad(field+".AccessKeyID/SecretAccessKey", "must be given together")
+		}
+		if q.SessionToken != "" && q.AccessKeyID == "" {
+			bad(field+".SessionToken", "needs AccessKeyID and SecretAccessKey")
 		}
 		if err := validateBackoffPolicy(q.BackoffPolicy); err != nil {
 			bad(field+".BackoffPolicy", "%s", err)
@@ -455,10 +464,10 @@ func (c SubscriberConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.WaitTimeSeconds < 0 || c.WaitTimeSeconds > maxWaitTimeSeconds {
-		bad("WaitTimeSeconds", "must be between 0 and 20, got %d", c.WaitTimeSeconds)
+		bad("WaitTimeSeconds", "must be between 0 and 20 s, got %d s", c.WaitTimeSeconds)
 	}
 	if c.PollingInterval < 0 {
-		bad("PollingInterval", "must not be negative, got %s", c.PollingInterval)
+		bad("PollingInterval", "must not be negative, got %s", secondsText(c.PollingInterval))
 	}
 	if c.PrefetchCount < 1 || c.PrefetchCount > 1000 {
 		bad("PrefetchCount", "must be between 1 and 1000, got %d", c.PrefetchCount)

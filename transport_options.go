@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -208,13 +207,6 @@ func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 	res := TransportOptions{SubscriberConfig: SubscriberConfig{Config: base}, SQSBase64Encoding: true, BodyEncoding: "base64"}
 	cfg := &res.Config
 
-	stsTimeout := defaultStsTokenTimeout
-	if base.StsTokenTimeout > 0 {
-		stsTimeout = base.StsTokenTimeout
-	}
-	var bufferKey string
-	var buffer time.Duration
-
 	for _, key := range sortedKeys(opts) {
 		v := opts[key]
 		if noEffectOptions[key] {
@@ -254,11 +246,7 @@ func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			}
 		case "endpoint_url":
 			if s, ok := p.str(key, v); ok && s != "" {
-				if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
-					p.fail(key, "must be an http:// or https:// URL")
-				} else {
-					cfg.EndpointURL = s
-				}
+				cfg.EndpointURL = s
 			}
 		case "is_secure":
 			if b, ok := p.boolean(key, v); ok {
@@ -278,9 +266,12 @@ func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			if s, ok := v.(string); ok && s == "" {
 				continue // Kombu: the default
 			}
-			if d, ok := p.seconds(key, v, true, time.Second, maxVisibilityTimeout,
-				"(Kombu accepts 0; here 0 would mean the default of 1800)"); ok {
-				cfg.VisibilityTimeout = d
+			if d, ok := p.duration(key, v, true); ok {
+				if d == 0 {
+					p.fail(key, "must be at least 1 s (Kombu accepts 0; here 0 would mean the default of 1800 s)")
+				} else {
+					cfg.VisibilityTimeout = d
+				}
 			}
 		case "sqs-creation-attributes":
 			if m, ok := p.stringMap(key, v); ok {
@@ -292,31 +283,25 @@ func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			}
 		case "sts_role_arn":
 			if s, ok := p.str(key, v); ok && s != "" {
-				if !strings.HasPrefix(s, "arn:") {
-					p.fail(key, "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-				} else {
-					cfg.StsRoleArn = s
-				}
+				cfg.StsRoleArn = s
 			}
 		case "sts_token_timeout":
-			if d, ok := p.seconds(key, v, true, minStsTokenTimeout, maxStsTokenTimeout, ""); ok {
+			if d, ok := p.duration(key, v, true); ok {
 				cfg.StsTokenTimeout = d
-				stsTimeout = d
 			}
 		case "sts_token_buffer_time":
-			if d, ok := p.seconds(key, v, false, 0, maxStsTokenTimeout, ""); ok {
+			if d, ok := p.duration(key, v, false); ok {
 				cfg.StsTokenBufferTime = d
-				bufferKey, buffer = key, d
 			}
 		case "client-config":
 			p.clientConfig(key, v, cfg)
 		case "wait_time_seconds":
-			if d, ok := p.seconds(key, v, true, 0, maxWaitTimeSeconds*time.Second, ""); ok {
+			if d, ok := p.duration(key, v, true); ok {
 				res.WaitTimeSeconds = int(d / time.Second)
 				res.DisableLongPolling = res.WaitTimeSeconds == 0
 			}
 		case "polling_interval":
-			if d, ok := p.seconds(key, v, false, 0, 24*time.Hour, ""); ok {
+			if d, ok := p.duration(key, v, false); ok {
 				res.PollingInterval = d
 				res.DisablePollingInterval = d == 0
 			}
@@ -328,9 +313,12 @@ func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			}
 		}
 	}
-	if bufferKey != "" && buffer >= stsTimeout {
-		p.fail(bufferKey, "must be less than sts_token_timeout (%s), got %s", stsTimeout, buffer)
-	}
+	// The ranges and the rules between fields are Config.Validate's, checked once here on the
+	// result (with the defaults the constructors would apply) and reported under the names of
+	// the options.
+	check := res.SubscriberConfig
+	check.setDefaults()
+	p.validated(check.Validate())
 	if len(p.errs) > 0 {
 		return TransportOptions{}, errors.Join(p.errs...)
 	}
@@ -402,23 +390,6 @@ func (p *optionParser) predefinedQueues(key string, v any) map[string]Predefined
 				q.BackoffTasks, _ = p.stringList(fkey, f.value)
 			}
 		}
-		urlKey := qkey + `["url"]`
-		switch {
-		case q.URL == "":
-			p.fail(urlKey, "is required")
-		case !strings.HasPrefix(q.URL, "http://") && !strings.HasPrefix(q.URL, "https://"):
-			p.fail(urlKey, "must be an http:// or https:// queue URL")
-		case strings.HasSuffix(name, ".fifo") && !strings.HasSuffix(q.URL, ".fifo"):
-			p.fail(urlKey, "must be a FIFO queue URL (ending in .fifo), as the queue name ends in .fifo")
-		case !strings.HasSuffix(name, ".fifo") && strings.HasSuffix(q.URL, ".fifo"):
-			p.fail(urlKey, "is a FIFO queue URL, so the queue name must end in .fifo")
-		}
-		if (q.AccessKeyID == "") != (q.SecretAccessKey == "") {
-			p.fail(qkey, "access_key_id and secret_access_key must be given together")
-		}
-		if q.SessionToken != "" && q.AccessKeyID == "" {
-			p.fail(qkey+`["session_token"]`, "needs access_key_id and secret_access_key")
-		}
 		queues[name] = q
 	}
 	return queues
@@ -437,14 +408,11 @@ func (p *optionParser) backoffPolicy(key string, v any) map[int]int {
 			continue
 		}
 		ekey := fmt.Sprintf("%s[%d]", key, count)
-		secs, ok := p.seconds(ekey, e.value, true, 0, maxVisibilityTimeout, "")
+		secs, ok := p.duration(ekey, e.value, true)
 		if !ok {
 			continue
 		}
 		policy[count] = int(secs / time.Second)
-	}
-	if err := validateBackoffPolicy(policy); err != nil {
-		p.fail(key, "%s", err)
 	}
 	return policy
 }
