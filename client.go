@@ -182,7 +182,7 @@ func (cs *clientSet) newSQSClient(cfg aws.Config, region string) *sqs.Client {
 		if region != "" {
 			o.Region = region
 		}
-		if ep := cs.cfg.endpoint(); ep != "" {
+		if ep := cs.cfg.EndpointURL; ep != "" {
 			o.BaseEndpoint = aws.String(ep)
 		}
 		if cs.stats != nil {

@@ -53,13 +53,8 @@ type Config struct {
 	Region string
 
 	// EndpointURL overrides the SQS endpoint, e.g. http://127.0.0.1:9324 for ElasticMQ
-	// (Kombu: `endpoint_url`, or the host of the broker URL).
+	// (Kombu: `endpoint_url`, or the host of the broker URL with `is_secure`).
 	EndpointURL string
-	// Host, IsSecure and Port build the endpoint the way Kombu does when a broker URL names a host
-	// (`sqs://@host:port`): {https if IsSecure else http}://Host[:Port]. Ignored when EndpointURL is set.
-	Host     string
-	IsSecure bool
-	Port     int
 
 	// AccessKeyID, SecretAccessKey and SessionToken are static credentials (the broker URL's
 	// `sqs://KEY:SECRET@`). When empty, the AWS SDK's default credential chain is used.
@@ -187,9 +182,6 @@ func (c Config) Validate() error {
 	if c.SessionToken != "" && c.AccessKeyID == "" {
 		bad("SessionToken", "needs AccessKeyID and SecretAccessKey")
 	}
-	if c.Port < 0 || c.Port > 65535 {
-		bad("Port", "must be between 0 and 65535, got %d", c.Port)
-	}
 	if c.EndpointURL != "" && !strings.HasPrefix(c.EndpointURL, "http://") && !strings.HasPrefix(c.EndpointURL, "https://") {
 		bad("EndpointURL", "must start with http:// or https://, got %q", c.EndpointURL)
 	}
@@ -237,7 +229,7 @@ func (c Config) Validate() error {
 func (c Config) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kombu.Config{Region:%q", c.Region)
-	if ep := c.endpoint(); ep != "" {
+	if ep := c.EndpointURL; ep != "" {
 		fmt.Fprintf(&b, " Endpoint:%q", ep)
 	}
 	if c.AccessKeyID != "" {
@@ -270,24 +262,6 @@ func (q PredefinedQueue) String() string {
 
 // GoString keeps credentials out of %#v as well.
 func (q PredefinedQueue) GoString() string { return q.String() }
-
-// endpoint is the SQS endpoint URL to use, or "" for AWS's own.
-func (c Config) endpoint() string {
-	if c.EndpointURL != "" {
-		return c.EndpointURL
-	}
-	if c.Host == "" {
-		return ""
-	}
-	scheme := "http"
-	if c.IsSecure {
-		scheme = "https"
-	}
-	if c.Port != 0 {
-		return fmt.Sprintf("%s://%s:%d", scheme, c.Host, c.Port)
-	}
-	return scheme + "://" + c.Host
-}
 
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -162,7 +163,8 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //	region                   Config.Region
 //	endpoint_url             Config.EndpointURL (Kombu 5.7 ignores this option and takes the
 //	                         endpoint only from the broker URL's host; here it wins over that host)
-//	is_secure                Config.IsSecure (https for the broker URL's host)
+//	is_secure                https for the broker URL's host (Config.EndpointURL); without
+//	                         one, or with endpoint_url, it has no effect
 //	session_token            Config.SessionToken, with the broker URL's key and secret (Kombu
 //	                         documents this option but never reads it)
 //	queue_name_prefix        Config.QueueNamePrefix
@@ -204,6 +206,8 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //     integer receive counts and so never applies such a policy.
 func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, error) {
 	p := &optionParser{}
+	var secure *bool        // is_secure
+	endpointOption := false // endpoint_url was given
 	res := TransportOptions{SubscriberConfig: SubscriberConfig{Config: base}, SQSBase64Encoding: true, BodyEncoding: "base64"}
 	cfg := &res.Config
 
@@ -246,11 +250,11 @@ func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			}
 		case "endpoint_url":
 			if s, ok := p.str(key, v); ok && s != "" {
-				cfg.EndpointURL = s
+				cfg.EndpointURL, endpointOption = s, true
 			}
 		case "is_secure":
 			if b, ok := p.boolean(key, v); ok {
-				cfg.IsSecure = b
+				secure = &b
 			}
 		case "session_token":
 			if s, ok := p.credential(key, v); ok {
@@ -311,6 +315,17 @@ func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			if l, ok := p.stringList(key, v); ok {
 				res.BackoffTasks = l
 			}
+		}
+	}
+	// is_secure picks the scheme of the broker URL's host, as in Kombu; it changes nothing
+	// else.
+	if secure != nil {
+		if rest, ok := strings.CutPrefix(base.EndpointURL, "http://"); ok && !endpointOption {
+			if *secure {
+				cfg.EndpointURL = "https://" + rest
+			}
+		} else {
+			p.noEffect = append(p.noEffect, "is_secure")
 		}
 	}
 	// The ranges and the rules between fields are Config.Validate's, checked once here on the

@@ -11,13 +11,12 @@ import (
 // TestApplyTransportOptionsKeepsBase: the options apply on top of a base Config, as
 // ParseCeleryBroker applies them on the broker URL's.
 func TestApplyTransportOptionsKeepsBase(t *testing.T) {
-	base := Config{Region: "ap-south-1", AccessKeyID: "AKIDBASE", SecretAccessKey: "s", Host: "localhost", Port: 9324, StsTokenTimeout: 2000 * time.Second}
+	base := Config{Region: "ap-south-1", AccessKeyID: "AKIDBASE", SecretAccessKey: "s", EndpointURL: "http://localhost:9324", StsTokenTimeout: 2000 * time.Second}
 	o, err := applyTransportOptions(base, map[string]any{"queue_name_prefix": "x-", "sts_token_buffer_time": 1500})
 	require.NoError(t, err, "the buffer is checked against the base's StsTokenTimeout")
 	require.Equal(t, "ap-south-1", o.Region)
 	require.Equal(t, "AKIDBASE", o.AccessKeyID)
-	require.Equal(t, "localhost", o.Host)
-	require.Equal(t, 9324, o.Port)
+	require.Equal(t, "http://localhost:9324", o.EndpointURL)
 	require.Equal(t, "x-", o.QueueNamePrefix)
 	require.Equal(t, 1500*time.Second, o.StsTokenBufferTime)
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,6 @@ func TestParseTransportOptions(t *testing.T) {
 	require.Equal(t, "arn:aws:iam::123456789012:role/celery", o.StsRoleArn)
 	require.Equal(t, time.Hour, o.StsTokenTimeout)
 	require.Equal(t, 2*time.Minute, o.StsTokenBufferTime)
-	require.True(t, o.IsSecure)
 	require.Equal(t, "https://sqs.eu-west-1.amazonaws.com", o.EndpointURL)
 	require.Equal(t, "top-level-token", o.SessionToken)
 	require.Equal(t, map[string]string{"KmsMasterKeyId": "alias/aws/sqs", "MessageRetentionPeriod": "1209600"}, o.CreationAttributes)
@@ -107,7 +107,7 @@ func TestParseTransportOptions(t *testing.T) {
 
 	require.False(t, o.SQSBase64Encoding)
 	require.Equal(t, "base64", o.BodyEncoding)
-	require.Equal(t, []string{"fetch_message_attributes", "port", "supports_fanout"}, o.NoEffect)
+	require.Equal(t, []string{"fetch_message_attributes", "is_secure", "port", "supports_fanout"}, o.NoEffect, "is_secure has no effect with endpoint_url")
 
 	pc := o.PublisherConfig()
 	require.Equal(t, o.Config.String(), pc.Config.String())
@@ -168,10 +168,10 @@ func TestParseTransportOptionsNumbers(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, o.PollingInterval, "%v", v)
 	}
-	for v, want := range map[any]bool{true: true, false: false, "True": true, "false": false, "yes": true, "0": false, 1: true, 0.0: false} {
-		o, err := kombu.ParseTransportOptions(map[string]any{"is_secure": v})
+	for v, want := range map[any]string{true: "https", false: "http", "True": "https", "false": "http", "yes": "https", "0": "http", 1: "https", 0.0: "http"} {
+		o, err := kombu.ParseCeleryBroker("sqs://@localhost:9324", map[string]any{"is_secure": v})
 		require.NoError(t, err, "%v", v)
-		require.Equal(t, want, o.IsSecure, "%v", v)
+		require.Equal(t, want+"://localhost:9324", o.EndpointURL, "%v", v)
 	}
 }
 
@@ -293,16 +293,16 @@ func TestParseBrokerURL(t *testing.T) {
 	}{
 		{"sqs://", kombu.Config{}},
 		{"sqs://KEY:SECRET@", kombu.Config{AccessKeyID: "KEY", SecretAccessKey: "SECRET"}},
-		{"sqs://@localhost:9324", kombu.Config{Host: "localhost", Port: 9324}},
-		{"sqs://@localhost:9324/", kombu.Config{Host: "localhost", Port: 9324}},
-		{"  SQS://LocalHost  ", kombu.Config{Host: "localhost"}},
+		{"sqs://@localhost:9324", kombu.Config{EndpointURL: "http://localhost:9324"}},
+		{"sqs://@localhost:9324/", kombu.Config{EndpointURL: "http://localhost:9324"}},
+		{"  SQS://LocalHost  ", kombu.Config{EndpointURL: "http://localhost"}},
 		{"sqs://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI%2FK7MDENG%2FbPxRfiCYEXAMPLEKEY@", kombu.Config{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}},
 		{"sqs://k:a+b%2Bc%zz@", kombu.Config{AccessKeyID: "k", SecretAccessKey: "a+b+c%zz"}},
-		{"sqs://k:s:t@h", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s:t", Host: "h"}},
-		{"sqs://k:s@x@h:1", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s@x", Host: "h", Port: 1}},
-		{"sqs://k:s@host.example:443/vhost", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s", Host: "host.example", Port: 443}},
-		{"sqs://@[::1]:9324", kombu.Config{Host: "[::1]", Port: 9324}},
-		{"sqs://h:", kombu.Config{Host: "h"}},
+		{"sqs://k:s:t@h", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s:t", EndpointURL: "http://h"}},
+		{"sqs://k:s@x@h:1", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s@x", EndpointURL: "http://h:1"}},
+		{"sqs://k:s@host.example:443/vhost", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s", EndpointURL: "http://host.example:443"}},
+		{"sqs://@[::1]:9324", kombu.Config{EndpointURL: "http://[::1]:9324"}},
+		{"sqs://h:", kombu.Config{EndpointURL: "http://h"}},
 		{"sqs://?", kombu.Config{}},
 	}
 	for _, c := range cases {
@@ -310,8 +310,7 @@ func TestParseBrokerURL(t *testing.T) {
 		require.NoError(t, err, c.url)
 		require.Equal(t, c.want.AccessKeyID, got.AccessKeyID, c.url)
 		require.Equal(t, c.want.SecretAccessKey, got.SecretAccessKey, c.url)
-		require.Equal(t, c.want.Host, got.Host, c.url)
-		require.Equal(t, c.want.Port, got.Port, c.url)
+		require.Equal(t, c.want.EndpointURL, got.EndpointURL, c.url)
 	}
 
 	for _, u := range []string{"", "amqp://", "sqs:", "sqs://KEY@", "sqs://:SECRET@", "sqs://k:abc/def@", "sqs://h:99999", "sqs://h:9a",
@@ -400,12 +399,17 @@ json.dump(out, sys.stdout)
 		require.NoError(t, err, u)
 		require.Equal(t, str(k.User), got.AccessKeyID, u)
 		require.Equal(t, str(k.Password), got.SecretAccessKey, u)
-		require.Equal(t, str(k.Host), strings.Trim(got.Host, "[]"), u)
-		port := 0
-		if k.Port != nil {
-			port = *k.Port
+		want := ""
+		if host := str(k.Host); host != "" {
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+			want = "http://" + host
+			if k.Port != nil && *k.Port != 0 {
+				want += ":" + strconv.Itoa(*k.Port)
+			}
 		}
-		require.Equal(t, port, got.Port, u)
+		require.Equal(t, want, got.EndpointURL, u)
 	}
 }
 
