@@ -291,10 +291,15 @@ func TestWorkerNeverRunsEarly(t *testing.T) {
 }
 
 func TestWorkerUnknownTask(t *testing.T) {
-	w, pub, _ := newTestWorker(t, kombu.WorkerConfig{})
-	msg, _ := received(t, "q", "no.such", nil, nil)
-	require.ErrorIs(t, w.Handle(msg), kombu.ErrUnknownTask)
+	// As Celery: a NotRegistered failure is stored and the message acked (deleted).
+	w, pub, res := newTestWorker(t, kombu.WorkerConfig{})
+	msg, unknownID := received(t, "q", "no.such", nil, nil)
+	require.NoError(t, w.Handle(msg))
 	assert.Empty(t, pub.all())
+	r, err := res.Get(context.Background(), unknownID)
+	require.NoError(t, err)
+	assert.Equal(t, kombu.StateFailure, r.Status)
+	assert.Equal(t, &kombu.ExceptionInfo{Type: "NotRegistered", Module: "celery.exceptions", Message: []any{"no.such"}}, r.Result)
 
 	w, pub, _ = newTestWorker(t, kombu.WorkerConfig{UnknownTaskTopic: "elsewhere"})
 	msg, id := received(t, "q", "no.such", []any{1}, nil)
