@@ -1,4 +1,4 @@
-package kombu_test
+package celery_test
 
 import (
 	"bytes"
@@ -12,10 +12,17 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
+	"github.com/watermill-kombu/watermill-kombu/celery/redisbackend"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -57,17 +64,23 @@ func TestUnknownTaskAsCelery(t *testing.T) {
 	defer cancel()
 	ep := testenv.SQSEndpoint(t)
 	client := testenv.SQSClient(t, ep)
-	redisURL := testRedisURL(t)
+	redisURL := testenv.RedisURL(t)
 	goQueue, pyQueue := testenv.UniqueName("unknown-go"), testenv.UniqueName("unknown-py")
-	goURL := semQueue(t, client, goQueue, 30*time.Second)
-	pyURL := semQueue(t, client, pyQueue, 30*time.Second)
-	env := []string{testenv.EnvSQSEndpoint + "=" + ep, envRedisURL + "=" + redisURL,
+	goURL := testenv.CreateQueue(t, client, goQueue, nil)
+	pyURL := testenv.CreateQueue(t, client, pyQueue, nil)
+	env := []string{testenv.EnvSQSEndpoint + "=" + ep, testenv.EnvRedisURL + "=" + redisURL,
 		"KOMBU_WORKER_PY_QUEUE=" + pyQueue, "KOMBU_WORKER_GO_QUEUE=" + goQueue, "KOMBU_WORKER_CLIENT_TIMEOUT=30"}
 
 	assertGone := func(t *testing.T, url string) {
 		t.Helper()
 		time.Sleep(2 * time.Second) // let a redelivery happen, if the message went back
-		visible, inFlight := semQueueCounts(t, client, url)
+		out, err := client.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+			QueueUrl: aws.String(url),
+			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
+				types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		require.NoError(t, err)
+		visible, _ := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+		inFlight, _ := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
 		assert.Zero(t, visible+inFlight, "the message is still in the queue (%d visible, %d in flight)", visible, inFlight)
 	}
 
@@ -82,17 +95,22 @@ func TestUnknownTaskAsCelery(t *testing.T) {
 	t.Run("go", func(t *testing.T) {
 		var errorLines atomic.Int64
 		logger := countingLogger{LoggerAdapter: watermill.NopLogger{}, word: "unregistered", n: &errorLines}
-		cfg := semConfig(ep, 30*time.Second)
-		pub := semPublisher(t, cfg)
-		sub := semSubscriber(t, semSubConfig(cfg))
-		results, err := kombu.NewRedisBackend(kombu.RedisBackendConfig{URL: redisURL, Expires: time.Hour})
+		pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: interopConfig(ep)}, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = pub.Close() })
+		sub, err := kombu.NewSubscriber(kombu.SubscriberConfig{Config: interopConfig(ep), WaitTimeSeconds: 1,
+			PollingInterval: 50 * time.Millisecond, CloseTimeout: 5 * time.Second}, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = sub.Close() })
+		results, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{URL: redisURL, Expires: time.Hour})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = results.Close() })
-		w, err := kombu.NewWorker(kombu.WorkerConfig{Publisher: pub, Results: results}, logger)
+		w, err := celery.NewWorker(celery.WorkerConfig{Publisher: pub, Results: results}, logger)
 		require.NoError(t, err)
-		r := rtRouter(t)
+		r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 5 * time.Second}, watermill.NopLogger{})
+		require.NoError(t, err)
 		r.AddConsumerHandler("go-worker", goQueue, sub, w.Handler())
-		rtRun(t, r)
+		testenv.RunRouter(t, r)
 
 		const n = 3
 		raised, messages := unknownTaskClient(t, ctx, env, goQueue, n)

@@ -1,4 +1,4 @@
-package kombu
+package celery
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	kombu "github.com/watermill-kombu/watermill-kombu"
 )
 
 // DefaultMaxRetries is how often a task may be retried unless Register says otherwise, as
@@ -165,7 +166,7 @@ func (w *Worker) Handle(msg *message.Message) error {
 	ctx := msg.Context()
 	topic := message.SubscribeTopicFromCtx(ctx)
 	if topic == "" {
-		topic = msg.Metadata.Get(MetadataQueue)
+		topic = msg.Metadata.Get(kombu.MetadataQueue)
 	}
 	reg := w.lookup(t.Name)
 	if reg == nil {
