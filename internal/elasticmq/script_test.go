@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,7 +101,7 @@ func TestScriptManagesOnlyItsOwnBroker(t *testing.T) {
 		a.run("stop", "standard")
 		if pid := a.pid(); pid > 0 && testenv.Alive(pid) {
 			t.Errorf("pid %d still alive after stop", pid)
-			_ = syscallKill(pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
 
