@@ -132,7 +132,7 @@ define step
 	fi;
 endef
 
-test: up venv redis-up ## Every step below, even after one fails; lists the failed steps and exits non-zero if any
+test: up venv redis-up ## gofmt, vet, examples, go test -race, fuzz, bench tests, bench-quick, docs-check: all run, failures listed at the end
 	@start=$$(date +%s); failed=""; \
 	$(call step,gofmt,test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }) \
 	$(call step,vet,$(GO) vet ./...) \
