@@ -65,7 +65,7 @@ func pong(port int) bool {
 // port held by any other process is refused, and the server does not keep the caller's
 // descriptors open.
 func TestScriptManagesOnlyItsOwnRedis(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && os.Getenv("CI") != "true" { // with CI=true, a missing service fails
 		t.Skip("starts redis-server")
 	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
