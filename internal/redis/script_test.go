@@ -131,3 +131,34 @@ func TestScriptManagesOnlyItsOwnRedis(t *testing.T) {
 		t.Errorf("pid %d still alive after stop", pid)
 	}
 }
+
+// TestScriptUnderFlock: a CI wrapper that runs `make redis-up` under flock(1) gets its lock
+// back when the command returns, although the server it started keeps running.
+func TestScriptUnderFlock(t *testing.T) {
+	if testing.Short() && os.Getenv("CI") != "true" { // with CI=true, a missing service fails
+		t.Skip("starts redis-server")
+	}
+	for _, tool := range []string{"redis-server", "flock"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found", tool)
+		}
+	}
+	c := checkout{t: t, root: testenv.CopyCheckout(t, "internal/redis"), port: testenv.FreePort(t)}
+	t.Cleanup(func() { c.run("stop") })
+	lock := filepath.Join(t.TempDir(), "ci.lock")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "flock", lock, c.script(), "start")
+	cmd.Env = c.env()
+	out, err := cmd.CombinedOutput()
+	t.Logf("flock %s start: %v\n%s", lock, err, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pong(c.port) {
+		t.Fatal("no Redis answering after start")
+	}
+	if out, err := exec.Command("flock", "-n", lock, "true").CombinedOutput(); err != nil {
+		t.Errorf("the lock is still held after start returned (the server inherited it): %v %s", err, out)
+	}
+}
