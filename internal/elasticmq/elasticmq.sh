@@ -148,13 +148,18 @@ is_our_broker() {
   [[ $cmd == *" org.elasticmq.server.Main"* && $cmd == *" -Dconfig.file=$CONF "* ]]
 }
 
-# Pid of the broker this checkout started, from the pid file; empty when
-# that process is gone or is not ours any more (a pid reused by another
-# process).
+# Pid of the broker this checkout started: the one in the pid file, else
+# the one listening on the port if it is ours (its pid file was deleted).
+# Empty when there is none: the process is gone, or the pid now belongs to
+# another process.
 find_pid() {
-  local pid
-  [[ -f $PIDFILE ]] || return 0
-  pid=$(<"$PIDFILE")
+  local pid=""
+  if [[ -f $PIDFILE ]]; then
+    pid=$(<"$PIDFILE")
+  fi
+  if ! is_our_broker "$pid"; then
+    pid=$(listener_pid)
+  fi
   if is_our_broker "$pid"; then
     echo "$pid"
   fi

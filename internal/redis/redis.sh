@@ -66,15 +66,25 @@ is_ours() {
   [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$DIR" ]]
 }
 
-# Pid of the server this checkout started, from the pid file; empty when
-# that process is gone or is not ours.
+# Pid of the server this checkout started: the one in the pid file, else
+# the one listening on the port if it is ours (its pid file was deleted).
+# Empty when there is none.
 find_pid() {
-  local pid
-  [[ -f $PIDFILE ]] || return 0
-  pid=$(<"$PIDFILE")
+  local pid=""
+  if [[ -f $PIDFILE ]]; then
+    pid=$(<"$PIDFILE")
+  fi
+  if ! is_ours "$pid"; then
+    pid=$(listener_pid)
+  fi
   if is_ours "$pid"; then
     echo "$pid"
   fi
+}
+
+# Pid of the process listening on the port, when ss can tell.
+listener_pid() {
+  ss -Hltnp "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
 }
 
 port_in_use() {
@@ -83,7 +93,7 @@ port_in_use() {
 
 port_holder() {
   local pid
-  pid=$(ss -Hltnp "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true)
+  pid=$(listener_pid)
   if [[ -z $pid ]]; then
     echo "a process this user cannot see"
   else

@@ -124,6 +124,11 @@ func TestScriptManagesOnlyItsOwnRedis(t *testing.T) {
 		t.Errorf("start on a port held by another program must fail clearly, got ok=%v %q", ok, out)
 	}
 
+	// Stopped by the clone that started it, even without its pid file: the server's working
+	// directory is this clone's.
+	if err := os.Remove(filepath.Join(a.root, ".cache", "redis", "redis-"+strconv.Itoa(port)+".pid")); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := a.run("stop"); !ok {
 		t.Error("stop failed")
 	}
