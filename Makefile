@@ -110,7 +110,7 @@ interop-smoke: up venv ## Round-trip a message through Kombu's SQS transport
 
 # --------------------------------------------------------------------- go
 
-.PHONY: build vet fmt test test-harness test-stress test-long test-fuzz bench demo
+.PHONY: build vet fmt tidy-check api-count test test-short test-harness test-stress test-long test-fuzz bench demo
 build: ## go build ./...
 	$(GO) build ./...
 
@@ -119,6 +119,17 @@ vet: ## go vet ./...
 
 fmt: ## gofmt the Go sources
 	$(GO) fmt ./...
+
+tidy-check: ## Fail when go.mod/go.sum are not tidy (go mod tidy -diff)
+	@$(GO) mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
+
+# The root package is the Watermill plugin: keep its exported API to about one screen.
+API_MAX ?= 70
+api-count: ## Count the exported identifiers per package; fail when the root package has more than API_MAX (70)
+	@$(GO) run ./internal/apicount -max $(API_MAX) . ./celery ./celery/redisbackend ./kombumetrics
+
+test-short: ## The unit tests only: no broker, Redis or Python needed (go test -short), in seconds
+	@$(call timed,make test-short,$(GO) test -short -count=1 ./...)
 
 # $(call step,name,command): one step of `make test`. The command runs in a subshell; when
 # it fails, name is added to $$failed and the next step runs anyway. No commas in command.
@@ -132,14 +143,17 @@ define step
 	fi;
 endef
 
-test: up venv redis-up ## gofmt, vet, examples, go test -race, fuzz, bench tests, bench-quick, docs-check: all run, failures listed at the end
+test: up venv redis-up ## gofmt, vet, tidy, API size, examples, go test -race, fuzz, bench tests and quick run, docs-check: all run, failures listed
 	@start=$$(date +%s); failed=""; \
 	$(call step,gofmt,test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }) \
 	$(call step,vet,$(GO) vet ./...) \
+	$(call step,tidy-check,$(MAKE) tidy-check) \
+	$(call step,api-count,$(MAKE) api-count) \
 	$(call step,reset-persistent,$(ELASTICMQ) reset persistent) \
 	$(call step,examples,$(MAKE) examples) \
 	$(call step,go-test,$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./...) \
 	$(call step,fuzz,$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s .) \
+	$(call step,fuzz-celery,$(GO) test -run='^$$' -fuzz='^FuzzTaskFromMessage$$' -fuzztime=10s ./celery) \
 	$(call step,bench-test,cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) \
 	$(call step,bench-quick,$(MAKE) bench-quick) \
 	$(call step,docs-check,$(MAKE) docs-check) \
