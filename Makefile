@@ -143,7 +143,7 @@ define step
 	fi;
 endef
 
-test: up venv redis-up ## gofmt, vet, examples, go test -race, fuzz, bench tests, bench-quick, docs-check: all run, failures listed at the end
+test: up venv redis-up ## gofmt, vet, tidy, API size, examples, go test -race, fuzz, bench tests and quick run, docs-check: all run, failures listed
 	@start=$$(date +%s); failed=""; \
 	$(call step,gofmt,test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }) \
 	$(call step,vet,$(GO) vet ./...) \
@@ -153,7 +153,7 @@ test: up venv redis-up ## gofmt, vet, examples, go test -race, fuzz, bench tests
 	$(call step,examples,$(MAKE) examples) \
 	$(call step,go-test,$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./...) \
 	$(call step,fuzz,$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s .) \
-	$(call step,fuzz-task,$(GO) test -run='^$$' -fuzz='^FuzzTaskFromMessage$$' -fuzztime=10s ./celery) \
+	$(call step,fuzz-celery,$(GO) test -run='^$$' -fuzz='^FuzzTaskFromMessage$$' -fuzztime=10s ./celery) \
 	$(call step,bench-test,cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) \
 	$(call step,bench-quick,$(MAKE) bench-quick) \
 	$(call step,docs-check,$(MAKE) docs-check) \

@@ -19,9 +19,7 @@ import (
 // copies it (see docscheck.Program for how a block of statements is completed) and passes
 // go vet (but for unreachable code: a block may end with a return).
 func TestDocsGoBlocksCompile(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" { // with CI=true, a missing service fails
-		t.Skip("runs go vet on the documentation's Go blocks")
-	}
+	testenv.NeedsServices(t)
 	root := testenv.RepoRoot(t)
 	files, err := docscheck.Files(root)
 	if err != nil {
@@ -97,9 +95,7 @@ func TestDocsGoBlocksCompile(t *testing.T) {
 // works in Kombu as written, on a machine without AWS credentials: a message goes through a
 // fresh queue of the local ElasticMQ.
 func TestDocsBrokerURLs(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" { // with CI=true, a missing service fails
-		t.Skip("needs ElasticMQ and the Python virtualenv")
-	}
+	testenv.NeedsServices(t)
 	root := testenv.RepoRoot(t)
 	ep, err := url.Parse(testenv.SQSEndpoint(t))
 	if err != nil {

@@ -21,9 +21,7 @@ import (
 // machine without AWS credentials, runs the task that a Celery app sends with the README's
 // local broker URL.
 func TestDocsQuickStartRuns(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" { // with CI=true, a missing service fails
-		t.Skip("needs ElasticMQ and the Python virtualenv")
-	}
+	testenv.NeedsServices(t)
 	root := testenv.RepoRoot(t)
 	ep := testenv.SQSEndpoint(t)
 	python := testenv.Python(t)

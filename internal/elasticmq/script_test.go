@@ -84,9 +84,7 @@ func healthy(port int) bool {
 // running; a port held by any other process is refused too; and the broker does not keep the
 // caller's descriptors open (a CI wrapper holding a lock or reading a pipe is not held up).
 func TestScriptManagesOnlyItsOwnBroker(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" { // with CI=true, a missing service fails
-		t.Skip("starts a JVM")
-	}
+	testenv.NeedsServices(t)
 	lib := filepath.Join(testenv.RepoRoot(t), ".cache", "elasticmq", "lib")
 	if _, err := os.Stat(filepath.Join(lib, ".pom.xml")); err != nil {
 		t.Fatalf("ElasticMQ is not fetched (%v); run `make elasticmq-fetch` (or `make up`)", err)

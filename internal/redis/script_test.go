@@ -65,9 +65,7 @@ func pong(port int) bool {
 // port held by any other process is refused, and the server does not keep the caller's
 // descriptors open.
 func TestScriptManagesOnlyItsOwnRedis(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" { // with CI=true, a missing service fails
-		t.Skip("starts redis-server")
-	}
+	testenv.NeedsServices(t)
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server not found; run `make redis-up` (installs the Debian package)")
 	}
@@ -140,9 +138,7 @@ func TestScriptManagesOnlyItsOwnRedis(t *testing.T) {
 // TestScriptUnderFlock: a CI wrapper that runs `make redis-up` under flock(1) gets its lock
 // back when the command returns, although the server it started keeps running.
 func TestScriptUnderFlock(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" { // with CI=true, a missing service fails
-		t.Skip("starts redis-server")
-	}
+	testenv.NeedsServices(t)
 	for _, tool := range []string{"redis-server", "flock"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found", tool)
