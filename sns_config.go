@@ -66,7 +66,7 @@ func (c Config) snsEndpoint() string {
 	if c.SNSEndpointURL != "" {
 		return c.SNSEndpointURL
 	}
-	return c.endpoint()
+	return c.EndpointURL
 }
 
 // validateFanout checks the SNS fields.

@@ -92,7 +92,7 @@ var snsConnectionCodes = map[string]struct{}{
 	"Throttled": {}, "ThrottledException": {}, "KMSThrottling": {}, "KMSThrottlingException": {},
 }
 
-// snsErrorClass is ErrorClass for errors of SNS calls.
+// snsErrorClass is errorClass for errors of SNS calls.
 func snsErrorClass(err error) error {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
@@ -100,7 +100,7 @@ func snsErrorClass(err error) error {
 			return ErrConnection
 		}
 	}
-	return ErrorClass(err)
+	return errorClass(err)
 }
 
 // isTopicNotFound reports whether SNS said the topic does not exist.

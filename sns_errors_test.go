@@ -32,7 +32,6 @@ func TestSNSFanoutMissingTopic(t *testing.T) {
 	err = pub.Publish(exchange, message.NewMessage(watermill.NewUUID(), []byte("x")))
 	require.ErrorIs(t, err, kombu.ErrTopicDoesNotExist)
 	require.ErrorIs(t, err, kombu.ErrChannel)
-	require.Equal(t, kombu.ErrChannel, kombu.ErrorClass(err))
 	var ee *kombu.ExchangeError
 	require.True(t, errors.As(err, &ee), "%T: %v", err, err)
 	require.Equal(t, exchange, ee.Exchange)

@@ -166,7 +166,7 @@ func (f *snsFanout) forgetTopic(exchange string, ref topicRef) bool {
 }
 
 // snsMiddleware counts SNS requests, each attempt, like middleware does for SQS.
-func (s *RequestStats) snsMiddleware(stack *middleware.Stack) error {
+func (s *requestStats) snsMiddleware(stack *middleware.Stack) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kombuSNSRequestStats",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			switch awsmiddleware.GetOperationName(ctx) {

@@ -5,13 +5,34 @@ import (
 	"strings"
 )
 
+// predefinedExchangeFields maps the PredefinedExchange fields Config.Validate names to the
+// options of a predefined_exchanges entry.
+var predefinedExchangeFields = map[string]string{
+	"ARN": `["arn"]`, "AccessKeyID/SecretAccessKey": "", "SessionToken": `["session_token"]`,
+}
+
+// predefinedExchangeOption turns a Validate field name of a predefined exchange into its
+// transport option, or returns "".
+func predefinedExchangeOption(field string) string {
+	rest, ok := strings.CutPrefix(field, "PredefinedExchanges[")
+	if !ok {
+		return ""
+	}
+	if i := strings.LastIndex(rest, "]."); i >= 0 {
+		if sub, ok := predefinedExchangeFields[rest[i+2:]]; ok {
+			return "predefined_exchanges[" + strconv.Quote(rest[:i]) + "]" + sub
+		}
+	}
+	return ""
+}
+
 // predefinedExchangeKeys are the keys of a `predefined_exchanges` entry.
 var predefinedExchangeKeys = map[string]bool{
 	"arn": true, "access_key_id": true, "secret_access_key": true, "session_token": true, "region": true,
 }
 
 // predefinedExchanges reads Kombu's `predefined_exchanges`: exchange name -> {arn,
-// access_key_id, secret_access_key, session_token, region}.
+// access_key_id, secret_access_key, session_token, region}. Config.Validate checks the values.
 func (p *optionParser) predefinedExchanges(key string, v any) map[string]PredefinedExchange {
 	entries, ok := p.mapping(key, v)
 	if !ok {
@@ -52,20 +73,6 @@ func (p *optionParser) predefinedExchanges(key string, v any) map[string]Predefi
 			case "region":
 				x.Region, _ = p.str(fkey, f.value)
 			}
-		}
-		arnKey := ekey + `["arn"]`
-		if x.ARN == "" {
-			p.fail(arnKey, "is required")
-		} else if arn, err := parseTopicARN(x.ARN); err != nil {
-			p.fail(arnKey, "must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)")
-		} else if strings.HasSuffix(name, ".fifo") != strings.HasSuffix(arn.name, ".fifo") {
-			p.fail(arnKey, "an exchange name ending in .fifo needs a FIFO topic (ending in .fifo), and only then")
-		}
-		if (x.AccessKeyID == "") != (x.SecretAccessKey == "") {
-			p.fail(ekey, "access_key_id and secret_access_key must be given together")
-		}
-		if x.SessionToken != "" && x.AccessKeyID == "" {
-			p.fail(ekey+`["session_token"]`, "needs access_key_id and secret_access_key")
 		}
 		exchanges[name] = x
 	}

@@ -43,14 +43,14 @@ func (p *Publisher) publishToTopic(ctx context.Context, exchange string, msgs []
 	}
 }
 
-// snsMarshaler is the Publisher's marshaler for SNS: a KombuMarshaler writes the JSON envelope
+// snsMarshaler is the Publisher's marshaler for SNS: a EnvelopeMarshaler writes the JSON envelope
 // without the base64 layer, as Kombu's _put_fanout does; other marshalers are used as they are.
 func (p *Publisher) snsMarshaler() Marshaler {
 	switch m := p.config.Marshaler.(type) {
-	case KombuMarshaler:
+	case EnvelopeMarshaler:
 		m.RawEnvelope = true
 		return m
-	case *KombuMarshaler:
+	case *EnvelopeMarshaler:
 		c := *m
 		c.RawEnvelope = true
 		return c

@@ -50,7 +50,7 @@ func (f *snsFanout) bindExchange(ctx context.Context, exchange string) error {
 // gets a policy statement that lets the topic send to it, then an SQS subscription with raw
 // message delivery. Both steps are idempotent, so a queue Kombu subscribed already costs two
 // requests that change nothing. An existing subscription without raw delivery (set up by
-// hand) is kept: KombuMarshaler unwraps SNS notifications.
+// hand) is kept: EnvelopeMarshaler unwraps SNS notifications.
 func (f *snsFanout) bind(ctx context.Context, exchange, queue string) error {
 	_, err := f.subs.get(ctx, exchange+"\x00"+queue, func(ctx context.Context) (string, error) {
 		ref, err := f.topic(ctx, exchange)

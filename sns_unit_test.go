@@ -72,7 +72,7 @@ func TestSNSQueuePolicy(t *testing.T) {
 }
 
 func TestSNSNotificationUnwrap(t *testing.T) {
-	inner := KombuMarshaler{RawEnvelope: true}
+	inner := EnvelopeMarshaler{RawEnvelope: true}
 	out, err := inner.Marshal(Destination{Exchange: "ex"}, newTestMessage("id-1", `{"x":1}`))
 	require.NoError(t, err)
 	notification, err := json.Marshal(map[string]any{
@@ -84,7 +84,7 @@ func TestSNSNotificationUnwrap(t *testing.T) {
 		},
 	})
 	require.NoError(t, err)
-	msg, err := KombuMarshaler{}.Unmarshal("q", &types.Message{MessageId: aws.String("sqs-id"), Body: aws.String(string(notification)), ReceiptHandle: aws.String("rh")})
+	msg, err := EnvelopeMarshaler{}.Unmarshal("q", &types.Message{MessageId: aws.String("sqs-id"), Body: aws.String(string(notification)), ReceiptHandle: aws.String("rh")})
 	require.NoError(t, err)
 	assert.Equal(t, "id-1", msg.UUID)
 	assert.Equal(t, `{"x":1}`, string(msg.Payload))
@@ -96,7 +96,7 @@ func TestSNSNotificationUnwrap(t *testing.T) {
 	// A notification that does not carry a Kombu envelope stays whole.
 	other, err := json.Marshal(map[string]any{"Type": "Notification", "TopicArn": testTopicA, "Message": "hello"})
 	require.NoError(t, err)
-	msg, err = KombuMarshaler{}.Unmarshal("q", &types.Message{MessageId: aws.String("sqs-id"), Body: aws.String(string(other))})
+	msg, err = EnvelopeMarshaler{}.Unmarshal("q", &types.Message{MessageId: aws.String("sqs-id"), Body: aws.String(string(other))})
 	require.NoError(t, err)
 	assert.Equal(t, string(other), string(msg.Payload))
 	assert.Equal(t, "true", msg.Metadata.Get(MetadataRaw))
@@ -109,7 +109,7 @@ func TestSNSErrorClass(t *testing.T) {
 		"KMSAccessDenied": ErrChannel,
 	} {
 		err := exchangeError("publish", "events", testTopicA, "", &smithy.GenericAPIError{Code: code, Message: "m", Fault: smithy.FaultClient})
-		assert.Equal(t, want, ErrorClass(err), code)
+		assert.Equal(t, want, errorClass(err), code)
 		assert.ErrorIs(t, err, want, code)
 		assert.Contains(t, err.Error(), `exchange "events"`, code)
 		var ee *ExchangeError

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 )
 
-// EnvMotoEndpoint is the moto server (SQS and SNS) started by `make test`
+// EnvMotoEndpoint is the moto server (SQS and SNS) that `make test` starts
 // (internal/moto/moto.sh start).
 const EnvMotoEndpoint = "KOMBU_TEST_MOTO_ENDPOINT"
 
@@ -18,35 +18,25 @@ const EnvMotoEndpoint = "KOMBU_TEST_MOTO_ENDPOINT"
 const DefaultMotoEndpoint = "http://127.0.0.1:9400"
 
 // MotoEndpoint returns the endpoint of the moto server, the second SQS
-// implementation of the tests and their SNS. The test is skipped under
-// -short; otherwise a server that does not answer fails it (a skip would
-// let CI pass without the tests having run), unless KOMBU_TEST_MOTO_ENDPOINT
-// is unset and CI is not true, where it is skipped with a hint.
+// implementation of the tests and their SNS, and fails the test if it does
+// not answer (skipped under -short, unless CI=true, like every service).
 func MotoEndpoint(t testing.TB) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the moto server; skipped with -short")
-	}
+	NeedsServices(t)
 	ep := strings.TrimRight(os.Getenv(EnvMotoEndpoint), "/")
-	explicit := ep != ""
-	if !explicit {
+	if ep == "" {
 		ep = DefaultMotoEndpoint
 	}
-	if _, ok := reachable.Load(ep); ok {
-		return ep
+	p, _ := probes.LoadOrStore(ep, &probe{})
+	pr := p.(*probe)
+	pr.once.Do(func() { pr.err = waitMoto(ep, 10*time.Second) })
+	if pr.err != nil {
+		t.Fatalf("testenv: moto endpoint %s (%s) is not reachable: %v; run `make moto-up` (or `make test`)", ep, EnvMotoEndpoint, pr.err)
 	}
-	if err := waitMoto(ep, 10*time.Second); err != nil {
-		msg := "testenv: moto endpoint " + ep + " (" + EnvMotoEndpoint + ") is not reachable: " + err.Error() +
-			"; run `internal/moto/moto.sh start` (or `make test`)"
-		if explicit || os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	reachable.Store(ep, struct{}{})
 	return ep
 }
 
+// waitMoto polls moto's own API until it answers or the timeout passes.
 func waitMoto(ep string, timeout time.Duration) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(timeout)
