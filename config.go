@@ -99,21 +99,19 @@ type Config struct {
 	// routing key of a message is its MetadataRoutingKey metadata.
 	Exchanges map[string]Exchange
 
-	// SupportsFanout sends fanout exchanges through Amazon SNS, as Kombu does with
-	// `supports_fanout`: each such exchange is an SNS topic that its queues are subscribed to,
-	// so Kombu consumers that bound their own queues receive what Go publishes, and the other
-	// way round. See PredefinedExchanges, SNSEndpointURL and DisableTopicCreation, and
-	// docs/fanout.md. Without it, fanout exchanges are routed client-side to their Bindings.
+	// SupportsFanout sends fanout exchanges of Exchanges through Amazon SNS, as Kombu does with
+	// `supports_fanout`: each is an SNS topic (Exchange.TopicARN, else one created and named as
+	// Kombu names it) that its queues are subscribed to, so Kombu consumers that bound their own
+	// queues receive what Go publishes, and the other way round. See docs/fanout.md. Without
+	// it, fanout exchanges are routed client-side to their Bindings.
 	SupportsFanout bool
-	// PredefinedExchanges maps fanout exchanges to existing SNS topics (Kombu:
-	// `predefined_exchanges`). When set, only these exchanges may be SNS fanout exchanges, and
-	// their topics are never created. Needs SupportsFanout.
-	PredefinedExchanges map[string]PredefinedExchange
-	// SNSEndpointURL overrides the SNS endpoint. Default: the SQS endpoint when one is set
-	// (as Kombu, which gives both clients the broker URL's host), else AWS's.
+	// SNSEndpointURL overrides the SNS endpoint. Default: EndpointURL when set (as Kombu, which
+	// gives both clients the broker URL's host), else AWS's.
 	SNSEndpointURL string
-	// DisableTopicCreation makes a missing SNS topic an error (ErrTopicDoesNotExist) instead of
-	// creating it; topics are then looked up by name with ListTopics.
+	// DisableTopicCreation makes a missing SNS topic an error (an *sns/types.NotFoundException
+	// inside) instead of creating it; topics are then looked up by name with ListTopics, and
+	// their stale subscriptions left alone. ParseTransportOptions sets it with
+	// `predefined_exchanges`, with which Kombu never creates a topic.
 	DisableTopicCreation bool
 
 	// MaxMessageSize is the largest SQS message body accepted, and the largest batch request.
@@ -264,9 +262,6 @@ func (c Config) String() string {
 	}
 	if c.SupportsFanout {
 		fmt.Fprintf(&b, " SupportsFanout:true")
-		if len(c.PredefinedExchanges) > 0 {
-			fmt.Fprintf(&b, " PredefinedExchanges:%v", sortedKeys(c.PredefinedExchanges))
-		}
 	}
 	fmt.Fprintf(&b, " VisibilityTimeout:%s}", c.VisibilityTimeout)
 	return b.String()

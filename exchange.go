@@ -30,6 +30,16 @@ const (
 type Exchange struct {
 	Type     ExchangeType
 	Bindings []Binding
+
+	// TopicARN makes a fanout exchange use this existing SNS topic when Config.SupportsFanout
+	// is set (Kombu: the `arn` of a `predefined_exchanges` entry): it is never created, nor
+	// cleaned of stale subscriptions. AccessKeyID, SecretAccessKey and SessionToken then sign
+	// every SNS request on that topic (empty: the Config's credentials); printing an Exchange
+	// shows no secret.
+	TopicARN        string
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
 }
 
 // Binding binds a queue to an exchange with a routing key (a pattern for topic exchanges,

@@ -5,34 +5,25 @@ import (
 	"strings"
 )
 
-// PredefinedExchange is an existing SNS topic for a fanout exchange (Kombu: an entry of
-// `predefined_exchanges`). Its topic is never created, and subscriptions on it that point to
-// deleted queues are left alone.
-type PredefinedExchange struct {
-	// ARN is the topic's ARN, arn:aws:sns:<region>:<account>:<name>; an exchange whose name
-	// ends in .fifo needs a FIFO topic (its name ends in .fifo), and only such an exchange.
-	ARN string
-	// Region overrides the region of SNS requests for this topic. Default: the ARN's region
-	// (SNS serves a topic only in its own region; Kombu uses Config.Region).
-	Region string
-	// AccessKeyID, SecretAccessKey and SessionToken sign the SNS requests for this topic
-	// only. Empty means the Config's credentials.
-	AccessKeyID     string
-	SecretAccessKey string
-	SessionToken    string
-}
-
 // String describes the exchange without its credentials.
-func (e PredefinedExchange) String() string {
-	creds := "default"
-	if e.AccessKeyID != "" {
-		creds = "static(redacted)"
+func (ex Exchange) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kombu.Exchange{Type:%q", ex.Type)
+	if len(ex.Bindings) > 0 {
+		fmt.Fprintf(&b, " Bindings:%v", ex.Bindings)
 	}
-	return fmt.Sprintf("kombu.PredefinedExchange{ARN:%q Credentials:%s}", e.ARN, creds)
+	if ex.TopicARN != "" {
+		fmt.Fprintf(&b, " TopicARN:%q", ex.TopicARN)
+	}
+	if ex.AccessKeyID != "" {
+		b.WriteString(" Credentials:static(redacted)")
+	}
+	b.WriteString("}")
+	return b.String()
 }
 
 // GoString keeps credentials out of %#v as well.
-func (e PredefinedExchange) GoString() string { return e.String() }
+func (ex Exchange) GoString() string { return ex.String() }
 
 // snsARN is an SNS topic ARN split into its parts.
 type snsARN struct {
@@ -48,17 +39,11 @@ func parseTopicARN(arn string) (snsARN, error) {
 	return snsARN{partition: parts[1], region: parts[3], account: parts[4], name: parts[5]}, nil
 }
 
-// snsExchange reports whether publishing to name goes through SNS: SupportsFanout is set, and
-// name is a fanout exchange of Exchanges or one of PredefinedExchanges.
+// snsExchange reports whether publishing to name goes through SNS: SupportsFanout is set and
+// name is a fanout exchange of Exchanges.
 func (c Config) snsExchange(name string) bool {
-	if !c.SupportsFanout || name == "" {
-		return false
-	}
-	if _, ok := c.PredefinedExchanges[name]; ok {
-		return true
-	}
 	ex, ok := c.Exchanges[name]
-	return ok && ex.Type == ExchangeFanout
+	return c.SupportsFanout && ok && ex.Type == ExchangeFanout
 }
 
 // snsEndpoint is the SNS endpoint URL to use, or "" for AWS's own.
@@ -78,47 +63,33 @@ func (c Config) validateFanout() []error {
 	if c.SNSEndpointURL != "" && !strings.HasPrefix(c.SNSEndpointURL, "http://") && !strings.HasPrefix(c.SNSEndpointURL, "https://") {
 		bad("SNSEndpointURL", "must start with http:// or https://, got %q", c.SNSEndpointURL)
 	}
-	if len(c.PredefinedExchanges) > 0 && !c.SupportsFanout {
-		bad("PredefinedExchanges", "needs SupportsFanout (fanout exchanges are SNS topics only then)")
-	}
-	for _, name := range sortedKeys(c.PredefinedExchanges) {
-		e := c.PredefinedExchanges[name]
-		field := "PredefinedExchanges[" + name + "]"
-		if name == "" {
-			bad(field, "an exchange needs a name")
+	for _, name := range sortedKeys(c.Exchanges) {
+		ex := c.Exchanges[name]
+		field := "Exchanges[" + name + "]"
+		if ex.TopicARN == "" {
+			if ex.AccessKeyID != "" || ex.SessionToken != "" {
+				bad(field+".AccessKeyID", "credentials are for the SNS topic of TopicARN, which is not set")
+			}
+			if c.SupportsFanout && ex.Type == ExchangeFanout && !c.DisableTopicCreation {
+				if err := validSNSTopicName(CanonicalQueueName(c.QueueNamePrefix, name)); err != nil {
+					bad(field, "%s", err)
+				}
+			}
+			continue
 		}
-		if e.ARN == "" {
-			bad(field+".ARN", "is required")
-		} else if arn, err := parseTopicARN(e.ARN); err != nil {
-			bad(field+".ARN", "%s", err)
+		if !c.SupportsFanout || ex.Type != ExchangeFanout {
+			bad(field+".TopicARN", "is for fanout exchanges with SupportsFanout set (they are SNS topics only then)")
+		}
+		if arn, err := parseTopicARN(ex.TopicARN); err != nil {
+			bad(field+".TopicARN", "%s", err)
 		} else if strings.HasSuffix(name, ".fifo") != strings.HasSuffix(arn.name, ".fifo") {
-			bad(field+".ARN", "an exchange name ending in .fifo needs a FIFO topic (its name ending in .fifo), and only then")
+			bad(field+".TopicARN", "an exchange name ending in .fifo needs a FIFO topic (its name ending in .fifo), and only then")
 		}
-		if (e.AccessKeyID == "") != (e.SecretAccessKey == "") {
+		if (ex.AccessKeyID == "") != (ex.SecretAccessKey == "") {
 			bad(field+".AccessKeyID/SecretAccessKey", "must be given together")
 		}
-		if e.SessionToken != "" && e.AccessKeyID == "" {
+		if ex.SessionToken != "" && ex.AccessKeyID == "" {
 			bad(field+".SessionToken", "needs AccessKeyID and SecretAccessKey")
-		}
-		if ex, ok := c.Exchanges[name]; ok && ex.Type != ExchangeFanout {
-			bad(field, "names an exchange of type %q in Exchanges; only fanout exchanges go through SNS", ex.Type)
-		}
-	}
-	if c.SupportsFanout && len(c.PredefinedExchanges) > 0 {
-		for _, name := range sortedKeys(c.Exchanges) {
-			if _, ok := c.PredefinedExchanges[name]; !ok && c.Exchanges[name].Type == ExchangeFanout {
-				bad("Exchanges["+name+"]", "is a fanout exchange but not among PredefinedExchanges; with PredefinedExchanges set, topics are never created")
-			}
-		}
-	}
-	if c.SupportsFanout {
-		for _, name := range sortedKeys(c.Exchanges) {
-			if c.Exchanges[name].Type != ExchangeFanout || len(c.PredefinedExchanges) > 0 {
-				continue
-			}
-			if err := validSNSTopicName(CanonicalQueueName(c.QueueNamePrefix, name)); err != nil {
-				bad("Exchanges["+name+"]", "%s", err)
-			}
 		}
 	}
 	return errs

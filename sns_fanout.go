@@ -67,20 +67,15 @@ func (f *snsFanout) newClient(cfg aws.Config, region string) *sns.Client {
 	})
 }
 
-// client is the SNS client of an exchange: a predefined exchange's own when it has its own
-// credentials or region (or an ARN in another region), else the default one.
+// client is the SNS client of an exchange: its own when it has credentials of its own or a
+// TopicARN in another region (SNS serves a topic only in its region), else the default one.
 func (f *snsFanout) client(exchange string) *sns.Client {
-	pe, ok := f.cfg.PredefinedExchanges[exchange]
-	if !ok {
-		return f.def
+	ex := f.cfg.Exchanges[exchange]
+	region := ""
+	if arn, err := parseTopicARN(ex.TopicARN); err == nil && arn.region != f.conn.clients.base.Region {
+		region = arn.region
 	}
-	region := pe.Region
-	if region == "" {
-		if arn, err := parseTopicARN(pe.ARN); err == nil && arn.region != f.conn.clients.base.Region {
-			region = arn.region
-		}
-	}
-	if pe.AccessKeyID == "" && region == "" {
+	if ex.AccessKeyID == "" && region == "" {
 		return f.def
 	}
 	f.mu.Lock()
@@ -89,23 +84,28 @@ func (f *snsFanout) client(exchange string) *sns.Client {
 		return c
 	}
 	cfg := f.conn.clients.base.Copy()
-	if pe.AccessKeyID != "" {
+	if ex.AccessKeyID != "" {
 		cfg.Credentials = f.conn.clients.withSTS(aws.NewCredentialsCache(
-			credentials.NewStaticCredentialsProvider(pe.AccessKeyID, pe.SecretAccessKey, pe.SessionToken)), region)
+			credentials.NewStaticCredentialsProvider(ex.AccessKeyID, ex.SecretAccessKey, ex.SessionToken)), region)
 	}
 	c := f.newClient(cfg, region)
 	f.perExchange[exchange] = c
 	return c
 }
 
-// topic resolves the topic of an exchange: the predefined ARN, else CreateTopic (which
-// returns the existing topic's ARN when there is one), else, with DisableTopicCreation, a
-// lookup by name.
+// managed reports whether the topic of an exchange is this package's to create, re-create
+// and clean of stale subscriptions: not with a TopicARN, nor with DisableTopicCreation.
+func (f *snsFanout) managed(exchange string) bool {
+	return f.cfg.Exchanges[exchange].TopicARN == "" && !f.cfg.DisableTopicCreation
+}
+
+// topic resolves the topic of an exchange: its TopicARN, else CreateTopic (which returns the
+// existing topic's ARN when there is one), else, with DisableTopicCreation, a lookup by name.
 func (f *snsFanout) topic(ctx context.Context, exchange string) (topicRef, error) {
 	ref, err := f.topics.get(ctx, exchange, func(ctx context.Context) (topicRef, error) {
 		client := f.client(exchange)
-		if pe, ok := f.cfg.PredefinedExchanges[exchange]; ok {
-			return topicRef{arn: pe.ARN, client: client, fifo: strings.HasSuffix(pe.ARN, ".fifo")}, nil
+		if arn := f.cfg.Exchanges[exchange].TopicARN; arn != "" {
+			return topicRef{arn: arn, client: client, fifo: strings.HasSuffix(arn, ".fifo")}, nil
 		}
 		name := CanonicalQueueName(f.cfg.QueueNamePrefix, exchange)
 		fifo := strings.HasSuffix(name, ".fifo")
@@ -130,7 +130,7 @@ func (f *snsFanout) topic(ctx context.Context, exchange string) (topicRef, error
 		return topicRef{arn: aws.ToString(out.TopicArn), client: client, fifo: fifo}, nil
 	})
 	if err != nil {
-		return topicRef{}, exchangeError("resolve topic", exchange, "", "", err)
+		return topicRef{}, exchangeError("resolve topic", exchange, "", err)
 	}
 	return ref, nil
 }
@@ -149,13 +149,14 @@ func (f *snsFanout) findTopic(ctx context.Context, client *sns.Client, name stri
 			}
 		}
 	}
-	return "", fmt.Errorf("SNS topic %q (DisableTopicCreation is set): %w", name, ErrTopicDoesNotExist)
+	return "", fmt.Errorf("looking up SNS topic %q (DisableTopicCreation is set): %w", name,
+		&snstypes.NotFoundException{Message: aws.String("no topic named " + name)})
 }
 
 // forgetTopic drops the cached topic of an exchange after SNS said it does not exist, so that
-// the next publish creates it again (unless it is predefined or creation is disabled).
+// the next publish creates it again, when the topic is this package's to create.
 func (f *snsFanout) forgetTopic(exchange string, ref topicRef) bool {
-	if _, ok := f.cfg.PredefinedExchanges[exchange]; ok || f.cfg.DisableTopicCreation {
+	if !f.managed(exchange) {
 		return false
 	}
 	f.topics.forget(exchange, func(r topicRef) bool { return r.arn == ref.arn })

@@ -17,8 +17,8 @@ import (
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
-// TestSNSPredefinedExchangeCredentials: two predefined exchanges with keys of their own, on
-// topics that exist already. Through a proxy that records which key signed each request, every
+// TestSNSPredefinedExchangeCredentials: two predefined exchanges (Exchange.TopicARN, Kombu's
+// predefined_exchanges) with keys of their own, on topics that exist already. Through a proxy that records which key signed each request, every
 // SNS request for a topic is signed with that exchange's key and every SQS request with the
 // Config's; no topic is created and stale-subscription cleanup (ListSubscriptionsByTopic) is
 // skipped, as in Kombu.
@@ -45,11 +45,10 @@ func TestSNSPredefinedExchangeCredentials(t *testing.T) {
 	cfg := kombu.Config{
 		Region: "us-east-1", EndpointURL: proxy.URL, AccessKeyID: defaultKey, SecretAccessKey: defaultSecret,
 		SupportsFanout: true,
-		PredefinedExchanges: map[string]kombu.PredefinedExchange{
-			ex1: {ARN: arn1, AccessKeyID: key1, SecretAccessKey: secret1},
-			ex2: {ARN: arn2, AccessKeyID: key2, SecretAccessKey: secret2, SessionToken: token2},
+		Exchanges: map[string]kombu.Exchange{
+			ex1: {Type: kombu.ExchangeFanout, Bindings: []kombu.Binding{{Queue: q1}}, TopicARN: arn1, AccessKeyID: key1, SecretAccessKey: secret1},
+			ex2: {Type: kombu.ExchangeFanout, Bindings: []kombu.Binding{{Queue: q2}}, TopicARN: arn2, AccessKeyID: key2, SecretAccessKey: secret2, SessionToken: token2},
 		},
-		Exchanges: map[string]kombu.Exchange{ex1: fanoutExchange(q1), ex2: fanoutExchange(q2)},
 	}
 	sub, err := kombu.NewSubscriber(quickSubscriberConfig(cfg), nil)
 	require.NoError(t, err)

@@ -16,9 +16,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// MaxSNSMessageSize is SNS's limit on one message (body and attributes) and on a whole
+// snsMaxMessageSize is SNS's limit on one message (body and attributes) and on a whole
 // PublishBatch request.
-const MaxSNSMessageSize = 256 * 1024
+const snsMaxMessageSize = 256 * 1024
 
 // publishToTopic sends messages to the SNS topic of a fanout exchange: one Publish for a single
 // message, PublishBatch calls of up to 10 (and 256 KiB) otherwise. The queues Config.Exchanges
@@ -60,19 +60,19 @@ func (p *Publisher) snsMarshaler() Marshaler {
 
 func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicRef, msgs []*message.Message) error {
 	marshaler := p.snsMarshaler()
-	limit := min(p.config.MaxMessageSize, MaxSNSMessageSize)
+	limit := min(p.config.MaxMessageSize, snsMaxMessageSize)
 	entries := make([]snstypes.PublishBatchRequestEntry, len(msgs))
 	sizes := make([]int, len(msgs))
 	for i, msg := range msgs {
 		dest := Destination{Exchange: exchange, RoutingKey: msg.Metadata.Get(MetadataRoutingKey), FIFO: ref.fifo}
 		out, err := marshaler.Marshal(dest, msg)
 		if err != nil {
-			return &ExchangeError{Op: "marshal", Exchange: exchange, TopicARN: ref.arn, Class: ErrChannel, Err: fmt.Errorf("message %s: %w", msg.UUID, err)}
+			return &Error{Op: "marshal", Exchange: exchange, MessageID: msg.UUID, Class: ErrChannel, Err: err}
 		}
 		sizes[i] = out.size()
 		if sizes[i] > limit {
-			return &ExchangeError{Op: "publish", Exchange: exchange, TopicARN: ref.arn, Class: ErrChannel, Err: fmt.Errorf(
-				"message %s is %d bytes once encoded, over the limit of %d bytes; nothing was sent: %w", msg.UUID, sizes[i], limit, ErrMessageTooLarge)}
+			return &Error{Op: "publish", Exchange: exchange, MessageID: msg.UUID, Class: ErrChannel, Err: fmt.Errorf(
+				"message %s is %d bytes once encoded, over the SNS limit of %d bytes; nothing was sent: %w", msg.UUID, sizes[i], limit, ErrMessageTooLarge)}
 		}
 		entries[i] = snstypes.PublishBatchRequestEntry{
 			Id:                aws.String(strconv.Itoa(i)),
@@ -99,7 +99,7 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				err = ctxErr
 			}
-			return exchangeError("publish", exchange, ref.arn, "", fmt.Errorf("publishing message %s: %w", msgs[0].UUID, err))
+			return exchangeError("publish", exchange, "", fmt.Errorf("publishing message %s to topic %s: %w", msgs[0].UUID, ref.arn, err))
 		}
 		return nil
 	}
@@ -139,13 +139,7 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 		return errors.Join(errs...)
 	}
 	if len(failed) > 0 {
-		class := ErrConnection
-		for _, f := range failed {
-			if f.SenderFault {
-				class = ErrChannel
-			}
-		}
-		return &ExchangeError{Op: "publish", Exchange: exchange, TopicARN: ref.arn, Failed: failed, Class: class}
+		return &PublishError{Exchange: exchange, Failed: failed}
 	}
 	return nil
 }
@@ -169,7 +163,7 @@ func (p *Publisher) publishBatch(ctx context.Context, exchange string, ref topic
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				err = ctxErr
 			}
-			return failed, exchangeError("publish", exchange, ref.arn, "", fmt.Errorf("publishing %d message(s): %w", len(batch), err))
+			return failed, exchangeError("publish", exchange, "", fmt.Errorf("publishing %d message(s) to topic %s: %w", len(batch), ref.arn, err))
 		}
 		byID := make(map[string]snstypes.PublishBatchRequestEntry, len(batch))
 		for _, e := range batch {

@@ -60,7 +60,7 @@ func (f *snsFanout) bind(ctx context.Context, exchange, queue string) error {
 		f.cleanup(ctx, exchange, ref)
 		arn, err := f.subscribe(ctx, exchange, queue, ref)
 		if err != nil {
-			return "", exchangeError("subscribe queue", exchange, ref.arn, queue, err)
+			return "", exchangeError("subscribe queue", exchange, queue, err)
 		}
 		return arn, nil
 	})
@@ -244,11 +244,11 @@ func withTopicAllowed(policy, queueARN, topicARN string) (string, bool) {
 }
 
 // cleanup removes, once per exchange, the topic's SQS subscriptions whose queue was deleted,
-// as Kombu does when a queue is bound; failures are logged only. Subscriptions of predefined
-// exchanges are left alone (as in Kombu), and so are those of queues in another region,
-// which the SQS client cannot see.
+// as Kombu does when a queue is bound; failures are logged only. Topics this package does not
+// manage (TopicARN, DisableTopicCreation: Kombu's predefined exchanges) are left alone, and so
+// are subscriptions of queues in another region, which the SQS client cannot see.
 func (f *snsFanout) cleanup(ctx context.Context, exchange string, ref topicRef) {
-	if _, ok := f.cfg.PredefinedExchanges[exchange]; ok {
+	if !f.managed(exchange) {
 		return
 	}
 	_, _ = f.cleaned.get(ctx, exchange, func(ctx context.Context) (struct{}, error) {

@@ -3,7 +3,7 @@ package kombu
 import (
 	"encoding/json"
 	"errors"
-	"strings"
+	"fmt"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -108,18 +108,17 @@ func TestSNSErrorClass(t *testing.T) {
 		"NotFound": ErrChannel, "AuthorizationError": ErrChannel, "InvalidParameter": ErrChannel,
 		"KMSAccessDenied": ErrChannel,
 	} {
-		err := exchangeError("publish", "events", testTopicA, "", &smithy.GenericAPIError{Code: code, Message: "m", Fault: smithy.FaultClient})
+		err := exchangeError("publish", "events", "", &smithy.GenericAPIError{Code: code, Message: "m", Fault: smithy.FaultClient})
 		assert.Equal(t, want, errorClass(err), code)
 		assert.ErrorIs(t, err, want, code)
-		assert.Contains(t, err.Error(), `exchange "events"`, code)
-		var ee *ExchangeError
-		require.True(t, errors.As(err, &ee), code)
+		assert.Contains(t, err.Error(), `publish (exchange "events")`, code)
+		var e *Error
+		require.True(t, errors.As(err, &e), code)
+		assert.Equal(t, "events", e.Exchange)
 	}
-	err := &ExchangeError{Op: "publish", Exchange: "events", Class: ErrConnection, Failed: []FailedMessage{{MessageUUID: "u", Code: "InvalidParameter", SenderFault: true}}}
+	err := &PublishError{Exchange: "events", Failed: []FailedMessage{{MessageUUID: "u", Code: "InvalidParameter", SenderFault: true}}}
 	assert.ErrorIs(t, err, ErrChannel)
-	assert.ErrorIs(t, err, ErrConnection)
-	assert.Contains(t, err.Error(), "u (InvalidParameter")
-	assert.ErrorIs(t, ErrTopicDoesNotExist, ErrChannel)
+	assert.Contains(t, err.Error(), `SNS rejected 1 message(s) for exchange "events": u (InvalidParameter`)
 }
 
 func TestSNSConfigValidate(t *testing.T) {
@@ -130,28 +129,31 @@ func TestSNSConfigValidate(t *testing.T) {
 	require.ErrorContains(t, noSNS.Validate(), "Exchanges[news].Bindings")
 
 	cfg := Config{
-		PredefinedExchanges: map[string]PredefinedExchange{
-			"a":      {ARN: "arn:aws:sqs:us-east-1:1:a"},
-			"b.fifo": {ARN: "arn:aws:sns:us-east-1:1:b"},
-			"c":      {ARN: "arn:aws:sns:us-east-1:1:c", AccessKeyID: "AKID"},
+		SupportsFanout: true,
+		Exchanges: map[string]Exchange{
+			"a":      {Type: ExchangeFanout, TopicARN: "arn:aws:sqs:us-east-1:1:a"},
+			"b.fifo": {Type: ExchangeFanout, TopicARN: "arn:aws:sns:us-east-1:1:b"},
+			"c":      {Type: ExchangeFanout, TopicARN: "arn:aws:sns:us-east-1:1:c", AccessKeyID: "AKID"},
+			"d":      {Type: ExchangeDirect, TopicARN: "arn:aws:sns:us-east-1:1:d", Bindings: []Binding{{Queue: "q"}}},
+			"e":      {Type: ExchangeFanout, AccessKeyID: "AKID", SecretAccessKey: "s"},
 		},
 		SNSEndpointURL: "localhost:4566",
 	}
 	err := cfg.Validate()
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	for _, field := range []string{"PredefinedExchanges needs SupportsFanout", "PredefinedExchanges[a].ARN", "PredefinedExchanges[b.fifo].ARN",
-		"PredefinedExchanges[c].AccessKeyID/SecretAccessKey", "SNSEndpointURL"} {
+	for _, field := range []string{"Exchanges[a].TopicARN", "Exchanges[b.fifo].TopicARN", "Exchanges[c].AccessKeyID/SecretAccessKey",
+		"Exchanges[d].TopicARN", "Exchanges[e].AccessKeyID", "SNSEndpointURL"} {
 		assert.Contains(t, err.Error(), field)
 	}
 
-	cfg = Config{SupportsFanout: true,
-		PredefinedExchanges: map[string]PredefinedExchange{"a": {ARN: "arn:aws:sns:us-east-1:1:a", AccessKeyID: "AKID", SecretAccessKey: "very-secret"}},
-		Exchanges:           map[string]Exchange{"other": {Type: ExchangeFanout}},
+	cfg = Config{SupportsFanout: true, Exchanges: map[string]Exchange{
+		"a": {Type: ExchangeFanout, TopicARN: "arn:aws:sns:us-east-1:1:a", AccessKeyID: "AKID", SecretAccessKey: "very-secret", SessionToken: "token-secret"},
+	}}
+	require.NoError(t, cfg.Validate())
+	for _, s := range []string{fmt.Sprint(cfg.Exchanges), fmt.Sprintf("%+v", cfg.Exchanges), fmt.Sprintf("%#v", cfg.Exchanges), cfg.String()} {
+		assert.NotContains(t, s, "very-secret")
+		assert.NotContains(t, s, "token-secret")
 	}
-	err = cfg.Validate()
-	require.ErrorContains(t, err, "Exchanges[other] is a fanout exchange but not among PredefinedExchanges")
-	assert.NotContains(t, cfg.String(), "very-secret")
-	assert.NotContains(t, cfg.PredefinedExchanges["a"].String(), "very-secret")
 	assert.Contains(t, cfg.String(), "SupportsFanout:true")
 }
 
@@ -165,10 +167,11 @@ func TestSNSTransportOptions(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.True(t, opts.SupportsFanout)
-	assert.Equal(t, map[string]PredefinedExchange{
-		"exchange-1":      {ARN: "arn:aws:sns:us-east-1:123456789012:exchange-1", AccessKeyID: "a", SecretAccessKey: "b"},
-		"exchange-2.fifo": {ARN: "arn:aws:sns:eu-west-1:123456789012:exchange-2.fifo", AccessKeyID: "c", SecretAccessKey: "d", SessionToken: "t", Region: "eu-west-1"},
-	}, opts.PredefinedExchanges)
+	assert.True(t, opts.DisableTopicCreation, "with predefined_exchanges Kombu creates no topic")
+	assert.Equal(t, map[string]Exchange{
+		"exchange-1":      {Type: ExchangeFanout, TopicARN: "arn:aws:sns:us-east-1:123456789012:exchange-1", AccessKeyID: "a", SecretAccessKey: "b"},
+		"exchange-2.fifo": {Type: ExchangeFanout, TopicARN: "arn:aws:sns:eu-west-1:123456789012:exchange-2.fifo", AccessKeyID: "c", SecretAccessKey: "d", SessionToken: "t"},
+	}, opts.Exchanges)
 	assert.NotContains(t, opts.NoEffect, "supports_fanout")
 
 	// As in Kombu, predefined_exchanges does nothing without supports_fanout.
@@ -176,22 +179,29 @@ func TestSNSTransportOptions(t *testing.T) {
 		"predefined_exchanges": map[string]any{"e": map[string]any{"arn": "arn:aws:sns:us-east-1:1:e"}},
 	})
 	require.NoError(t, err)
-	assert.Empty(t, opts.PredefinedExchanges)
+	assert.Empty(t, opts.Exchanges)
+	assert.False(t, opts.DisableTopicCreation)
 	assert.Contains(t, opts.NoEffect, "predefined_exchanges")
 
 	_, err = ParseTransportOptions(map[string]any{
-		"supports_fanout": "maybe",
+		"supports_fanout": true,
 		"predefined_exchanges": map[string]any{
 			"e":      map[string]any{"arn": "arn:aws:sqs:us-east-1:1:e", "secret_access_key": "hidden-secret", "url": "x"},
 			"f.fifo": map[string]any{"arn": "arn:aws:sns:us-east-1:1:f"},
+			"g":      map[string]any{"arn": "arn:aws:sns:us-east-1:1:g", "region": "eu-west-1"},
+			"h":      map[string]any{},
 		},
 	})
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	for _, key := range []string{`supports_fanout`, `predefined_exchanges["e"]["arn"]`, `predefined_exchanges["e"]["url"]`,
-		`predefined_exchanges["e"]: access_key_id and secret_access_key`, `predefined_exchanges["f.fifo"]["arn"]`} {
+	for _, key := range []string{`predefined_exchanges["e"]["arn"]`, `predefined_exchanges["e"]["url"]`,
+		`predefined_exchanges["e"] must be given together`, `predefined_exchanges["f.fifo"]["arn"]`,
+		`predefined_exchanges["g"]["region"]`, `predefined_exchanges["h"]["arn"]`} {
 		assert.Contains(t, err.Error(), key)
 	}
-	assert.False(t, strings.Contains(err.Error(), "hidden-secret"))
+	assert.NotContains(t, err.Error(), "hidden-secret")
+
+	_, err = ParseTransportOptions(map[string]any{"supports_fanout": "maybe"})
+	require.ErrorContains(t, err, "supports_fanout")
 }
 
 func newTestMessage(uuid, payload string) *message.Message {

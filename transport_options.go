@@ -184,8 +184,9 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //	sqs_base64_encoding      TransportOptions.SQSBase64Encoding (PublisherConfig's EnvelopeMarshaler)
 //	body_encoding            TransportOptions.BodyEncoding (informative only)
 //	supports_fanout          Config.SupportsFanout (fanout exchanges through SNS)
-//	predefined_exchanges     Config.PredefinedExchanges: arn, access_key_id, secret_access_key,
-//	                         session_token, region (no effect without supports_fanout, as in Kombu)
+//	predefined_exchanges     fanout exchanges in Config.Exchanges with TopicARN (arn),
+//	                         AccessKeyID, SecretAccessKey, SessionToken; sets
+//	                         DisableTopicCreation (no effect without supports_fanout, as in Kombu)
 //
 // Accepted without effect, and listed in TransportOptions.NoEffect: fetch_message_attributes
 // (the Subscriber fetches every attribute), regioninfo and port (Kombu reads but never uses
@@ -319,15 +320,10 @@ func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 				cfg.SupportsFanout = b
 			}
 		case "predefined_exchanges":
-			cfg.PredefinedExchanges = p.predefinedExchanges(key, v)
+			p.predefinedExchanges(key, v)
 		}
 	}
-	if len(cfg.PredefinedExchanges) > 0 && !cfg.SupportsFanout {
-		// Kombu reads predefined_exchanges only for fanout exchanges, and has those only with
-		// supports_fanout.
-		cfg.PredefinedExchanges = nil
-		p.noEffect = append(p.noEffect, "predefined_exchanges")
-	}
+	p.applyPredefinedExchanges(cfg)
 	// is_secure picks the scheme of the broker URL's host, as in Kombu; it changes nothing
 	// else.
 	if secure != nil {

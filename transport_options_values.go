@@ -16,6 +16,8 @@ import (
 type optionParser struct {
 	errs     []error
 	noEffect []string
+	// exchanges are the predefined_exchanges read, applied once supports_fanout is known.
+	exchanges map[string]Exchange
 }
 
 func (p *optionParser) fail(key, format string, args ...any) {
