@@ -85,7 +85,7 @@ logs: ## Show the end of the broker logs
 
 .PHONY: moto-up moto-down
 moto-up: venv ## Start moto's server (SQS + SNS) on 127.0.0.1:9400 (MOTO_PORT)
-	@$(MOTO) start
+	@MOTO_SERVER=$(VENV)/bin/moto_server $(MOTO) start
 
 moto-down: ## Stop the moto server
 	@$(MOTO) stop

@@ -11,7 +11,7 @@
 # moto keeps everything in memory: a restart forgets every queue and topic.
 # The server is the virtualenv's moto_server (moto[server], pinned in
 # interop/requirements.txt; `make venv` installs it). Its log is
-# .cache/logs/moto.log, its pid file .cache/run/moto.pid.
+# .cache/logs/moto-<port>.log, its pid file .cache/run/moto-<port>.pid.
 #
 # Environment:
 #   MOTO_PORT           port on 127.0.0.1 (9400)
@@ -30,8 +30,9 @@ PORT=${MOTO_PORT:-9400}
 SERVER=${MOTO_SERVER:-$CACHE_DIR/venv/bin/moto_server}
 START_TIMEOUT=${MOTO_START_TIMEOUT:-60}
 STOP_TIMEOUT=${MOTO_STOP_TIMEOUT:-10}
-LOG=$LOG_DIR/moto.log
-PIDFILE=$RUN_DIR/moto.pid
+# Per port, so that servers on two ports of one checkout never take each other's pid.
+LOG=$LOG_DIR/moto-$PORT.log
+PIDFILE=$RUN_DIR/moto-$PORT.pid
 
 log() { printf 'moto: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -68,7 +69,7 @@ find_pid() {
   local pid=""
   if [[ -f $PIDFILE ]]; then
     pid=$(<"$PIDFILE")
-    if is_moto_pid "$pid"; then
+    if is_moto_pid "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-p $PORT\b"; then
       echo "$pid"
       return 0
     fi
@@ -198,7 +199,7 @@ status() {
 
 locked() {
   mkdir -p "$RUN_DIR"
-  exec 9>"$RUN_DIR/moto.lock"
+  exec 9>"$RUN_DIR/moto-$PORT.lock"
   flock -w $((START_TIMEOUT + STOP_TIMEOUT + 30)) 9 || die "timed out waiting for lock"
   "$@"
   local rc=$?
