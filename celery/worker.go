@@ -27,7 +27,7 @@ const DefaultRetryDelay = 180 * time.Second
 
 // ErrUnknownTask is returned by the worker's handler (so the message is Nacked) for a task
 // name that is not registered, unless WorkerConfig.UnknownTaskTopic routes it elsewhere.
-var ErrUnknownTask = errors.New("kombu: unknown task")
+var ErrUnknownTask = errors.New("celery: unknown task")
 
 // TaskFunc runs a task. Its result is stored (encoded with encoding/json) and passed on to
 // the task's callbacks and chain. Returning an error fails the task: FAILURE is stored and
@@ -205,10 +205,10 @@ func (w *Worker) Handle(msg *message.Message) error {
 		// Rebuilt from the task, so that the SQS receipt metadata is not sent along.
 		out, err := t.Message()
 		if err != nil {
-			return fmt.Errorf("kombu: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
+			return fmt.Errorf("celery: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
 		}
 		if err := w.cfg.Publisher.Publish(w.cfg.UnknownTaskTopic, out); err != nil {
-			return fmt.Errorf("kombu: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
+			return fmt.Errorf("celery: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
 		}
 		return nil
 	}
@@ -234,7 +234,7 @@ func (r *run) execute(ctx context.Context) error {
 	if t.ETA != nil && t.ETA.After(now) {
 		wait := t.ETA.Sub(now)
 		if wait > r.w.cfg.MaxETAWait {
-			return fmt.Errorf("kombu: worker: task %s (%s) is not due before %s", t.Name, t.ID, t.ETA.UTC().Format(time.RFC3339Nano))
+			return fmt.Errorf("celery: worker: task %s (%s) is not due before %s", t.Name, t.ID, t.ETA.UTC().Format(time.RFC3339Nano))
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -377,7 +377,7 @@ func (r *run) retry(ctx context.Context, re *RetryError) error {
 		topic = r.w.cfg.DefaultQueue
 	}
 	if err := r.w.cfg.Publisher.Publish(topic, msg); err != nil {
-		return fmt.Errorf("kombu: worker: sending the retry of task %s (%s): %w", t.Name, t.ID, err)
+		return fmt.Errorf("celery: worker: sending the retry of task %s (%s): %w", t.Name, t.ID, err)
 	}
 	var exc any = &ExceptionInfo{Type: "Retry", Module: "celery.exceptions", Message: []any{fmt.Sprintf("Retry in %gs", countdown.Seconds())}}
 	if re.Err != nil {
@@ -400,7 +400,7 @@ func (r *run) storeResult(ctx context.Context, state string, result any, traceba
 	res := TaskResult{TaskID: r.t.ID, Status: state, Result: result, Traceback: traceback,
 		GroupID: r.t.Group, ParentID: r.t.ParentID, Children: children}
 	if err := r.w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
-		return fmt.Errorf("kombu: worker: storing the result of task %s (%s): %w", r.t.Name, r.t.ID, err)
+		return fmt.Errorf("celery: worker: storing the result of task %s (%s): %w", r.t.Name, r.t.ID, err)
 	}
 	return nil
 }
