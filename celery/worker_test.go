@@ -290,10 +290,15 @@ func TestWorkerNeverRunsEarly(t *testing.T) {
 }
 
 func TestWorkerUnknownTask(t *testing.T) {
-	w, pub, _ := newTestWorker(t, celery.WorkerConfig{})
-	msg, _ := received(t, "q", "no.such", nil, nil)
-	require.ErrorIs(t, w.Handle(msg), celery.ErrUnknownTask)
+	// As Celery: a NotRegistered failure is stored and the message acked (deleted).
+	w, pub, res := newTestWorker(t, celery.WorkerConfig{})
+	msg, unknownID := received(t, "q", "no.such", nil, nil)
+	require.NoError(t, w.Handle(msg))
 	assert.Empty(t, pub.all())
+	r, err := res.Get(context.Background(), unknownID)
+	require.NoError(t, err)
+	assert.Equal(t, celery.StateFailure, r.Status)
+	assert.Equal(t, &celery.ExceptionInfo{Type: "NotRegistered", Module: "celery.exceptions", Message: []any{"no.such"}}, r.Result)
 
 	w, pub, _ = newTestWorker(t, celery.WorkerConfig{UnknownTaskTopic: "elsewhere"})
 	msg, id := received(t, "q", "no.such", []any{1}, nil)
