@@ -101,6 +101,10 @@ func PersistentSQSEndpoint(t testing.TB) string {
 // did not answer is not waited for again.
 var probes sync.Map // endpoint -> *probe
 
+// probeTimeout is how long the first check of an endpoint waits for it to answer, which
+// covers a broker still starting.
+var probeTimeout = 10 * time.Second
+
 type probe struct {
 	once sync.Once
 	err  error
@@ -115,7 +119,7 @@ func endpoint(t testing.TB, env, def string) string {
 	}
 	p, _ := probes.LoadOrStore(ep, &probe{})
 	pr := p.(*probe)
-	pr.once.Do(func() { pr.err = waitHealthy(ep, 10*time.Second) })
+	pr.once.Do(func() { pr.err = waitHealthy(ep, probeTimeout) })
 	if pr.err != nil {
 		t.Fatalf("testenv: SQS endpoint %s (%s) is not reachable: %v; %s", ep, env, pr.err, hint)
 	}
