@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"flag"
 	"fmt"
 	"runtime"
 	"sync"
@@ -52,5 +53,40 @@ func TestMissingEndpointProbedOnce(t *testing.T) {
 	}
 	if second > probeTimeout/2 {
 		t.Errorf("the second check took %s: the missing endpoint was waited for again", second)
+	}
+}
+
+// skipRecorder records whether Skip was called.
+type skipRecorder struct {
+	testing.TB
+	skipped bool
+}
+
+func (r *skipRecorder) Helper()     {}
+func (r *skipRecorder) Skip(...any) { r.skipped = true }
+
+// TestNeedsServices: under -short a test that needs services is skipped, unless CI=true,
+// where nothing is skipped.
+func TestNeedsServices(t *testing.T) {
+	short := flag.Lookup("test.short")
+	defer func(v string) { _ = short.Value.Set(v) }(short.Value.String())
+	for _, c := range []struct {
+		short, ci string
+		skipped   bool
+	}{
+		{"true", "", true},
+		{"true", "true", false},
+		{"false", "", false},
+		{"false", "true", false},
+	} {
+		if err := short.Value.Set(c.short); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(EnvCI, c.ci)
+		rec := &skipRecorder{TB: t}
+		NeedsServices(rec)
+		if rec.skipped != c.skipped {
+			t.Errorf("-short=%s CI=%q: skipped %v, want %v", c.short, c.ci, rec.skipped, c.skipped)
+		}
 	}
 }
