@@ -23,7 +23,7 @@ var (
 	ErrTaskArguments = errors.New("celery: task arguments do not match")
 )
 
-// TaskFromMessage reads the Celery task in a message received through EnvelopeMarshaler (or built
+// TaskFromMessage reads the Celery task in a message received through kombu.EnvelopeMarshaler (or built
 // by NewTask). It understands what Celery's worker does:
 //
 //   - protocol 2: a `task` header, and a body [args, kwargs, embed];

@@ -38,8 +38,8 @@ type TaskFunc func(ctx context.Context, t *Task) (any, error)
 
 // WorkerConfig configures a Worker.
 type WorkerConfig struct {
-	// Publisher sends retries, callbacks, chain steps and errbacks (a *Publisher with
-	// EnvelopeMarshaler). Required.
+	// Publisher sends retries, callbacks, chain steps and errbacks (a *kombu.Publisher with
+	// kombu.EnvelopeMarshaler). Required.
 	Publisher message.Publisher
 	// Results stores task states where Celery clients read them; nil stores nothing.
 	Results ResultBackend
@@ -55,7 +55,7 @@ type WorkerConfig struct {
 	// Celery does (see ErrUnknownTask).
 	UnknownTaskTopic string
 	// MaxETAWait is how long the handler holds a task whose eta is still ahead before it runs
-	// it; a task further ahead is Nacked (the Subscriber then hides it until its eta).
+	// it; a task further ahead is Nacked (the kombu.Subscriber then hides it until its eta).
 	// Default 30 s; it must not be negative.
 	MaxETAWait time.Duration
 	// Hostname names the worker in the results' traceback texts and STARTED states; default
