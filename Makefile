@@ -131,18 +131,37 @@ api-count: ## Count the exported identifiers per package; fail when the root pac
 test-short: ## The unit tests only: no broker, Redis or Python needed (go test -short), in seconds
 	@$(call timed,make test-short,$(GO) test -short -count=1 ./...)
 
-test: up venv redis-up ## gofmt and vet, every test with -race against the services, the examples, a short fuzz run
-	@$(call timed,make test,\
-		test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; } && \
-		$(GO) vet ./... && \
-		$(MAKE) tidy-check api-count && \
-		$(ELASTICMQ) reset persistent && \
-		$(MAKE) examples && \
-		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./... && \
-		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s . && \
-		$(GO) test -run='^$$' -fuzz='^FuzzTaskFromMessage$$' -fuzztime=10s ./celery && \
-		(cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) && \
-		$(MAKE) bench-quick)
+# $(call step,name,command): one step of `make test`. The command runs in a subshell; when
+# it fails, name is added to $$failed and the next step runs anyway. No commas in command.
+define step
+	echo "==== make test: $(1)"; step_start=$$(date +%s); \
+	if ( $(2) ); then \
+		echo "==== make test: $(1) passed after $$(( $$(date +%s) - step_start ))s"; \
+	else \
+		echo "==== make test: $(1) FAILED (exit $$?) after $$(( $$(date +%s) - step_start ))s"; \
+		failed="$$failed $(1)"; \
+	fi;
+endef
+
+test: up venv redis-up ## gofmt, vet, tidy, API size, examples, go test -race, fuzz, bench tests and quick run, docs-check: all run, failures listed
+	@start=$$(date +%s); failed=""; \
+	$(call step,gofmt,test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }) \
+	$(call step,vet,$(GO) vet ./...) \
+	$(call step,tidy-check,$(MAKE) tidy-check) \
+	$(call step,api-count,$(MAKE) api-count) \
+	$(call step,reset-persistent,$(ELASTICMQ) reset persistent) \
+	$(call step,examples,$(MAKE) examples) \
+	$(call step,go-test,$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./...) \
+	$(call step,fuzz,$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s .) \
+	$(call step,fuzz-celery,$(GO) test -run='^$$' -fuzz='^FuzzTaskFromMessage$$' -fuzztime=10s ./celery) \
+	$(call step,bench-test,cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) \
+	$(call step,bench-quick,$(MAKE) bench-quick) \
+	$(call step,docs-check,$(MAKE) docs-check) \
+	took=$$(( $$(date +%s) - start )); \
+	if [ -n "$$failed" ]; then \
+		echo "make test: FAILED after $${took}s; failed steps:$$failed"; exit 1; \
+	fi; \
+	echo "make test: every step passed after $${took}s"
 
 test-harness: up ## Test internal/testenv against the brokers, including a broker restart
 	@$(TEST_ENV) $(GO) test -race -count=1 -v -tags harness $(GOTEST_FLAGS) ./internal/...
@@ -194,6 +213,13 @@ demo: up venv ## Go and a Celery worker exchange tasks over the local ElasticMQ
 		echo "demo: the Celery worker printed:"; \
 		grep -F '[go → celery]' $$log | sed 's/^.*\(\[go → celery\]\)/  worker: \1/' || true; \
 		exit $$demo ))
+
+# ------------------------------------------------------------------- docs
+
+.PHONY: docs-check
+docs-check: up venv ## Compile every Go block of README.md and docs/*.md, run their Celery broker URLs against ElasticMQ
+	@$(call timed,make docs-check,\
+		$(TEST_ENV) $(GO) test -count=1 -v -run '^TestDocs' ./internal/docscheck)
 
 # --------------------------------------------------------------- examples
 
