@@ -33,7 +33,7 @@ type sigOptions struct {
 
 // errUnsupportedCanvas is logged for group and chord signatures, which need a result
 // backend's group bookkeeping that this worker does not do.
-var errUnsupportedCanvas = errors.New("kombu: worker: group and chord signatures are not supported")
+var errUnsupportedCanvas = errors.New("celery: worker: group and chord signatures are not supported")
 
 // outgoing is a canvas task ready to be published.
 type outgoing struct {
@@ -80,7 +80,7 @@ func (r *run) sendErrbacks(ctx context.Context) error {
 func (r *run) publish(_ context.Context, out []outgoing) error {
 	for _, o := range out {
 		if err := r.w.cfg.Publisher.Publish(o.queue, o.msg); err != nil {
-			return fmt.Errorf("kombu: worker: sending %s after task %s (%s): %w", o.sig, r.t.Name, r.t.ID, err)
+			return fmt.Errorf("celery: worker: sending %s after task %s (%s): %w", o.sig, r.t.Name, r.t.ID, err)
 		}
 	}
 	return nil
@@ -119,7 +119,7 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 		return nil, "", fmt.Errorf("%w (%s)", errUnsupportedCanvas, sig.SubtaskType)
 	}
 	if sig.Task == "" {
-		return nil, "", errors.New("kombu: worker: a signature without a task name")
+		return nil, "", errors.New("celery: worker: a signature without a task name")
 	}
 	var opts sigOptions
 	if len(sig.Options) > 0 {
@@ -188,7 +188,7 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 func (r *run) chainSignature(sig Signature, prepend []any, chain []Signature) (*Task, string, error) {
 	raw, ok := sig.Kwargs["tasks"]
 	if !ok {
-		return nil, "", errors.New("kombu: worker: a chain signature without tasks")
+		return nil, "", errors.New("celery: worker: a chain signature without tasks")
 	}
 	b, err := json.Marshal(raw)
 	if err != nil {
@@ -196,7 +196,7 @@ func (r *run) chainSignature(sig Signature, prepend []any, chain []Signature) (*
 	}
 	var steps []Signature
 	if err := json.Unmarshal(b, &steps); err != nil || len(steps) == 0 {
-		return nil, "", errors.New("kombu: worker: a chain signature without tasks")
+		return nil, "", errors.New("celery: worker: a chain signature without tasks")
 	}
 	rest := append([]Signature(nil), chain...)
 	for i := len(steps) - 1; i >= 1; i-- {
