@@ -207,3 +207,14 @@ func TestSNSTransportOptions(t *testing.T) {
 func newTestMessage(uuid, payload string) *message.Message {
 	return message.NewMessage(uuid, []byte(payload))
 }
+
+func TestSNSSubscriptionExists(t *testing.T) {
+	// AWS's answer to a Subscribe of a queue subscribed already with other attributes (by
+	// hand, without raw delivery): the existing subscription is looked up and kept.
+	exists := &smithy.GenericAPIError{Code: "InvalidParameter", Message: "Invalid parameter: Attributes Reason: Subscription already exists with different attributes"}
+	assert.True(t, isSubscriptionExists(fmt.Errorf("subscribing: %w", exists)))
+	assert.False(t, isSubscriptionExists(&smithy.GenericAPIError{Code: "InvalidParameter", Message: "Invalid parameter: Endpoint"}))
+	assert.False(t, isSubscriptionExists(&smithy.GenericAPIError{Code: "AuthorizationError", Message: "already exists"}))
+	assert.True(t, isTopicNotFound(&smithy.GenericAPIError{Code: "NotFound"}))
+	assert.False(t, isTopicNotFound(errors.New("NotFound")))
+}
