@@ -18,9 +18,9 @@ import (
 // snsFanout runs fanout exchanges on SNS as Kombu 5.7 does (kombu/transport/SQS/SNS.py): an
 // exchange is a topic named like a queue (CanonicalQueueName, a FIFO topic for a .fifo
 // exchange), a bound queue is subscribed to it with raw message delivery and a queue policy
-// that lets the topic send to it, and a publish is one SNS Publish of the JSON envelope. It
-// caches topic ARNs, queue ARNs and subscriptions; concurrent lookups of one key share one
-// request.
+// that lets the topic send to it, and a publish is one SNS Publish of the JSON envelope (here
+// a PublishBatch for up to 10). It caches topic ARNs and subscriptions; concurrent lookups of
+// one key share one request.
 type snsFanout struct {
 	cfg      Config
 	conn     *sqsConn
