@@ -23,9 +23,13 @@ const (
 	MinStsTokenTimeout       = 900 * time.Second
 	MaxStsTokenTimeout       = 12 * time.Hour
 
-	// DefaultPrefetchCount lets the next ReceiveMessage of 10 go out while the handler still has
-	// up to 10 messages to work through, so it does not wait for the round trip.
+	// DefaultPrefetchCount lets the next ReceiveMessage of 10 go out while the handlers still
+	// have up to 10 messages to work through, so they do not wait for the round trip. It is the
+	// default PrefetchCount for a Concurrency up to 10; above, PrefetchCount grows with it.
 	DefaultPrefetchCount = 2 * MaxMessagesPerRequest
+	// DefaultConcurrency is how many messages of a subscription are handled at once by
+	// default (see SubscriberConfig.Concurrency and BENCHMARKS.md for the measurements).
+	DefaultConcurrency = 16
 
 	// MaxMessagesPerRequest is SQS's limit of messages per ReceiveMessage and entries per batch call.
 	MaxMessagesPerRequest = 10
@@ -330,10 +334,23 @@ type SubscriberConfig struct {
 	// (Kombu: `polling_interval`). Default 1 s. Set NoPollingInterval to poll again at once.
 	PollingInterval   time.Duration
 	NoPollingInterval bool
-	// PrefetchCount is how many messages per topic are held ahead of the handler. A
-	// ReceiveMessage of up to 10 goes out whenever a whole batch fits, so the default 20 lets
-	// the next receive overlap the handling of the current batch; 10 receives only once the
-	// buffer is empty. Default 20.
+	// Concurrency is how many messages of one subscription (one Subscribe call) are handed out
+	// at once and not yet acked or nacked: how many handlers run in parallel on one topic, as
+	// Celery's worker_concurrency is how many tasks a worker runs at once. A Watermill Router
+	// runs one handler goroutine per message it is given, so with the default 16 up to 16
+	// messages of a topic are handled in parallel. On a FIFO queue messages of one
+	// MessageGroupId are still handed out one after the other, in order (the next once the
+	// previous was acked, and not at all after a Nack until SQS delivers the group again);
+	// different groups run in parallel. 1 hands out one message at a time: the next only once
+	// the previous one was acked or nacked. Default 16; at most 1000.
+	Concurrency int
+	// PrefetchCount is how many messages per topic are received ahead of the handlers, on top
+	// of those they hold (Kombu's prefetch; Celery's worker_prefetch_multiplier ×
+	// worker_concurrency counts both). A ReceiveMessage of up to 10 goes out whenever a whole
+	// batch fits, and more than one at a time when it has room for more than one batch and
+	// the last receive came back full. Default: Concurrency rounded up to a multiple of 10,
+	// plus 10, at least 20, so the next receive is under way while the handlers work through
+	// the current batch.
 	PrefetchCount int
 
 	// BackoffPolicy and BackoffTasks apply to every queue that is not predefined with its own
@@ -403,8 +420,11 @@ func (c *SubscriberConfig) setDefaults() {
 	if c.NoPollingInterval {
 		c.PollingInterval = 0
 	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
 	if c.PrefetchCount == 0 {
-		c.PrefetchCount = DefaultPrefetchCount
+		c.PrefetchCount = defaultPrefetchCount(c.Concurrency)
 	}
 	if c.AckBatchWindow == 0 {
 		c.AckBatchWindow = 20 * time.Millisecond
@@ -447,6 +467,9 @@ func (c SubscriberConfig) Validate() error {
 	if c.PollingInterval < 0 {
 		bad("PollingInterval", "must not be negative, got %s", c.PollingInterval)
 	}
+	if c.Concurrency < 1 || c.Concurrency > 1000 {
+		bad("Concurrency", "must be between 1 and 1000, got %d", c.Concurrency)
+	}
 	if c.PrefetchCount < 1 || c.PrefetchCount > 1000 {
 		bad("PrefetchCount", "must be between 1 and 1000, got %d", c.PrefetchCount)
 	}
@@ -469,4 +492,11 @@ func (c SubscriberConfig) Validate() error {
 		bad("Unmarshaler", "is required")
 	}
 	return errors.Join(errs...)
+}
+
+// defaultPrefetchCount keeps the prefetch buffer a batch ahead of the handlers: concurrency
+// rounded up to whole batches, plus one batch, at least DefaultPrefetchCount.
+func defaultPrefetchCount(concurrency int) int {
+	batches := (concurrency+MaxMessagesPerRequest-1)/MaxMessagesPerRequest + 1
+	return min(max(batches*MaxMessagesPerRequest, DefaultPrefetchCount), 1000)
 }

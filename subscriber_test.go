@@ -403,8 +403,10 @@ func TestBatchedAcks(t *testing.T) {
 	perMsg := float64(st.Receive+st.Delete) / n
 	t.Logf("%d messages in %s: %d receives, %d deletes, %d visibility changes; %.3f requests per message",
 		n, took.Round(time.Millisecond), st.Receive, st.Delete, st.ChangeVisibility, perMsg)
-	require.LessOrEqual(t, st.Delete, int64(110))
-	require.LessOrEqual(t, perMsg, 0.21)
+	// Batched deletes come to ≈ 0.1 per message; the margins hold on a loaded machine under
+	// -race (exact figures are in BENCHMARKS.md).
+	require.LessOrEqual(t, float64(st.Delete)/n, 0.15)
+	require.LessOrEqual(t, perMsg, 0.3)
 }
 
 // TestPrefetchAboveTen: PrefetchCount 30 fills the buffer with several receives, and never
