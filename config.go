@@ -294,6 +294,15 @@ type PublisherConfig struct {
 	// CloseTimeout bounds how long Close waits for Publish calls under way; those still running
 	// then are cancelled and fail. Default 30 s.
 	CloseTimeout time.Duration
+
+	// Publish calls of one message to the same queue that run at the same time are sent
+	// together, up to 10 per SendMessageBatch, each call returning its own message's outcome.
+	// A message that finds no send under way leaves at once; CoalesceLinger makes it wait up
+	// to that long for company (a full batch leaves at once), trading latency for fewer
+	// requests when single publishes trickle in. Default 0, at most 1 s. DisableCoalescing
+	// sends each single message with its own SendMessage.
+	CoalesceLinger    time.Duration
+	DisableCoalescing bool
 }
 
 func (c *PublisherConfig) setDefaults() {
@@ -317,6 +326,9 @@ func (c PublisherConfig) Validate() error {
 	}
 	if c.CloseTimeout < 0 {
 		errs = append(errs, &ConfigError{Field: "CloseTimeout", Reason: fmt.Sprintf("must not be negative, got %s", c.CloseTimeout)})
+	}
+	if c.CoalesceLinger < 0 || c.CoalesceLinger > time.Second {
+		errs = append(errs, &ConfigError{Field: "CoalesceLinger", Reason: fmt.Sprintf("must be between 0 and 1 s, got %s", c.CoalesceLinger)})
 	}
 	return errors.Join(errs...)
 }

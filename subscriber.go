@@ -426,8 +426,8 @@ func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
 	sub.handlers.Add(1)
 	go func() {
 		defer sub.handlers.Done()
-		defer cancel()
 		acked := sub.await(in, msg)
+		cancel() // the message's context ends with its Ack or Nack
 		sub.release(in, acked)
 	}()
 	return true
