@@ -5,6 +5,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // etaHoldLimit is how close to its eta a task is held by the subscription instead of being
@@ -21,7 +22,7 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 	if eta == "" || eta == "null" {
 		return false
 	}
-	t, err := ParseCeleryTime(eta, true)
+	t, err := pywire.ParseTime(eta, true)
 	if err != nil {
 		return false
 	}
