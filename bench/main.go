@@ -146,6 +146,9 @@ func run() error {
 			return err
 		}
 	}
+	if err := b.oneQueueRows(ctx, rep); err != nil {
+		return err
+	}
 	if err := b.memoryRows(ctx, rep); err != nil {
 		return err
 	}
@@ -160,6 +163,9 @@ func run() error {
 	b.logf("wrote %s and %s in %s", *out, *svg, rep.Duration.Round(time.Second))
 	for _, line := range rep.goalLines() {
 		b.logf("%s", line)
+	}
+	if missed := rep.missedRequestGoals(); len(missed) > 0 {
+		return fmt.Errorf("request-count goals missed: %s", strings.Join(missed, "; "))
 	}
 	return nil
 }
