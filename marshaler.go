@@ -387,10 +387,10 @@ func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoi
 	}
 	p.Expiration = md[MetadataExpiration]
 	p.DeliveryMode = 2
-	if n, err := strconv.Atoi(md[MetadataDeliveryMode]); err == nil && (n == 1 || n == 2) {
+	if n, err := atoiIfSet(md[MetadataDeliveryMode]); err == nil && (n == 1 || n == 2) {
 		p.DeliveryMode = n
 	}
-	if n, err := strconv.Atoi(md[MetadataPriority]); err == nil && n >= 0 && n <= 255 {
+	if n, err := atoiIfSet(md[MetadataPriority]); err == nil && n >= 0 && n <= 255 {
 		p.Priority = n
 	}
 	p.Exchange, p.RoutingKey = dest.Exchange, dest.RoutingKey
@@ -437,7 +437,8 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 		return nil, &UnsupportedContentTypeError{MessageID: msgID, ContentType: env.ContentType}
 	}
 
-	md := make(message.Metadata, 16)
+	// A Celery task carries some 30 metadata entries: sized once.
+	md := make(message.Metadata, 32)
 	var headerID, compression string
 	if len(env.Headers) > 0 {
 		s := pywire.NewScanner(env.Headers)
@@ -447,7 +448,7 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 			if err != nil {
 				return err
 			}
-			name := string(key)
+			name := headerName(key)
 			if escaped {
 				name = string(pywire.Unescape(nil, key))
 			}
@@ -547,4 +548,15 @@ func setIf(md message.Metadata, key, value string) {
 	if value != "" {
 		md[key] = value
 	}
+}
+
+// errUnset is atoiIfSet's answer for an empty string, without strconv's error allocation.
+var errUnset = errors.New("unset")
+
+// atoiIfSet is strconv.Atoi for metadata that is often absent.
+func atoiIfSet(s string) (int, error) {
+	if s == "" {
+		return 0, errUnset
+	}
+	return strconv.Atoi(s)
 }

@@ -109,14 +109,16 @@ func (c *coalescer) run() {
 	if linger := c.p.config.CoalesceLinger; linger > 0 {
 		c.linger(linger)
 	}
-	for {
+	for first := true; ; first = false {
 		c.mu.Lock()
-		batch := c.take()
-		if len(batch) == 0 {
+		// After a send, a partial batch is left to the last call under way: the messages
+		// gather while the others are in flight, so batches stay full under load.
+		if len(c.pending) == 0 || (!first && c.inflight > 1 && len(c.pending) < MaxMessagesPerRequest) {
 			c.inflight--
 			c.mu.Unlock()
 			return
 		}
+		batch := c.take()
 		c.mu.Unlock()
 		c.sendBatch(batch)
 	}
