@@ -1,6 +1,7 @@
 package kombu
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -441,6 +442,8 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 	md := make(message.Metadata, 32)
 	var headerID, compression string
 	if len(env.Headers) > 0 {
+		// The header values are substrings of this one copy, kept as MetadataHeaders.
+		headers := string(env.Headers)
 		s := pywire.NewScanner(env.Headers)
 		hasCompression := false
 		err := s.Object(func(key []byte, escaped bool) error {
@@ -452,7 +455,7 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 			if escaped {
 				name = string(pywire.Unescape(nil, key))
 			}
-			text, ok := pywire.MetaText(raw)
+			text, ok := metaTextIn(headers, env.Headers, raw)
 			switch {
 			case name == "compression":
 				hasCompression, compression = true, text
@@ -471,7 +474,7 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 		if hasCompression {
 			md[MetadataHeaders] = string(withoutMember(env.Headers, "compression"))
 		} else {
-			md[MetadataHeaders] = string(env.Headers)
+			md[MetadataHeaders] = headers
 		}
 	} else {
 		md[MetadataHeaders] = "{}"
@@ -559,4 +562,15 @@ func atoiIfSet(s string) (int, error) {
 		return 0, errUnset
 	}
 	return strconv.Atoi(s)
+}
+
+// metaTextIn is pywire.MetaText of raw, a value inside src whose string copy is s: a string
+// without escapes is a substring of s rather than a copy of its own.
+func metaTextIn(s string, src, raw []byte) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		if i := cap(src) - cap(raw); i >= 0 && i+len(raw) <= len(s) && s[i:i+len(raw)] == string(raw) {
+			return s[i+1 : i+len(raw)-1], true
+		}
+	}
+	return pywire.MetaText(raw)
 }

@@ -91,7 +91,7 @@ func TestPubSubFIFO(t *testing.T) {
 		tests.Features{
 			ConsumerGroups:        false,
 			ExactlyOnceDelivery:   false, // deduplication lasts 5 minutes only, and redelivery after Nack is by design
-			GuaranteedOrder:       true,  // one message group ("default") per queue: SQS keeps its order
+			GuaranteedOrder:       true,  // one message group ("default") per queue: handed out one at a time, in order
 			Persistent:            true,
 			RestartServiceCommand: testenv.RestartCommand(),
 		},
