@@ -110,7 +110,7 @@ interop-smoke: up venv ## Round-trip a message through Kombu's SQS transport
 
 # --------------------------------------------------------------------- go
 
-.PHONY: build vet fmt test test-harness test-stress test-long test-fuzz bench demo
+.PHONY: build vet fmt tidy-check api-count test test-short test-harness test-stress test-long test-fuzz bench demo
 build: ## go build ./...
 	$(GO) build ./...
 
@@ -120,14 +120,27 @@ vet: ## go vet ./...
 fmt: ## gofmt the Go sources
 	$(GO) fmt ./...
 
+tidy-check: ## Fail when go.mod/go.sum are not tidy (go mod tidy -diff)
+	@$(GO) mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
+
+# The root package is the Watermill plugin: keep its exported API to about one screen.
+API_MAX ?= 70
+api-count: ## Count the exported identifiers per package; fail when the root package has more than API_MAX (70)
+	@$(GO) run ./internal/apicount -max $(API_MAX) . ./celery ./celery/redisbackend ./kombumetrics
+
+test-short: ## The unit tests only: no broker, Redis or Python needed (go test -short), in seconds
+	@$(call timed,make test-short,$(GO) test -short -count=1 ./...)
+
 test: up venv redis-up ## gofmt and vet, every test with -race against the services, the examples, a short fuzz run
 	@$(call timed,make test,\
 		test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; } && \
 		$(GO) vet ./... && \
+		$(MAKE) tidy-check api-count && \
 		$(ELASTICMQ) reset persistent && \
 		$(MAKE) examples && \
 		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./... && \
 		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s . && \
+		$(GO) test -run='^$$' -fuzz='^FuzzTaskFromMessage$$' -fuzztime=10s ./celery && \
 		(cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) && \
 		$(MAKE) bench-quick)
 

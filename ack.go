@@ -122,7 +122,7 @@ func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
 	}
 	delete(a.held, h)
 	a.pending[h.q] = append(a.pending[h.q], &ackOp{h: h, visibility: visibility, done: done, at: time.Now()})
-	full := len(a.pending[h.q]) >= MaxMessagesPerRequest
+	full := len(a.pending[h.q]) >= maxMessagesPerRequest
 	a.mu.Unlock()
 	if full || a.window == 0 {
 		a.kick()
@@ -173,7 +173,7 @@ func (a *acker) waitForCompany() {
 		a.mu.Lock()
 		full := false
 		for _, ops := range a.pending {
-			if len(ops) >= MaxMessagesPerRequest {
+			if len(ops) >= maxMessagesPerRequest {
 				full = true
 			}
 		}
@@ -219,7 +219,7 @@ func (a *acker) flush(ctx context.Context, all bool) {
 			}
 			for _, group := range [][]*ackOp{deletes, changes} {
 				for len(group) > 0 {
-					n := min(len(group), MaxMessagesPerRequest)
+					n := min(len(group), maxMessagesPerRequest)
 					batch := group[:n]
 					group = group[n:]
 					wg.Add(1)
@@ -330,7 +330,7 @@ func (a *acker) holdPartialBatches(work map[*queue][]*ackOp) {
 		}
 		send := ops[:0]
 		for _, group := range [][]*ackOp{deletes, changes} {
-			whole := len(group) / MaxMessagesPerRequest * MaxMessagesPerRequest
+			whole := len(group) / maxMessagesPerRequest * maxMessagesPerRequest
 			rest := group[whole:]
 			if len(rest) > 0 && now.Sub(rest[0].at) < a.window {
 				a.pending[q] = append(a.pending[q], rest...)
@@ -410,7 +410,7 @@ func (a *acker) beat() {
 	a.mu.Unlock()
 	for q, hs := range byQueue {
 		for len(hs) > 0 {
-			n := min(len(hs), MaxMessagesPerRequest)
+			n := min(len(hs), maxMessagesPerRequest)
 			batch := hs[:n]
 			hs = hs[n:]
 			entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))

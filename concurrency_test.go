@@ -95,7 +95,7 @@ func TestConcurrentFIFOGroupOrder(t *testing.T) {
 	cfg := semSubConfig(semConfig(ep, 30*time.Second))
 	cfg.Concurrency = 4
 	// ElasticMQ answers a FIFO long poll only when its wait ends (see TestPubSubFIFO).
-	cfg.NoWait = true
+	cfg.DisableLongPolling = true
 	cfg.PollingInterval = 50 * time.Millisecond
 	sub := semSubscriber(t, cfg)
 	require.NoError(t, sub.SubscribeInitialize(topic))

@@ -75,7 +75,7 @@ func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessa
 	item := &coalesced{entry: entry, size: size, uuid: uuid, done: make(chan error, 1)}
 	c.mu.Lock()
 	c.pending = append(c.pending, item)
-	start := c.inflight == 0 || (c.inflight < c.parallel && len(c.pending) >= MaxMessagesPerRequest)
+	start := c.inflight == 0 || (c.inflight < c.parallel && len(c.pending) >= maxMessagesPerRequest)
 	if start {
 		c.inflight++
 	}
@@ -113,7 +113,7 @@ func (c *coalescer) run() {
 		c.mu.Lock()
 		// After a send, a partial batch is left to the last call under way: the messages
 		// gather while the others are in flight, so batches stay full under load.
-		if len(c.pending) == 0 || (!first && c.inflight > 1 && len(c.pending) < MaxMessagesPerRequest) {
+		if len(c.pending) == 0 || (!first && c.inflight > 1 && len(c.pending) < maxMessagesPerRequest) {
 			c.inflight--
 			c.mu.Unlock()
 			return
@@ -132,7 +132,7 @@ func (c *coalescer) linger(d time.Duration) {
 		c.mu.Lock()
 		n := len(c.pending)
 		c.mu.Unlock()
-		if n >= MaxMessagesPerRequest {
+		if n >= maxMessagesPerRequest {
 			return
 		}
 		select {
@@ -147,7 +147,7 @@ func (c *coalescer) linger(d time.Duration) {
 // MaxMessageSize. Called with mu held.
 func (c *coalescer) take() []*coalesced {
 	n, total := 0, 0
-	for n < len(c.pending) && n < MaxMessagesPerRequest {
+	for n < len(c.pending) && n < maxMessagesPerRequest {
 		s := c.pending[n].size
 		if n > 0 && total+s > c.p.config.MaxMessageSize {
 			break

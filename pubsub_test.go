@@ -101,7 +101,7 @@ func TestPubSubFIFO(t *testing.T) {
 			// subscribers on one group (TestConcurrentSubscribe) long polls would starve, so the
 			// FIFO run short-polls. Real SQS answers such polls when the group frees up.
 			cfg := testSubscriberConfig(endpoint)
-			cfg.NoWait = true
+			cfg.DisableLongPolling = true
 			cfg.PollingInterval = 100 * time.Millisecond
 			// TestContinueAfterErrors nacks the head of the one message group 300 times: with
 			// the default backoff the head would stay away for minutes (the group waits for

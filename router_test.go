@@ -47,7 +47,7 @@ func rtSubConfig(cfg kombu.Config) kombu.SubscriberConfig {
 func rtQueue(t *testing.T, client *sqs.Client, topic string) {
 	t.Helper()
 	out, err := client.CreateQueue(context.Background(), &sqs.CreateQueueInput{
-		QueueName:  aws.String(kombu.EntityName(topic)),
+		QueueName:  aws.String(kombu.CanonicalQueueName("", topic)),
 		Attributes: map[string]string{"VisibilityTimeout": "30"},
 	})
 	require.NoError(t, err)

@@ -51,7 +51,7 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	if err := config.Validate(); err != nil {
 		return nil, err
 	}
-	conn, err := newSQSConn(config.Config, NewBackoffPolicy(config.BackoffPolicy, config.BackoffTasks))
+	conn, err := newSQSConn(config.Config, newBackoffTable(config.BackoffPolicy, config.BackoffTasks))
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{})}
 	s.backoff = nackBackoff{disabled: config.DisableNackBackoff, immediate: config.NackBackoffImmediate,
 		initial: config.NackBackoffInitial, max: config.NackBackoffMax}
-	s.acks = newAcker(logger, config.AckBatchWindow, !config.HeartbeatDisabled, &s.failed)
+	s.acks = newAcker(logger, config.AckBatchWindow, !config.DisableHeartbeat, &s.failed)
 	return s, nil
 }
 
@@ -408,7 +408,7 @@ func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
 	default:
 	}
 	msg := sub.unmarshal(in)
-	if !sub.s.config.ETADeferralDisabled && sub.deferUntilETA(in, msg) {
+	if !sub.s.config.DisableETADeferral && sub.deferUntilETA(in, msg) {
 		sub.release(in, false)
 		return true
 	}

@@ -42,7 +42,7 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 		return true
 	}
 	secs := wait / time.Second
-	if limit := MaxVisibilityTimeout/time.Second - 60; secs > limit {
+	if limit := maxVisibilityTimeout/time.Second - 60; secs > limit {
 		secs = limit
 	}
 	sub.logger.Debug("Deferring task until its eta", watermill.LogFields{"message_uuid": msg.UUID, "eta": eta, "seconds": int(secs)})

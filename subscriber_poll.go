@@ -35,7 +35,7 @@ type receiveResult struct {
 // returned to the queue rather than left invisible to everyone.
 func (sub *subscription) poll() {
 	cfg := sub.s.config
-	batch := min(cfg.PrefetchCount, MaxMessagesPerRequest)
+	batch := min(cfg.PrefetchCount, maxMessagesPerRequest)
 	parallel := 1
 	if !sub.q.Load().fifo {
 		parallel = min(max(cfg.PrefetchCount/batch, 1), maxReceivesInFlight)
@@ -60,7 +60,7 @@ func (sub *subscription) poll() {
 			if room < batch || (strict && (inflight > 0 || sub.unsettled.Load() > 0)) {
 				break
 			}
-			n := min(room, MaxMessagesPerRequest)
+			n := min(room, maxMessagesPerRequest)
 			q := sub.q.Load()
 			reserved += n
 			inflight++

@@ -65,7 +65,7 @@ func semPublisher(t *testing.T, cfg kombu.Config) *kombu.Publisher {
 func semQueue(t *testing.T, client *sqs.Client, topic string, vt time.Duration) string {
 	t.Helper()
 	out, err := client.CreateQueue(context.Background(), &sqs.CreateQueueInput{
-		QueueName:  aws.String(kombu.EntityName(topic)),
+		QueueName:  aws.String(kombu.CanonicalQueueName("", topic)),
 		Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(int(vt / time.Second))},
 	})
 	require.NoError(t, err)
@@ -81,7 +81,7 @@ func semQueue(t *testing.T, client *sqs.Client, topic string, vt time.Duration) 
 // queue hanging until the client gives up.
 func semDeleteQueueLater(t *testing.T, client *sqs.Client, topic string) {
 	t.Cleanup(func() {
-		u, err := client.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(kombu.EntityName(topic))})
+		u, err := client.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(kombu.CanonicalQueueName("", topic))})
 		if err == nil {
 			_, _ = client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: u.QueueUrl})
 		}

@@ -222,7 +222,7 @@ func (rep *report) goals() []goal {
 		case "Envelope.Encode + DecodeEnvelope":
 			out = append(out, goal{Name: "envelope: " + e.Name, Target: "≤ 2 µs",
 				Figure: fmt.Sprintf("%.2f µs, %d allocs", e.NsPerOp/1000, e.Allocs), Met: e.NsPerOp <= 2000})
-		case "KombuMarshaler Marshal + Unmarshal":
+		case "EnvelopeMarshaler Marshal + Unmarshal":
 			out = append(out, goal{Name: "envelope: " + e.Name, Target: "≤ 4 µs, ≤ 20 allocs",
 				Figure: fmt.Sprintf("%.2f µs, %d allocs", e.NsPerOp/1000, e.Allocs), Met: e.NsPerOp <= 4000 && e.Allocs <= 20})
 		}

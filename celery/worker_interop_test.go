@@ -69,7 +69,7 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 	require.NoError(t, sub.SubscribeInitialize(e.goQueue))
 	require.NoError(t, sub.SubscribeInitialize(e.pyQueue))
 
-	results, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{URL: e.redisURL, Expires: time.Hour})
+	results, err := redisbackend.New(redisbackend.Config{URL: e.redisURL, Expires: time.Hour})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = results.Close() })
 
