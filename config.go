@@ -475,8 +475,8 @@ func (c SubscriberConfig) Validate() error {
 	if c.PollingInterval < 0 {
 		bad("PollingInterval", "must not be negative, got %s", secondsText(c.PollingInterval))
 	}
-	if c.Concurrency < 1 || c.Concurrency > 1000 {
-		bad("Concurrency", "must be between 1 and 1000, got %d", c.Concurrency)
+	if c.Concurrency < 0 || c.Concurrency > 1000 {
+		bad("Concurrency", "must be between 1 and 1000 (0: the default), got %d", c.Concurrency)
 	}
 	if c.PrefetchCount < 1 || c.PrefetchCount > 1000 {
 		bad("PrefetchCount", "must be between 1 and 1000, got %d", c.PrefetchCount)
