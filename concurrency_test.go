@@ -242,3 +242,53 @@ func TestConcurrentShutdownHonoursAcks(t *testing.T) {
 	visible, inFlight := semQueueCounts(t, client, url)
 	require.Zero(t, visible+inFlight)
 }
+
+// TestConcurrentReceivesInFlight: while receives come back full and the prefetch buffer has
+// room for several batches, more than one ReceiveMessage is under way at once; an idle queue
+// has a single long poll open.
+func TestConcurrentReceivesInFlight(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	proxy := newRecordingProxy(t, ep)
+	var inflight, peak atomic.Int32
+	proxy.delay = func(op string) time.Duration {
+		if op != "ReceiveMessage" {
+			return 0
+		}
+		n := inflight.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		const d = 200 * time.Millisecond // a slow network: the round trips are worth overlapping
+		time.AfterFunc(d, func() { inflight.Add(-1) })
+		return d
+	}
+	topic := testenv.UniqueName("conc-rx")
+	semQueue(t, testenv.SQSClient(t, ep), topic, 30*time.Second)
+	pub := semPublisher(t, semConfig(ep, 30*time.Second))
+	const total = 300
+	semPublishN(t, pub, topic, total)
+
+	cfg := semSubConfig(semConfig(proxy.URL, 30*time.Second))
+	cfg.Concurrency = 10
+	cfg.PrefetchCount = 40
+	sub := semSubscriber(t, cfg)
+	msgs, err := sub.Subscribe(context.Background(), topic)
+	require.NoError(t, err)
+	for i := 0; i < total; i++ {
+		select {
+		case m := <-msgs:
+			m.Ack()
+		case <-time.After(30 * time.Second):
+			t.Fatalf("got %d of %d messages", i, total)
+		}
+	}
+	busyPeak := peak.Load()
+	// Idle: the queue is empty, one long poll after the other.
+	time.Sleep(500 * time.Millisecond)
+	peak.Store(inflight.Load())
+	time.Sleep(3 * time.Second)
+	idlePeak := peak.Load()
+	t.Logf("receives under way at once: %d while busy, %d while idle", busyPeak, idlePeak)
+	require.GreaterOrEqual(t, busyPeak, int32(2))
+	require.Equal(t, int32(1), idlePeak)
+}
