@@ -96,11 +96,25 @@ func (a *acker) hold(q *queue, handle, messageID string, visibility time.Duratio
 // channel closed once SQS has answered (or the op was given up).
 func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
 	done := make(chan struct{})
+	a.enqueue(h, visibility, done)
+	return done
+}
+
+// settleAsync is settle for a caller that does not wait for SQS's answer.
+func (a *acker) settleAsync(h *held, visibility int32) { a.enqueue(h, visibility, nil) }
+
+// enqueue queues the op that settles h; done, if not nil, is closed once it is settled.
+func (a *acker) enqueue(h *held, visibility int32, done chan struct{}) {
+	closeDone := func() {
+		if done != nil {
+			close(done)
+		}
+	}
 	a.mu.Lock()
 	if h.done {
 		a.mu.Unlock()
-		close(done)
-		return done
+		closeDone()
+		return
 	}
 	h.done = true
 	if a.closed {
@@ -117,8 +131,8 @@ func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
 		if h.onSettled != nil {
 			h.onSettled()
 		}
-		close(done)
-		return done
+		closeDone()
+		return
 	}
 	delete(a.held, h)
 	a.pending[h.q] = append(a.pending[h.q], &ackOp{h: h, visibility: visibility, done: done, at: time.Now()})
@@ -132,7 +146,6 @@ func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
 		default:
 		}
 	}
-	return done
 }
 
 func (a *acker) kick() {

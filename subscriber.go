@@ -459,7 +459,7 @@ func (sub *subscription) release(in *inbound, acked bool) {
 func (sub *subscription) await(in *inbound, msg *message.Message) bool {
 	select {
 	case <-msg.Acked():
-		sub.s.acks.settle(in.h, -1)
+		sub.s.acks.settleAsync(in.h, -1)
 		return true
 	case <-msg.Nacked():
 		sub.nack(in, msg)
@@ -493,7 +493,7 @@ func (sub *subscription) nack(in *inbound, msg *message.Message) {
 	if delay > 0 {
 		sub.logger.Debug("Nacked message backs off", watermill.LogFields{"message_uuid": msg.UUID, "receive_count": in.receiveCount, "seconds": delay})
 	}
-	sub.s.acks.settle(in.h, int32(delay))
+	sub.s.acks.settleAsync(in.h, int32(delay))
 	if in.q.fifo && sub.gate == nil {
 		// The messages after it in the buffer must not overtake it: give them back too, so
 		// that SQS delivers the group again in order.

@@ -57,7 +57,7 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 		delete(sub.etaTimers, in.h)
 		sub.etaMu.Unlock()
 		if pending {
-			sub.s.acks.settle(in.h, int32(secs))
+			sub.s.acks.settleAsync(in.h, int32(secs))
 		}
 	})}
 	return true
