@@ -132,9 +132,12 @@ func (rep *report) oneQueueTable(sb *strings.Builder, scenario string) {
 		if ref != nil && ref.rate() > 0 {
 			ratio = fmt.Sprintf("%.2f", r.rate()/ref.rate())
 		}
-		fmt.Fprintf(sb, "| %s | %.0f | %.1f | %s | %.3f | %.1f / %.1f | %d |\n", r.name(), r.rate(),
-			r.median(childResult.cpuPerMsg), ratio, r.median(childResult.reqPerMsg),
-			r.median(func(c childResult) float64 { return c.P50 / 1000 }), r.median(func(c childResult) float64 { return c.P99 / 1000 }), r.Runs[0].N)
+		lat := "–" // not measured: the queue was filled first
+		if p50, p99 := r.median(func(c childResult) float64 { return c.P50 / 1000 }), r.median(func(c childResult) float64 { return c.P99 / 1000 }); p99 > 0 {
+			lat = fmt.Sprintf("%.1f / %.1f", p50, p99)
+		}
+		fmt.Fprintf(sb, "| %s | %.0f | %.1f | %s | %.3f | %s | %d |\n", r.name(), r.rate(),
+			r.median(childResult.cpuPerMsg), ratio, r.median(childResult.reqPerMsg), lat, r.Runs[0].N)
 	}
 }
 
@@ -148,9 +151,13 @@ func (rep *report) oneQueueGoals() []goal {
 			Figure: fmt.Sprintf("%.0f msg/s", x), Met: x >= 150})
 	}
 	if r := rep.findLabel("handler", handlerRuns[7].label); r != nil && ceiling != nil {
+		// 64 handlers of 50 ms cannot pass 1280 msg/s, however fast the queue: the figure says
+		// how close to that bound the subscription came too.
 		x := r.rate() / ceiling.rate()
+		bound := 64 / 0.050
 		out = append(out, goal{Name: "Router + 50 ms handler, Concurrency 64, against the best raw SDK loop on the queue", Target: "≥ 0.8×",
-			Figure: fmt.Sprintf("%.0f vs %.0f msg/s = %.2f×", r.rate(), ceiling.rate(), x), Met: x >= 0.8})
+			Figure: fmt.Sprintf("%.0f vs %.0f msg/s = %.2f× (64 handlers × 20/s bound it at %.0f msg/s: %.2f× of that)",
+				r.rate(), ceiling.rate(), x, bound, r.rate()/bound), Met: x >= 0.8})
 	}
 	if r := rep.findLabel("handler", handlerRuns[3].label); r != nil && ceiling != nil {
 		x := r.rate() / ceiling.rate()
