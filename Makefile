@@ -170,7 +170,7 @@ bench: up venv ## Benchmarks vs the AWS SDK, Kombu and Celery: rewrites BENCHMAR
 		cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) run . -root $(ROOT) -python $(VENV)/bin/python \
 			-out $(ROOT)/BENCHMARKS.md -svg $(ROOT)/bench/throughput.svg)
 
-bench-quick: up venv ## Benchmark smoke run (~1000 messages) into a temporary directory (~3 min); fails when a request-count goal is missed
+bench-quick: up venv ## Benchmark smoke run (~3000 messages per Go client) into a temporary directory (~4 min); fails when a request-count goal is missed
 	@$(call timed,make bench-quick,\
 		out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
 		cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) run . -quick -root $(ROOT) -python $(VENV)/bin/python \
