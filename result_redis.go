@@ -21,6 +21,10 @@ type RedisBackendConfig struct {
 	// KeyPrefix is prepended to the keys (Celery's result_backend_transport_options
 	// global_keyprefix); empty by default.
 	KeyPrefix string
+	// DisableChordOrdering records chord header results in a list, in the order they finish,
+	// instead of a sorted set by their place in the header: set it when the Celery app sets
+	// result_backend_transport_options={"result_chord_ordered": False}.
+	DisableChordOrdering bool
 }
 
 // RedisBackend is Celery's Redis result backend: a task's result is the JSON document at key
@@ -32,11 +36,14 @@ type RedisBackend struct {
 	expires time.Duration
 	prefix  string
 	now     func() time.Time
+	// unordered is DisableChordOrdering.
+	unordered bool
 }
 
 // NewRedisBackend returns a Celery Redis result backend.
 func NewRedisBackend(cfg RedisBackendConfig) (*RedisBackend, error) {
-	b := &RedisBackend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now}
+	b := &RedisBackend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now,
+		unordered: cfg.DisableChordOrdering}
 	if b.client == nil {
 		if cfg.URL == "" {
 			return nil, errors.New("kombu: redis result backend: neither Client nor URL is set")

@@ -29,10 +29,14 @@ type sigOptions struct {
 	Priority      *int            `json:"priority"`
 	Headers       map[string]any  `json:"headers"`
 	Shadow        string          `json:"shadow"`
+	GroupID       string          `json:"group_id"`
+	GroupIndex    *int            `json:"group_index"`
+	ReplyTo       string          `json:"reply_to"`
+	Chord         *Signature      `json:"chord"`
 }
 
-// errUnsupportedCanvas is logged for group and chord signatures, which need a result
-// backend's group bookkeeping that this worker does not do.
+// errUnsupportedCanvas is logged for group and chord signatures used as callbacks or
+// errbacks, which this worker does not send.
 var errUnsupportedCanvas = errors.New("kombu: worker: group and chord signatures are not supported")
 
 // outgoing is a canvas task ready to be published.
@@ -133,7 +137,8 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 	}
 	t := &Task{Name: sig.Task, ID: opts.TaskID, Kwargs: sig.Kwargs, Chain: chain,
 		ParentID: r.t.ID, RootID: r.t.RootID, IgnoreResult: opts.IgnoreResult,
-		Priority: opts.Priority, Headers: opts.Headers, Shadow: opts.Shadow}
+		Priority: opts.Priority, Headers: opts.Headers, Shadow: opts.Shadow,
+		Group: opts.GroupID, GroupIndex: opts.GroupIndex, ReplyTo: opts.ReplyTo, Chord: opts.Chord}
 	if t.RootID == "" {
 		t.RootID = r.t.ID
 	}

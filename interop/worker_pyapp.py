@@ -66,3 +66,37 @@ def add_ten(x):
 def on_error(task_id):
     """An errback: Celery passes the failed task's id."""
     return {"failed": task_id, "state": app.AsyncResult(task_id).state}
+
+
+# Chords (worker_chord_interop_test.go): Go tasks...
+tsum = app.task(name="interop.go.tsum")(_go_only)
+collect = app.task(name="interop.go.collect")(_go_only)
+
+
+# ...and Python ones.
+@app.task(name="interop.py.add")
+def py_add(x, y):
+    return x + y
+
+
+@app.task(name="interop.py.tsum")
+def py_tsum(values):
+    return sum(values)
+
+
+@app.task(name="interop.py.collect")
+def py_collect(values):
+    return values
+
+
+@app.task(name="interop.py.fail")
+def py_fail(msg):
+    raise ValueError(msg)
+
+
+@app.task(name="interop.py.tsum_counted")
+def py_tsum_counted(values, counter):
+    """A chord body that counts its calls in Redis, to show it runs once."""
+    app.backend.client.incr(counter)
+    app.backend.client.expire(counter, 3600)
+    return sum(values)
