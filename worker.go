@@ -81,6 +81,8 @@ type registered struct {
 	maxRetries   int
 	retryDelay   time.Duration
 	ignoreResult bool
+	auto         autoRetry    // worker_autoretry.go
+	limiter      *rateLimiter // worker_ratelimit.go
 }
 
 // Worker runs Celery tasks received through a Watermill router, the way a Celery worker
@@ -216,12 +218,16 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 
+	if err := r.rateLimit(ctx); err != nil {
+		return err
+	}
 	if r.w.cfg.TrackStarted {
 		if err := r.store(ctx, StateStarted, map[string]any{"pid": os.Getpid(), "hostname": r.w.cfg.Hostname}, ""); err != nil {
 			return err
 		}
 	}
 	result, err := r.call(ctx)
+	err = r.reg.auto.retryFor(err, t.Retries)
 	var retry *RetryError
 	switch {
 	case err == nil:
