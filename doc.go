@@ -13,7 +13,7 @@
 //	sub, err := kombu.NewSubscriber(kombu.SubscriberConfig{Config: kombu.Config{Region: "eu-west-1"}}, logger)
 //	...
 //	router.AddConsumerHandler("add", "celery", sub, func(msg *message.Message) error {
-//		task, err := kombu.TaskFromMessage(msg)
+//		task, err := celery.TaskFromMessage(msg)
 //		if err != nil {
 //			return err
 //		}
@@ -23,7 +23,7 @@
 //
 // And the other way round:
 //
-//	msg, err := kombu.NewTask("proj.tasks.add", []any{2, 3}, nil)
+//	msg, err := celery.NewTask("proj.tasks.add", []any{2, 3}, nil)
 //	...
 //	err = pub.Publish("celery", msg)
 //

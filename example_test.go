@@ -8,11 +8,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/prometheus/client_golang/prometheus"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 // Enqueue a task for a Celery worker consuming the default "celery" queue.
@@ -26,7 +24,7 @@ func ExamplePublisher() {
 	}
 	defer pub.Close()
 
-	msg, err := kombu.NewTask("proj.tasks.add", []any{2, 3}, nil, kombu.WithCountdown(10*time.Second))
+	msg, err := celery.NewTask("proj.tasks.add", []any{2, 3}, nil, celery.WithCountdown(10*time.Second))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -51,7 +49,7 @@ func ExampleSubscriber() {
 		log.Fatal(err)
 	}
 	router.AddConsumerHandler("add", "celery", sub, func(msg *message.Message) error {
-		task, err := kombu.TaskFromMessage(msg)
+		task, err := celery.TaskFromMessage(msg)
 		if err != nil {
 			return err
 		}
@@ -67,62 +65,6 @@ func ExampleSubscriber() {
 	if err := router.Run(ctx); err != nil {
 		log.Fatal(err)
 	}
-}
-
-// The message NewTask builds is the one Celery's apply_async sends: protocol 2, the
-// arguments in the payload and the task's name and id in the headers.
-func ExampleNewTask() {
-	msg, err := kombu.NewTask("proj.tasks.add", []any{2, 3}, map[string]any{"debug": true},
-		kombu.WithTaskID("0a7a0c5e-3f6b-4a0e-9a55-3d2b0c6e1f00"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(msg.UUID)
-	fmt.Println(msg.Metadata.Get(kombu.MetadataTask))
-	fmt.Println(string(msg.Payload))
-	// Output:
-	// 0a7a0c5e-3f6b-4a0e-9a55-3d2b0c6e1f00
-	// proj.tasks.add
-	// [[2, 3], {"debug": true}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]
-}
-
-// TaskFromMessage reads the task in a message the Subscriber received. Here the SQS message
-// is made by KombuMarshaler, as Celery would have sent it.
-func ExampleTaskFromMessage() {
-	sent, _ := kombu.NewTask("proj.tasks.resize", []any{"cat.png", 640}, map[string]any{"keep_ratio": true},
-		kombu.WithTaskID("6f1c1a9e-0000-4000-8000-000000000001"), kombu.WithRetries(1))
-	out, _ := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: "celery", RoutingKey: "celery"}, sent)
-	received, err := kombu.KombuMarshaler{}.Unmarshal("celery", &types.Message{
-		Body: aws.String(out.Body), MessageId: aws.String("m-1"), ReceiptHandle: aws.String("r-1"),
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-
-	task, err := kombu.TaskFromMessage(received)
-	if err != nil {
-		log.Fatal(err)
-	}
-	var (
-		file  string
-		width int
-		opts  struct {
-			KeepRatio bool `json:"keep_ratio"`
-		}
-	)
-	if err := task.DecodeArgs(&file, &width); err != nil {
-		log.Fatal(err)
-	}
-	if err := task.DecodeKwargs(&opts); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(task.Name, task.ID, task.Retries)
-	fmt.Println(file, width, opts.KeepRatio)
-	fmt.Println(received.Metadata.Get(kombu.MetadataRoutingKey))
-	// Output:
-	// proj.tasks.resize 6f1c1a9e-0000-4000-8000-000000000001 1
-	// cat.png 640 true
-	// celery
 }
 
 // The same broker_transport_options a Celery app uses configure the Subscriber and Publisher.
@@ -172,19 +114,6 @@ func ExampleExchange() {
 	msg := message.NewMessage(watermill.NewUUID(), []byte(`{"id": 7}`))
 	msg.Metadata.Set(kombu.MetadataRoutingKey, "orders.created") // to audit and orders
 	if err := pub.Publish("events", msg); err != nil {
-		log.Fatal(err)
-	}
-}
-
-// Export the SQS requests a Subscriber sends, and its failed acks, to Prometheus.
-func ExampleRegisterSubscriberMetrics() {
-	sub, err := kombu.NewSubscriber(kombu.SubscriberConfig{Config: kombu.Config{Region: "us-east-1"}}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer sub.Close()
-	registry := prometheus.NewRegistry()
-	if err := kombu.RegisterSubscriberMetrics(registry, "orders-consumer", sub); err != nil {
 		log.Fatal(err)
 	}
 }

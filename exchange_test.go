@@ -1,12 +1,8 @@
 package kombu
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -270,68 +266,4 @@ func TestExchangeFanout(t *testing.T) {
 		assert.Equal(t, msgs[i].Metadata.Get(MetadataRoutingKey), r.RoutingKey)
 		assert.Equal(t, msgs[i].UUID, r.UUID)
 	}
-}
-
-// TestExchangeFanoutToCelery fans a Celery task out to a queue a real Celery worker consumes
-// and to one the Go subscriber reads; both get it, with the exchange in delivery_info.
-func TestExchangeFanoutToCelery(t *testing.T) {
-	endpoint := testenv.SQSEndpoint(t)
-	python := testenv.Python(t)
-	client := testenv.SQSClient(t, endpoint)
-	qcelery, qgo := testenv.UniqueName("ex-celery"), testenv.UniqueName("ex-go")
-	exQueue(t, client, qcelery)
-	ugo := exQueue(t, client, qgo)
-	name := testenv.UniqueName("broadcast")
-	pub := exPublisher(t, exConfig(t, map[string]Exchange{name: {Type: ExchangeFanout, Bindings: []Binding{
-		{Queue: qcelery}, {Queue: qgo},
-	}}}))
-
-	out := filepath.Join(t.TempDir(), "tasks.jsonl")
-	startExchangeWorker(t, python, endpoint, qcelery, out)
-
-	task, err := NewTask("exchange.record", []any{"hello", 42}, map[string]any{"from": "go"})
-	require.NoError(t, err)
-	task.Metadata.Set(MetadataRoutingKey, "greetings")
-	start := time.Now()
-	require.NoError(t, pub.Publish(name, task))
-
-	got := exDrain(t, client, ugo, 1)
-	require.Len(t, got, 1)
-	assert.Equal(t, task.UUID, got[0].UUID)
-
-	var rec struct {
-		ID         string         `json:"id"`
-		Args       []any          `json:"args"`
-		Kwargs     map[string]any `json:"kwargs"`
-		Exchange   string         `json:"exchange"`
-		RoutingKey string         `json:"routing_key"`
-	}
-	deadline := time.Now().Add(45 * time.Second)
-	for rec.ID == "" {
-		if f, err := os.Open(out); err == nil {
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				require.NoError(t, json.Unmarshal(sc.Bytes(), &rec))
-			}
-			_ = f.Close()
-		}
-		if rec.ID == "" {
-			require.True(t, time.Now().Before(deadline), "the Celery worker did not run the task")
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	t.Logf("Celery ran the fanned-out task %s after %s", rec.ID, time.Since(start).Round(time.Millisecond))
-	assert.Equal(t, task.UUID, rec.ID)
-	assert.Equal(t, []any{"hello", float64(42)}, rec.Args)
-	assert.Equal(t, map[string]any{"from": "go"}, rec.Kwargs)
-	assert.Equal(t, name, rec.Exchange)
-	assert.Equal(t, "greetings", rec.RoutingKey)
-}
-
-// startExchangeWorker runs a Celery worker of interop/exchange_worker_app.py on queue, in its
-// own process group, stopped when the test ends.
-func startExchangeWorker(t *testing.T, python, endpoint, queue, out string) {
-	t.Helper()
-	testenv.StartCeleryWorker(t, "interop.exchange_worker_app", []string{queue},
-		testenv.EnvSQSEndpoint+"="+endpoint, "KOMBU_EXCHANGE_QUEUE="+queue, "KOMBU_EXCHANGE_OUT="+out)
 }

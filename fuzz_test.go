@@ -8,15 +8,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/watermill-kombu/watermill-kombu/internal/golden"
 )
 
-// FuzzDecode feeds SQS bodies to the envelope decoder, KombuMarshaler.Unmarshal and
-// TaskFromMessage: none may panic, and every failure must be one of the package's typed
+// FuzzDecode feeds SQS bodies to the envelope decoder and KombuMarshaler.Unmarshal (the
+// celery package fuzzes TaskFromMessage the same way): none may panic, and every failure must be one of the package's typed
 // errors.
 func FuzzDecode(f *testing.F) {
-	for _, v := range loadGolden(f) {
-		f.Add(v.body)
-		if env, err := DecodeEnvelope(v.body); err == nil && !env.Raw {
+	for _, v := range golden.Load(f) {
+		f.Add(v.Body)
+		if env, err := DecodeEnvelope(v.Body); err == nil && !env.Raw {
 			f.Add(env.EncodeJSON())
 		}
 	}
@@ -57,9 +58,6 @@ func FuzzDecode(f *testing.F) {
 		}
 		if msg.UUID == "" {
 			t.Fatalf("empty UUID")
-		}
-		if _, err := TaskFromMessage(msg); err != nil && !errors.Is(err, ErrNotATask) && !errors.Is(err, ErrInvalidTask) {
-			t.Fatalf("TaskFromMessage: untyped error %v", err)
 		}
 		// A decoded message can be published again.
 		if _, err := (KombuMarshaler{}).Marshal(Destination{Queue: "q"}, msg); err != nil {

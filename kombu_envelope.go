@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"unsafe"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // Sentinel errors of the Kombu wire format, for errors.Is.
@@ -20,11 +22,6 @@ var (
 	// ErrUnsupportedCompression means the payload is compressed with a codec this library
 	// lacks (brotli, lzma, zstd). The error is an *UnsupportedCompressionError.
 	ErrUnsupportedCompression = errors.New("kombu: unsupported compression")
-	// ErrNotATask means a message is not a Celery task: no `task` header and no protocol 1
-	// task body.
-	ErrNotATask = errors.New("kombu: message is not a Celery task")
-	// ErrInvalidTask means a Celery task is malformed, or cannot be built from the values given.
-	ErrInvalidTask = errors.New("kombu: invalid Celery task")
 )
 
 // DecodeError tells what could not be decoded in a received SQS body.
@@ -184,16 +181,16 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 	p := &e.Properties
 	dst = append(dst, `{"body": `...)
 	if p.BodyEncoding == "" || p.BodyEncoding == "utf-8" {
-		dst = appendPyString(dst, string(e.Body))
+		dst = pywire.AppendString(dst, string(e.Body))
 	} else {
 		dst = append(dst, '"')
 		dst = base64.StdEncoding.AppendEncode(dst, e.Body)
 		dst = append(dst, '"')
 	}
 	dst = append(dst, `, "content-encoding": `...)
-	dst = appendNullableString(dst, e.ContentEncoding)
+	dst = pywire.AppendNullableString(dst, e.ContentEncoding)
 	dst = append(dst, `, "content-type": `...)
-	dst = appendNullableString(dst, e.ContentType)
+	dst = pywire.AppendNullableString(dst, e.ContentType)
 	dst = append(dst, `, "headers": `...)
 	if len(e.Headers) == 0 {
 		dst = append(dst, "{}"...)
@@ -203,26 +200,26 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `, "properties": {`...)
 	if p.CorrelationID != "" {
 		dst = append(dst, `"correlation_id": `...)
-		dst = append(appendPyString(dst, p.CorrelationID), ", "...)
+		dst = append(pywire.AppendString(dst, p.CorrelationID), ", "...)
 	}
 	if p.ReplyTo != "" {
 		dst = append(dst, `"reply_to": `...)
-		dst = append(appendPyString(dst, p.ReplyTo), ", "...)
+		dst = append(pywire.AppendString(dst, p.ReplyTo), ", "...)
 	}
 	if p.MessageGroupID != "" {
 		dst = append(dst, `"MessageGroupId": `...)
-		dst = append(appendPyString(dst, p.MessageGroupID), ", "...)
+		dst = append(pywire.AppendString(dst, p.MessageGroupID), ", "...)
 	}
 	if p.MessageDeduplicationID != "" {
 		dst = append(dst, `"MessageDeduplicationId": `...)
-		dst = append(appendPyString(dst, p.MessageDeduplicationID), ", "...)
+		dst = append(pywire.AppendString(dst, p.MessageDeduplicationID), ", "...)
 	}
 	if p.DelaySeconds != nil {
 		dst = append(dst, `"DelaySeconds": `...)
 		dst = append(strconv.AppendInt(dst, int64(*p.DelaySeconds), 10), ", "...)
 	}
 	for _, f := range p.Extra {
-		dst = append(appendPyString(dst, f.Key), ": "...)
+		dst = append(pywire.AppendString(dst, f.Key), ": "...)
 		dst = append(append(dst, f.Value...), ", "...)
 	}
 	mode := p.DeliveryMode
@@ -233,29 +230,22 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 	dst = strconv.AppendInt(dst, int64(mode), 10)
 	if p.Expiration != "" {
 		dst = append(dst, `, "expiration": `...)
-		dst = appendPyString(dst, p.Expiration)
+		dst = pywire.AppendString(dst, p.Expiration)
 	}
 	dst = append(dst, `, "delivery_info": {"exchange": `...)
-	dst = appendPyString(dst, p.Exchange)
+	dst = pywire.AppendString(dst, p.Exchange)
 	dst = append(dst, `, "routing_key": `...)
-	dst = appendPyString(dst, p.RoutingKey)
+	dst = pywire.AppendString(dst, p.RoutingKey)
 	dst = append(dst, `}, "priority": `...)
 	dst = strconv.AppendInt(dst, int64(p.Priority), 10)
 	dst = append(dst, `, "body_encoding": `...)
-	dst = appendNullableString(dst, p.BodyEncoding)
+	dst = pywire.AppendNullableString(dst, p.BodyEncoding)
 	dst = append(dst, `, "delivery_tag": `...)
-	dst = appendPyString(dst, p.DeliveryTag)
+	dst = pywire.AppendString(dst, p.DeliveryTag)
 	if p.Redelivered {
 		dst = append(dst, `, "redelivered": true`...)
 	}
 	return append(dst, "}}"...)
-}
-
-func appendNullableString(dst []byte, s string) []byte {
-	if s == "" {
-		return append(dst, "null"...)
-	}
-	return appendPyString(dst, s)
 }
 
 // estimatedJSONSize is a generous guess of the envelope's JSON size, to allocate once.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // DecodeEnvelope decodes an SQS message body the way Kombu's SQS transport does:
@@ -37,14 +39,14 @@ func (e *Envelope) Decode(body string) error {
 		// SQS bodies are Unicode text, so only a corrupted message gets here.
 		return &DecodeError{Part: "body", Err: errors.New("not valid UTF-8")}
 	}
-	d := envelopeDecoder{s: jsonScanner{b: text}, e: e}
-	if d.s.peek() != '{' {
+	d := envelopeDecoder{s: pywire.NewScanner(text), e: e}
+	if d.s.Peek() != '{' {
 		e.Raw, e.Body = true, text
 		return nil
 	}
-	err := d.s.object(d.member)
+	err := d.s.Object(d.member)
 	if err == nil {
-		err = d.s.end()
+		err = d.s.End()
 	}
 	if err != nil || !d.sawProperties {
 		// Not JSON, or JSON without properties: Kombu passes such bodies through.
@@ -60,14 +62,14 @@ func (e *Envelope) Decode(body string) error {
 	switch enc := e.Properties.BodyEncoding; enc {
 	case "", "utf-8", "UTF-8":
 		if d.bodyEscaped {
-			e.Body = unescapeJSON(make([]byte, 0, len(d.bodyRaw)), d.bodyRaw)
+			e.Body = pywire.Unescape(make([]byte, 0, len(d.bodyRaw)), d.bodyRaw)
 		} else {
 			e.Body = d.bodyRaw
 		}
 	case BodyEncodingBase64:
 		raw := d.bodyRaw
 		if d.bodyEscaped {
-			raw = unescapeJSON(nil, raw)
+			raw = pywire.Unescape(nil, raw)
 		}
 		e.Body, err = decodeBase64Lenient(raw)
 		if err != nil {
@@ -83,7 +85,7 @@ func (e *Envelope) Decode(body string) error {
 // not an envelope); wrong types are kept in sem and reported once the body is known to be an
 // envelope.
 type envelopeDecoder struct {
-	s             jsonScanner
+	s             pywire.Scanner
 	e             *Envelope
 	sem           error
 	sawProperties bool
@@ -95,7 +97,7 @@ func (d *envelopeDecoder) wrongType(part, what string) error {
 	if d.sem == nil {
 		d.sem = &DecodeError{Part: part, Err: errors.New(what)}
 	}
-	_, _, err := d.s.value()
+	_, err := d.s.Value()
 	return err
 }
 
@@ -104,11 +106,11 @@ func (d *envelopeDecoder) member(key []byte, escaped bool) error {
 	var err error
 	switch keyName(key, escaped) {
 	case "body":
-		switch s.peek() {
+		switch s.Peek() {
 		case '"':
-			d.bodyRaw, d.bodyEscaped, err = s.rawString()
+			d.bodyRaw, d.bodyEscaped, err = s.RawString()
 		case 'n':
-			d.bodyRaw, err = nil, s.literal("null")
+			d.bodyRaw, err = nil, s.Literal("null")
 		default:
 			return d.wrongType("body", "the envelope body is not a string")
 		}
@@ -116,50 +118,50 @@ func (d *envelopeDecoder) member(key []byte, escaped bool) error {
 		if !d.stringOrNull() {
 			return d.wrongType("envelope", "content-type is not a string")
 		}
-		e.ContentType, err = s.nullableString()
+		e.ContentType, err = nullableString(s)
 	case "content-encoding":
 		if !d.stringOrNull() {
 			return d.wrongType("envelope", "content-encoding is not a string")
 		}
-		e.ContentEncoding, err = s.nullableString()
+		e.ContentEncoding, err = nullableString(s)
 	case "headers":
-		switch s.peek() {
+		switch s.Peek() {
 		case '{':
-			var start, end int
-			start, end, err = s.value()
-			e.Headers = json.RawMessage(s.b[start:end])
+			var raw []byte
+			raw, err = s.Value()
+			e.Headers = json.RawMessage(raw)
 		case 'n':
-			e.Headers, err = nil, s.literal("null")
+			e.Headers, err = nil, s.Literal("null")
 		default:
 			return d.wrongType("headers", "headers is not a JSON object")
 		}
 	case "properties":
 		d.sawProperties = true
-		if s.peek() != '{' {
+		if s.Peek() != '{' {
 			return d.wrongType("properties", "properties is not a JSON object")
 		}
 		e.Properties = Properties{}
-		err = s.object(d.property)
+		err = s.Object(d.property)
 	default:
-		_, _, err = s.value()
+		_, err = s.Value()
 	}
 	return err
 }
 
 func (d *envelopeDecoder) stringOrNull() bool {
-	c := d.s.peek()
+	c := d.s.Peek()
 	return c == '"' || c == 'n'
 }
 
 // scalar reads a property that should be a string: strings verbatim, null as "", numbers and
 // booleans as their JSON text; objects and arrays are wrong.
 func (d *envelopeDecoder) scalar(name string, dst *string) error {
-	switch d.s.peek() {
+	switch d.s.Peek() {
 	case '"':
-		raw, escaped, err := d.s.rawString()
+		raw, escaped, err := d.s.RawString()
 		if err == nil {
 			if escaped {
-				*dst = string(unescapeJSON(nil, raw))
+				*dst = string(pywire.Unescape(nil, raw))
 			} else {
 				*dst = internString(raw)
 			}
@@ -168,9 +170,9 @@ func (d *envelopeDecoder) scalar(name string, dst *string) error {
 	case '{', '[':
 		return d.wrongType("properties", name+" is not a string")
 	}
-	start, end, err := d.s.value()
-	if err == nil && string(d.s.b[start:end]) != "null" {
-		*dst = string(d.s.b[start:end])
+	raw, err := d.s.Value()
+	if err == nil && string(raw) != "null" {
+		*dst = string(raw)
 	}
 	return err
 }
@@ -196,15 +198,14 @@ func (d *envelopeDecoder) property(key []byte, escaped bool) error {
 			return d.wrongType("properties", "body_encoding is not a string")
 		}
 		var err error
-		p.BodyEncoding, err = s.nullableString()
+		p.BodyEncoding, err = nullableString(s)
 		return err
 	case "delivery_mode", "priority", "DelaySeconds", "redelivered":
 		// Numbers that are not integers are ignored: SQS uses none of them.
-		start, end, err := s.value()
-		raw := s.b[start:end]
+		raw, err := s.Value()
 		if k == "redelivered" {
 			p.Redelivered = string(raw) == "true"
-		} else if n, ok := parseJSONInt(raw); ok {
+		} else if n, ok := pywire.ParseInt(raw); ok {
 			switch k {
 			case "delivery_mode":
 				p.DeliveryMode = n
@@ -216,24 +217,24 @@ func (d *envelopeDecoder) property(key []byte, escaped bool) error {
 		}
 		return err
 	case "delivery_info":
-		switch s.peek() {
+		switch s.Peek() {
 		case '{':
-			return s.object(d.deliveryInfo)
+			return s.Object(d.deliveryInfo)
 		case 'n':
-			return s.literal("null")
+			return s.Literal("null")
 		}
 		return d.wrongType("properties", "delivery_info is not a JSON object")
 	}
-	start, end, err := s.value()
+	raw, err := s.Value()
 	if err == nil {
 		name := k
 		if name == "" {
 			name = string(key)
 			if escaped {
-				name = string(unescapeJSON(nil, key))
+				name = string(pywire.Unescape(nil, key))
 			}
 		}
-		p.Extra = append(p.Extra, Field{Key: name, Value: json.RawMessage(s.b[start:end])})
+		p.Extra = append(p.Extra, Field{Key: name, Value: json.RawMessage(raw)})
 	}
 	return err
 }
@@ -245,21 +246,21 @@ func (d *envelopeDecoder) deliveryInfo(key []byte, escaped bool) error {
 	case "routing_key":
 		return d.scalar("routing_key", &d.e.Properties.RoutingKey)
 	}
-	_, _, err := d.s.value()
+	_, err := d.s.Value()
 	return err
 }
 
 // nullableString reads a string or null (""), with constants for common values.
-func (s *jsonScanner) nullableString() (string, error) {
-	if s.peek() == 'n' {
-		return "", s.literal("null")
+func nullableString(s *pywire.Scanner) (string, error) {
+	if s.Peek() == 'n' {
+		return "", s.Literal("null")
 	}
-	raw, escaped, err := s.rawString()
+	raw, escaped, err := s.RawString()
 	if err != nil {
 		return "", err
 	}
 	if escaped {
-		return string(unescapeJSON(nil, raw)), nil
+		return string(pywire.Unescape(nil, raw)), nil
 	}
 	return internString(raw), nil
 }
@@ -359,7 +360,7 @@ func decodeBase64Lenient(src []byte) ([]byte, error) {
 // not allocate; other keys give "".
 func keyName(key []byte, escaped bool) string {
 	if escaped {
-		key = unescapeJSON(nil, key)
+		key = pywire.Unescape(nil, key)
 	}
 	switch string(key) {
 	case "body":

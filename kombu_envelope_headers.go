@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // detectContentType picks the content type Kombu would give the payload.
@@ -42,25 +44,24 @@ func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessag
 		if len(extra) > 0 {
 			seen = make(map[string]bool, len(extra))
 		}
-		s := jsonScanner{b: []byte(base)}
-		err := s.object(func(key []byte, escaped bool) error {
+		s := pywire.NewScanner([]byte(base))
+		err := s.Object(func(key []byte, escaped bool) error {
 			name := string(key)
 			if escaped {
-				name = string(unescapeJSON(nil, key))
+				name = string(pywire.Unescape(nil, key))
 			}
-			start, end, err := s.value()
+			raw, err := s.Value()
 			if err != nil || name == "compression" {
 				return err
 			}
 			if len(dst) > 1 {
 				dst = append(dst, ", "...)
 			}
-			dst = append(appendPyString(dst, name), ": "...)
-			raw := s.b[start:end]
+			dst = append(pywire.AppendString(dst, name), ": "...)
 			if v, ok := md[name]; ok && !isReservedMetadata(name) {
 				seen[name] = true
-				if text, _ := metaText(raw); text != v {
-					dst = appendPyString(dst, v)
+				if text, _ := pywire.MetaText(raw); text != v {
+					dst = pywire.AppendString(dst, v)
 					return nil
 				}
 			}
@@ -68,7 +69,7 @@ func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessag
 			return nil
 		})
 		if err == nil {
-			err = s.end()
+			err = s.End()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("metadata %s is not a JSON object: %w", MetadataHeaders, err)
@@ -81,15 +82,15 @@ func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessag
 		if len(dst) > 1 {
 			dst = append(dst, ", "...)
 		}
-		dst = append(appendPyString(dst, k), ": "...)
-		dst = appendPyString(dst, md[k])
+		dst = append(pywire.AppendString(dst, k), ": "...)
+		dst = pywire.AppendString(dst, md[k])
 	}
 	if compressionHeader != "" {
 		if len(dst) > 1 {
 			dst = append(dst, ", "...)
 		}
 		dst = append(dst, `"compression": `...)
-		dst = appendPyString(dst, compressionHeader)
+		dst = pywire.AppendString(dst, compressionHeader)
 	}
 	return append(dst, '}'), nil
 }
@@ -106,10 +107,10 @@ func isV1BodyKey(k string) bool {
 // withoutMember returns the JSON object obj without the member name, in Python's layout.
 func withoutMember(obj []byte, name string) []byte {
 	dst := []byte{'{'}
-	s := jsonScanner{b: obj}
-	_ = s.object(func(key []byte, escaped bool) error {
-		start, end, err := s.value()
-		if err != nil || keyIs(key, escaped, name) {
+	s := pywire.NewScanner(obj)
+	_ = s.Object(func(key []byte, escaped bool) error {
+		raw, err := s.Value()
+		if err != nil || pywire.KeyIs(key, escaped, name) {
 			return err
 		}
 		if len(dst) > 1 {
@@ -118,7 +119,7 @@ func withoutMember(obj []byte, name string) []byte {
 		dst = append(dst, '"')
 		dst = append(dst, key...)
 		dst = append(dst, `": `...)
-		dst = append(dst, s.b[start:end]...)
+		dst = append(dst, raw...)
 		return nil
 	})
 	return append(dst, '}')
@@ -127,19 +128,19 @@ func withoutMember(obj []byte, name string) []byte {
 // v1TaskFields returns the task, id, eta and expires strings of a protocol 1 task body (a JSON
 // object with a string "task"); all are empty for anything else.
 func v1TaskFields(payload []byte) (fields [len(v1BodyKeys)]string) {
-	s := jsonScanner{b: payload}
-	if s.peek() != '{' {
+	s := pywire.NewScanner(payload)
+	if s.Peek() != '{' {
 		return fields
 	}
-	_ = s.object(func(key []byte, escaped bool) error {
+	_ = s.Object(func(key []byte, escaped bool) error {
 		for i, k := range v1BodyKeys {
-			if keyIs(key, escaped, k) && s.peek() == '"' {
-				v, err := s.str()
+			if pywire.KeyIs(key, escaped, k) && s.Peek() == '"' {
+				v, err := s.Str()
 				fields[i] = v
 				return err
 			}
 		}
-		_, _, err := s.value()
+		_, err := s.Value()
 		return err
 	})
 	return fields

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // Metadata keys set by the subscriber on every received message, whatever the marshaler.
@@ -438,25 +440,25 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 	md := make(message.Metadata, 16)
 	var headerID, compression string
 	if len(env.Headers) > 0 {
-		s := jsonScanner{b: env.Headers}
+		s := pywire.NewScanner(env.Headers)
 		hasCompression := false
-		err := s.object(func(key []byte, escaped bool) error {
-			start, end, err := s.value()
+		err := s.Object(func(key []byte, escaped bool) error {
+			raw, err := s.Value()
 			if err != nil {
 				return err
 			}
 			name := string(key)
 			if escaped {
-				name = string(unescapeJSON(nil, key))
+				name = string(pywire.Unescape(nil, key))
 			}
-			text, ok := metaText(s.b[start:end])
+			text, ok := pywire.MetaText(raw)
 			switch {
 			case name == "compression":
 				hasCompression, compression = true, text
 			case ok && !isReservedMetadata(name):
 				// A header named like a reserved key stays in MetadataHeaders only.
 				md[name] = text
-				if name == "id" && s.b[start] == '"' {
+				if name == "id" && raw[0] == '"' {
 					headerID = text
 				}
 			}

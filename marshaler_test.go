@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/watermill-kombu/watermill-kombu/internal/golden"
 )
 
 func TestDefaultMarshalerIsKombu(t *testing.T) {
@@ -96,8 +97,8 @@ func TestMarshalRawEnvelopeAndDelay(t *testing.T) {
 }
 
 func TestForwardKeepsTypedHeaders(t *testing.T) {
-	v := goldenGet(t, "celery_v2_options")
-	msg, err := KombuMarshaler{}.Unmarshal(v.Queue, v.sqsMessage())
+	v := golden.Get(t, "celery_v2_options")
+	msg, err := KombuMarshaler{}.Unmarshal(v.Queue, v.SQS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +121,8 @@ func TestForwardKeepsTypedHeaders(t *testing.T) {
 	}
 
 	// A protocol 1 task stays one: its body's task name does not become a header.
-	v1 := goldenGet(t, "celery_v1_add")
-	msg, _ = KombuMarshaler{}.Unmarshal(v1.Queue, v1.sqsMessage())
+	v1 := golden.Get(t, "celery_v1_add")
+	msg, _ = KombuMarshaler{}.Unmarshal(v1.Queue, v1.SQS())
 	if msg.Metadata[MetadataTask] != "proj.tasks.add" || msg.Metadata["id"] == "" {
 		t.Fatalf("v1 metadata %v", msg.Metadata)
 	}
@@ -243,8 +244,8 @@ func TestBodyEncodingText(t *testing.T) {
 }
 
 func BenchmarkKombuMarshalerUnmarshal(b *testing.B) {
-	v := goldenGet(b, "celery_v2_add")
-	in := v.sqsMessage()
+	v := golden.Get(b, "celery_v2_add")
+	in := v.SQS()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := (KombuMarshaler{}).Unmarshal("celery", in); err != nil {
@@ -254,7 +255,8 @@ func BenchmarkKombuMarshalerUnmarshal(b *testing.B) {
 }
 
 func BenchmarkKombuMarshalerMarshal(b *testing.B) {
-	msg, err := NewTask("proj.tasks.add", []any{2, 3}, nil)
+	v := golden.Get(b, "celery_v2_add")
+	msg, err := (KombuMarshaler{}).Unmarshal(v.Queue, v.SQS())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -64,7 +65,7 @@ func TestSharedTransportOptions(t *testing.T) {
 
 	// First delivery: Nack; the file's policy {1: 2} keeps it away for 2 s.
 	first := <-ch
-	task, err := kombu.TaskFromMessage(first)
+	task, err := celery.TaskFromMessage(first)
 	require.NoError(t, err)
 	require.Equal(t, "proj.tasks.flaky", task.Name)
 	require.Equal(t, taskID, task.ID)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // MetadataDecodeError is set, with the reason, on a message whose SQS body could not be
@@ -605,7 +606,7 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 	if eta == "" || eta == "null" {
 		return false
 	}
-	t, err := ParseCeleryTime(eta, true)
+	t, err := pywire.ParseTime(eta, true)
 	if err != nil {
 		return false
 	}

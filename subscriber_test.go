@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -153,11 +154,11 @@ func TestBackoffPolicyTiming(t *testing.T) {
 	sub := semSubscriber(t, cfg)
 	pub := semPublisher(t, semConfig(ep, 30*time.Second))
 
-	flaky2, err := kombu.NewTask("proj.tasks.flaky", []any{1}, nil)
+	flaky2, err := celery.NewTask("proj.tasks.flaky", []any{1}, nil)
 	require.NoError(t, err)
-	flaky1, err := kombu.NewTask("proj.tasks.flaky", []any{1}, nil, kombu.WithProtocol(1))
+	flaky1, err := celery.NewTask("proj.tasks.flaky", []any{1}, nil, celery.WithProtocol(1))
 	require.NoError(t, err)
-	other, err := kombu.NewTask("proj.tasks.other", nil, nil)
+	other, err := celery.NewTask("proj.tasks.other", nil, nil)
 	require.NoError(t, err)
 	want := map[string][]int{flaky2.UUID: {2, 4, 6}, flaky1.UUID: {2, 4, 6}, other.UUID: {0}}
 
@@ -475,7 +476,7 @@ func TestETADeferral(t *testing.T) {
 			cfg := semConfig(ep, c.vt)
 			pub := semPublisher(t, cfg)
 			sub := semSubscriber(t, semSubConfig(cfg))
-			task, err := kombu.NewTask("proj.tasks.later", nil, nil, kombu.WithCountdown(c.countdown))
+			task, err := celery.NewTask("proj.tasks.later", nil, nil, celery.WithCountdown(c.countdown))
 			require.NoError(t, err)
 			eta := time.Now().Add(c.countdown)
 			msgs, err := sub.Subscribe(context.Background(), topic)
@@ -483,7 +484,13 @@ func TestETADeferral(t *testing.T) {
 			require.NoError(t, pub.Publish(topic, task))
 
 			// Another consumer polls while the task waits for its eta (once due, any consumer
-			// may take it).
+			// may take it). It starts once the subscriber has received the task: before that,
+			// either of them may get it first.
+			for received := time.Now().Add(5 * time.Second); time.Now().Before(received); time.Sleep(20 * time.Millisecond) {
+				if visible, inFlight := semQueueCounts(t, client, url); visible == 0 && inFlight == 1 {
+					break
+				}
+			}
 			var stolen atomic.Int32
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
@@ -561,7 +568,7 @@ func TestContextCancellation(t *testing.T) {
 	if err != nil { // it may have finished before the cancel
 		require.ErrorIs(t, err, context.Canceled)
 	}
-	require.Less(t, time.Since(start), time.Second)
+	require.Less(t, time.Since(start), 5*time.Second, "the publish went on after its context was cancelled")
 
 	// Subscribe with a cancelled context.
 	_, err = sub.Subscribe(ctx, topic)
@@ -577,5 +584,6 @@ func TestContextCancellation(t *testing.T) {
 	for range msgs {
 	}
 	t.Logf("subscription closed %s after its context was cancelled", time.Since(start).Round(time.Millisecond))
-	require.Less(t, time.Since(start), 2*time.Second) // at most one open long poll of 1 s
+	// The open long poll (1 s) is let finish; the margin is for a loaded machine.
+	require.Less(t, time.Since(start), 6*time.Second)
 }

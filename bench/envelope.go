@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 // envelopeResult is one encode/decode measurement.
@@ -30,8 +31,8 @@ type envelopeResult struct {
 
 // typicalTask is a Celery protocol 2 task as apply_async sends it: proj.tasks.add(2, 3).
 func typicalTask() (*message.Message, error) {
-	return kombu.NewTask("proj.tasks.add", []any{2, 3}, nil, kombu.WithTaskID("3b0c5a8e-2f6b-4f5e-9d59-1c7e4e2b8c11"),
-		kombu.WithOrigin("gen1234@bench"), kombu.WithReplyTo("b1f5c3d2-3c5e-3d2b-9a8b-6f1e2d3c4b5a"))
+	return celery.NewTask("proj.tasks.add", []any{2, 3}, nil, celery.WithTaskID("3b0c5a8e-2f6b-4f5e-9d59-1c7e4e2b8c11"),
+		celery.WithOrigin("gen1234@bench"), celery.WithReplyTo("b1f5c3d2-3c5e-3d2b-9a8b-6f1e2d3c4b5a"))
 }
 
 var celeryDest = kombu.Destination{Queue: "celery", RoutingKey: "celery"}

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 // taskName is the no-op Celery task every benchmark message runs.
@@ -77,8 +78,8 @@ func encodedBody(size int) (string, error) {
 // taskBody is the SQS body of a Celery task bench.noop(ts, padding) for queue q, as Celery would
 // send it, with the publish time also in the bench_ts header.
 func taskBody(q string, size int, ts int64) (string, error) {
-	msg, err := kombu.NewTask(taskName, []any{ts, padding(size)}, nil,
-		kombu.WithHeaders(map[string]any{"bench_ts": strconv.FormatInt(ts, 10)}), kombu.WithIgnoreResult())
+	msg, err := celery.NewTask(taskName, []any{ts, padding(size)}, nil,
+		celery.WithHeaders(map[string]any{"bench_ts": strconv.FormatInt(ts, 10)}), celery.WithIgnoreResult())
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,6 @@
 """Sends Celery tasks and a plain Kombu message to an SQS queue for Go.
 
-The Go interop test (interop_test.go) runs this script, then reads the
+The Go interop test (celery/interop_test.go) runs this script, then reads the
 queue with kombu.NewSubscriber and checks every message against the JSON
 manifest this script prints on stdout:
 

@@ -1,6 +1,6 @@
 """Celery app for the Go → Celery interop test.
 
-interop_test.go starts a real worker on it:
+celery/interop_worker_test.go starts a real worker on it:
 
     KOMBU_INTEROP_QUEUE=q KOMBU_INTEROP_OUT=/tmp/out.jsonl \\
         python -m celery -A interop.celery_worker_app worker -Q q --pool solo ...

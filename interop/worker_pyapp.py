@@ -1,6 +1,6 @@
 """Celery app shared by the Go worker interop test's Python side.
 
-worker_interop_test.go runs a Celery worker on it for the Python steps of a
+celery/worker_interop_test.go runs a Celery worker on it for the Python steps of a
 chain, and interop/worker_client.py calls the Go worker's tasks through it:
 
     KOMBU_WORKER_GO_QUEUE=goq KOMBU_WORKER_PY_QUEUE=pyq \\
@@ -47,7 +47,7 @@ def _go_only(*_args, **_kwargs):
     raise RuntimeError("this task runs in the Go worker")
 
 
-# Go tasks (see worker_interop_test.go).
+# Go tasks (see celery/worker_interop_test.go).
 add = app.task(name="interop.go.add")(_go_only)
 double = app.task(name="interop.go.double")(_go_only)
 ran_at = app.task(name="interop.go.ran_at")(_go_only)

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 // maxDecodeInput bounds what decode reads: an SQS body is at most 1 MiB.
@@ -161,9 +162,9 @@ func describe(msg *message.Message) (*messageView, error) {
 	if v.Raw || v.DecodeError != "" {
 		return v, nil
 	}
-	task, err := kombu.TaskFromMessage(msg)
+	task, err := celery.TaskFromMessage(msg)
 	switch {
-	case errors.Is(err, kombu.ErrNotATask):
+	case errors.Is(err, celery.ErrNotATask):
 		return v, nil
 	case err != nil:
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 func sendTaskCmd(args []string, stdout, stderr io.Writer) error {
@@ -55,11 +56,11 @@ func sendTaskCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	opts := []kombu.TaskOption{kombu.WithProtocol(*protocol)}
+	opts := []celery.TaskOption{celery.WithProtocol(*protocol)}
 	if *countdown > 0 {
-		opts = append(opts, kombu.WithCountdown(time.Duration(*countdown*float64(time.Second))))
+		opts = append(opts, celery.WithCountdown(time.Duration(*countdown*float64(time.Second))))
 	}
-	msg, err := kombu.NewTask(*task, taskArgs, taskKwargs, opts...)
+	msg, err := celery.NewTask(*task, taskArgs, taskKwargs, opts...)
 	if err != nil {
 		return err
 	}

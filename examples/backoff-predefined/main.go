@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 func main() {
@@ -87,7 +88,7 @@ func run(endpoint string, timeout time.Duration) error {
 		return err
 	}
 	router.AddConsumerHandler("reports", "reports", sub, func(msg *message.Message) error {
-		task, err := kombu.TaskFromMessage(msg)
+		task, err := celery.TaskFromMessage(msg)
 		if err != nil {
 			return nil // not a task: drop it
 		}
@@ -115,7 +116,7 @@ func run(endpoint string, timeout time.Duration) error {
 
 	fmt.Println("publishing reports.tasks.build and reports.tasks.ping to the predefined queue \"reports\"")
 	for _, name := range []string{"reports.tasks.build", "reports.tasks.ping"} {
-		msg, err := kombu.NewTask(name, []any{"2026-Q3"}, nil)
+		msg, err := celery.NewTask(name, []any{"2026-Q3"}, nil)
 		if err != nil {
 			return err
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 func main() {
@@ -47,7 +48,7 @@ func main() {
 }
 
 // charge is the Go implementation of the Celery task shop.tasks.charge(order, amount, currency=...).
-func charge(task *kombu.Task) error {
+func charge(task *celery.Task) error {
 	var (
 		order  string
 		amount int
@@ -93,7 +94,7 @@ func run(endpoint, queue string, n int, send bool, python string, timeout time.D
 		return err
 	}
 	router.AddConsumerHandler("charge", queue, sub, func(msg *message.Message) error {
-		task, err := kombu.TaskFromMessage(msg)
+		task, err := celery.TaskFromMessage(msg)
 		if err != nil {
 			fmt.Printf("go: not a Celery task (%v), dropped\n", err)
 			return nil

@@ -22,6 +22,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 const (
@@ -78,13 +79,13 @@ func run(endpoint string, wantTasks int, timeout time.Duration) error {
 	for _, send := range []struct {
 		args   []any
 		kwargs map[string]any
-		opts   []kombu.TaskOption
+		opts   []celery.TaskOption
 	}{
 		{args: []any{4, 5}},
-		{args: []any{6, 7}, opts: []kombu.TaskOption{kombu.WithProtocol(1)}},
+		{args: []any{6, 7}, opts: []celery.TaskOption{celery.WithProtocol(1)}},
 		{kwargs: map[string]any{"x": 3, "y": 9}},
 	} {
-		msg, err := kombu.NewTask("tasks.mul", send.args, send.kwargs, send.opts...)
+		msg, err := celery.NewTask("tasks.mul", send.args, send.kwargs, send.opts...)
 		if err != nil {
 			return err
 		}
@@ -106,7 +107,7 @@ func run(endpoint string, wantTasks int, timeout time.Duration) error {
 			if !ok {
 				return errors.New("subscription closed")
 			}
-			task, err := kombu.TaskFromMessage(msg)
+			task, err := celery.TaskFromMessage(msg)
 			if err != nil {
 				fmt.Printf("[celery → go] not a task (%v): %s\n", err, msg.Payload)
 			} else {
@@ -128,7 +129,7 @@ func run(endpoint string, wantTasks int, timeout time.Duration) error {
 
 // reportResult prints a demo.result task sent by the worker: [task id, name, args, kwargs, result].
 func reportResult(msg *message.Message, pending map[string]bool) {
-	task, err := kombu.TaskFromMessage(msg)
+	task, err := celery.TaskFromMessage(msg)
 	if err != nil {
 		return
 	}

@@ -4,7 +4,7 @@
 //
 // It starts a Celery worker on worker.py (next to this file) with the project's Python
 // virtualenv (.cache/venv, made by `make venv`), publishes billing.tasks.invoice tasks built
-// with kombu.NewTask to the queue example-go-to-celery on the local ElasticMQ, prints what
+// with celery.NewTask to the queue example-go-to-celery on the local ElasticMQ, prints what
 // the worker reports for each, stops the worker and exits (at the latest after -timeout).
 // With -worker=false it only enqueues, for a worker you run yourself.
 package main
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 func main() {
@@ -58,15 +59,15 @@ func run(endpoint, queue string, startWorker bool, python string, timeout time.D
 	calls := []struct {
 		args   []any
 		kwargs map[string]any
-		opts   []kombu.TaskOption
+		opts   []celery.TaskOption
 	}{
 		{[]any{"ACME Corp", 100}, nil, nil},
 		{[]any{"Globex", 250.5}, map[string]any{"vat": 0.07}, nil},
-		{[]any{"Initech", 42}, nil, []kombu.TaskOption{kombu.WithCountdown(2 * time.Second)}},
+		{[]any{"Initech", 42}, nil, []celery.TaskOption{celery.WithCountdown(2 * time.Second)}},
 	}
 	ids := map[string]bool{}
 	for _, c := range calls {
-		msg, err := kombu.NewTask("billing.tasks.invoice", c.args, c.kwargs, c.opts...)
+		msg, err := celery.NewTask("billing.tasks.invoice", c.args, c.kwargs, c.opts...)
 		if err != nil {
 			return err
 		}

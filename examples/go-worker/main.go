@@ -24,6 +24,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
+	"github.com/watermill-kombu/watermill-kombu/celery/redisbackend"
 )
 
 func env(key, def string) string {
@@ -58,13 +60,13 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	results, err := kombu.NewRedisBackend(kombu.RedisBackendConfig{URL: env("REDIS_URL", "redis://127.0.0.1:6379/0")})
+	results, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{URL: env("REDIS_URL", "redis://127.0.0.1:6379/0")})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer results.Close()
 
-	w, err := kombu.NewWorker(kombu.WorkerConfig{
+	w, err := celery.NewWorker(celery.WorkerConfig{
 		Publisher:    pub,
 		Results:      results,
 		DefaultQueue: env("PY_QUEUE", "celery"),
@@ -74,28 +76,28 @@ func main() {
 	}
 
 	// A typed task: arguments decoded into AddArgs, the int returned is the result.
-	kombu.RegisterFunc(w, "proj.tasks.add", func(_ context.Context, a AddArgs) (int, error) {
+	celery.RegisterFunc(w, "proj.tasks.add", func(_ context.Context, a AddArgs) (int, error) {
 		return a.A + a.B, nil
 	})
 	// A task on the raw *Task: upper-cases its one argument, retrying on empty input.
-	w.Register("proj.tasks.shout", func(_ context.Context, t *kombu.Task) (any, error) {
+	w.Register("proj.tasks.shout", func(_ context.Context, t *celery.Task) (any, error) {
 		var s string
 		if err := t.DecodeArgs(&s); err != nil {
 			return nil, err
 		}
 		if s == "" {
-			return nil, kombu.Retry(2*time.Second, errors.New("nothing to shout"))
+			return nil, celery.Retry(2*time.Second, errors.New("nothing to shout"))
 		}
 		return strings.ToUpper(s) + "!", nil
-	}, kombu.WithMaxRetries(2))
+	}, celery.WithMaxRetries(2))
 	// A failing task: Python raises ValueError with this message.
-	w.Register("proj.tasks.divide", func(_ context.Context, t *kombu.Task) (any, error) {
+	w.Register("proj.tasks.divide", func(_ context.Context, t *celery.Task) (any, error) {
 		var a, b float64
 		if err := t.DecodeArgs(&a, &b); err != nil {
 			return nil, err
 		}
 		if b == 0 {
-			return nil, kombu.NewTaskError("builtins", "ValueError", fmt.Sprintf("cannot divide %g by zero", a))
+			return nil, celery.NewTaskError("builtins", "ValueError", fmt.Sprintf("cannot divide %g by zero", a))
 		}
 		return a / b, nil
 	})

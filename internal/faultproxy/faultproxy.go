@@ -67,6 +67,8 @@ type Proxy struct {
 	mu      sync.Mutex
 	rnd     *rand.Rand
 	enabled bool
+	silent  bool
+	done    chan struct{}
 	counts  Counts
 	failed  map[string]bool // action + "\x00" + entry key of failed entries not yet retried
 }
@@ -93,6 +95,7 @@ func Start(cfg Config) (*Proxy, error) {
 		enabled: true,
 		counts:  Counts{FailedEntries: map[string]int{}, RetriedEntries: map[string]int{}},
 		failed:  map[string]bool{},
+		done:    make(chan struct{}),
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
@@ -101,6 +104,13 @@ func Start(cfg Config) (*Proxy, error) {
 
 // Close stops the proxy and closes its connections.
 func (p *Proxy) Close() error {
+	p.mu.Lock()
+	select {
+	case <-p.done:
+	default:
+		close(p.done)
+	}
+	p.mu.Unlock()
 	err := p.srv.Close()
 	p.client.CloseIdleConnections()
 	return err
@@ -110,6 +120,14 @@ func (p *Proxy) Close() error {
 func (p *Proxy) SetEnabled(on bool) {
 	p.mu.Lock()
 	p.enabled = on
+	p.mu.Unlock()
+}
+
+// SetSilent makes the proxy behave as a stuck endpoint: it accepts connections and reads
+// requests but never answers them, until SetSilent(false) (for new requests) or Close.
+func (p *Proxy) SetSilent(on bool) {
+	p.mu.Lock()
+	p.silent = on
 	p.mu.Unlock()
 }
 
@@ -179,6 +197,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.")
+	p.mu.Lock()
+	silent := p.silent
+	p.mu.Unlock()
+	if silent {
+		select {
+		case <-r.Context().Done(): // the client gave up
+		case <-p.done:
+		}
+		return
+	}
 	f, partial := p.draw()
 	switch f {
 	case throttle:

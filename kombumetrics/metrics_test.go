@@ -1,4 +1,4 @@
-package kombu_test
+package kombumetrics_test
 
 import (
 	"testing"
@@ -13,24 +13,25 @@ import (
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
+	"github.com/watermill-kombu/watermill-kombu/kombumetrics"
 )
 
 func TestRegisterRequestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	counts := kombu.RequestCounts{Receive: 3, Delete: 2, ChangeVisibility: 1, Send: 7, Other: 4}
-	require.NoError(t, kombu.RegisterRequestMetrics(reg, "orders", func() kombu.RequestCounts { return counts }))
+	require.NoError(t, kombumetrics.RegisterRequestMetrics(reg, "orders", func() kombu.RequestCounts { return counts }))
 
 	for kind, want := range map[string]float64{"receive": 3, "delete": 2, "change_visibility": 1, "send": 7, "other": 4} {
-		assert.Equal(t, want, gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "orders", "kind": kind}), kind)
+		assert.Equal(t, want, gatherValue(t, reg, kombumetrics.MetricSQSRequests, map[string]string{"client": "orders", "kind": kind}), kind)
 	}
 
 	counts.Send = 9 // read at scrape time
-	assert.Equal(t, 9.0, gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "orders", "kind": "send"}))
+	assert.Equal(t, 9.0, gatherValue(t, reg, kombumetrics.MetricSQSRequests, map[string]string{"client": "orders", "kind": "send"}))
 
-	err := kombu.RegisterRequestMetrics(reg, "orders", func() kombu.RequestCounts { return counts })
+	err := kombumetrics.RegisterRequestMetrics(reg, "orders", func() kombu.RequestCounts { return counts })
 	require.Error(t, err, "the same client name twice")
-	require.NoError(t, kombu.RegisterRequestMetrics(reg, "billing", func() kombu.RequestCounts { return counts }))
-	require.Error(t, kombu.RegisterRequestMetrics(reg, "x", nil))
+	require.NoError(t, kombumetrics.RegisterRequestMetrics(reg, "billing", func() kombu.RequestCounts { return counts }))
+	require.Error(t, kombumetrics.RegisterRequestMetrics(reg, "x", nil))
 }
 
 // gatherValue returns the value of the series of name with exactly these labels.
@@ -73,20 +74,33 @@ func TestPrometheusMetrics(t *testing.T) {
 	endpoint := testenv.SQSEndpoint(t)
 	client := testenv.SQSClient(t, endpoint)
 	in, out := testenv.UniqueName("metrics-in"), testenv.UniqueName("metrics-out")
-	rtQueue(t, client, in)
-	rtQueue(t, client, out)
-	cfg := rtConfig(endpoint)
+	for _, q := range []string{in, out} {
+		testenv.CreateQueue(t, client, kombu.EntityName(q), map[string]string{"VisibilityTimeout": "30"})
+	}
+	cfg := kombu.Config{
+		Region:            "us-east-1",
+		EndpointURL:       endpoint,
+		AccessKeyID:       "test",
+		SecretAccessKey:   "test",
+		VisibilityTimeout: 30 * time.Second,
+	}
 
 	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
 	require.NoError(t, err)
 	defer pub.Close()
-	sub, err := kombu.NewSubscriber(rtSubConfig(cfg), nil)
+	sub, err := kombu.NewSubscriber(kombu.SubscriberConfig{
+		Config:              cfg,
+		WaitTimeSeconds:     1,
+		PollingInterval:     50 * time.Millisecond,
+		ReconnectRetrySleep: 100 * time.Millisecond,
+		CloseTimeout:        5 * time.Second,
+	}, nil)
 	require.NoError(t, err)
 	defer sub.Close()
 
 	reg := prometheus.NewRegistry()
-	require.NoError(t, kombu.RegisterRequestMetrics(reg, "publisher", pub.Stats))
-	require.NoError(t, kombu.RegisterSubscriberMetrics(reg, "subscriber", sub))
+	require.NoError(t, kombumetrics.RegisterRequestMetrics(reg, "publisher", pub.Stats))
+	require.NoError(t, kombumetrics.RegisterSubscriberMetrics(reg, "subscriber", sub))
 
 	builder := metrics.NewPrometheusMetricsBuilder(reg, "test", "kombu")
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 5 * time.Second}, watermill.NopLogger{})
@@ -97,7 +111,7 @@ func TestPrometheusMetrics(t *testing.T) {
 		handled <- msg.UUID
 		return []*message.Message{message.NewMessage(watermill.NewUUID(), msg.Payload)}, nil
 	})
-	rtRun(t, router)
+	testenv.RunRouter(t, router)
 
 	const n = 3
 	for i := 0; i < n; i++ {
@@ -112,7 +126,7 @@ func TestPrometheusMetrics(t *testing.T) {
 	}
 	// The forwarded messages are on the out queue; give the acks a moment to be sent.
 	require.Eventually(t, func() bool {
-		return gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "subscriber", "kind": "delete"}) > 0
+		return gatherValue(t, reg, kombumetrics.MetricSQSRequests, map[string]string{"client": "subscriber", "kind": "delete"}) > 0
 	}, 5*time.Second, 20*time.Millisecond)
 
 	labels := map[string]string{"handler_name": "forward", "success": "true"}
@@ -123,7 +137,7 @@ func TestPrometheusMetrics(t *testing.T) {
 	assert.Equal(t, float64(n), gatherValue(t, reg, "test_kombu_subscriber_messages_received_total", map[string]string{
 		"handler_name": "forward", "acked": "acked", "subscriber_name": "kombu.Subscriber",
 	}))
-	assert.GreaterOrEqual(t, gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "publisher", "kind": "send"}), float64(2*n))
-	assert.GreaterOrEqual(t, gatherValue(t, reg, kombu.MetricSQSRequests, map[string]string{"client": "subscriber", "kind": "receive"}), 1.0)
-	assert.Equal(t, 0.0, gatherValue(t, reg, kombu.MetricFailedAcks, map[string]string{"client": "subscriber"}))
+	assert.GreaterOrEqual(t, gatherValue(t, reg, kombumetrics.MetricSQSRequests, map[string]string{"client": "publisher", "kind": "send"}), float64(2*n))
+	assert.GreaterOrEqual(t, gatherValue(t, reg, kombumetrics.MetricSQSRequests, map[string]string{"client": "subscriber", "kind": "receive"}), 1.0)
+	assert.Equal(t, 0.0, gatherValue(t, reg, kombumetrics.MetricFailedAcks, map[string]string{"client": "subscriber"}))
 }

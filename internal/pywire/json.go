@@ -1,4 +1,4 @@
-package kombu
+package pywire
 
 import (
 	"encoding/binary"
@@ -8,8 +8,8 @@ import (
 	"unicode/utf8"
 )
 
-// This file holds the small JSON reader and writer behind the envelope codec. The envelope
-// has a fixed, shallow shape, and reading it with a hand-written scanner keeps decoding to a
+// This file holds the small JSON reader and writer behind the Kombu envelope codec and the
+// Celery task encoder. The envelope has a fixed, shallow shape, and reading it with a hand-written scanner keeps decoding to a
 // few allocations (encoding/json would allocate per header and scan every byte twice).
 // The writer produces the same bytes as Python's json.dumps with its defaults
 // (separators ", " and ": ", ensure_ascii), which is what Kombu and Celery send.
@@ -19,13 +19,16 @@ const maxJSONDepth = 512
 
 var errJSONSyntax = errors.New("invalid JSON")
 
-// jsonScanner reads one JSON text held in b. It expects b to be valid UTF-8.
-type jsonScanner struct {
+// Scanner reads one JSON text. It expects the text to be valid UTF-8.
+type Scanner struct {
 	b []byte
 	i int
 }
 
-func (s *jsonScanner) ws() {
+// NewScanner returns a Scanner positioned at the start of text.
+func NewScanner(text []byte) Scanner { return Scanner{b: text} }
+
+func (s *Scanner) ws() {
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -36,8 +39,8 @@ func (s *jsonScanner) ws() {
 	}
 }
 
-// peek returns the next non-space byte without consuming it, or 0 at the end.
-func (s *jsonScanner) peek() byte {
+// Peek returns the next non-space byte without consuming it, or 0 at the end.
+func (s *Scanner) Peek() byte {
 	s.ws()
 	if s.i < len(s.b) {
 		return s.b[s.i]
@@ -45,7 +48,7 @@ func (s *jsonScanner) peek() byte {
 	return 0
 }
 
-func (s *jsonScanner) syntaxError(what string) error {
+func (s *Scanner) syntaxError(what string) error {
 	return &jsonSyntaxError{offset: s.i, what: what}
 }
 
@@ -60,10 +63,10 @@ func (e *jsonSyntaxError) Error() string {
 
 func (e *jsonSyntaxError) Unwrap() error { return errJSONSyntax }
 
-// rawString consumes a string and returns its bytes between the quotes (still escaped) and
+// RawString consumes a string and returns its bytes between the quotes (still escaped) and
 // whether it contains escapes.
-func (s *jsonScanner) rawString() (raw []byte, escaped bool, err error) {
-	if s.peek() != '"' {
+func (s *Scanner) RawString() (raw []byte, escaped bool, err error) {
+	if s.Peek() != '"' {
 		return nil, false, s.syntaxError("expected a string")
 	}
 	s.i++
@@ -127,16 +130,16 @@ func hasStringSpecial(x uint64) bool {
 	return (lt20|quote|bslash)&swarHigh != 0
 }
 
-// str consumes a string and returns it decoded.
-func (s *jsonScanner) str() (string, error) {
-	raw, escaped, err := s.rawString()
+// Str consumes a string and returns it decoded.
+func (s *Scanner) Str() (string, error) {
+	raw, escaped, err := s.RawString()
 	if err != nil {
 		return "", err
 	}
 	if !escaped {
 		return string(raw), nil
 	}
-	return string(unescapeJSON(nil, raw)), nil
+	return string(Unescape(nil, raw)), nil
 }
 
 func unhex(c byte) rune {
@@ -155,9 +158,9 @@ func hex4(b []byte) rune {
 	return unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3])
 }
 
-// unescapeJSON appends the decoded form of raw, the validated inside of a JSON string.
+// Unescape appends the decoded form of raw, the validated inside of a JSON string.
 // Lone surrogates become U+FFFD, as encoding/json does.
-func unescapeJSON(dst, raw []byte) []byte {
+func Unescape(dst, raw []byte) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
@@ -199,40 +202,46 @@ func unescapeJSON(dst, raw []byte) []byte {
 	return dst
 }
 
+// Value consumes any JSON value and returns its text, a slice of the scanned text.
+func (s *Scanner) Value() (raw []byte, err error) {
+	start, end, err := s.value()
+	return s.b[start:end], err
+}
+
 // value consumes any JSON value and returns where it starts and ends in s.b.
-func (s *jsonScanner) value() (start, end int, err error) {
+func (s *Scanner) value() (start, end int, err error) {
 	s.ws()
 	start = s.i
 	err = s.skip(0)
 	return start, s.i, err
 }
 
-func (s *jsonScanner) skip(depth int) error {
+func (s *Scanner) skip(depth int) error {
 	if depth > maxJSONDepth {
 		return s.syntaxError("nested too deeply")
 	}
-	switch c := s.peek(); {
+	switch c := s.Peek(); {
 	case c == '"':
-		_, _, err := s.rawString()
+		_, _, err := s.RawString()
 		return err
 	case c == '{':
 		s.i++
-		if s.peek() == '}' {
+		if s.Peek() == '}' {
 			s.i++
 			return nil
 		}
 		for {
-			if _, _, err := s.rawString(); err != nil {
+			if _, _, err := s.RawString(); err != nil {
 				return err
 			}
-			if s.peek() != ':' {
+			if s.Peek() != ':' {
 				return s.syntaxError("expected ':'")
 			}
 			s.i++
 			if err := s.skip(depth + 1); err != nil {
 				return err
 			}
-			switch s.peek() {
+			switch s.Peek() {
 			case ',':
 				s.i++
 			case '}':
@@ -244,7 +253,7 @@ func (s *jsonScanner) skip(depth int) error {
 		}
 	case c == '[':
 		s.i++
-		if s.peek() == ']' {
+		if s.Peek() == ']' {
 			s.i++
 			return nil
 		}
@@ -252,7 +261,7 @@ func (s *jsonScanner) skip(depth int) error {
 			if err := s.skip(depth + 1); err != nil {
 				return err
 			}
-			switch s.peek() {
+			switch s.Peek() {
 			case ',':
 				s.i++
 			case ']':
@@ -263,11 +272,11 @@ func (s *jsonScanner) skip(depth int) error {
 			}
 		}
 	case c == 't':
-		return s.literal("true")
+		return s.Literal("true")
 	case c == 'f':
-		return s.literal("false")
+		return s.Literal("false")
 	case c == 'n':
-		return s.literal("null")
+		return s.Literal("null")
 	case c == '-' || (c >= '0' && c <= '9'):
 		return s.number()
 	default:
@@ -275,7 +284,8 @@ func (s *jsonScanner) skip(depth int) error {
 	}
 }
 
-func (s *jsonScanner) literal(lit string) error {
+// Literal consumes the literal lit (true, false or null).
+func (s *Scanner) Literal(lit string) error {
 	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
 		return s.syntaxError("bad literal")
 	}
@@ -283,7 +293,7 @@ func (s *jsonScanner) literal(lit string) error {
 	return nil
 }
 
-func (s *jsonScanner) digits() int {
+func (s *Scanner) digits() int {
 	n := 0
 	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
 		s.i++
@@ -292,7 +302,7 @@ func (s *jsonScanner) digits() int {
 	return n
 }
 
-func (s *jsonScanner) number() error {
+func (s *Scanner) number() error {
 	if s.b[s.i] == '-' {
 		s.i++
 	}
@@ -319,30 +329,30 @@ func (s *jsonScanner) number() error {
 	return nil
 }
 
-// object consumes an object, calling member for each key with the scanner positioned at the
+// Object consumes an object, calling member for each key with the scanner positioned at the
 // member's value; member must consume that value.
-func (s *jsonScanner) object(member func(key []byte, escaped bool) error) error {
-	if s.peek() != '{' {
+func (s *Scanner) Object(member func(key []byte, escaped bool) error) error {
+	if s.Peek() != '{' {
 		return s.syntaxError("expected an object")
 	}
 	s.i++
-	if s.peek() == '}' {
+	if s.Peek() == '}' {
 		s.i++
 		return nil
 	}
 	for {
-		key, escaped, err := s.rawString()
+		key, escaped, err := s.RawString()
 		if err != nil {
 			return err
 		}
-		if s.peek() != ':' {
+		if s.Peek() != ':' {
 			return s.syntaxError("expected ':'")
 		}
 		s.i++
 		if err := member(key, escaped); err != nil {
 			return err
 		}
-		switch s.peek() {
+		switch s.Peek() {
 		case ',':
 			s.i++
 		case '}':
@@ -354,24 +364,24 @@ func (s *jsonScanner) object(member func(key []byte, escaped bool) error) error 
 	}
 }
 
-// end checks that nothing but spaces follows the value read.
-func (s *jsonScanner) end() error {
-	if s.peek() != 0 {
+// End checks that nothing but spaces follows the value read.
+func (s *Scanner) End() error {
+	if s.Peek() != 0 {
 		return s.syntaxError("data after the value")
 	}
 	return nil
 }
 
-// keyIs compares a raw key with name, decoding it only when it has escapes.
-func keyIs(key []byte, escaped bool, name string) bool {
+// KeyIs compares a raw key with name, decoding it only when it has escapes.
+func KeyIs(key []byte, escaped bool, name string) bool {
 	if !escaped {
 		return string(key) == name
 	}
-	return string(unescapeJSON(nil, key)) == name
+	return string(Unescape(nil, key)) == name
 }
 
-// parseJSONInt reads a JSON integer that fits an int; ok is false for anything else.
-func parseJSONInt(b []byte) (n int, ok bool) {
+// ParseInt reads a JSON integer that fits an int; ok is false for anything else.
+func ParseInt(b []byte) (n int, ok bool) {
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		b = b[1:]
@@ -391,9 +401,9 @@ func parseJSONInt(b []byte) (n int, ok bool) {
 	return n, true
 }
 
-// metaText turns a raw JSON value into a metadata string: a string's decoded text, null as
+// MetaText turns a raw JSON value into a metadata string: a string's decoded text, null as
 // absent (ok false), anything else as compact JSON text.
-func metaText(raw []byte) (text string, ok bool) {
+func MetaText(raw []byte) (text string, ok bool) {
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 		return "", false
@@ -401,17 +411,17 @@ func metaText(raw []byte) (text string, ok bool) {
 		inner := raw[1 : len(raw)-1]
 		for _, c := range inner {
 			if c == '\\' {
-				return string(unescapeJSON(nil, inner)), true
+				return string(Unescape(nil, inner)), true
 			}
 		}
 		return string(inner), true
 	default:
-		return string(compactJSON(make([]byte, 0, len(raw)), raw)), true
+		return string(compact(make([]byte, 0, len(raw)), raw)), true
 	}
 }
 
-// compactJSON appends valid JSON raw without the spaces between tokens.
-func compactJSON(dst, raw []byte) []byte {
+// compact appends valid JSON raw without the spaces between tokens.
+func compact(dst, raw []byte) []byte {
 	inString := false
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
@@ -440,9 +450,9 @@ func compactJSON(dst, raw []byte) []byte {
 
 const lowerHex = "0123456789abcdef"
 
-// appendPyString appends s as a JSON string escaped the way Python's json.dumps does with
+// AppendString appends s as a JSON string escaped the way Python's json.dumps does with
 // ensure_ascii: every non-ASCII character as \uXXXX (surrogate pairs above U+FFFF).
-func appendPyString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -486,35 +496,43 @@ func appendPyString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// AppendNullableString appends s as AppendString does, or null when s is empty.
+func AppendNullableString(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, "null"...)
+	}
+	return AppendString(dst, s)
+}
+
 func appendU4(dst []byte, r rune) []byte {
 	return append(dst, '\\', 'u', lowerHex[r>>12&0xF], lowerHex[r>>8&0xF], lowerHex[r>>4&0xF], lowerHex[r&0xF])
 }
 
-// appendPyJSON appends the valid JSON value src re-written in Python's json.dumps layout:
+// AppendJSON appends the valid JSON value src re-written in Python's json.dumps layout:
 // ", " and ": " separators, no other spaces, strings with ensure_ascii escapes.
-func appendPyJSON(dst, src []byte) ([]byte, error) {
-	s := jsonScanner{b: src}
+func AppendJSON(dst, src []byte) ([]byte, error) {
+	s := Scanner{b: src}
 	dst, err := s.reformat(dst, 0)
 	if err != nil {
 		return nil, err
 	}
-	return dst, s.end()
+	return dst, s.End()
 }
 
-func (s *jsonScanner) reformat(dst []byte, depth int) ([]byte, error) {
+func (s *Scanner) reformat(dst []byte, depth int) ([]byte, error) {
 	if depth > maxJSONDepth {
 		return nil, s.syntaxError("nested too deeply")
 	}
-	switch c := s.peek(); c {
+	switch c := s.Peek(); c {
 	case '"':
-		raw, escaped, err := s.rawString()
+		raw, escaped, err := s.RawString()
 		if err != nil {
 			return nil, err
 		}
 		if escaped {
-			raw = unescapeJSON(nil, raw)
+			raw = Unescape(nil, raw)
 		}
-		return appendPyString(dst, string(raw)), nil
+		return AppendString(dst, string(raw)), nil
 	case '{', '[':
 		closing := byte('}')
 		if c == '[' {
@@ -522,7 +540,7 @@ func (s *jsonScanner) reformat(dst []byte, depth int) ([]byte, error) {
 		}
 		s.i++
 		dst = append(dst, c)
-		if s.peek() == closing {
+		if s.Peek() == closing {
 			s.i++
 			return append(dst, closing), nil
 		}
@@ -531,15 +549,15 @@ func (s *jsonScanner) reformat(dst []byte, depth int) ([]byte, error) {
 				dst = append(dst, ',', ' ')
 			}
 			if c == '{' {
-				raw, escaped, err := s.rawString()
+				raw, escaped, err := s.RawString()
 				if err != nil {
 					return nil, err
 				}
 				if escaped {
-					raw = unescapeJSON(nil, raw)
+					raw = Unescape(nil, raw)
 				}
-				dst = append(appendPyString(dst, string(raw)), ':', ' ')
-				if s.peek() != ':' {
+				dst = append(AppendString(dst, string(raw)), ':', ' ')
+				if s.Peek() != ':' {
 					return nil, s.syntaxError("expected ':'")
 				}
 				s.i++
@@ -548,7 +566,7 @@ func (s *jsonScanner) reformat(dst []byte, depth int) ([]byte, error) {
 			if dst, err = s.reformat(dst, depth+1); err != nil {
 				return nil, err
 			}
-			switch s.peek() {
+			switch s.Peek() {
 			case ',':
 				s.i++
 			case closing:

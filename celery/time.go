@@ -1,4 +1,4 @@
-package kombu
+package celery
 
 import (
 	"bytes"
@@ -6,42 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
-
-// formatCeleryTime writes t as Python's datetime.isoformat() of an aware datetime does:
-// microseconds only when not zero, and a ±hh:mm offset ("+00:00" for UTC).
-func formatCeleryTime(t time.Time) string {
-	t = t.Truncate(time.Microsecond)
-	if t.Nanosecond() == 0 {
-		return t.Format("2006-01-02T15:04:05-07:00")
-	}
-	return t.Format("2006-01-02T15:04:05.000000-07:00")
-}
-
-var celeryTimeLayouts = []string{
-	time.RFC3339Nano, // also reads "Z", offsets and no fraction
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999Z0700",
-	"2006-01-02",
-}
 
 // ParseCeleryTime reads the times Celery writes for eta and expires: ISO-8601 with or
 // without fractional seconds, with an offset, "Z", or none. A time without an offset is
 // naive: it is read as UTC when utc is true (Celery's enable_utc, the default), else as
 // local time.
 func ParseCeleryTime(s string, utc bool) (time.Time, error) {
-	loc := time.UTC
-	if !utc {
-		loc = time.Local
+	t, err := pywire.ParseTime(s, utc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %w", ErrInvalidTask, err)
 	}
-	for _, layout := range celeryTimeLayouts {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%w: %q is not an ISO-8601 time", ErrInvalidTask, s)
+	return t, nil
 }
 
 // DateTime is a time that travels as a Python datetime through Kombu's JSON serializer: it
@@ -54,7 +32,7 @@ type DateTime struct {
 // MarshalJSON writes Kombu's typed datetime.
 func (d DateTime) MarshalJSON() ([]byte, error) {
 	b := []byte(`{"__type__": "datetime", "__value__": `)
-	b = appendPyString(b, formatCeleryTime(d.Time))
+	b = pywire.AppendString(b, pywire.FormatTime(d.Time))
 	return append(b, '}'), nil
 }
 

@@ -1,4 +1,4 @@
-package kombu
+package celery
 
 import (
 	"bytes"
@@ -8,11 +8,20 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	kombu "github.com/watermill-kombu/watermill-kombu"
 )
 
-// ErrTaskArguments means a task's arguments do not fit the Go values given to DecodeArgs or
-// DecodeKwargs.
-var ErrTaskArguments = errors.New("kombu: task arguments do not match")
+// Sentinel errors of the task protocol, for errors.Is.
+var (
+	// ErrNotATask means a message is not a Celery task: no `task` header and no protocol 1
+	// task body.
+	ErrNotATask = errors.New("kombu: message is not a Celery task")
+	// ErrInvalidTask means a Celery task is malformed, or cannot be built from the values given.
+	ErrInvalidTask = errors.New("kombu: invalid Celery task")
+	// ErrTaskArguments means a task's arguments do not fit the Go values given to DecodeArgs or
+	// DecodeKwargs.
+	ErrTaskArguments = errors.New("kombu: task arguments do not match")
+)
 
 // TaskFromMessage reads the Celery task in a message received through KombuMarshaler (or built
 // by NewTask). It understands what Celery's worker does:
@@ -26,11 +35,11 @@ var ErrTaskArguments = errors.New("kombu: task arguments do not match")
 // wrapping ErrInvalidTask.
 func TaskFromMessage(msg *message.Message) (*Task, error) {
 	md := msg.Metadata
-	if md[MetadataRaw] == "true" {
+	if md[kombu.MetadataRaw] == "true" {
 		return nil, fmt.Errorf("%w: message %s is not a Kombu envelope", ErrNotATask, msg.UUID)
 	}
 	var headers map[string]json.RawMessage
-	if h := md[MetadataHeaders]; h != "" {
+	if h := md[kombu.MetadataHeaders]; h != "" {
 		if err := json.Unmarshal([]byte(h), &headers); err != nil {
 			return nil, fmt.Errorf("%w: message %s: headers: %w", ErrInvalidTask, msg.UUID, err)
 		}
@@ -45,8 +54,8 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 	}
 	_, hybrid := bodyDict["args"]
 
-	t := &Task{ReplyTo: md[MetadataReplyTo], CorrelationID: md[MetadataCorrelationID], UTC: true}
-	if p, ok := md[MetadataPriority]; ok {
+	t := &Task{ReplyTo: md[kombu.MetadataReplyTo], CorrelationID: md[kombu.MetadataCorrelationID], UTC: true}
+	if p, ok := md[kombu.MetadataPriority]; ok {
 		var n int
 		if _, err := fmt.Sscan(p, &n); err == nil {
 			t.Priority = &n

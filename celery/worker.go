@@ -1,4 +1,4 @@
-package kombu
+package celery
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	kombu "github.com/watermill-kombu/watermill-kombu"
 )
 
 // DefaultMaxRetries is how often a task may be retried unless Register says otherwise, as
@@ -21,8 +22,10 @@ const DefaultMaxRetries = 3
 // Task.default_retry_delay.
 const DefaultRetryDelay = 180 * time.Second
 
-// ErrUnknownTask is returned by the worker's handler (so the message is Nacked) for a task
-// name that is not registered, unless WorkerConfig.UnknownTaskTopic routes it elsewhere.
+// ErrUnknownTask is what the Worker logs for a task name that is not registered, unless
+// WorkerConfig.UnknownTaskTopic routes such tasks elsewhere. As a Celery 5.7 worker does, it
+// logs the task once, stores a NotRegistered failure for it (when it has a result backend),
+// and acks it: the message is deleted, not delivered again and again.
 var ErrUnknownTask = errors.New("kombu: unknown task")
 
 // TaskFunc runs a task. Its result is stored (encoded with encoding/json) and passed on to
@@ -45,7 +48,8 @@ type WorkerConfig struct {
 	// a simple form of Celery's task_routes. Keys are names or glob patterns ("proj.py.*").
 	TaskQueues map[string]string
 	// UnknownTaskTopic, when set, is where messages for unregistered tasks are republished
-	// (and then acked); when empty they are Nacked (the handler returns ErrUnknownTask).
+	// (and then acked); when empty they are logged, failed with NotRegistered and acked, as
+	// Celery does (see ErrUnknownTask).
 	UnknownTaskTopic string
 	// MaxETAWait is how long the handler holds a task whose eta is still ahead before it runs
 	// it; a task further ahead is Nacked (the Subscriber then hides it until its eta).
@@ -164,13 +168,12 @@ func (w *Worker) Handle(msg *message.Message) error {
 	ctx := msg.Context()
 	topic := message.SubscribeTopicFromCtx(ctx)
 	if topic == "" {
-		topic = msg.Metadata.Get(MetadataQueue)
+		topic = msg.Metadata.Get(kombu.MetadataQueue)
 	}
 	reg := w.lookup(t.Name)
 	if reg == nil {
 		if w.cfg.UnknownTaskTopic == "" {
-			w.logger.Error("Received an unregistered task", ErrUnknownTask, watermill.LogFields{"task": t.Name, "task_id": t.ID})
-			return fmt.Errorf("%w: %s (%s)", ErrUnknownTask, t.Name, t.ID)
+			return w.rejectUnknown(ctx, t)
 		}
 		// Rebuilt from the task, so that the SQS receipt metadata is not sent along.
 		out, err := t.Message()
@@ -184,6 +187,24 @@ func (w *Worker) Handle(msg *message.Message) error {
 	}
 	r := &run{w: w, reg: reg, t: t, topic: topic}
 	return r.execute(ctx)
+}
+
+// rejectUnknown does what Celery's worker does with a task nobody registered: log it, store
+// a NotRegistered failure where the client looks for the result, and drop the message. Only
+// a failure to store the result Nacks it (to be tried again, with the Nack backoff).
+func (w *Worker) rejectUnknown(ctx context.Context, t *Task) error {
+	w.logger.Error("Received an unregistered task; it is failed with NotRegistered and discarded",
+		ErrUnknownTask, watermill.LogFields{"task": t.Name, "task_id": t.ID})
+	if w.cfg.Results == nil {
+		return nil
+	}
+	exc := &ExceptionInfo{Type: "NotRegistered", Module: "celery.exceptions", Message: []any{t.Name}}
+	res := TaskResult{TaskID: t.ID, Status: StateFailure, Result: exc, GroupID: t.Group, ParentID: t.ParentID,
+		Traceback: fmt.Sprintf("Traceback (most recent call last):\n  Go worker %s\n%s\n", w.cfg.Hostname, exc.Error())}
+	if err := w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
+		return fmt.Errorf("kombu: worker: storing the NotRegistered failure of task %s (%s): %w", t.Name, t.ID, err)
+	}
+	return nil
 }
 
 // run is one execution of a task.

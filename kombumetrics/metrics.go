@@ -1,15 +1,16 @@
-package kombu
+package kombumetrics
 
 import (
 	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	kombu "github.com/watermill-kombu/watermill-kombu"
 )
 
 // Prometheus metric names exported by RegisterRequestMetrics and RegisterSubscriberMetrics.
 // Watermill's own metrics (github.com/ThreeDotsLabs/watermill/components/metrics) decorate a
-// Publisher or Subscriber like any other; these add what only this library knows: the SQS
+// Publisher or kombu.Subscriber like any other; these add what only this library knows: the SQS
 // requests sent, which is what AWS bills, and the acks given up.
 const (
 	// MetricSQSRequests counts SQS requests, labelled by client and kind (receive, delete,
@@ -19,25 +20,25 @@ const (
 	MetricFailedAcks = "kombu_failed_acks_total"
 )
 
-// requestKinds names the fields of RequestCounts in the "kind" label.
+// requestKinds names the fields of kombu.RequestCounts in the "kind" label.
 var requestKinds = []struct {
 	kind  string
-	count func(RequestCounts) int64
+	count func(kombu.RequestCounts) int64
 }{
-	{"receive", func(c RequestCounts) int64 { return c.Receive }},
-	{"delete", func(c RequestCounts) int64 { return c.Delete }},
-	{"change_visibility", func(c RequestCounts) int64 { return c.ChangeVisibility }},
-	{"send", func(c RequestCounts) int64 { return c.Send }},
-	{"other", func(c RequestCounts) int64 { return c.Other }},
+	{"receive", func(c kombu.RequestCounts) int64 { return c.Receive }},
+	{"delete", func(c kombu.RequestCounts) int64 { return c.Delete }},
+	{"change_visibility", func(c kombu.RequestCounts) int64 { return c.ChangeVisibility }},
+	{"send", func(c kombu.RequestCounts) int64 { return c.Send }},
+	{"other", func(c kombu.RequestCounts) int64 { return c.Other }},
 }
 
 // RegisterRequestMetrics exports the SQS request counts of statsFn (a Publisher's or
-// Subscriber's Stats method) as the counter MetricSQSRequests, one series per kind of request,
+// kombu.Subscriber's Stats method) as the counter MetricSQSRequests, one series per kind of request,
 // labelled client=name. The counts are read when Prometheus scrapes. Register each client
 // under its own name, e.g.
 //
-//	kombu.RegisterRequestMetrics(registry, "orders-publisher", pub.Stats)
-func RegisterRequestMetrics(registry prometheus.Registerer, name string, statsFn func() RequestCounts) error {
+//	kombumetrics.RegisterRequestMetrics(registry, "orders-publisher", pub.Stats)
+func RegisterRequestMetrics(registry prometheus.Registerer, name string, statsFn func() kombu.RequestCounts) error {
 	if registry == nil {
 		registry = prometheus.DefaultRegisterer
 	}
@@ -59,15 +60,15 @@ func RegisterRequestMetrics(registry prometheus.Registerer, name string, statsFn
 	return errors.Join(errs...)
 }
 
-// RegisterSubscriberMetrics exports a Subscriber's SQS request counts (see
+// RegisterSubscriberMetrics exports a kombu.Subscriber's SQS request counts (see
 // RegisterRequestMetrics) and its FailedAcks as the counter MetricFailedAcks, labelled
 // client=name.
-func RegisterSubscriberMetrics(registry prometheus.Registerer, name string, sub *Subscriber) error {
+func RegisterSubscriberMetrics(registry prometheus.Registerer, name string, sub *kombu.Subscriber) error {
 	if registry == nil {
 		registry = prometheus.DefaultRegisterer
 	}
 	if sub == nil {
-		return errors.New("kombu: RegisterSubscriberMetrics: nil Subscriber")
+		return errors.New("kombu: RegisterSubscriberMetrics: nil kombu.Subscriber")
 	}
 	err := RegisterRequestMetrics(registry, name, sub.Stats)
 	failed := prometheus.NewCounterFunc(prometheus.CounterOpts{

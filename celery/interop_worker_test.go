@@ -1,6 +1,6 @@
 //go:build unix
 
-package kombu_test
+package celery_test
 
 import (
 	"bufio"
@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -106,10 +107,10 @@ func (w *celeryWorker) waitRecords(t *testing.T, ids []string, done func(map[str
 
 // largestTaskArg finds the longest string argument whose task, as KombuMarshaler encodes it,
 // fits limit bytes of SQS body.
-func largestTaskArg(t *testing.T, queue string, limit int, opts ...kombu.TaskOption) int {
+func largestTaskArg(t *testing.T, queue string, limit int, opts ...celery.TaskOption) int {
 	t.Helper()
 	size := func(n int) int {
-		msg, err := kombu.NewTask("tasks.record", []any{strings.Repeat("x", n)}, nil, opts...)
+		msg, err := celery.NewTask("tasks.record", []any{strings.Repeat("x", n)}, nil, opts...)
 		require.NoError(t, err)
 		out, err := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: queue, RoutingKey: queue}, msg)
 		require.NoError(t, err)
@@ -153,7 +154,7 @@ func TestInteropGoToCelery(t *testing.T) {
 		name   string
 		args   []any
 		kwargs map[string]any
-		opts   []kombu.TaskOption
+		opts   []celery.TaskOption
 		check  func(t *testing.T, r workerRecord, sent time.Time)
 		pub    *kombu.Publisher
 		queue  string
@@ -161,27 +162,27 @@ func TestInteropGoToCelery(t *testing.T) {
 	nested := map[string]any{"a": 1, "b": "two", "nested": map[string]any{"l": []any{1, 2.5, nil, true}}}
 	cases := []goCase{}
 	for _, v := range []int{2, 1} {
-		p := kombu.WithProtocol(v)
+		p := celery.WithProtocol(v)
 		prefix := map[int]string{1: "v1_", 2: "v2_"}[v]
 		cases = append(cases,
-			goCase{name: prefix + "add", args: []any{2, 3}, opts: []kombu.TaskOption{p}},
-			goCase{name: prefix + "kwargs", kwargs: nested, opts: []kombu.TaskOption{p}},
+			goCase{name: prefix + "add", args: []any{2, 3}, opts: []celery.TaskOption{p}},
+			goCase{name: prefix + "kwargs", kwargs: nested, opts: []celery.TaskOption{p}},
 			goCase{name: prefix + "unicode", args: []any{"héllo ☃ 日本語 🎉 \x00 \"q\" \\"},
-				kwargs: map[string]any{"ключ": "значение", "😀": "🐍"}, opts: []kombu.TaskOption{p}},
+				kwargs: map[string]any{"ключ": "значение", "😀": "🐍"}, opts: []celery.TaskOption{p}},
 			goCase{name: prefix + "types", args: []any{nil, true, uint64(1<<64 - 1), -1.5,
-				json.Number("123456789012345678901234567890"), kombu.DateTime{Time: when}},
-				opts: []kombu.TaskOption{p}, check: func(t *testing.T, r workerRecord, _ time.Time) {
+				json.Number("123456789012345678901234567890"), celery.DateTime{Time: when}},
+				opts: []celery.TaskOption{p}, check: func(t *testing.T, r workerRecord, _ time.Time) {
 					assert.Equal(t, []string{"NoneType", "bool", "int", "float", "int", "datetime"}, r.ArgTypes)
 				}},
-			goCase{name: prefix + "countdown", args: []any{4, 5}, opts: []kombu.TaskOption{p, kombu.WithCountdown(2 * time.Second)},
+			goCase{name: prefix + "countdown", args: []any{4, 5}, opts: []celery.TaskOption{p, celery.WithCountdown(2 * time.Second)},
 				check: func(t *testing.T, r workerRecord, sent time.Time) {
 					require.NotNil(t, r.ETA)
 					eta := parseISO(t, *r.ETA)
 					assert.WithinRange(t, eta, sent.Truncate(time.Millisecond).Add(2*time.Second), sent.Add(4*time.Second))
 					assert.False(t, parseISO(t, r.RanAt).Before(eta), "ran at %s, before its eta %s", r.RanAt, eta)
 				}},
-			goCase{name: prefix + "expires_retries_headers", args: []any{6}, opts: []kombu.TaskOption{p,
-				kombu.WithExpires(expires), kombu.WithRetries(2), kombu.WithHeaders(map[string]any{"x_custom": "go", "x_number": 7})},
+			goCase{name: prefix + "expires_retries_headers", args: []any{6}, opts: []celery.TaskOption{p,
+				celery.WithExpires(expires), celery.WithRetries(2), celery.WithHeaders(map[string]any{"x_custom": "go", "x_number": 7})},
 				check: func(t *testing.T, r workerRecord, _ time.Time) {
 					assert.Equal(t, 2, r.Retries)
 					require.NotNil(t, r.Expires)
@@ -195,10 +196,10 @@ func TestInteropGoToCelery(t *testing.T) {
 	}
 	cases = append(cases,
 		goCase{name: "v2_gzip", args: []any{"compressed"}, pub: gzipPub},
-		goCase{name: "v1_gzip", args: []any{"compressed"}, pub: gzipPub, opts: []kombu.TaskOption{kombu.WithProtocol(1)}},
+		goCase{name: "v1_gzip", args: []any{"compressed"}, pub: gzipPub, opts: []celery.TaskOption{celery.WithProtocol(1)}},
 		goCase{name: "v2_raw_envelope", args: []any{"raw"}, pub: rawPub},
-		goCase{name: "v2_link", args: []any{1, 2}, opts: []kombu.TaskOption{
-			kombu.WithLink(kombu.Signature{Task: "tasks.record", Args: []any{"linked"}}),
+		goCase{name: "v2_link", args: []any{1, 2}, opts: []celery.TaskOption{
+			celery.WithLink(celery.Signature{Task: "tasks.record", Args: []any{"linked"}}),
 		}},
 	)
 	for i := range 3 {
@@ -212,7 +213,7 @@ func TestInteropGoToCelery(t *testing.T) {
 	sentAt := make([]time.Time, len(cases))
 	for i, c := range cases {
 		sentAt[i] = time.Now()
-		msg, err := kombu.NewTask("tasks.record", c.args, c.kwargs, c.opts...)
+		msg, err := celery.NewTask("tasks.record", c.args, c.kwargs, c.opts...)
 		require.NoError(t, err)
 		ids[i] = msg.UUID
 		p, q := pub, queue
@@ -306,7 +307,7 @@ func TestInteropPublishTooLarge(t *testing.T) {
 	t.Cleanup(func() { _ = pub.Close() })
 
 	n := largestTaskArg(t, queue, kombu.DefaultMaxMessageSize)
-	over, err := kombu.NewTask("tasks.record", []any{strings.Repeat("x", n+1)}, nil)
+	over, err := celery.NewTask("tasks.record", []any{strings.Repeat("x", n+1)}, nil)
 	require.NoError(t, err)
 	err = pub.Publish(queue, over)
 	require.ErrorIs(t, err, kombu.ErrMessageTooLarge)
@@ -316,7 +317,7 @@ func TestInteropPublishTooLarge(t *testing.T) {
 	assert.Equal(t, kombu.DefaultMaxMessageSize, tooLarge.Limit)
 	assert.Equal(t, int64(0), pub.Stats().Send, "nothing was sent")
 
-	fits, err := kombu.NewTask("tasks.record", []any{strings.Repeat("x", n)}, nil)
+	fits, err := celery.NewTask("tasks.record", []any{strings.Repeat("x", n)}, nil)
 	require.NoError(t, err)
 	require.NoError(t, pub.Publish(queue, fits))
 	assert.Equal(t, int64(1), pub.Stats().Send)

@@ -1,21 +1,20 @@
-package kombu_test
+package celery_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 // sentMessages is a message.Publisher that keeps what is published.
@@ -26,14 +25,14 @@ type sentMessages struct {
 
 type sentMessage struct {
 	topic string
-	task  *kombu.Task
+	task  *celery.Task
 }
 
 func (p *sentMessages) Publish(topic string, msgs ...*message.Message) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, m := range msgs {
-		t, err := kombu.TaskFromMessage(m)
+		t, err := celery.TaskFromMessage(m)
 		if err != nil {
 			return err
 		}
@@ -53,25 +52,25 @@ func (p *sentMessages) all() []sentMessage {
 // memoryResults is a ResultBackend in memory.
 type memoryResults struct {
 	mu sync.Mutex
-	m  map[string][]kombu.TaskResult
+	m  map[string][]celery.TaskResult
 }
 
-func (b *memoryResults) Store(_ context.Context, r kombu.TaskResult) error {
+func (b *memoryResults) Store(_ context.Context, r celery.TaskResult) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil {
-		b.m = map[string][]kombu.TaskResult{}
+		b.m = map[string][]celery.TaskResult{}
 	}
 	b.m[r.TaskID] = append(b.m[r.TaskID], r)
 	return nil
 }
 
-func (b *memoryResults) Get(_ context.Context, id string) (*kombu.TaskResult, error) {
+func (b *memoryResults) Get(_ context.Context, id string) (*celery.TaskResult, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	rs := b.m[id]
 	if len(rs) == 0 {
-		return nil, kombu.ErrResultNotFound
+		return nil, celery.ErrResultNotFound
 	}
 	r := rs[len(rs)-1]
 	return &r, nil
@@ -87,45 +86,45 @@ func (b *memoryResults) states(id string) []string {
 	return s
 }
 
-func newTestWorker(t *testing.T, cfg kombu.WorkerConfig) (*kombu.Worker, *sentMessages, *memoryResults) {
+func newTestWorker(t *testing.T, cfg celery.WorkerConfig) (*celery.Worker, *sentMessages, *memoryResults) {
 	t.Helper()
 	pub, res := &sentMessages{}, &memoryResults{}
 	cfg.Publisher = pub
 	if cfg.Results == nil {
 		cfg.Results = res
 	}
-	w, err := kombu.NewWorker(cfg, watermill.NopLogger{})
+	w, err := celery.NewWorker(cfg, watermill.NopLogger{})
 	require.NoError(t, err)
 	return w, pub, res
 }
 
 // received builds the message a worker receives on topic for a task.
-func received(t *testing.T, topic, name string, args []any, kwargs map[string]any, opts ...kombu.TaskOption) (*message.Message, string) {
+func received(t *testing.T, topic, name string, args []any, kwargs map[string]any, opts ...celery.TaskOption) (*message.Message, string) {
 	t.Helper()
-	msg, err := kombu.NewTask(name, args, kwargs, opts...)
+	msg, err := celery.NewTask(name, args, kwargs, opts...)
 	require.NoError(t, err)
 	msg.SetContext(context.Background())
 	msg.Metadata.Set(kombu.MetadataQueue, topic)
 	return msg, msg.UUID
 }
 
-func sig(name string, args []any, options map[string]any) kombu.Signature {
-	return kombu.Signature{Task: name, Args: args, Options: options}
+func sig(name string, args []any, options map[string]any) celery.Signature {
+	return celery.Signature{Task: name, Args: args, Options: options}
 }
 
 func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
-	w, pub, res := newTestWorker(t, kombu.WorkerConfig{DefaultQueue: "dflt", TaskQueues: map[string]string{"py.routed": "routed-q", "py.*": "py-q", "py.r*": "never"}})
+	w, pub, res := newTestWorker(t, celery.WorkerConfig{DefaultQueue: "dflt", TaskQueues: map[string]string{"py.routed": "routed-q", "py.*": "py-q", "py.r*": "never"}})
 	type args struct{ A, B int }
-	kombu.RegisterFunc(w, "go.add", func(_ context.Context, a args) (int, error) { return a.A + a.B, nil })
+	celery.RegisterFunc(w, "go.add", func(_ context.Context, a args) (int, error) { return a.A + a.B, nil })
 
 	immutable := sig("py.log", []any{"fixed"}, nil)
 	immutable.Immutable = true
 	msg, id := received(t, "in-q", "go.add", []any{2, 3}, nil,
-		kombu.WithLink(sig("py.notify", []any{"x"}, map[string]any{"queue": "notify-q"}), immutable))
-	task, err := kombu.TaskFromMessage(msg)
+		celery.WithLink(sig("py.notify", []any{"x"}, map[string]any{"queue": "notify-q"}), immutable))
+	task, err := celery.TaskFromMessage(msg)
 	require.NoError(t, err)
 	// A chain of three more steps: last element first.
-	task.Chain = []kombu.Signature{
+	task.Chain = []celery.Signature{
 		sig("py.last", nil, nil),
 		sig("py.routed", nil, nil),
 		sig("go.next", []any{10}, map[string]any{"routing_key": "rk-q", "task_id": "next-id"}),
@@ -137,7 +136,7 @@ func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
 	require.NoError(t, w.Handle(msg))
 	r, err := res.Get(context.Background(), id)
 	require.NoError(t, err)
-	assert.Equal(t, kombu.StateSuccess, r.Status)
+	assert.Equal(t, celery.StateSuccess, r.Status)
 	assert.JSONEq(t, `5`, string(r.Result.(json.RawMessage)))
 
 	sent := pub.all()
@@ -166,7 +165,7 @@ func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
 
 	// The step after that goes to its TaskQueues queue.
 	next.task.ID = "next-id"
-	w.Register("go.next", func(context.Context, *kombu.Task) (any, error) { return "ok", nil })
+	w.Register("go.next", func(context.Context, *celery.Task) (any, error) { return "ok", nil })
 	m2, err := next.task.Message()
 	require.NoError(t, err)
 	m2.SetContext(context.Background())
@@ -180,12 +179,12 @@ func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
 }
 
 func TestWorkerChainSignatureAsLink(t *testing.T) {
-	w, pub, _ := newTestWorker(t, kombu.WorkerConfig{DefaultQueue: "dflt"})
-	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { return 7, nil })
-	steps := []kombu.Signature{sig("a.first", []any{1}, map[string]any{"queue": "qa"}), sig("a.second", nil, nil), sig("a.third", nil, nil)}
-	link := kombu.Signature{Task: "celery.chain", SubtaskType: "chain", Kwargs: map[string]any{"tasks": steps}}
-	group := kombu.Signature{Task: "celery.group", SubtaskType: "group", Kwargs: map[string]any{"tasks": steps}}
-	msg, _ := received(t, "q", "go.t", nil, nil, kombu.WithLink(link, group))
+	w, pub, _ := newTestWorker(t, celery.WorkerConfig{DefaultQueue: "dflt"})
+	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { return 7, nil })
+	steps := []celery.Signature{sig("a.first", []any{1}, map[string]any{"queue": "qa"}), sig("a.second", nil, nil), sig("a.third", nil, nil)}
+	link := celery.Signature{Task: "celery.chain", SubtaskType: "chain", Kwargs: map[string]any{"tasks": steps}}
+	group := celery.Signature{Task: "celery.group", SubtaskType: "group", Kwargs: map[string]any{"tasks": steps}}
+	msg, _ := received(t, "q", "go.t", nil, nil, celery.WithLink(link, group))
 	require.NoError(t, w.Handle(msg))
 	sent := pub.all()
 	require.Len(t, sent, 1, "the group is skipped")
@@ -198,18 +197,18 @@ func TestWorkerChainSignatureAsLink(t *testing.T) {
 }
 
 func TestWorkerFailureSendsErrbacks(t *testing.T) {
-	w, pub, res := newTestWorker(t, kombu.WorkerConfig{})
-	w.Register("go.fail", func(context.Context, *kombu.Task) (any, error) { return nil, errors.New("it broke") })
-	w.Register("go.value", func(context.Context, *kombu.Task) (any, error) {
-		return nil, kombu.NewTaskError("builtins", "ValueError", "bad value")
+	w, pub, res := newTestWorker(t, celery.WorkerConfig{})
+	w.Register("go.fail", func(context.Context, *celery.Task) (any, error) { return nil, errors.New("it broke") })
+	w.Register("go.value", func(context.Context, *celery.Task) (any, error) {
+		return nil, celery.NewTaskError("builtins", "ValueError", "bad value")
 	})
 	msg, id := received(t, "q", "go.fail", nil, nil,
-		kombu.WithLinkError(sig("py.on_error", nil, map[string]any{"queue": "err-q"})), kombu.WithLink(sig("py.never", nil, nil)))
+		celery.WithLinkError(sig("py.on_error", nil, map[string]any{"queue": "err-q"})), celery.WithLink(sig("py.never", nil, nil)))
 	require.NoError(t, w.Handle(msg), "a failed task is acked")
 	r, err := res.Get(context.Background(), id)
 	require.NoError(t, err)
-	assert.Equal(t, kombu.StateFailure, r.Status)
-	assert.Equal(t, &kombu.ExceptionInfo{Type: "Exception", Module: "builtins", Message: []any{"it broke"}}, r.Result)
+	assert.Equal(t, celery.StateFailure, r.Status)
+	assert.Equal(t, &celery.ExceptionInfo{Type: "Exception", Module: "builtins", Message: []any{"it broke"}}, r.Result)
 	assert.Contains(t, r.Traceback, "it broke")
 	sent := pub.all()
 	require.Len(t, sent, 1, "errbacks only")
@@ -220,17 +219,17 @@ func TestWorkerFailureSendsErrbacks(t *testing.T) {
 	require.NoError(t, w.Handle(msg))
 	r, err = res.Get(context.Background(), id)
 	require.NoError(t, err)
-	assert.Equal(t, &kombu.ExceptionInfo{Type: "ValueError", Module: "builtins", Message: []any{"bad value"}}, r.Result)
+	assert.Equal(t, &celery.ExceptionInfo{Type: "ValueError", Module: "builtins", Message: []any{"bad value"}}, r.Result)
 }
 
 func TestWorkerRetry(t *testing.T) {
-	w, pub, res := newTestWorker(t, kombu.WorkerConfig{})
+	w, pub, res := newTestWorker(t, celery.WorkerConfig{})
 	cause := errors.New("try later")
-	w.Register("go.flaky", func(context.Context, *kombu.Task) (any, error) { return nil, kombu.Retry(5*time.Second, cause) },
-		kombu.WithMaxRetries(2))
+	w.Register("go.flaky", func(context.Context, *celery.Task) (any, error) { return nil, celery.Retry(5*time.Second, cause) },
+		celery.WithMaxRetries(2))
 
 	msg, id := received(t, "work-q", "go.flaky", []any{"a"}, map[string]any{"k": 1},
-		kombu.WithLinkError(sig("py.on_error", nil, nil)), kombu.WithExpiresIn(time.Hour))
+		celery.WithLinkError(sig("py.on_error", nil, nil)), celery.WithExpiresIn(time.Hour))
 	before := time.Now()
 	require.NoError(t, w.Handle(msg))
 	sent := pub.all()
@@ -245,58 +244,63 @@ func TestWorkerRetry(t *testing.T) {
 	assert.JSONEq(t, `["a"]`, string(again.task.RawArgs))
 	assert.JSONEq(t, `{"k": 1}`, string(again.task.RawKwargs))
 	assert.Len(t, again.task.Errbacks, 1)
-	assert.Equal(t, []string{kombu.StateRetry}, res.states(id))
+	assert.Equal(t, []string{celery.StateRetry}, res.states(id))
 
 	// Retried twice already: the third retry fails the task with the cause.
-	msg, id = received(t, "work-q", "go.flaky", nil, nil, kombu.WithRetries(2),
-		kombu.WithLinkError(sig("py.on_error", nil, nil)))
+	msg, id = received(t, "work-q", "go.flaky", nil, nil, celery.WithRetries(2),
+		celery.WithLinkError(sig("py.on_error", nil, nil)))
 	require.NoError(t, w.Handle(msg))
 	r, err := res.Get(context.Background(), id)
 	require.NoError(t, err)
-	assert.Equal(t, kombu.StateFailure, r.Status)
-	assert.Equal(t, []any{"try later"}, r.Result.(*kombu.ExceptionInfo).Message)
+	assert.Equal(t, celery.StateFailure, r.Status)
+	assert.Equal(t, []any{"try later"}, r.Result.(*celery.ExceptionInfo).Message)
 	sent = pub.all()
 	require.Len(t, sent, 2)
 	assert.Equal(t, "py.on_error", sent[1].task.Name, "errbacks are sent once the retries are used up")
 }
 
 func TestWorkerExpiredTaskIsRevoked(t *testing.T) {
-	w, pub, res := newTestWorker(t, kombu.WorkerConfig{})
+	w, pub, res := newTestWorker(t, celery.WorkerConfig{})
 	ran := false
-	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { ran = true; return nil, nil })
-	msg, id := received(t, "q", "go.t", nil, nil, kombu.WithExpires(time.Now().Add(-time.Second)),
-		kombu.WithLink(sig("py.never", nil, nil)), kombu.WithLinkError(sig("py.never", nil, nil)))
+	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { ran = true; return nil, nil })
+	msg, id := received(t, "q", "go.t", nil, nil, celery.WithExpires(time.Now().Add(-time.Second)),
+		celery.WithLink(sig("py.never", nil, nil)), celery.WithLinkError(sig("py.never", nil, nil)))
 	require.NoError(t, w.Handle(msg))
 	assert.False(t, ran)
 	r, err := res.Get(context.Background(), id)
 	require.NoError(t, err)
-	assert.Equal(t, kombu.StateRevoked, r.Status)
-	assert.Equal(t, &kombu.ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}, r.Result)
+	assert.Equal(t, celery.StateRevoked, r.Status)
+	assert.Equal(t, &celery.ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}, r.Result)
 	assert.Empty(t, pub.all())
 }
 
 func TestWorkerNeverRunsEarly(t *testing.T) {
-	w, _, _ := newTestWorker(t, kombu.WorkerConfig{MaxETAWait: 2 * time.Second})
+	w, _, _ := newTestWorker(t, celery.WorkerConfig{MaxETAWait: 2 * time.Second})
 	var ranAt time.Time
-	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { ranAt = time.Now(); return nil, nil })
+	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { ranAt = time.Now(); return nil, nil })
 	eta := time.Now().Add(300 * time.Millisecond)
-	msg, _ := received(t, "q", "go.t", nil, nil, kombu.WithETA(eta))
+	msg, _ := received(t, "q", "go.t", nil, nil, celery.WithETA(eta))
 	require.NoError(t, w.Handle(msg))
 	assert.False(t, ranAt.Before(eta), "ran %v before its eta", eta.Sub(ranAt))
 
 	ranAt = time.Time{}
-	msg, _ = received(t, "q", "go.t", nil, nil, kombu.WithCountdown(time.Hour))
+	msg, _ = received(t, "q", "go.t", nil, nil, celery.WithCountdown(time.Hour))
 	require.Error(t, w.Handle(msg), "a task due later is Nacked")
 	assert.True(t, ranAt.IsZero())
 }
 
 func TestWorkerUnknownTask(t *testing.T) {
-	w, pub, _ := newTestWorker(t, kombu.WorkerConfig{})
-	msg, _ := received(t, "q", "no.such", nil, nil)
-	require.ErrorIs(t, w.Handle(msg), kombu.ErrUnknownTask)
+	// As Celery: a NotRegistered failure is stored and the message acked (deleted).
+	w, pub, res := newTestWorker(t, celery.WorkerConfig{})
+	msg, unknownID := received(t, "q", "no.such", nil, nil)
+	require.NoError(t, w.Handle(msg))
 	assert.Empty(t, pub.all())
+	r, err := res.Get(context.Background(), unknownID)
+	require.NoError(t, err)
+	assert.Equal(t, celery.StateFailure, r.Status)
+	assert.Equal(t, &celery.ExceptionInfo{Type: "NotRegistered", Module: "celery.exceptions", Message: []any{"no.such"}}, r.Result)
 
-	w, pub, _ = newTestWorker(t, kombu.WorkerConfig{UnknownTaskTopic: "elsewhere"})
+	w, pub, _ = newTestWorker(t, celery.WorkerConfig{UnknownTaskTopic: "elsewhere"})
 	msg, id := received(t, "q", "no.such", []any{1}, nil)
 	require.NoError(t, w.Handle(msg))
 	sent := pub.all()
@@ -306,19 +310,19 @@ func TestWorkerUnknownTask(t *testing.T) {
 }
 
 func TestWorkerTrackStarted(t *testing.T) {
-	w, _, res := newTestWorker(t, kombu.WorkerConfig{TrackStarted: true, Hostname: "h1"})
-	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { return 1, nil })
+	w, _, res := newTestWorker(t, celery.WorkerConfig{TrackStarted: true, Hostname: "h1"})
+	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { return 1, nil })
 	msg, id := received(t, "q", "go.t", nil, nil)
 	require.NoError(t, w.Handle(msg))
-	assert.Equal(t, []string{kombu.StateStarted, kombu.StateSuccess}, res.states(id))
+	assert.Equal(t, []string{celery.StateStarted, celery.StateSuccess}, res.states(id))
 	assert.Equal(t, "h1", res.m[id][0].Result.(map[string]any)["hostname"])
 }
 
 func TestWorkerIgnoreResult(t *testing.T) {
-	w, _, res := newTestWorker(t, kombu.WorkerConfig{})
-	w.Register("go.t", func(context.Context, *kombu.Task) (any, error) { return 1, nil })
-	w.Register("go.quiet", func(context.Context, *kombu.Task) (any, error) { return 1, nil }, kombu.WithIgnoreResultAlways())
-	msg, id := received(t, "q", "go.t", nil, nil, kombu.WithIgnoreResult())
+	w, _, res := newTestWorker(t, celery.WorkerConfig{})
+	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { return 1, nil })
+	w.Register("go.quiet", func(context.Context, *celery.Task) (any, error) { return 1, nil }, celery.WithIgnoreResultAlways())
+	msg, id := received(t, "q", "go.t", nil, nil, celery.WithIgnoreResult())
 	require.NoError(t, w.Handle(msg))
 	assert.Empty(t, res.states(id))
 	msg, id = received(t, "q", "go.quiet", nil, nil)
@@ -327,7 +331,7 @@ func TestWorkerIgnoreResult(t *testing.T) {
 }
 
 func TestWorkerTimeLimits(t *testing.T) {
-	w, _, res := newTestWorker(t, kombu.WorkerConfig{})
+	w, _, res := newTestWorker(t, celery.WorkerConfig{})
 	release := make(chan struct{})
 	defer close(release)
 	type seen struct {
@@ -335,16 +339,16 @@ func TestWorkerTimeLimits(t *testing.T) {
 		hasDeadline, hasSoft bool
 	}
 	seenCh := make(chan seen, 1)
-	w.Register("go.slow", func(ctx context.Context, _ *kombu.Task) (any, error) {
+	w.Register("go.slow", func(ctx context.Context, _ *celery.Task) (any, error) {
 		var s seen
 		s.deadline, s.hasDeadline = ctx.Deadline()
-		s.soft, s.hasSoft = kombu.SoftTimeLimit(ctx)
+		s.soft, s.hasSoft = celery.SoftTimeLimit(ctx)
 		seenCh <- s
 		<-release
 		return nil, nil
 	})
 	start := time.Now()
-	msg, id := received(t, "q", "go.slow", nil, nil, kombu.WithTimeLimit(0.2, 0.1))
+	msg, id := received(t, "q", "go.slow", nil, nil, celery.WithTimeLimit(0.2, 0.1))
 	require.NoError(t, w.Handle(msg))
 	assert.Less(t, time.Since(start), 2*time.Second, "the worker stops waiting at the hard limit")
 	s := <-seenCh
@@ -354,8 +358,8 @@ func TestWorkerTimeLimits(t *testing.T) {
 	assert.WithinDuration(t, start.Add(100*time.Millisecond), s.soft, 100*time.Millisecond)
 	r, err := res.Get(context.Background(), id)
 	require.NoError(t, err)
-	assert.Equal(t, kombu.StateFailure, r.Status)
-	assert.Equal(t, "TimeLimitExceeded", r.Result.(*kombu.ExceptionInfo).Type)
+	assert.Equal(t, celery.StateFailure, r.Status)
+	assert.Equal(t, "TimeLimitExceeded", r.Result.(*celery.ExceptionInfo).Type)
 }
 
 func TestRegisterFuncArguments(t *testing.T) {
@@ -365,10 +369,10 @@ func TestRegisterFuncArguments(t *testing.T) {
 		Opt  *string `json:"opt"`
 		skip int
 	}
-	w, _, res := newTestWorker(t, kombu.WorkerConfig{})
+	w, _, res := newTestWorker(t, celery.WorkerConfig{})
 	var got params
-	kombu.RegisterFunc(w, "go.p", func(_ context.Context, p params) (string, error) { got = p; return "ok", nil })
-	kombu.RegisterFunc(w, "go.one", func(_ context.Context, n float64) (float64, error) { return n * 2, nil })
+	celery.RegisterFunc(w, "go.p", func(_ context.Context, p params) (string, error) { got = p; return "ok", nil })
+	celery.RegisterFunc(w, "go.one", func(_ context.Context, n float64) (float64, error) { return n * 2, nil })
 
 	for _, tc := range []struct {
 		name   string
@@ -393,12 +397,12 @@ func TestRegisterFuncArguments(t *testing.T) {
 			r, err := res.Get(context.Background(), id)
 			require.NoError(t, err)
 			if tc.err == "" {
-				assert.Equal(t, kombu.StateSuccess, r.Status)
+				assert.Equal(t, celery.StateSuccess, r.Status)
 				assert.Equal(t, tc.want, got)
 				return
 			}
-			assert.Equal(t, kombu.StateFailure, r.Status)
-			exc := r.Result.(*kombu.ExceptionInfo)
+			assert.Equal(t, celery.StateFailure, r.Status)
+			exc := r.Result.(*celery.ExceptionInfo)
 			assert.Equal(t, "TypeError", exc.Type)
 			require.Len(t, exc.Message, 1)
 			want := tc.err
@@ -415,85 +419,13 @@ func TestRegisterFuncArguments(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `3`, string(r.Result.(json.RawMessage)))
 
-	w.Register("go.chan", func(context.Context, *kombu.Task) (any, error) { return make(chan int), nil })
+	w.Register("go.chan", func(context.Context, *celery.Task) (any, error) { return make(chan int), nil })
 	msg, id = received(t, "q", "go.chan", nil, nil)
 	require.NoError(t, w.Handle(msg))
 	r, err = res.Get(context.Background(), id)
 	require.NoError(t, err)
-	assert.Equal(t, kombu.StateFailure, r.Status)
-	assert.Equal(t, "EncodeError", r.Result.(*kombu.ExceptionInfo).Type)
+	assert.Equal(t, celery.StateFailure, r.Status)
+	assert.Equal(t, "EncodeError", r.Result.(*celery.ExceptionInfo).Type)
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func TestRedisBackend(t *testing.T) {
-	url := testRedisURL(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	defer client.Close()
-	b, err := kombu.NewRedisBackend(kombu.RedisBackendConfig{Client: client, Expires: 90 * time.Second})
-	require.NoError(t, err)
-
-	id := "test-" + time.Now().Format("150405.000000000")
-	key := b.Key(id)
-	assert.Equal(t, "celery-task-meta-"+id, key)
-	ps := client.Subscribe(ctx, key)
-	defer ps.Close()
-	_, err = ps.Receive(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { client.Del(context.Background(), key) })
-
-	require.NoError(t, b.Store(ctx, kombu.TaskResult{TaskID: id, Status: kombu.StateSuccess, Result: map[string]int{"n": 5}, ParentID: "p"}))
-	raw, err := client.Get(ctx, key).Result()
-	require.NoError(t, err)
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal([]byte(raw), &doc))
-	assert.Equal(t, []string{"status", "result", "traceback", "children", "date_done", "parent_id", "task_id"}, jsonKeys(t, raw))
-	assert.Equal(t, "SUCCESS", doc["status"])
-	assert.Equal(t, map[string]any{"n": 5.0}, doc["result"])
-	assert.Nil(t, doc["traceback"])
-	assert.Equal(t, []any{}, doc["children"])
-	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$`, doc["date_done"])
-	assert.Equal(t, id, doc["task_id"])
-	ttl, err := client.TTL(ctx, key).Result()
-	require.NoError(t, err)
-	assert.InDelta(t, 90, ttl.Seconds(), 2)
-
-	pm, err := ps.ReceiveMessage(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, key, pm.Channel)
-	assert.Equal(t, raw, pm.Payload, "the document is published on the key's channel")
-
-	got, err := b.Get(ctx, id)
-	require.NoError(t, err)
-	assert.Equal(t, kombu.StateSuccess, got.Status)
-	assert.JSONEq(t, `{"n": 5}`, string(got.Result.(json.RawMessage)))
-
-	require.NoError(t, b.Store(ctx, kombu.TaskResult{TaskID: id, Status: kombu.StateFailure}))
-	got, err = b.Get(ctx, id)
-	require.NoError(t, err)
-	assert.Equal(t, kombu.StateSuccess, got.Status, "a success is never overwritten")
-
-	_, err = b.Get(ctx, id+"-missing")
-	require.ErrorIs(t, err, kombu.ErrResultNotFound)
-}
-
-// jsonKeys returns the keys of a JSON object in their order.
-func jsonKeys(t *testing.T, doc string) []string {
-	t.Helper()
-	d := json.NewDecoder(strings.NewReader(doc))
-	_, err := d.Token()
-	require.NoError(t, err)
-	var keys []string
-	for d.More() {
-		k, err := d.Token()
-		require.NoError(t, err)
-		keys = append(keys, k.(string))
-		var skip json.RawMessage
-		require.NoError(t, d.Decode(&skip))
-	}
-	return keys
-}

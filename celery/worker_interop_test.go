@@ -1,4 +1,4 @@
-package kombu_test
+package celery_test
 
 import (
 	"bytes"
@@ -14,35 +14,14 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
+	"github.com/watermill-kombu/watermill-kombu/celery/redisbackend"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
-
-// envRedisURL names the Redis server of the result backend tests (`make redis-up`).
-const envRedisURL = "KOMBU_TEST_REDIS_URL"
-
-// testRedisURL returns the test Redis URL and fails the test if Redis does not answer.
-func testRedisURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv(envRedisURL)
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err, envRedisURL)
-	c := redis.NewClient(opts)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis at %s (%s) is not reachable: %v; run `make redis-up` (or `make test`)", opts.Addr, envRedisURL, err)
-	}
-	return url
-}
 
 // goWorkerEnv is a Go worker serving the interop.go.* tasks of interop/worker_pyapp.py.
 type goWorkerEnv struct {
@@ -55,7 +34,7 @@ type goWorkerEnv struct {
 	limits [][2]time.Duration // what interop.go.sleepy saw: time left to the hard and soft limits
 }
 
-func (e *goWorkerEnv) record(t *kombu.Task) {
+func (e *goWorkerEnv) record(t *celery.Task) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.runs[t.ID] = append(e.runs[t.ID], t.Retries)
@@ -71,7 +50,7 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 	t.Helper()
 	e := &goWorkerEnv{
 		endpoint: testenv.SQSEndpoint(t),
-		redisURL: testRedisURL(t),
+		redisURL: testenv.RedisURL(t),
 		goQueue:  testenv.UniqueName("worker-go"),
 		pyQueue:  testenv.UniqueName("worker-py"),
 		runs:     map[string][]int{},
@@ -91,11 +70,11 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 	require.NoError(t, sub.SubscribeInitialize(e.goQueue))
 	require.NoError(t, sub.SubscribeInitialize(e.pyQueue))
 
-	results, err := kombu.NewRedisBackend(kombu.RedisBackendConfig{URL: e.redisURL, Expires: time.Hour})
+	results, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{URL: e.redisURL, Expires: time.Hour})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = results.Close() })
 
-	w, err := kombu.NewWorker(kombu.WorkerConfig{
+	w, err := celery.NewWorker(celery.WorkerConfig{
 		Publisher:    pub,
 		Results:      results,
 		DefaultQueue: e.goQueue,
@@ -108,21 +87,21 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 		A int `json:"a"`
 		B int `json:"b"`
 	}
-	kombu.RegisterFunc(w, "interop.go.add", func(_ context.Context, a addArgs) (int, error) { return a.A + a.B, nil })
-	kombu.RegisterFunc(w, "interop.go.double", func(_ context.Context, x int) (int, error) { return 2 * x, nil })
-	w.Register("interop.go.ran_at", func(_ context.Context, task *kombu.Task) (any, error) {
+	celery.RegisterFunc(w, "interop.go.add", func(_ context.Context, a addArgs) (int, error) { return a.A + a.B, nil })
+	celery.RegisterFunc(w, "interop.go.double", func(_ context.Context, x int) (int, error) { return 2 * x, nil })
+	w.Register("interop.go.ran_at", func(_ context.Context, task *celery.Task) (any, error) {
 		e.record(task)
 		return map[string]float64{"ran": float64(time.Now().UnixMicro()) / 1e6}, nil
 	})
-	w.Register("interop.go.flaky", func(_ context.Context, task *kombu.Task) (any, error) {
+	w.Register("interop.go.flaky", func(_ context.Context, task *celery.Task) (any, error) {
 		e.record(task)
 		if task.Retries < 3 {
-			return nil, kombu.Retry(500*time.Millisecond, errors.New("not yet"))
+			return nil, celery.Retry(500*time.Millisecond, errors.New("not yet"))
 		}
 		return map[string]any{"retries": task.Retries, "args": task.Args}, nil
 	})
-	w.Register("interop.go.sleepy", func(ctx context.Context, task *kombu.Task) (any, error) {
-		soft, ok := kombu.SoftTimeLimit(ctx)
+	w.Register("interop.go.sleepy", func(ctx context.Context, task *celery.Task) (any, error) {
+		soft, ok := celery.SoftTimeLimit(ctx)
 		deadline, _ := ctx.Deadline()
 		e.mu.Lock()
 		e.limits = append(e.limits, [2]time.Duration{time.Until(deadline), time.Until(soft)})
@@ -133,7 +112,7 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	kombu.RegisterFunc(w, "interop.go.boom", func(_ context.Context, msg string) (any, error) {
+	celery.RegisterFunc(w, "interop.go.boom", func(_ context.Context, msg string) (any, error) {
 		return nil, errors.New(msg)
 	})
 
@@ -186,7 +165,7 @@ func (e *goWorkerEnv) script(t *testing.T, ctx context.Context, script, name str
 func (e *goWorkerEnv) pyEnv() []string {
 	return []string{
 		testenv.EnvSQSEndpoint + "=" + e.endpoint,
-		envRedisURL + "=" + e.redisURL,
+		testenv.EnvRedisURL + "=" + e.redisURL,
 		"KOMBU_WORKER_GO_QUEUE=" + e.goQueue,
 		"KOMBU_WORKER_PY_QUEUE=" + e.pyQueue,
 		"KOMBU_WORKER_CLIENT_TIMEOUT=20",
@@ -211,7 +190,7 @@ func TestWorkerInterop(t *testing.T) {
 	t.Run("delay_get", func(t *testing.T) {
 		out := e.client(t, ctx, "add")
 		assert.Equal(t, 5.0, out["result"])
-		assert.Equal(t, kombu.StateSuccess, out["state"])
+		assert.Equal(t, celery.StateSuccess, out["state"])
 	})
 	t.Run("eta", func(t *testing.T) {
 		out := e.client(t, ctx, "eta")
@@ -222,7 +201,7 @@ func TestWorkerInterop(t *testing.T) {
 	})
 	t.Run("expires", func(t *testing.T) {
 		out := e.client(t, ctx, "expires")
-		assert.Equal(t, kombu.StateRevoked, out["state"])
+		assert.Equal(t, celery.StateRevoked, out["state"])
 		assert.Equal(t, "TaskRevokedError", out["raised"])
 		meta, _ := out["meta"].(map[string]any)
 		res, _ := meta["result"].(map[string]any)
@@ -244,7 +223,7 @@ func TestWorkerInterop(t *testing.T) {
 	t.Run("chain", func(t *testing.T) {
 		out := e.client(t, ctx, "chain")
 		assert.Equal(t, 32.0, out["result"], "(1+10)*2+10")
-		assert.Equal(t, kombu.StateSuccess, out["state"])
+		assert.Equal(t, celery.StateSuccess, out["state"])
 	})
 	t.Run("group", func(t *testing.T) {
 		out := e.client(t, ctx, "group")
@@ -252,7 +231,7 @@ func TestWorkerInterop(t *testing.T) {
 	})
 	t.Run("time_limit", func(t *testing.T) {
 		out := e.client(t, ctx, "timelimit")
-		assert.Equal(t, kombu.StateFailure, out["state"])
+		assert.Equal(t, celery.StateFailure, out["state"])
 		assert.Equal(t, "TimeLimitExceeded", out["raised"])
 		assert.Equal(t, "billiard.exceptions", out["module"])
 		assert.Equal(t, []any{1.0}, out["args"])
@@ -269,11 +248,11 @@ func TestWorkerInterop(t *testing.T) {
 		assert.Equal(t, []any{out["callback_id"]}, out["children"], "AsyncResult.children lists the callback")
 		errback, _ := out["errback"].(map[string]any)
 		assert.Equal(t, out["bad_id"], errback["failed"], "the errback gets the failed task's id")
-		assert.Equal(t, kombu.StateFailure, errback["state"], "FAILURE is stored before the errback is sent")
+		assert.Equal(t, celery.StateFailure, errback["state"], "FAILURE is stored before the errback is sent")
 	})
 	t.Run("failure", func(t *testing.T) {
 		out := e.client(t, ctx, "fail")
-		assert.Equal(t, kombu.StateFailure, out["state"])
+		assert.Equal(t, celery.StateFailure, out["state"])
 		assert.Equal(t, "Exception", out["raised"])
 		assert.Equal(t, "the Go task broke", out["message"])
 		assert.Contains(t, out["traceback"], "interop.go.boom")

@@ -1,13 +1,11 @@
-package kombu
+package celery
 
 import (
-	"os/exec"
-
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,10 +16,38 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
+
+	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/internal/golden"
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
+	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
+// TestGoldenTasks reads every golden vector as Celery's worker would: the tasks Kombu and
+// Celery sent give the task Celery decoded, and the other messages are not tasks.
+func TestGoldenTasks(t *testing.T) {
+	for _, v := range golden.Load(t) {
+		if v.Error != "" {
+			continue // not decodable; the kombu package tests the error
+		}
+		t.Run(v.Name, func(t *testing.T) {
+			msg, err := kombu.KombuMarshaler{}.Unmarshal(v.Queue, v.SQS())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Task == nil {
+				if _, err := TaskFromMessage(msg); !errors.Is(err, ErrNotATask) {
+					t.Errorf("TaskFromMessage on a non-task: %v", err)
+				}
+				return
+			}
+			checkGoldenTask(t, v, msg)
+		})
+	}
+}
+
 // checkGoldenTask compares TaskFromMessage with what Celery's worker makes of the message.
-func checkGoldenTask(t *testing.T, v goldenVector, msg *message.Message) {
+func checkGoldenTask(t *testing.T, v golden.Vector, msg *message.Message) {
 	t.Helper()
 	task, err := TaskFromMessage(msg)
 	if err != nil {
@@ -92,13 +118,13 @@ func checkGoldenTask(t *testing.T, v goldenVector, msg *message.Message) {
 		for k, raw := range h {
 			if strings.HasPrefix(k, "x-") {
 				got, _ := json.Marshal(task.Headers[k])
-				if !jsonEqual(t, got, raw) {
+				if !golden.JSONEqual(t, got, raw) {
 					t.Errorf("custom header %s = %s, want %s", k, got, raw)
 				}
 			}
 		}
 	}
-	if !jsonEqual(t, task.RawArgs, want.Args) || !jsonEqual(t, task.RawKwargs, want.Kwargs) {
+	if !golden.JSONEqual(t, task.RawArgs, want.Args) || !golden.JSONEqual(t, task.RawKwargs, want.Kwargs) {
 		t.Errorf("args %s kwargs %s, want %s %s", task.RawArgs, task.RawKwargs, want.Args, want.Kwargs)
 	}
 	for key, sigs := range map[string][]Signature{"callbacks": task.Callbacks, "errbacks": task.Errbacks, "chain": task.Chain} {
@@ -107,7 +133,7 @@ func checkGoldenTask(t *testing.T, v goldenVector, msg *message.Message) {
 		if sigs != nil {
 			got, _ = json.Marshal(sigs)
 		}
-		if !jsonEqual(t, got, wantRaw) {
+		if !golden.JSONEqual(t, got, wantRaw) {
 			t.Errorf("%s = %s, want %s", key, got, wantRaw)
 		}
 	}
@@ -124,18 +150,18 @@ func goldenTaskID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%0
 
 // sameAsGolden marshals msg and checks that, but for the delivery tag (a fresh UUID on each
 // publish), the SQS body is byte for byte what Kombu and Celery sent.
-func sameAsGolden(t *testing.T, name string, dest Destination, msg *message.Message) *OutgoingMessage {
+func sameAsGolden(t *testing.T, name string, dest kombu.Destination, msg *message.Message) *kombu.OutgoingMessage {
 	t.Helper()
-	v := goldenGet(t, name)
-	out, err := KombuMarshaler{RawEnvelope: !v.OuterBase64}.Marshal(dest, msg)
+	v := golden.Get(t, name)
+	out, err := kombu.KombuMarshaler{RawEnvelope: !v.OuterBase64}.Marshal(dest, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := DecodeEnvelope(out.Body)
+	got, err := kombu.DecodeEnvelope(out.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := DecodeEnvelope(v.body)
+	want, err := kombu.DecodeEnvelope(v.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,10 +190,10 @@ func TestNewTaskMatchesCelery(t *testing.T) {
 	v1 := func(n int) []TaskOption {
 		return []TaskOption{WithTaskID(goldenTaskID(n)), WithReplyTo(goldenReplyTo), clock, WithProtocol(1)}
 	}
-	celery := Destination{Queue: "celery"}
+	celery := kombu.Destination{Queue: "celery"}
 	cases := []struct {
 		golden string
-		dest   Destination
+		dest   kombu.Destination
 		args   []any
 		opts   []TaskOption
 		md     map[string]string
@@ -180,8 +206,8 @@ func TestNewTaskMatchesCelery(t *testing.T) {
 			WithExpiresIn(60*time.Second), WithTimeLimit(30, 20.5), WithIgnoreResult(), WithShadow("alias.add"),
 			WithHeaders(map[string]any{"x-custom": "value", "x-number": 7}), WithPriority(5), WithRetries(3),
 			WithParent(goldenTaskID(51), goldenTaskID(50)), WithGroup(goldenTaskID(52), 1))},
-		{golden: "celery_v2_fifo", dest: Destination{Queue: "tasks.fifo", FIFO: true}, args: []any{8, 9}, opts: common(6),
-			md: map[string]string{MetadataMessageGroupID: "group-1", MetadataDeduplicationID: "dedup-1"}},
+		{golden: "celery_v2_fifo", dest: kombu.Destination{Queue: "tasks.fifo", FIFO: true}, args: []any{8, 9}, opts: common(6),
+			md: map[string]string{kombu.MetadataMessageGroupID: "group-1", kombu.MetadataDeduplicationID: "dedup-1"}},
 		{golden: "celery_v2_callbacks", dest: celery, args: []any{1, 2}, opts: append(common(7),
 			WithLink(Signature{Task: "proj.tasks.add", Args: []any{10, 20}, Options: map[string]any{"task_id": goldenTaskID(70)}, Immutable: true}),
 			WithLinkError(Signature{Task: "proj.tasks.add", Args: []any{0, 0}, Options: map[string]any{"task_id": goldenTaskID(71)}, Immutable: true}))},
@@ -200,7 +226,7 @@ func TestNewTaskMatchesCelery(t *testing.T) {
 				msg.Metadata.Set(k, v)
 			}
 			out := sameAsGolden(t, c.golden, c.dest, msg)
-			v := goldenGet(t, c.golden)
+			v := golden.Get(t, c.golden)
 			if g, _ := v.SendParams["MessageGroupId"].(string); g != out.MessageGroupID {
 				t.Errorf("MessageGroupID %q, want %q", out.MessageGroupID, g)
 			}
@@ -227,18 +253,18 @@ func TestTaskRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if msg.Metadata[MetadataTask] != "geo.move" || msg.Metadata[MetadataCorrelationID] != msg.UUID || msg.Metadata[MetadataReplyTo] == "" {
+		if msg.Metadata[kombu.MetadataTask] != "geo.move" || msg.Metadata[kombu.MetadataCorrelationID] != msg.UUID || msg.Metadata[kombu.MetadataReplyTo] == "" {
 			t.Fatalf("metadata %v", msg.Metadata)
 		}
-		out, err := KombuMarshaler{}.Marshal(Destination{Queue: "celery"}, msg)
+		out, err := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: "celery"}, msg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := KombuMarshaler{}.Unmarshal("celery", &types.Message{Body: aws.String(out.Body), MessageId: aws.String("m")})
+		back, err := kombu.KombuMarshaler{}.Unmarshal("celery", &types.Message{Body: aws.String(out.Body), MessageId: aws.String("m")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if back.UUID != msg.UUID || back.Metadata[MetadataTask] != "geo.move" {
+		if back.UUID != msg.UUID || back.Metadata[kombu.MetadataTask] != "geo.move" {
 			t.Fatalf("protocol %d: UUID %s metadata %v", proto, back.UUID, back.Metadata)
 		}
 		task, err := TaskFromMessage(back)
@@ -293,7 +319,7 @@ func TestTaskRoundTrip(t *testing.T) {
 
 func TestTaskFromMessageHybridAndErrors(t *testing.T) {
 	hybrid := message.NewMessage("u", []byte(`{"task": "body.name", "id": "i1", "args": [1], "kwargs": {"a": 2}, "eta": "2024-01-01T00:00:00", "utc": true}`))
-	hybrid.Metadata[MetadataHeaders] = `{"task": "header.name", "retries": 5}`
+	hybrid.Metadata[kombu.MetadataHeaders] = `{"task": "header.name", "retries": 5}`
 	task, err := TaskFromMessage(hybrid)
 	if err != nil || task.Name != "header.name" || task.ID != "i1" || task.Retries != 5 || string(task.RawArgs) != "[1]" ||
 		task.ETA == nil || !task.ETA.Equal(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)) {
@@ -306,7 +332,7 @@ func TestTaskFromMessageHybridAndErrors(t *testing.T) {
 		"text":       message.NewMessage("u", []byte(`hi`)),
 		"raw envelope": func() *message.Message {
 			m := message.NewMessage("u", []byte(`{"task": "x"}`))
-			m.Metadata[MetadataRaw] = "true"
+			m.Metadata[kombu.MetadataRaw] = "true"
 			return m
 		}(),
 	} {
@@ -315,12 +341,12 @@ func TestTaskFromMessageHybridAndErrors(t *testing.T) {
 		}
 	}
 	bad := message.NewMessage("u", []byte(`{"not": "a list"}`))
-	bad.Metadata[MetadataHeaders] = `{"task": "t", "id": "i"}`
+	bad.Metadata[kombu.MetadataHeaders] = `{"task": "t", "id": "i"}`
 	if _, err := TaskFromMessage(bad); !errors.Is(err, ErrNotATask) && !errors.Is(err, ErrInvalidTask) {
 		t.Errorf("bad v2 body: %v", err)
 	}
 	bad = message.NewMessage("u", []byte(`[[], {}]`))
-	bad.Metadata[MetadataHeaders] = `{"task": "t", "id": "i", "eta": "tomorrow"}`
+	bad.Metadata[kombu.MetadataHeaders] = `{"task": "t", "id": "i", "eta": "tomorrow"}`
 	if _, err := TaskFromMessage(bad); !errors.Is(err, ErrInvalidTask) {
 		t.Errorf("bad eta: %v", err)
 	}
@@ -347,10 +373,10 @@ func TestCeleryTimes(t *testing.T) {
 	if _, err := ParseCeleryTime("soon", true); !errors.Is(err, ErrInvalidTask) {
 		t.Errorf("bad time: %v", err)
 	}
-	if s := formatCeleryTime(want); s != "2025-03-14T15:09:26.535897+00:00" {
+	if s := pywire.FormatTime(want); s != "2025-03-14T15:09:26.535897+00:00" {
 		t.Errorf("format %s", s)
 	}
-	if s := formatCeleryTime(want.Truncate(time.Second)); s != "2025-03-14T15:09:26+00:00" {
+	if s := pywire.FormatTime(want.Truncate(time.Second)); s != "2025-03-14T15:09:26+00:00" {
 		t.Errorf("format %s", s)
 	}
 	var d DateTime
@@ -373,15 +399,15 @@ func TestPyRepr(t *testing.T) {
 		`[true, false, null, 1.5]`:    "(True, False, None, 1.5)",
 		`[[1, [2]], {"k": {"v": 1}}]`: "([1, [2]], {'k': {'v': 1}})",
 	} {
-		if got := pyReprJSON([]byte(js), true); got != want {
+		if got := pywire.Repr([]byte(js), true); got != want {
 			t.Errorf("%s: %s, want %s", js, got, want)
 		}
 	}
-	if got := pyReprJSON([]byte(`{"a": 1, "b": "\u00e9"}`), false); got != "{'a': 1, 'b': 'é'}" {
+	if got := pywire.Repr([]byte(`{"a": 1, "b": "\u00e9"}`), false); got != "{'a': 1, 'b': 'é'}" {
 		t.Errorf("kwargs repr %s", got)
 	}
-	long := pyReprJSON([]byte(`["`+strings.Repeat("x", 2000)+`"]`), true)
-	if len(long) != reprMaxSize || !strings.HasSuffix(long, "...") {
+	long := pywire.Repr([]byte(`["`+strings.Repeat("x", 2000)+`"]`), true)
+	if len(long) != pywire.ReprMaxSize || !strings.HasSuffix(long, "...") {
 		t.Errorf("long repr %d", len(long))
 	}
 }
@@ -394,18 +420,18 @@ func TestKombuReadsGoBodies(t *testing.T) {
 	eta := time.Now().Add(time.Hour)
 	for name, c := range map[string]struct {
 		opts []TaskOption
-		m    KombuMarshaler
+		m    kombu.KombuMarshaler
 	}{
 		"v2":      {opts: []TaskOption{WithTimeLimit(30, 20), WithETA(eta), WithExpiresIn(2 * time.Hour), WithHeaders(map[string]any{"x": 1})}},
-		"v2_gzip": {m: KombuMarshaler{Compression: "gzip"}},
-		"v2_raw":  {m: KombuMarshaler{RawEnvelope: true}},
+		"v2_gzip": {m: kombu.KombuMarshaler{Compression: "gzip"}},
+		"v2_raw":  {m: kombu.KombuMarshaler{RawEnvelope: true}},
 		"v1":      {opts: []TaskOption{WithProtocol(1), WithETA(eta)}},
 	} {
 		msg, err := NewTask("proj.tasks.add", []any{2, 3}, map[string]any{"when": DateTime{eta}}, c.opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := c.m.Marshal(Destination{Queue: "celery"}, msg)
+		out, err := c.m.Marshal(kombu.Destination{Queue: "celery"}, msg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package kombu
+package celery
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // Task is a Celery task message, protocol 2 or 1. TaskFromMessage reads one from a received
@@ -317,20 +319,20 @@ func (t *Task) message(now func() time.Time) (*message.Message, error) {
 
 	msg := message.NewMessage(id, body)
 	md := msg.Metadata
-	md[MetadataHeaders] = string(headers)
-	md[MetadataContentType] = ContentTypeJSON
-	md[MetadataContentEncoding] = "utf-8"
-	md[MetadataCorrelationID] = id
+	md[kombu.MetadataHeaders] = string(headers)
+	md[kombu.MetadataContentType] = kombu.ContentTypeJSON
+	md[kombu.MetadataContentEncoding] = "utf-8"
+	md[kombu.MetadataCorrelationID] = id
 	if t.CorrelationID != "" {
-		md[MetadataCorrelationID] = t.CorrelationID
+		md[kombu.MetadataCorrelationID] = t.CorrelationID
 	}
-	md[MetadataReplyTo] = t.ReplyTo
+	md[kombu.MetadataReplyTo] = t.ReplyTo
 	if t.ReplyTo == "" {
-		md[MetadataReplyTo] = processOID()
+		md[kombu.MetadataReplyTo] = processOID()
 	}
-	md[MetadataTask] = t.Name
+	md[kombu.MetadataTask] = t.Name
 	if t.Priority != nil {
-		md[MetadataPriority] = strconv.Itoa(*t.Priority)
+		md[kombu.MetadataPriority] = strconv.Itoa(*t.Priority)
 	}
 	if t.Expires != nil {
 		// As Celery: the message TTL is what is left until expires, in milliseconds.
@@ -338,7 +340,7 @@ func (t *Task) message(now func() time.Time) (*message.Message, error) {
 		if ms < 0 {
 			ms = 0
 		}
-		md[MetadataExpiration] = strconv.FormatInt(ms, 10)
+		md[kombu.MetadataExpiration] = strconv.FormatInt(ms, 10)
 	}
 	return msg, nil
 }
@@ -347,10 +349,10 @@ func (t *Task) message(now func() time.Time) (*message.Message, error) {
 func (t *Task) v2(id string, args, kwargs []byte) (headers, body []byte, err error) {
 	argsRepr, kwargsRepr := t.ArgsRepr, t.KwargsRepr
 	if argsRepr == "" {
-		argsRepr = pyReprJSON(args, true)
+		argsRepr = pywire.Repr(args, true)
 	}
 	if kwargsRepr == "" {
-		kwargsRepr = pyReprJSON(kwargs, false)
+		kwargsRepr = pywire.Repr(kwargs, false)
 	}
 	rootID := t.RootID
 	if rootID == "" {
@@ -439,9 +441,9 @@ func (h *headerWriter) raw(key string, v []byte) {
 	h.vals[key] = v
 }
 
-func (h *headerWriter) str(key, v string) { h.raw(key, appendPyString(nil, v)) }
+func (h *headerWriter) str(key, v string) { h.raw(key, pywire.AppendString(nil, v)) }
 
-func (h *headerWriter) nullable(key, v string) { h.raw(key, appendNullableString(nil, v)) }
+func (h *headerWriter) nullable(key, v string) { h.raw(key, pywire.AppendNullableString(nil, v)) }
 
 func (h *headerWriter) intPtr(key string, v *int) {
 	if v == nil {
@@ -456,7 +458,7 @@ func (h *headerWriter) time(key string, t *time.Time) {
 		h.raw(key, []byte("null"))
 		return
 	}
-	h.str(key, formatCeleryTime(*t))
+	h.str(key, pywire.FormatTime(*t))
 }
 
 func (h *headerWriter) value(key string, v any, null bool) error {
@@ -497,7 +499,7 @@ func (h *headerWriter) bytes() []byte {
 		if i > 0 {
 			dst = append(dst, ", "...)
 		}
-		dst = append(appendPyString(dst, k), ": "...)
+		dst = append(pywire.AppendString(dst, k), ": "...)
 		dst = append(dst, h.vals[k]...)
 	}
 	return append(dst, '}')
@@ -546,7 +548,7 @@ func pyJSONValue(raw json.RawMessage, v any, empty string) ([]byte, error) {
 		}
 		return appendPyValue(nil, v)
 	}
-	return appendPyJSON(nil, raw)
+	return pywire.AppendJSON(nil, raw)
 }
 
 func isNil(v any) bool {
@@ -566,5 +568,5 @@ func appendPyValue(dst []byte, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendPyJSON(dst, b)
+	return pywire.AppendJSON(dst, b)
 }

@@ -1,10 +1,14 @@
-package kombu
+package redisbackend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -16,7 +20,7 @@ type RedisBackendConfig struct {
 	Client redis.UniversalClient
 	URL    string
 	// Expires is how long results are kept (Celery's result_expires); 0 means
-	// DefaultResultExpires (one day), a negative value keeps them forever.
+	// celery.DefaultResultExpires (one day), a negative value keeps them forever.
 	Expires time.Duration
 	// KeyPrefix is prepended to the keys (Celery's result_backend_transport_options
 	// global_keyprefix); empty by default.
@@ -56,7 +60,7 @@ func NewRedisBackend(cfg RedisBackendConfig) (*RedisBackend, error) {
 		b.client, b.owned = redis.NewClient(opts), true
 	}
 	if b.expires == 0 {
-		b.expires = DefaultResultExpires
+		b.expires = celery.DefaultResultExpires
 	}
 	return b, nil
 }
@@ -66,17 +70,20 @@ func (b *RedisBackend) Key(taskID string) string { return b.prefix + "celery-tas
 
 // Store writes r with SETEX (SET when results never expire) and publishes it, in one
 // transaction, unless the stored result is already SUCCESS.
-func (b *RedisBackend) Store(ctx context.Context, r TaskResult) error {
+func (b *RedisBackend) Store(ctx context.Context, r celery.TaskResult) error {
 	if r.TaskID == "" {
 		return errors.New("kombu: redis result backend: empty task id")
 	}
 	key := b.Key(r.TaskID)
-	if cur, err := b.Get(ctx, r.TaskID); err == nil && cur.Status == StateSuccess {
+	if cur, err := b.Get(ctx, r.TaskID); err == nil && cur.Status == celery.StateSuccess {
 		return nil
-	} else if err != nil && !errors.Is(err, ErrResultNotFound) {
+	} else if err != nil && !errors.Is(err, celery.ErrResultNotFound) {
 		return err
 	}
-	doc, err := encodeResult(r, b.now())
+	if r.DateDone.IsZero() {
+		r.DateDone = b.now() // used for final states only
+	}
+	doc, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("kombu: result of task %s: %w", r.TaskID, err)
 	}
@@ -90,25 +97,25 @@ func (b *RedisBackend) Store(ctx context.Context, r TaskResult) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w: redis result backend: storing task %s: %w", ErrConnection, r.TaskID, err)
+		return fmt.Errorf("%w: redis result backend: storing task %s: %w", kombu.ErrConnection, r.TaskID, err)
 	}
 	return nil
 }
 
 // Get reads a task's stored result.
-func (b *RedisBackend) Get(ctx context.Context, taskID string) (*TaskResult, error) {
+func (b *RedisBackend) Get(ctx context.Context, taskID string) (*celery.TaskResult, error) {
 	doc, err := b.client.Get(ctx, b.Key(taskID)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("%w: %s", ErrResultNotFound, taskID)
+		return nil, fmt.Errorf("%w: %s", celery.ErrResultNotFound, taskID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: redis result backend: reading task %s: %w", ErrConnection, taskID, err)
+		return nil, fmt.Errorf("%w: redis result backend: reading task %s: %w", kombu.ErrConnection, taskID, err)
 	}
-	r, err := decodeResult(doc)
-	if err != nil {
+	var r celery.TaskResult
+	if err := json.Unmarshal(doc, &r); err != nil {
 		return nil, fmt.Errorf("kombu: redis result backend: task %s: %w", taskID, err)
 	}
-	return r, nil
+	return &r, nil
 }
 
 // Close closes the client when the backend created it from URL.

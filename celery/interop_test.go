@@ -1,6 +1,6 @@
 //go:build unix
 
-package kombu_test
+package celery_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -183,7 +184,7 @@ func TestInteropCeleryToGo(t *testing.T) {
 				assert.Contains(t, md.Get(kombu.MetadataDecodeError), "not JSON")
 				assert.Equal(t, queue, md.Get(kombu.MetadataQueue))
 				assert.Equal(t, got.msg.UUID, md.Get(kombu.MetadataSQSMessageID))
-				_, err := kombu.TaskFromMessage(got.msg)
+				_, err := celery.TaskFromMessage(got.msg)
 				assert.Error(t, err)
 				return
 			}
@@ -227,12 +228,12 @@ func checkPlainKombu(t *testing.T, c producerCase, msg *message.Message) {
 	assert.Equal(t, "kombu", msg.Metadata.Get("source"))
 	assert.Equal(t, "3", msg.Metadata.Get("count"))
 	assert.JSONEq(t, `{"source": "kombu", "count": 3}`, msg.Metadata.Get(kombu.MetadataHeaders))
-	_, err := kombu.TaskFromMessage(msg)
-	assert.ErrorIs(t, err, kombu.ErrNotATask)
+	_, err := celery.TaskFromMessage(msg)
+	assert.ErrorIs(t, err, celery.ErrNotATask)
 }
 
 func checkCeleryTask(t *testing.T, c producerCase, got receivedMessage) {
-	task, err := kombu.TaskFromMessage(got.msg)
+	task, err := celery.TaskFromMessage(got.msg)
 	require.NoError(t, err)
 	assert.Equal(t, c.Protocol, task.Protocol)
 	assert.Equal(t, c.Task, task.Name)
@@ -308,12 +309,12 @@ func checkCeleryTask(t *testing.T, c producerCase, got receivedMessage) {
 	}
 
 	if strings.HasSuffix(c.Case, "_datetimes") {
-		var at, day kombu.DateTime
+		var at, day celery.DateTime
 		require.NoError(t, task.DecodeArgs(&at, &day))
 		want := time.Date(2024, 2, 29, 23, 59, 58, 654321000, time.UTC)
 		assert.True(t, want.Equal(at.Time), "datetime %s", at)
 		assert.True(t, time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC).Equal(day.Time), "date %s", day)
-		var kw struct{ At kombu.DateTime }
+		var kw struct{ At celery.DateTime }
 		require.NoError(t, task.DecodeKwargs(&kw))
 		assert.True(t, want.Equal(kw.At.Time))
 	}

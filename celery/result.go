@@ -1,4 +1,4 @@
-package kombu
+package celery
 
 import (
 	"context"
@@ -72,6 +72,21 @@ type ResultBackend interface {
 	// Get reads the stored result of a task; ErrResultNotFound when there is none. Result
 	// is a json.RawMessage.
 	Get(ctx context.Context, taskID string) (*TaskResult, error)
+}
+
+// MarshalJSON writes the result as the JSON document Celery stores in a result backend (keys
+// in Celery's order). A final state without DateDone gets the current time.
+func (r TaskResult) MarshalJSON() ([]byte, error) { return encodeResult(r, time.Now()) }
+
+// UnmarshalJSON reads a result document written by MarshalJSON or by Celery. Result is a
+// json.RawMessage.
+func (r *TaskResult) UnmarshalJSON(b []byte) error {
+	res, err := decodeResult(b)
+	if err != nil {
+		return err
+	}
+	*r = *res
+	return nil
 }
 
 // resultMeta is the JSON document Celery stores for a task, keys in Celery's order.

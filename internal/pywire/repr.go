@@ -1,4 +1,4 @@
-package kombu
+package pywire
 
 import (
 	"fmt"
@@ -7,21 +7,21 @@ import (
 	"unicode/utf8"
 )
 
-// reprMaxSize is Celery's default argsrepr_maxsize / kwargsrepr_maxsize.
-const reprMaxSize = 1024
+// ReprMaxSize is Celery's default argsrepr_maxsize / kwargsrepr_maxsize.
+const ReprMaxSize = 1024
 
-// pyReprJSON renders a JSON value the way Python's repr shows the decoded value, as Celery
+// Repr renders a JSON value the way Python's repr shows the decoded value, as Celery
 // puts in the argsrepr and kwargsrepr headers: a list of arguments as a tuple when asTuple.
 // Long results are cut to Celery's 1024 characters.
-func pyReprJSON(js []byte, asTuple bool) string {
+func Repr(js []byte, asTuple bool) string {
 	var b strings.Builder
-	s := jsonScanner{b: js}
+	s := Scanner{b: js}
 	if err := s.repr(&b, asTuple, 0); err != nil {
 		return string(js)
 	}
 	out := b.String()
-	if len(out) > reprMaxSize {
-		cut := reprMaxSize - 3
+	if len(out) > ReprMaxSize {
+		cut := ReprMaxSize - 3
 		for cut > 0 && !utf8.RuneStart(out[cut]) {
 			cut--
 		}
@@ -30,13 +30,13 @@ func pyReprJSON(js []byte, asTuple bool) string {
 	return out
 }
 
-func (s *jsonScanner) repr(b *strings.Builder, asTuple bool, depth int) error {
+func (s *Scanner) repr(b *strings.Builder, asTuple bool, depth int) error {
 	if depth > maxJSONDepth {
 		return s.syntaxError("nested too deeply")
 	}
-	switch c := s.peek(); c {
+	switch c := s.Peek(); c {
 	case '"':
-		v, err := s.str()
+		v, err := s.Str()
 		if err != nil {
 			return err
 		}
@@ -52,7 +52,7 @@ func (s *jsonScanner) repr(b *strings.Builder, asTuple bool, depth int) error {
 		s.i++
 		b.WriteByte(open)
 		n := 0
-		if s.peek() == closing || (asTuple && s.peek() == ']') {
+		if s.Peek() == closing || (asTuple && s.Peek() == ']') {
 			s.i++
 			b.WriteByte(closing)
 			return nil
@@ -63,13 +63,13 @@ func (s *jsonScanner) repr(b *strings.Builder, asTuple bool, depth int) error {
 			}
 			n++
 			if c == '{' {
-				k, err := s.str()
+				k, err := s.Str()
 				if err != nil {
 					return err
 				}
 				writePyStrRepr(b, k)
 				b.WriteString(": ")
-				if s.peek() != ':' {
+				if s.Peek() != ':' {
 					return s.syntaxError("expected ':'")
 				}
 				s.i++
@@ -77,7 +77,7 @@ func (s *jsonScanner) repr(b *strings.Builder, asTuple bool, depth int) error {
 			if err := s.repr(b, false, depth+1); err != nil {
 				return err
 			}
-			switch s.peek() {
+			switch s.Peek() {
 			case ',':
 				s.i++
 			case ']', '}':
