@@ -27,7 +27,7 @@ import (
 type goWorkerEnv struct {
 	endpoint, redisURL string
 	goQueue, pyQueue   string
-	worker             *kombu.Worker
+	worker             *celery.Worker
 
 	mu     sync.Mutex
 	runs   map[string][]int   // task id → the retries count of each run

@@ -1,4 +1,4 @@
-package kombu
+package redisbackend
 
 import (
 	"context"
@@ -10,6 +10,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // Celery's Redis backend keeps a chord's state under its group key
@@ -130,7 +134,7 @@ func (b *RedisBackend) GroupKey(groupID, suffix string) string {
 
 // ChordPartReturn records a chord header task's final state the way Celery's Redis backend
 // does, in one atomic script; see ChordBackend.
-func (b *RedisBackend) ChordPartReturn(ctx context.Context, part ChordPart) (ChordJoin, error) {
+func (b *RedisBackend) ChordPartReturn(ctx context.Context, part celery.ChordPart) (celery.ChordJoin, error) {
 	if part.GroupID == "" || part.TaskID == "" {
 		return nil, nil
 	}
@@ -139,11 +143,11 @@ func (b *RedisBackend) ChordPartReturn(ctx context.Context, part ChordPart) (Cho
 		return nil, fmt.Errorf("kombu: chord %s: result of task %s: %w", part.GroupID, part.TaskID, err)
 	}
 	value := []byte(`[1, `)
-	value = appendPyString(value, part.TaskID)
+	value = pywire.AppendString(value, part.TaskID)
 	value = append(value, ", "...)
-	value = appendPyString(value, part.State)
+	value = pywire.AppendString(value, part.State)
 	value = append(value, ", "...)
-	if value, err = appendPyJSON(value, res); err != nil {
+	if value, err = pywire.AppendJSON(value, res); err != nil {
 		return nil, fmt.Errorf("kombu: chord %s: result of task %s: %w", part.GroupID, part.TaskID, err)
 	}
 	value = append(value, ']')
@@ -164,7 +168,7 @@ func (b *RedisBackend) ChordPartReturn(ctx context.Context, part ChordPart) (Cho
 	out, err := chordPartScript.Run(ctx, b.client, keys,
 		part.TaskID, value, ordered, score, ttl, ttl, chordClaimTTL, j.token).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("%w: redis result backend: chord %s, task %s: %w", ErrConnection, part.GroupID, part.TaskID, err)
+		return nil, fmt.Errorf("%w: redis result backend: chord %s, task %s: %w", kombu.ErrConnection, part.GroupID, part.TaskID, err)
 	}
 	if len(out) != 4 || out[3] != int64(1) {
 		return nil, nil
@@ -194,7 +198,7 @@ type redisChordJoin struct {
 	b       *RedisBackend
 	gid     string
 	token   string
-	results []ChordResult
+	results []celery.ChordResult
 }
 
 func (j *redisChordJoin) key(suffix string) string { return j.b.GroupKey(j.gid, suffix) }
@@ -207,7 +211,7 @@ func (j *redisChordJoin) load(ctx context.Context) error {
 	case err == nil:
 		return j.loadSaved(ctx, saved)
 	case !errors.Is(err, redis.Nil):
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	var members []string
 	if j.b.unordered {
@@ -216,15 +220,15 @@ func (j *redisChordJoin) load(ctx context.Context) error {
 		members, err = j.b.client.ZRange(ctx, j.key(".j"), 0, -1).Result()
 	}
 	if err != nil {
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
-	j.results = make([]ChordResult, 0, len(members))
+	j.results = make([]celery.ChordResult, 0, len(members))
 	for _, m := range members {
 		var tup []json.RawMessage
 		if err := json.Unmarshal([]byte(m), &tup); err != nil || len(tup) != 4 {
 			return fmt.Errorf("kombu: redis result backend: chord %s: a recorded result is not [1, id, state, result]: %.100q", j.gid, m)
 		}
-		var r ChordResult
+		var r celery.ChordResult
 		if json.Unmarshal(tup[1], &r.TaskID) != nil || json.Unmarshal(tup[2], &r.State) != nil {
 			return fmt.Errorf("kombu: redis result backend: chord %s: a recorded result has no id or state: %.100q", j.gid, m)
 		}
@@ -260,7 +264,7 @@ func (j *redisChordJoin) loadSaved(ctx context.Context, saved []byte) error {
 		}
 		if time.Now().After(deadline) {
 			// As Celery's join: the chord fails with a join error.
-			j.results = []ChordResult{{TaskID: pending, State: StateFailure,
+			j.results = []celery.ChordResult{{TaskID: pending, State: celery.StateFailure,
 				Result: json.RawMessage(`{"exc_type": "TimeoutError", "exc_message": ["The operation timed out."], "exc_module": "celery.exceptions"}`)}}
 			return nil
 		}
@@ -273,28 +277,28 @@ func (j *redisChordJoin) loadSaved(ctx context.Context, saved []byte) error {
 }
 
 // parseResultTuple reads Celery's result tuple form.
-func parseResultTuple(raw json.RawMessage) (ChordResult, error) {
+func parseResultTuple(raw json.RawMessage) (celery.ChordResult, error) {
 	var tup []json.RawMessage
 	if err := json.Unmarshal(raw, &tup); err != nil || len(tup) != 2 {
-		return ChordResult{}, fmt.Errorf("not a result tuple: %.100s", raw)
+		return celery.ChordResult{}, fmt.Errorf("not a result tuple: %.100s", raw)
 	}
 	var head []json.RawMessage
-	var r ChordResult
+	var r celery.ChordResult
 	if err := json.Unmarshal(tup[0], &head); err != nil || len(head) == 0 || json.Unmarshal(head[0], &r.TaskID) != nil {
-		return ChordResult{}, fmt.Errorf("not a result tuple: %.100s", raw)
+		return celery.ChordResult{}, fmt.Errorf("not a result tuple: %.100s", raw)
 	}
-	if isJSONNull(tup[1]) {
+	if isNull(tup[1]) {
 		return r, nil
 	}
 	var members []json.RawMessage
 	if err := json.Unmarshal(tup[1], &members); err != nil {
-		return ChordResult{}, fmt.Errorf("not a result tuple: %.100s", raw)
+		return celery.ChordResult{}, fmt.Errorf("not a result tuple: %.100s", raw)
 	}
-	r.Group = make([]ChordResult, 0, len(members))
+	r.Group = make([]celery.ChordResult, 0, len(members))
 	for _, m := range members {
 		c, err := parseResultTuple(m)
 		if err != nil {
-			return ChordResult{}, err
+			return celery.ChordResult{}, err
 		}
 		r.Group = append(r.Group, c)
 	}
@@ -303,7 +307,7 @@ func parseResultTuple(raw json.RawMessage) (ChordResult, error) {
 
 // fillResults reads the stored results of the tasks in rs (recursively); it returns the id of
 // a task that is not ready yet, "" when all are.
-func (b *RedisBackend) fillResults(ctx context.Context, rs []ChordResult) (string, error) {
+func (b *RedisBackend) fillResults(ctx context.Context, rs []celery.ChordResult) (string, error) {
 	for i := range rs {
 		r := &rs[i]
 		if r.Group != nil {
@@ -312,17 +316,17 @@ func (b *RedisBackend) fillResults(ctx context.Context, rs []ChordResult) (strin
 			}
 			continue
 		}
-		if isReadyState(r.State) {
+		if readyState(r.State) {
 			continue
 		}
 		got, err := b.Get(ctx, r.TaskID)
-		if errors.Is(err, ErrResultNotFound) {
+		if errors.Is(err, celery.ErrResultNotFound) {
 			return r.TaskID, nil
 		}
 		if err != nil {
 			return "", err
 		}
-		if !isReadyState(got.Status) {
+		if !readyState(got.Status) {
 			return r.TaskID, nil
 		}
 		r.State = got.Status
@@ -331,12 +335,12 @@ func (b *RedisBackend) fillResults(ctx context.Context, rs []ChordResult) (strin
 	return "", nil
 }
 
-func (j *redisChordJoin) Results() []ChordResult { return j.results }
+func (j *redisChordJoin) Results() []celery.ChordResult { return j.results }
 
 func (j *redisChordJoin) Extend(ctx context.Context) (bool, error) {
 	n, err := chordExtendScript.Run(ctx, j.b.client, []string{j.key(".c"), j.key(".s")}, j.token, chordPublishTTL).Int()
 	if err != nil {
-		return false, fmt.Errorf("%w: redis result backend: chord %s: %w", ErrConnection, j.gid, err)
+		return false, fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	return n == 1, nil
 }
@@ -345,7 +349,7 @@ func (j *redisChordJoin) Complete(ctx context.Context) error {
 	keys := []string{j.key(".c"), j.key(".j"), j.key(".t"), j.key(".s"), j.key(".d")}
 	n, err := chordCompleteScript.Run(ctx, j.b.client, keys, j.token, chordDoneTTL).Int()
 	if err != nil {
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	if n != 1 {
 		return fmt.Errorf("kombu: redis result backend: chord %s: the claim was lost before its state was deleted; it is left to expire", j.gid)
@@ -355,14 +359,21 @@ func (j *redisChordJoin) Complete(ctx context.Context) error {
 
 func (j *redisChordJoin) Release(ctx context.Context) error {
 	if err := chordReleaseScript.Run(ctx, j.b.client, []string{j.key(".c")}, j.token).Err(); err != nil {
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	return nil
 }
 
 func (j *redisChordJoin) Abandon(ctx context.Context) error {
 	if err := j.b.client.Del(ctx, j.key(".s")).Err(); err != nil {
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	return nil
 }
+
+// readyState tells whether a task state is final.
+func readyState(state string) bool {
+	return state == celery.StateSuccess || state == celery.StateFailure || state == celery.StateRevoked
+}
+
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }

@@ -1,4 +1,4 @@
-package kombu
+package celery
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // errNoChordBackend is logged for a chord header task when the worker's result backend does
@@ -223,7 +225,7 @@ func pyExceptionRepr(raw json.RawMessage) string {
 		Message json.RawMessage `json:"exc_message"`
 	}
 	if json.Unmarshal(raw, &e) != nil || e.Type == "" {
-		return pyReprJSON(raw, false)
+		return pywire.Repr(raw, false)
 	}
 	var args []json.RawMessage
 	if json.Unmarshal(e.Message, &args) != nil {
@@ -232,14 +234,10 @@ func pyExceptionRepr(raw json.RawMessage) string {
 	}
 	parts := make([]string, 0, len(args))
 	for _, a := range args {
-		parts = append(parts, pyReprJSON(a, false))
+		parts = append(parts, pywire.Repr(a, false))
 	}
 	return e.Type + "(" + strings.Join(parts, ", ") + ")"
 }
 
 // pyStrRepr is Python's repr of a str.
-func pyStrRepr(s string) string {
-	var b strings.Builder
-	writePyStrRepr(&b, s)
-	return b.String()
-}
+func pyStrRepr(s string) string { return pywire.Repr(pywire.AppendString(nil, s), false) }

@@ -1,4 +1,4 @@
-package kombu
+package celery
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package kombu_test
+package celery_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 // addConsumers runs n more routers with the Go worker's handler on its queue, so that the
@@ -56,7 +57,7 @@ func TestWorkerChordInterop(t *testing.T) {
 	e := startGoWorker(t, ctx)
 	var mu sync.Mutex
 	bodies := map[string]int{}
-	e.worker.Register("interop.go.tsum", func(_ context.Context, task *kombu.Task) (any, error) {
+	e.worker.Register("interop.go.tsum", func(_ context.Context, task *celery.Task) (any, error) {
 		mu.Lock()
 		bodies[task.ID]++
 		mu.Unlock()
@@ -70,7 +71,7 @@ func TestWorkerChordInterop(t *testing.T) {
 		}
 		return sum, nil
 	})
-	kombu.RegisterFunc(e.worker, "interop.go.collect", func(_ context.Context, values []int) ([]int, error) {
+	celery.RegisterFunc(e.worker, "interop.go.collect", func(_ context.Context, values []int) ([]int, error) {
 		return values, nil
 	})
 	e.startPyWorker(t)
@@ -106,10 +107,10 @@ func TestWorkerChordInterop(t *testing.T) {
 		for _, o := range []map[string]any{ref, out} {
 			assert.Equal(t, "ChordError", o["raised"], "%v", o)
 			assert.Equal(t, "celery.exceptions", o["module"])
-			assert.Equal(t, kombu.StateFailure, o["state"])
+			assert.Equal(t, celery.StateFailure, o["state"])
 			errback, _ := o["errback"].(map[string]any)
 			assert.Equal(t, o["body_id"], errback["failed"], "the body's errback gets the body's id")
-			assert.Equal(t, kombu.StateFailure, errback["state"])
+			assert.Equal(t, celery.StateFailure, errback["state"])
 		}
 		assert.Equal(t, "builtins.ValueError: broken", ref["parent_raised"])
 		assert.Equal(t, "builtins.Exception: broken", out["parent_raised"])

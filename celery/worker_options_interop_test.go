@@ -1,4 +1,4 @@
-package kombu_test
+package celery_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
 func floats(t *testing.T, v any) []float64 {
@@ -43,7 +43,7 @@ func TestWorkerAutoRetryRateLimitInterop(t *testing.T) {
 	var mu sync.Mutex
 	runs := map[string][]float64{}
 	now := func() float64 { return float64(time.Now().UnixMicro()) / 1e6 }
-	e.worker.Register("interop.go.autoflaky", func(_ context.Context, task *kombu.Task) (any, error) {
+	e.worker.Register("interop.go.autoflaky", func(_ context.Context, task *celery.Task) (any, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		runs[task.ID] = append(runs[task.ID], now())
@@ -51,10 +51,10 @@ func TestWorkerAutoRetryRateLimitInterop(t *testing.T) {
 			return nil, fmt.Errorf("run %d: %w", task.Retries, errFlaky)
 		}
 		return runs[task.ID], nil
-	}, kombu.WithAutoRetryFor(errFlaky), kombu.WithRetryBackoff(time.Second), kombu.WithRetryJitter(false), kombu.WithMaxRetries(3))
-	e.worker.Register("interop.go.limited", func(context.Context, *kombu.Task) (any, error) {
+	}, celery.WithAutoRetryFor(errFlaky), celery.WithRetryBackoff(time.Second), celery.WithRetryJitter(false), celery.WithMaxRetries(3))
+	e.worker.Register("interop.go.limited", func(context.Context, *celery.Task) (any, error) {
 		return now(), nil
-	}, kombu.WithRateLimit("5/s"))
+	}, celery.WithRateLimit("5/s"))
 	e.startPyWorker(t)
 	script := "interop/worker_options_client.py"
 

@@ -1,4 +1,4 @@
-package kombu_test
+package celery_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -34,16 +34,16 @@ print(json.dumps([f(factor=%d, retries=r, maximum=%d, full_jitter=False) for r i
 
 // retryCountdowns runs a failing task once per retry count 0..n-1 and returns the countdown
 // of each retry the worker sends (its eta minus the time it was handled), in seconds.
-func retryCountdowns(t *testing.T, n int, opts ...kombu.RegisterOption) ([]float64, []string) {
+func retryCountdowns(t *testing.T, n int, opts ...celery.RegisterOption) ([]float64, []string) {
 	t.Helper()
-	w, pub, res := newTestWorker(t, kombu.WorkerConfig{})
-	w.Register("go.flaky", func(context.Context, *kombu.Task) (any, error) {
+	w, pub, res := newTestWorker(t, celery.WorkerConfig{})
+	w.Register("go.flaky", func(context.Context, *celery.Task) (any, error) {
 		return nil, fmt.Errorf("attempt: %w", errFlaky)
 	}, opts...)
 	var countdowns []float64
 	var last []string
 	for retries := 0; retries < n; retries++ {
-		msg, id := received(t, "q", "go.flaky", nil, nil, kombu.WithRetries(retries))
+		msg, id := received(t, "q", "go.flaky", nil, nil, celery.WithRetries(retries))
 		before := len(pub.all())
 		start := time.Now()
 		require.NoError(t, w.Handle(msg))
@@ -66,17 +66,17 @@ func TestWorkerAutoRetryBackoff(t *testing.T) {
 	for _, c := range []struct {
 		name            string
 		factor, maximum int
-		opts            []kombu.RegisterOption
+		opts            []celery.RegisterOption
 	}{
 		{"default_max", 1, 600, nil},
-		{"factor_3_max_20", 3, 20, []kombu.RegisterOption{kombu.WithRetryBackoffMax(20 * time.Second)}},
+		{"factor_3_max_20", 3, 20, []celery.RegisterOption{celery.WithRetryBackoffMax(20 * time.Second)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const n = 12
 			want := celeryBackoff(t, c.factor, c.maximum, n)
-			opts := append([]kombu.RegisterOption{kombu.WithAutoRetryFor(errFlaky),
-				kombu.WithRetryBackoff(time.Duration(c.factor) * time.Second), kombu.WithRetryJitter(false),
-				kombu.WithMaxRetries(-1)}, c.opts...)
+			opts := append([]celery.RegisterOption{celery.WithAutoRetryFor(errFlaky),
+				celery.WithRetryBackoff(time.Duration(c.factor) * time.Second), celery.WithRetryJitter(false),
+				celery.WithMaxRetries(-1)}, c.opts...)
 			got, _ := retryCountdowns(t, n, opts...)
 			require.Len(t, got, n)
 			for i := range want {
@@ -88,8 +88,8 @@ func TestWorkerAutoRetryBackoff(t *testing.T) {
 }
 
 func TestWorkerAutoRetryJitterAndLimits(t *testing.T) {
-	got, _ := retryCountdowns(t, 40, kombu.WithAutoRetryFor(errFlaky), kombu.WithRetryBackoff(time.Second),
-		kombu.WithRetryBackoffMax(8*time.Second), kombu.WithMaxRetries(-1))
+	got, _ := retryCountdowns(t, 40, celery.WithAutoRetryFor(errFlaky), celery.WithRetryBackoff(time.Second),
+		celery.WithRetryBackoffMax(8*time.Second), celery.WithMaxRetries(-1))
 	require.Len(t, got, 40)
 	distinct := map[int]bool{}
 	for i, c := range got {
@@ -101,16 +101,16 @@ func TestWorkerAutoRetryJitterAndLimits(t *testing.T) {
 	assert.Greater(t, len(distinct), 2, "jitter spreads the countdowns: %v", got)
 
 	// max_retries: the error is retried 2 times, then the task fails with it.
-	got, states := retryCountdowns(t, 5, kombu.WithAutoRetryFor(errFlaky), kombu.WithMaxRetries(2),
-		kombu.WithDefaultRetryDelay(7*time.Second))
+	got, states := retryCountdowns(t, 5, celery.WithAutoRetryFor(errFlaky), celery.WithMaxRetries(2),
+		celery.WithDefaultRetryDelay(7*time.Second))
 	assert.Len(t, got, 2)
 	for _, c := range got {
 		assert.InDelta(t, 7, c, 0.5, "without backoff, the default retry delay")
 	}
-	assert.Equal(t, []string{kombu.StateFailure}, states)
+	assert.Equal(t, []string{celery.StateFailure}, states)
 
 	// Errors that do not match fail at once.
-	got, states = retryCountdowns(t, 1, kombu.WithAutoRetryIf(func(err error) bool { return false }))
+	got, states = retryCountdowns(t, 1, celery.WithAutoRetryIf(func(err error) bool { return false }))
 	assert.Empty(t, got)
-	assert.Equal(t, []string{kombu.StateFailure}, states)
+	assert.Equal(t, []string{celery.StateFailure}, states)
 }

@@ -1,4 +1,4 @@
-package kombu_test
+package redisbackend_test
 
 import (
 	"context"
@@ -11,21 +11,23 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
+	"github.com/watermill-kombu/watermill-kombu/celery/redisbackend"
+	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
 // TestRedisBackendChord records chord header parts the way Celery's Redis backend does:
 // each task counts once, the last one claims the body with the results in header order,
 // and completing the chord deletes its keys and ignores late copies.
 func TestRedisBackendChord(t *testing.T) {
-	url := testRedisURL(t)
+	url := testenv.RedisURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	opts, err := redis.ParseURL(url)
 	require.NoError(t, err)
 	client := redis.NewClient(opts)
 	defer client.Close()
-	b, err := kombu.NewRedisBackend(kombu.RedisBackendConfig{Client: client, Expires: time.Minute})
+	b, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{Client: client, Expires: time.Minute})
 	require.NoError(t, err)
 
 	gid := "test-chord-" + uuid.NewString()
@@ -34,10 +36,10 @@ func TestRedisBackendChord(t *testing.T) {
 	// What the client's set_chord_size does before it sends the header.
 	require.NoError(t, client.Set(ctx, b.GroupKey(gid, ".s"), 3, time.Minute).Err())
 
-	part := func(id string, index int, value string) kombu.ChordJoin {
+	part := func(id string, index int, value string) celery.ChordJoin {
 		t.Helper()
-		j, err := b.ChordPartReturn(ctx, kombu.ChordPart{GroupID: gid, GroupIndex: &index, TaskID: id,
-			State: kombu.StateSuccess, Result: json.RawMessage(value)})
+		j, err := b.ChordPartReturn(ctx, celery.ChordPart{GroupID: gid, GroupIndex: &index, TaskID: id,
+			State: celery.StateSuccess, Result: json.RawMessage(value)})
 		require.NoError(t, err)
 		return j
 	}
@@ -48,7 +50,7 @@ func TestRedisBackendChord(t *testing.T) {
 	require.NotNil(t, join, "the last part claims the body")
 	var got []string
 	for _, r := range join.Results() {
-		assert.Equal(t, kombu.StateSuccess, r.State)
+		assert.Equal(t, celery.StateSuccess, r.State)
 		got = append(got, r.TaskID+"="+string(r.Result))
 	}
 	assert.Equal(t, []string{`a={"first": 1}`, "b=[2]", `c="third"`}, got, "in header order, first record kept")
@@ -75,17 +77,17 @@ func TestRedisBackendChord(t *testing.T) {
 	keys2 := []string{b.GroupKey(gid2, ".j"), b.GroupKey(gid2, ".t"), b.GroupKey(gid2, ".s"), b.GroupKey(gid2, ".d"), b.GroupKey(gid2, ".c")}
 	t.Cleanup(func() { client.Del(context.Background(), keys2...) })
 	require.NoError(t, client.Set(ctx, b.GroupKey(gid2, ".s"), 1, time.Minute).Err())
-	exc := &kombu.ExceptionInfo{Type: "ValueError", Module: "builtins", Message: []any{"bad"}}
-	j, err := b.ChordPartReturn(ctx, kombu.ChordPart{GroupID: gid2, TaskID: "x", State: kombu.StateFailure, Result: exc})
+	exc := &celery.ExceptionInfo{Type: "ValueError", Module: "builtins", Message: []any{"bad"}}
+	j, err := b.ChordPartReturn(ctx, celery.ChordPart{GroupID: gid2, TaskID: "x", State: celery.StateFailure, Result: exc})
 	require.NoError(t, err)
 	require.NotNil(t, j)
 	assert.JSONEq(t, `{"exc_type": "ValueError", "exc_message": ["bad"], "exc_module": "builtins"}`, string(j.Results()[0].Result))
 	require.NoError(t, j.Release(ctx))
-	j, err = b.ChordPartReturn(ctx, kombu.ChordPart{GroupID: gid2, TaskID: "x", State: kombu.StateFailure, Result: exc})
+	j, err = b.ChordPartReturn(ctx, celery.ChordPart{GroupID: gid2, TaskID: "x", State: celery.StateFailure, Result: exc})
 	require.NoError(t, err)
 	require.NotNil(t, j, "the redelivered part claims the body again")
 	require.NoError(t, j.Abandon(ctx))
-	j, err = b.ChordPartReturn(ctx, kombu.ChordPart{GroupID: gid2, TaskID: "x", State: kombu.StateFailure, Result: exc})
+	j, err = b.ChordPartReturn(ctx, celery.ChordPart{GroupID: gid2, TaskID: "x", State: celery.StateFailure, Result: exc})
 	require.NoError(t, err)
 	assert.Nil(t, j, "a failed chord is not failed again")
 }

@@ -1,4 +1,4 @@
-package kombu_test
+package celery_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/celery"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -33,33 +33,33 @@ print(json.dumps([rate(r) for r in [` + strings.Join(quoted, ", ") + `]]))`
 	var want []float64
 	require.NoError(t, json.Unmarshal(out, &want))
 	for i, l := range limits {
-		got, err := kombu.ParseRateLimit(l)
+		got, err := celery.ParseRateLimit(l)
 		require.NoError(t, err, l)
 		assert.InDelta(t, want[i], got, 1e-12, "rate(%q)", l)
 	}
 	for _, bad := range []string{"10/d", "x/s", "-1/s"} {
-		_, err := kombu.ParseRateLimit(bad)
+		_, err := celery.ParseRateLimit(bad)
 		assert.Error(t, err, bad)
 	}
-	w, _, _ := newTestWorker(t, kombu.WorkerConfig{})
+	w, _, _ := newTestWorker(t, celery.WorkerConfig{})
 	assert.Panics(t, func() {
-		w.Register("go.bad", func(context.Context, *kombu.Task) (any, error) { return nil, nil }, kombu.WithRateLimit("10/d"))
+		w.Register("go.bad", func(context.Context, *celery.Task) (any, error) { return nil, nil }, celery.WithRateLimit("10/d"))
 	})
 }
 
 // TestWorkerRateLimit starts a limited task at most once per interval, even when several
 // run at once, and Nacks one that would wait longer than MaxETAWait.
 func TestWorkerRateLimit(t *testing.T) {
-	w, _, _ := newTestWorker(t, kombu.WorkerConfig{})
+	w, _, _ := newTestWorker(t, celery.WorkerConfig{})
 	var mu sync.Mutex
 	var starts []time.Time
-	w.Register("go.limited", func(context.Context, *kombu.Task) (any, error) {
+	w.Register("go.limited", func(context.Context, *celery.Task) (any, error) {
 		mu.Lock()
 		starts = append(starts, time.Now())
 		mu.Unlock()
 		return nil, nil
-	}, kombu.WithRateLimit("10/s"))
-	w.Register("go.free", func(context.Context, *kombu.Task) (any, error) { return nil, nil })
+	}, celery.WithRateLimit("10/s"))
+	w.Register("go.free", func(context.Context, *celery.Task) (any, error) { return nil, nil })
 
 	const n = 6
 	var wg sync.WaitGroup
@@ -87,8 +87,8 @@ func TestWorkerRateLimit(t *testing.T) {
 	assert.GreaterOrEqual(t, span, 490*time.Millisecond)
 	t.Logf("6 tasks at 10/s started over %s", span)
 
-	w2, _, _ := newTestWorker(t, kombu.WorkerConfig{MaxETAWait: time.Second})
-	w2.Register("go.hourly", func(context.Context, *kombu.Task) (any, error) { return nil, nil }, kombu.WithRateLimit("1/h"))
+	w2, _, _ := newTestWorker(t, celery.WorkerConfig{MaxETAWait: time.Second})
+	w2.Register("go.hourly", func(context.Context, *celery.Task) (any, error) { return nil, nil }, celery.WithRateLimit("1/h"))
 	first, _ := received(t, "q", "go.hourly", nil, nil)
 	require.NoError(t, w2.Handle(first))
 	second, _ := received(t, "q", "go.hourly", nil, nil)
