@@ -387,6 +387,12 @@ type SubscriberConfig struct {
 
 	// Unmarshaler turns SQS messages into Watermill messages. Default: KombuMarshaler.
 	Unmarshaler Marshaler
+
+	// KeepSQSBody sets MetadataSQSBody on every received message to the SQS body as received
+	// (the Kombu envelope before any decoding, base64-encoded as Kombu sends it), for
+	// debugging. It is always there, as the
+	// payload, on a message that could not be decoded (MetadataDecodeError).
+	KeepSQSBody bool
 }
 
 func (c *SubscriberConfig) setDefaults() {
