@@ -35,9 +35,9 @@ type sigOptions struct {
 	Chord         *Signature      `json:"chord"`
 }
 
-// errUnsupportedCanvas is logged for group and chord signatures used as callbacks or
-// errbacks, which this worker does not send.
-var errUnsupportedCanvas = errors.New("kombu: worker: group and chord signatures are not supported")
+// errUnsupportedCanvas is logged for chord signatures used as callbacks or errbacks, which
+// this worker does not send.
+var errUnsupportedCanvas = errors.New("kombu: worker: chord signatures are not supported as callbacks")
 
 // outgoing is a canvas task ready to be published.
 type outgoing struct {
@@ -94,12 +94,9 @@ func (r *run) publish(_ context.Context, out []outgoing) error {
 // (a group or chord, or a malformed one) is logged and skipped: the task itself has run and
 // must not run again.
 func (r *run) appendSignature(out []outgoing, sig Signature, prepend []any, chain []Signature) []outgoing {
-	t, queue, err := r.taskFromSignature(sig, prepend, chain)
+	msgs, err := r.signatureMessages(sig, prepend, chain) // worker_group.go
 	if err == nil {
-		var msg *message.Message
-		if msg, err = t.Message(); err == nil {
-			return append(out, outgoing{queue: queue, sig: t.Name, msg: msg})
-		}
+		return append(out, msgs...)
 	}
 	r.w.logger.Error("Cannot send a canvas task", err, watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "signature": sig.Task})
 	return out

@@ -53,11 +53,7 @@ func (r *run) chordPartReturn(ctx context.Context, state string, result any) err
 	if err != nil {
 		return r.abortChord(ctx, join, body, fmt.Sprintf("Callback error: %s", err))
 	}
-	bt, queue, err := r.taskFromSignature(body, []any{json.RawMessage(raw)}, nil)
-	if err != nil {
-		return r.abortChord(ctx, join, body, fmt.Sprintf("Callback error: %s", pyStrRepr(err.Error())))
-	}
-	msg, err := bt.Message()
+	out, err := r.signatureMessages(body, []any{json.RawMessage(raw)}, nil)
 	if err != nil {
 		return r.abortChord(ctx, join, body, fmt.Sprintf("Callback error: %s", pyStrRepr(err.Error())))
 	}
@@ -69,12 +65,14 @@ func (r *run) chordPartReturn(ctx context.Context, state string, result any) err
 		r.w.logger.Info("Chord body not sent: another worker claimed it", watermill.LogFields{"group": t.Group})
 		return nil
 	}
-	if err := r.w.cfg.Publisher.Publish(queue, msg); err != nil {
-		// Give the claim up, so that the redelivered header task sends the body.
-		if rerr := join.Release(ctx); rerr != nil {
-			r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": t.Group})
+	for _, o := range out {
+		if err := r.w.cfg.Publisher.Publish(o.queue, o.msg); err != nil {
+			// Give the claim up, so that the redelivered header task sends the body.
+			if rerr := join.Release(ctx); rerr != nil {
+				r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": t.Group})
+			}
+			return fmt.Errorf("kombu: worker: sending the body %s of chord %s: %w", o.sig, t.Group, err)
 		}
-		return fmt.Errorf("kombu: worker: sending the body %s of chord %s: %w", bt.Name, t.Group, err)
 	}
 	if err := join.Complete(ctx); err != nil {
 		r.w.logger.Error("Chord state not deleted", err, watermill.LogFields{"group": t.Group})
@@ -150,6 +148,15 @@ func (r *run) failChordBody(ctx context.Context, body Signature, reason string) 
 		if steps := chainSteps(body); len(steps) > 0 {
 			return r.failChordBody(ctx, steps[0], reason)
 		}
+	}
+	if members, ok, _ := groupMembers(body); ok {
+		// Each task of a group body fails, with its own errbacks, as in Celery.
+		for _, m := range members {
+			if err := r.failChordBody(ctx, m, reason); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	id, _ := body.Options["task_id"].(string)
 	exc := &ExceptionInfo{Type: "ChordError", Module: "celery.exceptions", Message: []any{reason}}

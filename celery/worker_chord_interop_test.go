@@ -118,6 +118,11 @@ func TestWorkerChordInterop(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("Dependency %s raised ValueError('broken')", refHeader[1]), ref["message"], "Celery's own message")
 		assert.Equal(t, fmt.Sprintf("Dependency %s raised Exception('broken')", header[1]), out["message"], "the Go worker's message")
 	})
+	t.Run("ChordGroupBody", func(t *testing.T) {
+		out := e.script(t, ctx, script, "group_body")
+		assert.Equal(t, []any{12.0, []any{0.0, 2.0, 4.0, 6.0}}, out["result"], "each task of the group body gets the header's results")
+		assert.Equal(t, []any{15.0, 10.0}, out["link"], "a group as a Go task's link: add_ten(5), double(5)")
+	})
 	t.Run("ChordHundredMembersConcurrent", func(t *testing.T) {
 		e.addConsumers(t, ctx, 3)
 		out := e.script(t, ctx, script, "big")

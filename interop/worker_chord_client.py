@@ -12,6 +12,8 @@ prints one JSON object describing what the client saw. Cases:
     fail        chord(Go add, Go boom, Go add)(Python tsum, with an errback)
     py_fail     the same in Python only, as a reference of Celery's own error
     big         chord(Go add x100)(Python tsum_counted): the body's calls
+    group_body  chord(Go add x4)(group(Python tsum, Go collect)), and a Go task
+                with a group as its link
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from celery import chord, uuid  # noqa: E402
+from celery import chord, group, uuid  # noqa: E402
 
 from interop.worker_pyapp import (  # noqa: E402
-    add, app, boom, collect, on_error, py_add, py_collect, py_fail, py_tsum, py_tsum_counted, tsum,
+    add, add_ten, app, boom, collect, double, on_error, py_add, py_collect, py_fail, py_tsum, py_tsum_counted,
+    tsum,
 )
 
 TIMEOUT = float(os.environ.get("KOMBU_WORKER_CLIENT_TIMEOUT", "30"))
@@ -108,6 +111,16 @@ def case_big():
     time.sleep(3)  # a second call of the body would come by now
     out["calls"] = int(app.backend.client.get(counter) or 0)
     out.pop("header")
+    return out
+
+
+def case_group_body():
+    r = chord([add.s(i, i) for i in range(4)])(group(py_tsum.s(), collect.s()))
+    out = {"result": r.get(timeout=TIMEOUT), "left": chord_keys_left(r.parent.id if r.parent else "")}
+    ids = [uuid(), uuid()]
+    link = add.apply_async((2, 3), link=group(add_ten.s().set(task_id=ids[0]), double.s().set(task_id=ids[1])))
+    link.get(timeout=TIMEOUT)
+    out["link"] = [app.AsyncResult(i).get(timeout=TIMEOUT) for i in ids]
     return out
 
 
