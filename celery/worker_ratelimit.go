@@ -12,7 +12,7 @@ import (
 // WithRateLimit limits how often this worker starts the task, as Celery's rate_limit:
 // "10/s", "100/m", "1000/h", or a number alone for per second ("0.5" is one task every 2 s).
 // The limit is per task and per worker, a token bucket holding one token as in Celery: tasks
-// start at most one interval apart, without bursts. "" or "0" means no limit. A task that
+// start at least one interval apart, without bursts. "" or "0" means no limit. A task that
 // would wait longer than WorkerConfig.MaxETAWait is Nacked and comes back later. Register
 // panics on a rate it cannot read, as Celery refuses to start.
 func WithRateLimit(limit string) RegisterOption {
@@ -51,30 +51,46 @@ func ParseRateLimit(limit string) (float64, error) {
 	return 0, fmt.Errorf("kombu: rate limit %q: the unit must be s, m or h", limit)
 }
 
-// rateLimiter is a token bucket of one token: each start reserves the next free slot,
-// interval after the previous one.
+// rateLimiter is a token bucket of one token, as Celery's: the token is taken when a task
+// starts, and the next one is there an interval later, so starts are never closer than the
+// interval, however late a start was.
 type rateLimiter struct {
 	interval time.Duration
 
-	mu   sync.Mutex
-	next time.Time
+	mu      sync.Mutex
+	next    time.Time // when the token is there again
+	waiting int       // tasks waiting for it
 }
 
-// reserve returns how long to wait for a slot, taking it, unless that is longer than
-// maxWait: then it takes nothing and returns false.
-func (l *rateLimiter) reserve(now time.Time, maxWait time.Duration) (time.Duration, bool) {
+// take takes the token if it is there; else it returns how long until it is.
+func (l *rateLimiter) take(now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	at := l.next
-	if at.Before(now) {
-		at = now
+	if now.Before(l.next) {
+		return l.next.Sub(now), false
 	}
-	wait := at.Sub(now)
+	l.next = now.Add(l.interval)
+	return 0, true
+}
+
+// queue counts a task in the wait for the token, unless the tasks ahead of it would make it
+// wait longer than maxWait; done ends the wait.
+func (l *rateLimiter) queue(now time.Time, maxWait time.Duration) (wait time.Duration, ok bool, done func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	wait = time.Duration(l.waiting) * l.interval
+	if now.Before(l.next) {
+		wait += l.next.Sub(now)
+	}
 	if wait > maxWait {
-		return wait, false
+		return wait, false, nil
 	}
-	l.next = at.Add(l.interval)
-	return wait, true
+	l.waiting++
+	return wait, true, func() {
+		l.mu.Lock()
+		l.waiting--
+		l.mu.Unlock()
+	}
 }
 
 // rateLimit waits for the task's turn under its rate limit.
@@ -83,20 +99,25 @@ func (r *run) rateLimit(ctx context.Context) error {
 	if l == nil {
 		return nil
 	}
-	wait, ok := l.reserve(r.w.now(), r.w.cfg.MaxETAWait)
+	if _, ok := l.take(r.w.now()); ok {
+		return nil
+	}
+	wait, ok, done := l.queue(r.w.now(), r.w.cfg.MaxETAWait)
 	if !ok {
 		return fmt.Errorf("kombu: worker: task %s (%s) is rate limited for another %s", r.t.Name, r.t.ID, wait.Round(time.Millisecond))
 	}
-	if wait <= 0 {
-		return nil
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		// The slot stays taken: giving it back could start two tasks closer than the limit.
-		return ctx.Err()
+	defer done()
+	for {
+		wait, ok := l.take(r.w.now())
+		if ok {
+			return nil
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
 	}
 }
