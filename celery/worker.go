@@ -350,6 +350,9 @@ func (r *run) fail(ctx context.Context, err error) error {
 	if cerr := r.chordPartReturn(ctx, StateFailure, exc); cerr != nil {
 		return cerr
 	}
+	if cerr := r.failChain(ctx, exc, r.traceback(exc)); cerr != nil { // worker_chainfail.go
+		return cerr
+	}
 	return r.sendErrbacks(ctx)
 }
 

@@ -25,70 +25,74 @@ func (r *run) chordPartReturn(ctx context.Context, state string, result any) err
 	if t.Chord == nil || t.Group == "" {
 		return nil
 	}
+	return r.chordPart(ctx, ChordPart{GroupID: t.Group, GroupIndex: t.GroupIndex, TaskID: t.ID, State: state, Result: result}, *t.Chord)
+}
+
+// chordPart records part, a task of the header of the chord whose body is body.
+func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) error {
 	cb, ok := r.w.cfg.Results.(ChordBackend)
 	if !ok {
 		r.w.logger.Error("Task is part of a chord: its body will not be called", errNoChordBackend,
-			watermill.LogFields{"task": t.Name, "task_id": t.ID, "group": t.Group})
+			watermill.LogFields{"task_id": part.TaskID, "group": part.GroupID})
 		return nil
 	}
 	ctx = context.WithoutCancel(ctx)
-	join, err := cb.ChordPartReturn(ctx, ChordPart{GroupID: t.Group, GroupIndex: t.GroupIndex,
-		TaskID: t.ID, State: state, Result: result})
+	gid := part.GroupID
+	join, err := cb.ChordPartReturn(ctx, part)
 	if err != nil {
-		return fmt.Errorf("kombu: worker: task %s (%s): recording its chord part: %w", t.Name, t.ID, err)
+		return fmt.Errorf("kombu: worker: task %s: recording its chord part: %w", part.TaskID, err)
 	}
 	if join == nil {
 		return nil
 	}
-	body := *t.Chord
 	values, failure := chordValues(join.Results())
 	if failure != "" {
-		r.w.logger.Info("Chord failed", watermill.LogFields{"group": t.Group, "error": failure})
-		if err := r.failChordBody(ctx, body, failure); err != nil {
+		r.w.logger.Info("Chord failed", watermill.LogFields{"group": gid, "error": failure})
+		if err := r.failChordBody(ctx, gid, body, failure); err != nil {
 			return err
 		}
 		return join.Abandon(ctx)
 	}
 	raw, err := json.Marshal(values)
 	if err != nil {
-		return r.abortChord(ctx, join, body, fmt.Sprintf("Callback error: %s", err))
+		return r.abortChord(ctx, join, gid, body, fmt.Sprintf("Callback error: %s", err))
 	}
 	out, err := r.signatureMessages(body, []any{json.RawMessage(raw)}, nil)
 	if err != nil {
-		return r.abortChord(ctx, join, body, fmt.Sprintf("Callback error: %s", pyStrRepr(err.Error())))
+		return r.abortChord(ctx, join, gid, body, fmt.Sprintf("Callback error: %s", pyStrRepr(err.Error())))
 	}
 	owned, err := join.Extend(ctx)
 	if err != nil {
-		return fmt.Errorf("kombu: worker: chord %s: %w", t.Group, err)
+		return fmt.Errorf("kombu: worker: chord %s: %w", gid, err)
 	}
 	if !owned {
-		r.w.logger.Info("Chord body not sent: another worker claimed it", watermill.LogFields{"group": t.Group})
+		r.w.logger.Info("Chord body not sent: another worker claimed it", watermill.LogFields{"group": gid})
 		return nil
 	}
 	for _, o := range out {
 		if err := r.w.cfg.Publisher.Publish(o.queue, o.msg); err != nil {
 			// Give the claim up, so that the redelivered header task sends the body.
 			if rerr := join.Release(ctx); rerr != nil {
-				r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": t.Group})
+				r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": gid})
 			}
-			return fmt.Errorf("kombu: worker: sending the body %s of chord %s: %w", o.sig, t.Group, err)
+			return fmt.Errorf("kombu: worker: sending the body %s of chord %s: %w", o.sig, gid, err)
 		}
 	}
 	if err := join.Complete(ctx); err != nil {
-		r.w.logger.Error("Chord state not deleted", err, watermill.LogFields{"group": t.Group})
+		r.w.logger.Error("Chord state not deleted", err, watermill.LogFields{"group": gid})
 	}
 	return nil
 }
 
 // abortChord fails the body of a complete chord whose body cannot be sent, as Celery does
 // for a callback error, and deletes the chord's state.
-func (r *run) abortChord(ctx context.Context, join ChordJoin, body Signature, reason string) error {
-	if err := r.failChordBody(ctx, body, reason); err != nil {
+func (r *run) abortChord(ctx context.Context, join ChordJoin, gid string, body Signature, reason string) error {
+	if err := r.failChordBody(ctx, gid, body, reason); err != nil {
 		_ = join.Release(ctx)
 		return err
 	}
 	if err := join.Complete(ctx); err != nil {
-		r.w.logger.Error("Chord state not deleted", err, watermill.LogFields{"group": r.t.Group})
+		r.w.logger.Error("Chord state not deleted", err, watermill.LogFields{"group": gid})
 	}
 	return nil
 }
@@ -137,7 +141,7 @@ func chordValues(rs []ChordResult) ([]json.RawMessage, string) {
 // failChordBody stores FAILURE with a ChordError for the chord's body and sends the body's
 // errbacks, as Celery's chord_error_from_stack does. A chain body fails through its first
 // task.
-func (r *run) failChordBody(ctx context.Context, body Signature, reason string) error {
+func (r *run) failChordBody(ctx context.Context, gid string, body Signature, reason string) error {
 	if len(body.Raw) > 0 {
 		var s Signature
 		if err := json.Unmarshal(body.Raw, &s); err == nil {
@@ -146,13 +150,13 @@ func (r *run) failChordBody(ctx context.Context, body Signature, reason string) 
 	}
 	if body.SubtaskType == "chain" {
 		if steps := chainSteps(body); len(steps) > 0 {
-			return r.failChordBody(ctx, steps[0], reason)
+			return r.failChordBody(ctx, gid, steps[0], reason)
 		}
 	}
 	if members, ok, _ := groupMembers(body); ok {
 		// Each task of a group body fails, with its own errbacks, as in Celery.
 		for _, m := range members {
-			if err := r.failChordBody(ctx, m, reason); err != nil {
+			if err := r.failChordBody(ctx, gid, m, reason); err != nil {
 				return err
 			}
 		}
@@ -162,20 +166,20 @@ func (r *run) failChordBody(ctx context.Context, body Signature, reason string) 
 	exc := &ExceptionInfo{Type: "ChordError", Module: "celery.exceptions", Message: []any{reason}}
 	if id != "" && r.w.cfg.Results != nil {
 		res := TaskResult{TaskID: id, Status: StateFailure, Result: exc,
-			Traceback: fmt.Sprintf("Traceback (most recent call last):\n  Go worker %s, chord %s\ncelery.exceptions.ChordError: %s\n", r.w.cfg.Hostname, r.t.Group, reason)}
+			Traceback: fmt.Sprintf("Traceback (most recent call last):\n  Go worker %s, chord %s\ncelery.exceptions.ChordError: %s\n", r.w.cfg.Hostname, gid, reason)}
 		if err := r.w.cfg.Results.Store(ctx, res); err != nil {
-			return fmt.Errorf("kombu: worker: storing the failure of chord %s: %w", r.t.Group, err)
+			return fmt.Errorf("kombu: worker: storing the failure of chord %s: %w", gid, err)
 		}
 	}
 	errbacks, err := signatureList(optionRaw(body.Options, "link_error"))
 	if err != nil {
-		r.w.logger.Error("Cannot read the chord body's errbacks", err, watermill.LogFields{"group": r.t.Group})
+		r.w.logger.Error("Cannot read the chord body's errbacks", err, watermill.LogFields{"group": gid})
 		return nil
 	}
 	for _, eb := range errbacks {
 		et, queue, err := r.taskFromSignature(eb, []any{id}, nil)
 		if err != nil {
-			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": r.t.Group})
+			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": gid})
 			continue
 		}
 		// The errback's parent is the failed body, as in Celery.
@@ -184,11 +188,11 @@ func (r *run) failChordBody(ctx context.Context, body Signature, reason string) 
 		}
 		msg, err := et.Message()
 		if err != nil {
-			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": r.t.Group})
+			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": gid})
 			continue
 		}
 		if err := r.w.cfg.Publisher.Publish(queue, msg); err != nil {
-			return fmt.Errorf("kombu: worker: sending errback %s of chord %s: %w", et.Name, r.t.Group, err)
+			return fmt.Errorf("kombu: worker: sending errback %s of chord %s: %w", et.Name, gid, err)
 		}
 	}
 	return nil

@@ -123,6 +123,13 @@ func TestWorkerChordInterop(t *testing.T) {
 		assert.Equal(t, []any{12.0, []any{0.0, 2.0, 4.0, 6.0}}, out["result"], "each task of the group body gets the header's results")
 		assert.Equal(t, []any{15.0, 10.0}, out["link"], "a group as a Go task's link: add_ten(5), double(5)")
 	})
+	t.Run("ChordChainMemberFails", func(t *testing.T) {
+		out := e.script(t, ctx, script, "chain_fail")
+		assert.Equal(t, "builtins.Exception: broken", out["chain_raised"], "a failed step fails the rest of its chain")
+		assert.Equal(t, celery.StateFailure, out["chain_last_state"])
+		assert.Equal(t, fmt.Sprintf("celery.exceptions.ChordError: Dependency %s raised Exception('broken')", out["member_id"]),
+			out["chord_raised"], "the chain's last step returns its part: the chord fails")
+	})
 	t.Run("ChordHundredMembersConcurrent", func(t *testing.T) {
 		e.addConsumers(t, ctx, 3)
 		out := e.script(t, ctx, script, "big")

@@ -14,6 +14,9 @@ prints one JSON object describing what the client saw. Cases:
     big         chord(Go add x100)(Python tsum_counted): the body's calls
     group_body  chord(Go add x4)(group(Python tsum, Go collect)), and a Go task
                 with a group as its link
+    chain_fail  chain(Go boom, Python add_ten): the failure reaches the chain's
+                last result; chord(Go add, chain(Go boom, Go double))(Python
+                tsum): the failure reaches the chord
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from celery import chord, group, uuid  # noqa: E402
+from celery import chain, chord, group, uuid  # noqa: E402
 
 from interop.worker_pyapp import (  # noqa: E402
     add, add_ten, app, boom, collect, double, on_error, py_add, py_collect, py_fail, py_tsum, py_tsum_counted,
@@ -121,6 +124,25 @@ def case_group_body():
     link = add.apply_async((2, 3), link=group(add_ten.s().set(task_id=ids[0]), double.s().set(task_id=ids[1])))
     link.get(timeout=TIMEOUT)
     out["link"] = [app.AsyncResult(i).get(timeout=TIMEOUT) for i in ids]
+    return out
+
+
+def case_chain_fail():
+    out = {}
+    r = chain(boom.s("broken"), add_ten.s()).apply_async()
+    try:
+        r.get(timeout=TIMEOUT)
+    except Exception as e:  # noqa: BLE001 - the point is what Celery raises
+        out["chain_raised"] = f"{type(e).__module__}.{type(e).__name__}: {e}"
+    out["chain_last_state"] = app.AsyncResult(r.id).state
+    member = chain(boom.s("broken"), double.s())
+    c = chord([add.s(1, 1), member])(py_tsum.s())
+    try:
+        app.AsyncResult(c.id).get(timeout=TIMEOUT)
+    except Exception as e:  # noqa: BLE001
+        out["chord_raised"] = f"{type(e).__module__}.{type(e).__name__}: {e}"
+    out["member_id"] = c.parent.results[1].id
+    out["left"] = chord_keys_left(c.parent.id)
     return out
 
 
