@@ -110,7 +110,7 @@ interop-smoke: up venv ## Round-trip a message through Kombu's SQS transport
 
 # --------------------------------------------------------------------- go
 
-.PHONY: build vet fmt test test-harness test-stress test-long test-fuzz bench demo
+.PHONY: build vet fmt tidy-check api-count test test-short test-harness test-stress test-long test-fuzz bench demo
 build: ## go build ./...
 	$(GO) build ./...
 
@@ -120,16 +120,48 @@ vet: ## go vet ./...
 fmt: ## gofmt the Go sources
 	$(GO) fmt ./...
 
-test: up venv redis-up ## gofmt and vet, every test with -race against the services, the examples, a short fuzz run
-	@$(call timed,make test,\
-		test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; } && \
-		$(GO) vet ./... && \
-		$(ELASTICMQ) reset persistent && \
-		$(MAKE) examples && \
-		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./... && \
-		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s . && \
-		(cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) && \
-		$(MAKE) bench-quick)
+tidy-check: ## Fail when go.mod/go.sum are not tidy (go mod tidy -diff)
+	@$(GO) mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
+
+# The root package is the Watermill plugin: keep its exported API to about one screen.
+API_MAX ?= 70
+api-count: ## Count the exported identifiers per package; fail when the root package has more than API_MAX (70)
+	@$(GO) run ./internal/apicount -max $(API_MAX) . ./celery ./celery/redisbackend ./kombumetrics
+
+test-short: ## The unit tests only: no broker, Redis or Python needed (go test -short), in seconds
+	@$(call timed,make test-short,$(GO) test -short -count=1 ./...)
+
+# $(call step,name,command): one step of `make test`. The command runs in a subshell; when
+# it fails, name is added to $$failed and the next step runs anyway. No commas in command.
+define step
+	echo "==== make test: $(1)"; step_start=$$(date +%s); \
+	if ( $(2) ); then \
+		echo "==== make test: $(1) passed after $$(( $$(date +%s) - step_start ))s"; \
+	else \
+		echo "==== make test: $(1) FAILED (exit $$?) after $$(( $$(date +%s) - step_start ))s"; \
+		failed="$$failed $(1)"; \
+	fi;
+endef
+
+test: up venv redis-up ## gofmt, vet, tidy, API size, examples, go test -race, fuzz, bench tests and quick run, docs-check: all run, failures listed
+	@start=$$(date +%s); failed=""; \
+	$(call step,gofmt,test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }) \
+	$(call step,vet,$(GO) vet ./...) \
+	$(call step,tidy-check,$(MAKE) tidy-check) \
+	$(call step,api-count,$(MAKE) api-count) \
+	$(call step,reset-persistent,$(ELASTICMQ) reset persistent) \
+	$(call step,examples,$(MAKE) examples) \
+	$(call step,go-test,$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./...) \
+	$(call step,fuzz,$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s .) \
+	$(call step,fuzz-celery,$(GO) test -run='^$$' -fuzz='^FuzzTaskFromMessage$$' -fuzztime=10s ./celery) \
+	$(call step,bench-test,cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) \
+	$(call step,bench-quick,$(MAKE) bench-quick) \
+	$(call step,docs-check,$(MAKE) docs-check) \
+	took=$$(( $$(date +%s) - start )); \
+	if [ -n "$$failed" ]; then \
+		echo "make test: FAILED after $${took}s; failed steps:$$failed"; exit 1; \
+	fi; \
+	echo "make test: every step passed after $${took}s"
 
 test-harness: up ## Test internal/testenv against the brokers, including a broker restart
 	@$(TEST_ENV) $(GO) test -race -count=1 -v -tags harness $(GOTEST_FLAGS) ./internal/...
@@ -181,6 +213,13 @@ demo: up venv ## Go and a Celery worker exchange tasks over the local ElasticMQ
 		echo "demo: the Celery worker printed:"; \
 		grep -F '[go → celery]' $$log | sed 's/^.*\(\[go → celery\]\)/  worker: \1/' || true; \
 		exit $$demo ))
+
+# ------------------------------------------------------------------- docs
+
+.PHONY: docs-check
+docs-check: up venv ## Compile every Go block of README.md and docs/*.md, run their Celery broker URLs against ElasticMQ
+	@$(call timed,make docs-check,\
+		$(TEST_ENV) $(GO) test -count=1 -v -run '^TestDocs' ./internal/docscheck)
 
 # --------------------------------------------------------------- examples
 

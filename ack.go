@@ -119,7 +119,7 @@ func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
 	}
 	delete(a.held, h)
 	a.pending[h.q] = append(a.pending[h.q], &ackOp{h: h, visibility: visibility, done: done})
-	full := len(a.pending[h.q]) >= MaxMessagesPerRequest
+	full := len(a.pending[h.q]) >= maxMessagesPerRequest
 	a.mu.Unlock()
 	if full || a.window == 0 {
 		a.kick()
@@ -168,7 +168,7 @@ func (a *acker) waitForCompany() {
 		a.mu.Lock()
 		full := false
 		for _, ops := range a.pending {
-			if len(ops) >= MaxMessagesPerRequest {
+			if len(ops) >= maxMessagesPerRequest {
 				full = true
 			}
 		}
@@ -209,7 +209,7 @@ func (a *acker) flush(ctx context.Context, all bool) {
 			}
 			for _, group := range [][]*ackOp{deletes, changes} {
 				for len(group) > 0 {
-					n := min(len(group), MaxMessagesPerRequest)
+					n := min(len(group), maxMessagesPerRequest)
 					batch := group[:n]
 					group = group[n:]
 					wg.Add(1)
@@ -356,7 +356,7 @@ func (a *acker) beat() {
 	a.mu.Unlock()
 	for q, hs := range byQueue {
 		for len(hs) > 0 {
-			n := min(len(hs), MaxMessagesPerRequest)
+			n := min(len(hs), maxMessagesPerRequest)
 			batch := hs[:n]
 			hs = hs[n:]
 			entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))

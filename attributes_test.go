@@ -16,12 +16,12 @@ func TestMessageAttributesCarried(t *testing.T) {
 		"tenant": {DataType: aws.String("String"), StringValue: aws.String("acme")},
 		"blob":   {DataType: aws.String("Binary"), BinaryValue: []byte("raw")},
 	}
-	env, err := KombuMarshaler{}.Marshal(Destination{Queue: "q1", RoutingKey: "q1"}, message.NewMessage("u1", []byte(`{"a":1}`)))
+	env, err := EnvelopeMarshaler{}.Marshal(Destination{Queue: "q1", RoutingKey: "q1"}, message.NewMessage("u1", []byte(`{"a":1}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, body := range map[string]string{"kombu": env.Body, "raw": `{"not":"an envelope"}`} {
-		msg, err := KombuMarshaler{}.Unmarshal("q1", &types.Message{Body: aws.String(body), MessageId: aws.String("id"),
+		msg, err := EnvelopeMarshaler{}.Unmarshal("q1", &types.Message{Body: aws.String(body), MessageId: aws.String("id"),
 			ReceiptHandle: aws.String("rh"), MessageAttributes: attrs})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -37,7 +37,7 @@ func TestMessageAttributesCarried(t *testing.T) {
 	out := message.NewMessage("u2", []byte("x"))
 	out.Metadata.Set(MetadataAttributePrefix+"tenant", "acme")
 	out.Metadata.Set("other", "not an attribute")
-	sent, err := KombuMarshaler{}.Marshal(Destination{Queue: "q1", RoutingKey: "q1"}, out)
+	sent, err := EnvelopeMarshaler{}.Marshal(Destination{Queue: "q1", RoutingKey: "q1"}, out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,35 +6,22 @@ import (
 	"time"
 )
 
-// BackoffPolicy decides how long a Nacked message stays invisible before SQS delivers it
-// again, from its receive count, as Kombu's `backoff_policy` and `backoff_tasks` do.
-//
-// The table maps SQS's ApproximateReceiveCount (1 on the first delivery) to seconds, e.g.
-// {1: 10, 2: 20, 3: 40, 4: 80, 5: 320, 6: 640}: a message Nacked on its 2nd delivery comes
-// back after 20 s. It applies to messages whose Celery task name (the `task` header of
-// protocol v2, or the `task` field of a protocol v1 body) is listed in Tasks; with an empty
-// Tasks list it applies to every message.
-//
-// Past the end of the table the largest receive count not above the message's applies, so
-// the 7th and later deliveries above wait 640 s. Messages the table does not cover (another
-// task, or a receive count below its smallest key) get the Subscriber's default backoff
-// (SubscriberConfig.NackBackoffInitial): at once for the first few deliveries, then growing
-// to a cap. Kombu instead makes a message outside its table visible again at once, forever
-// (a message that always fails loops hot), or, below the table's smallest key, leaves it to
-// the queue's visibility timeout (30 minutes by default).
-type BackoffPolicy struct {
+// backoffTable is a backoff policy (SubscriberConfig.BackoffPolicy and BackoffTasks, or a
+// predefined queue's) ready to answer: the delay of a Nacked message from its task name and
+// receive count.
+type backoffTable struct {
 	counts  []int // sorted receive counts
 	seconds map[int]int
 	tasks   map[string]struct{}
 }
 
-// NewBackoffPolicy builds a policy from a receive-count → seconds table and the task names it
+// newBackoffTable builds a table from a receive-count → seconds table and the task names it
 // applies to (all messages when tasks is empty). It returns nil for an empty table.
-func NewBackoffPolicy(table map[int]int, tasks []string) *BackoffPolicy {
+func newBackoffTable(table map[int]int, tasks []string) *backoffTable {
 	if len(table) == 0 {
 		return nil
 	}
-	p := &BackoffPolicy{seconds: make(map[int]int, len(table))}
+	p := &backoffTable{seconds: make(map[int]int, len(table))}
 	for count, secs := range table {
 		p.counts = append(p.counts, count)
 		p.seconds[count] = secs
@@ -51,7 +38,7 @@ func NewBackoffPolicy(table map[int]int, tasks []string) *BackoffPolicy {
 
 // Delay returns the visibility timeout in seconds for a message of the given task, Nacked on
 // its receiveCount-th delivery. A nil policy returns 0.
-func (p *BackoffPolicy) Delay(task string, receiveCount int) int {
+func (p *backoffTable) Delay(task string, receiveCount int) int {
 	if p == nil || !p.AppliesTo(task) {
 		return 0
 	}
@@ -63,7 +50,7 @@ func (p *BackoffPolicy) Delay(task string, receiveCount int) int {
 }
 
 // AppliesTo reports whether the policy covers messages of this task.
-func (p *BackoffPolicy) AppliesTo(task string) bool {
+func (p *backoffTable) AppliesTo(task string) bool {
 	if p == nil {
 		return false
 	}
@@ -88,14 +75,14 @@ func validateBackoffPolicy(p map[int]int) error {
 	return nil
 }
 
-// Defaults of the backoff for Nacked messages no BackoffPolicy entry covers.
+// Defaults of the backoff for Nacked messages no backoff policy entry covers.
 const (
 	defaultNackBackoffImmediate = 3
 	defaultNackBackoffInitial   = time.Second
 	defaultNackBackoffMax       = 5 * time.Minute
 )
 
-// nackBackoff is the delay of a Nacked message that no BackoffPolicy entry covers: none for
+// nackBackoff is the delay of a Nacked message that no backoff policy entry covers: none for
 // the first `immediate` receives, then initial, doubled with each receive, up to max.
 type nackBackoff struct {
 	disabled     bool
@@ -120,8 +107,8 @@ func (b nackBackoff) delay(receiveCount int) int {
 }
 
 // nackDelay is the visibility timeout in seconds of a Nacked message: the queue's
-// BackoffPolicy where it has an entry for the task and receive count, else the default backoff.
-func nackDelay(p *BackoffPolicy, def nackBackoff, task string, receiveCount int) int {
+// backoff policy where it has an entry for the task and receive count, else the default backoff.
+func nackDelay(p *backoffTable, def nackBackoff, task string, receiveCount int) int {
 	if p.AppliesTo(task) {
 		i := sort.SearchInts(p.counts, receiveCount+1) - 1
 		if i >= 0 {

@@ -12,14 +12,14 @@ import (
 //	sqs://@localhost:9324      an SQS-compatible server at http://localhost:9324
 //	sqs://KEY:SECRET@host:port both
 //
-// KEY and SECRET are URL-unquoted (write '/' as %2F, '+' stays '+'). A host sets Config.Host
-// and Port, which make the endpoint http://host[:port], or https with the is_secure transport
-// option. The path (Kombu's virtual host) is ignored, as Kombu's SQS transport does. Query
+// KEY and SECRET are URL-unquoted (write '/' as %2F, '+' stays '+'). A host sets
+// Config.EndpointURL to http://host[:port], as Kombu does; ParseCeleryBroker makes it https
+// with the is_secure transport option. The path (Kombu's virtual host) is ignored, as Kombu's SQS transport does. Query
 // parameters and several URLs separated by ';' are errors. Errors never show any part of the
 // URL, which may hold credentials.
 func ParseBrokerURL(brokerURL string) (Config, error) {
 	bad := func(reason string) (Config, error) {
-		return Config{}, &TransportOptionError{Key: "broker_url", Reason: reason}
+		return Config{}, &ConfigError{Field: "broker_url", Reason: reason}
 	}
 	s := strings.TrimSpace(brokerURL)
 	if strings.Contains(s, ";") {
@@ -75,9 +75,13 @@ func ParseBrokerURL(brokerURL string) (Config, error) {
 		if err != nil || n < 0 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
 			return bad("has a port that is not a number from 0 to 65535 (a secret key containing '/' must be written %2F)")
 		}
-		cfg.Port = n
+		if n != 0 {
+			host += ":" + strconv.Itoa(n)
+		}
 	}
-	cfg.Host = host
+	if host != "" {
+		cfg.EndpointURL = "http://" + host
+	}
 	return cfg, nil
 }
 

@@ -18,21 +18,21 @@ import (
 	"github.com/aws/smithy-go/middleware"
 )
 
-// DefaultStsExpiryWindow is how long before expiry STS credentials are refreshed when
+// defaultStsExpiryWindow is how long before expiry STS credentials are refreshed when
 // StsTokenBufferTime is not set, so that no request goes out with credentials about to lapse.
-const DefaultStsExpiryWindow = time.Minute
+const defaultStsExpiryWindow = time.Minute
 
 // sqsConn is what a Publisher and a Subscriber both hold: the SQS clients, their request
 // counts and the queue resolver.
 type sqsConn struct {
-	stats    *RequestStats
+	stats    *requestStats
 	clients  *clientSet
 	resolver *queueResolver
 }
 
 // newSQSConn builds the clients for cfg; defaultBackoff applies to queues without their own.
-func newSQSConn(cfg Config, defaultBackoff *BackoffPolicy) (*sqsConn, error) {
-	stats := &RequestStats{}
+func newSQSConn(cfg Config, defaultBackoff *backoffTable) (*sqsConn, error) {
+	stats := &requestStats{}
 	clients, err := newClientSet(context.Background(), cfg, stats)
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func componentLogger(logger watermill.LoggerAdapter, component string) watermill
 type clientSet struct {
 	base  aws.Config
 	cfg   Config
-	stats *RequestStats
+	stats *requestStats
 	def   *sqs.Client
 
 	mu        sync.Mutex
@@ -61,7 +61,7 @@ type clientSet struct {
 	stsClient *sts.Client
 }
 
-func newClientSet(ctx context.Context, cfg Config, stats *RequestStats) (*clientSet, error) {
+func newClientSet(ctx context.Context, cfg Config, stats *requestStats) (*clientSet, error) {
 	base, err := loadAWSConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 		base.Region = cfg.Region
 	}
 	if base.Region == "" {
-		base.Region = DefaultRegion
+		base.Region = defaultRegion
 	}
 	if cfg.HTTPClient != nil {
 		base.HTTPClient = cfg.HTTPClient
@@ -117,7 +117,7 @@ func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 }
 
 // withSTS wraps credentials in an STS AssumeRole provider when a role is configured. The
-// CredentialsCache refreshes them StsTokenBufferTime (default DefaultStsExpiryWindow) before
+// CredentialsCache refreshes them StsTokenBufferTime (default one minute) before
 // they expire.
 //
 // Unlike Kombu, which assumes the role only for predefined queues, with the ambient AWS
@@ -144,7 +144,7 @@ func (cs *clientSet) withSTS(creds aws.CredentialsProvider, region string) aws.C
 	})
 	window := cs.cfg.StsTokenBufferTime
 	if window <= 0 {
-		window = DefaultStsExpiryWindow
+		window = defaultStsExpiryWindow
 	}
 	return aws.NewCredentialsCache(provider, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = window })
 }
@@ -182,7 +182,7 @@ func (cs *clientSet) newSQSClient(cfg aws.Config, region string) *sqs.Client {
 		if region != "" {
 			o.Region = region
 		}
-		if ep := cs.cfg.endpoint(); ep != "" {
+		if ep := cs.cfg.EndpointURL; ep != "" {
 			o.BaseEndpoint = aws.String(ep)
 		}
 		if cs.stats != nil {
@@ -217,13 +217,13 @@ func (cs *clientSet) forPredefined(name string, pq PredefinedQueue) (*sqs.Client
 	return c, nil
 }
 
-// RequestStats counts the HTTP requests sent to SQS, by API call, retries included: what AWS
+// requestStats counts the HTTP requests sent to SQS, by API call, retries included: what AWS
 // bills. Safe for concurrent use.
-type RequestStats struct {
+type requestStats struct {
 	receive, delete, changeVisibility, send, other atomic.Int64
 }
 
-// RequestCounts is a snapshot of RequestStats.
+// RequestCounts is a snapshot of requestStats.
 type RequestCounts struct {
 	// Receive counts ReceiveMessage requests.
 	Receive int64
@@ -243,7 +243,7 @@ func (c RequestCounts) Total() int64 {
 }
 
 // Snapshot returns the counts so far.
-func (s *RequestStats) Snapshot() RequestCounts {
+func (s *requestStats) Snapshot() RequestCounts {
 	return RequestCounts{
 		Receive:          s.receive.Load(),
 		Delete:           s.delete.Load(),
@@ -253,7 +253,7 @@ func (s *RequestStats) Snapshot() RequestCounts {
 	}
 }
 
-func (s *RequestStats) count(operation string) {
+func (s *requestStats) count(operation string) {
 	switch operation {
 	case "ReceiveMessage":
 		s.receive.Add(1)
@@ -269,7 +269,7 @@ func (s *RequestStats) count(operation string) {
 }
 
 // middleware counts each attempt: it sits after the retry loop, just before the request is sent.
-func (s *RequestStats) middleware(stack *middleware.Stack) error {
+func (s *requestStats) middleware(stack *middleware.Stack) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kombuRequestStats",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			s.count(awsmiddleware.GetOperationName(ctx))
@@ -289,7 +289,7 @@ func requestTimeoutMiddleware(timeout time.Duration) func(*middleware.Stack) err
 				if r, ok := in.Parameters.(*sqs.ReceiveMessageInput); ok {
 					wait := time.Duration(r.WaitTimeSeconds) * time.Second
 					if wait <= 0 {
-						wait = MaxWaitTimeSeconds * time.Second
+						wait = maxWaitTimeSeconds * time.Second
 					}
 					d += wait
 				}

@@ -13,27 +13,27 @@ import (
 
 // Defaults, named after Kombu's SQS transport options so a Celery user recognises them.
 const (
-	DefaultRegion            = "us-east-1"
-	DefaultWaitTimeSeconds   = 10
-	MaxWaitTimeSeconds       = 20
-	DefaultPollingInterval   = time.Second
-	DefaultVisibilityTimeout = 1800 * time.Second
-	MaxVisibilityTimeout     = 12 * time.Hour
-	DefaultStsTokenTimeout   = 900 * time.Second
-	MinStsTokenTimeout       = 900 * time.Second
-	MaxStsTokenTimeout       = 12 * time.Hour
+	defaultRegion            = "us-east-1"
+	defaultWaitTimeSeconds   = 10
+	maxWaitTimeSeconds       = 20
+	defaultPollingInterval   = time.Second
+	defaultVisibilityTimeout = 1800 * time.Second
+	maxVisibilityTimeout     = 12 * time.Hour
+	defaultStsTokenTimeout   = 900 * time.Second
+	minStsTokenTimeout       = 900 * time.Second
+	maxStsTokenTimeout       = 12 * time.Hour
 
-	// DefaultPrefetchCount lets the next ReceiveMessage of 10 go out while the handler still has
+	// defaultPrefetchCount lets the next ReceiveMessage of 10 go out while the handler still has
 	// up to 10 messages to work through, so it does not wait for the round trip.
-	DefaultPrefetchCount = 2 * MaxMessagesPerRequest
+	defaultPrefetchCount = 2 * maxMessagesPerRequest
 
-	// MaxMessagesPerRequest is SQS's limit of messages per ReceiveMessage and entries per batch call.
-	MaxMessagesPerRequest = 10
-	// DefaultMaxMessageSize is SQS's limit on one message body and on a whole batch request
+	// maxMessagesPerRequest is SQS's limit of messages per ReceiveMessage and entries per batch call.
+	maxMessagesPerRequest = 10
+	// defaultMaxMessageSize is SQS's limit on one message body and on a whole batch request
 	// (1 MiB since August 2025; it was 256 KiB before).
-	DefaultMaxMessageSize = 1024 * 1024
-	// LegacyMaxMessageSize is the 256 KiB limit of older SQS deployments and emulators.
-	LegacyMaxMessageSize = 256 * 1024
+	defaultMaxMessageSize = 1024 * 1024
+	// legacyMaxMessageSize is the 256 KiB limit of older SQS deployments and emulators.
+	legacyMaxMessageSize = 256 * 1024
 
 	// defaultRequestTimeout bounds every SQS call but the wait of a long poll.
 	defaultRequestTimeout = 10 * time.Second
@@ -53,13 +53,8 @@ type Config struct {
 	Region string
 
 	// EndpointURL overrides the SQS endpoint, e.g. http://127.0.0.1:9324 for ElasticMQ
-	// (Kombu: `endpoint_url`, or the host of the broker URL).
+	// (Kombu: `endpoint_url`, or the host of the broker URL with `is_secure`).
 	EndpointURL string
-	// Host, IsSecure and Port build the endpoint the way Kombu does when a broker URL names a host
-	// (`sqs://@host:port`): {https if IsSecure else http}://Host[:Port]. Ignored when EndpointURL is set.
-	Host     string
-	IsSecure bool
-	Port     int
 
 	// AccessKeyID, SecretAccessKey and SessionToken are static credentials (the broker URL's
 	// `sqs://KEY:SECRET@`). When empty, the AWS SDK's default credential chain is used.
@@ -95,8 +90,8 @@ type Config struct {
 	CreationAttributes map[string]string
 	// QueueTags are set on queues this library creates (Kombu: `queue_tags`).
 	QueueTags map[string]string
-	// DoNotCreateQueues makes a missing queue an error instead of creating it.
-	DoNotCreateQueues bool
+	// DisableQueueCreation makes a missing queue an error instead of creating it.
+	DisableQueueCreation bool
 
 	// Exchanges declares Kombu exchanges and their queue bindings. Publishing to a topic that
 	// names an exchange routes each message to the bound queues as Kombu's virtual exchanges
@@ -105,7 +100,7 @@ type Config struct {
 	Exchanges map[string]Exchange
 
 	// MaxMessageSize is the largest SQS message body accepted, and the largest batch request.
-	// Default 1 MiB; set LegacyMaxMessageSize for SQS-compatible servers that still enforce 256 KiB.
+	// Default 1 MiB; set 262144 (256 KiB) for SQS-compatible servers that still enforce the old limit.
 	MaxMessageSize int
 
 	// AWSConfig, when set, is the base AWS configuration (credentials, retries, HTTP client)
@@ -138,7 +133,7 @@ type PredefinedQueue struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	SessionToken    string
-	// BackoffPolicy and BackoffTasks: see BackoffPolicy.
+	// BackoffPolicy and BackoffTasks: as SubscriberConfig's, for this queue.
 	BackoffPolicy map[int]int
 	BackoffTasks  []string
 }
@@ -146,13 +141,13 @@ type PredefinedQueue struct {
 // setDefaults fills zero fields with Kombu's defaults.
 func (c *Config) setDefaults() {
 	if c.VisibilityTimeout == 0 {
-		c.VisibilityTimeout = DefaultVisibilityTimeout
+		c.VisibilityTimeout = defaultVisibilityTimeout
 	}
 	if c.StsTokenTimeout == 0 {
-		c.StsTokenTimeout = DefaultStsTokenTimeout
+		c.StsTokenTimeout = defaultStsTokenTimeout
 	}
 	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = DefaultMaxMessageSize
+		c.MaxMessageSize = defaultMaxMessageSize
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = defaultRequestTimeout
@@ -168,14 +163,18 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
-	if c.VisibilityTimeout < 0 || c.VisibilityTimeout > MaxVisibilityTimeout {
-		bad("VisibilityTimeout", "must be between 0 and 43200 s, got %s", c.VisibilityTimeout)
+	if c.VisibilityTimeout < 0 || c.VisibilityTimeout > maxVisibilityTimeout {
+		bad("VisibilityTimeout", "must be between 0 and 43200 s, got %s", secondsText(c.VisibilityTimeout))
 	}
-	if c.StsTokenTimeout != 0 && (c.StsTokenTimeout < MinStsTokenTimeout || c.StsTokenTimeout > MaxStsTokenTimeout) {
-		bad("StsTokenTimeout", "must be between 900 s and 43200 s, got %s", c.StsTokenTimeout)
+	if c.StsRoleArn != "" && !strings.HasPrefix(c.StsRoleArn, "arn:") {
+		bad("StsRoleArn", "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+	}
+	if c.StsTokenTimeout != 0 && (c.StsTokenTimeout < minStsTokenTimeout || c.StsTokenTimeout > maxStsTokenTimeout) {
+		bad("StsTokenTimeout", "must be between 900 s and 43200 s, got %s", secondsText(c.StsTokenTimeout))
 	}
 	if c.StsTokenBufferTime < 0 || (c.StsTokenBufferTime > 0 && c.StsTokenTimeout > 0 && c.StsTokenBufferTime >= c.StsTokenTimeout) {
-		bad("StsTokenBufferTime", "must be at least 0 and less than StsTokenTimeout, got %s", c.StsTokenBufferTime)
+		bad("StsTokenBufferTime", "must be at least 0 s and less than StsTokenTimeout (%s), got %s",
+			secondsText(c.StsTokenTimeout), secondsText(c.StsTokenBufferTime))
 	}
 	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
 		bad("AccessKeyID/SecretAccessKey", "must be given together")
@@ -183,14 +182,11 @@ func (c Config) Validate() error {
 	if c.SessionToken != "" && c.AccessKeyID == "" {
 		bad("SessionToken", "needs AccessKeyID and SecretAccessKey")
 	}
-	if c.Port < 0 || c.Port > 65535 {
-		bad("Port", "must be between 0 and 65535, got %d", c.Port)
-	}
 	if c.EndpointURL != "" && !strings.HasPrefix(c.EndpointURL, "http://") && !strings.HasPrefix(c.EndpointURL, "https://") {
 		bad("EndpointURL", "must start with http:// or https://, got %q", c.EndpointURL)
 	}
-	if c.MaxMessageSize < 0 || c.MaxMessageSize > DefaultMaxMessageSize {
-		bad("MaxMessageSize", "must be between 1 and %d bytes, got %d", DefaultMaxMessageSize, c.MaxMessageSize)
+	if c.MaxMessageSize < 0 || c.MaxMessageSize > defaultMaxMessageSize {
+		bad("MaxMessageSize", "must be between 1 and %d bytes, got %d", defaultMaxMessageSize, c.MaxMessageSize)
 	}
 	if c.RequestTimeout < 0 {
 		bad("RequestTimeout", "must not be negative, got %s", c.RequestTimeout)
@@ -207,12 +203,17 @@ func (c Config) Validate() error {
 		if q.URL == "" {
 			bad(field+".URL", "is required")
 		} else if !strings.HasPrefix(q.URL, "http://") && !strings.HasPrefix(q.URL, "https://") {
-			bad(field+".URL", "must be an http(s) queue URL, got %q", q.URL)
-		} else if strings.HasSuffix(name, ".fifo") != strings.HasSuffix(q.URL, ".fifo") {
-			bad(field+".URL", "a queue name ending in .fifo needs a FIFO queue URL (ending in .fifo), and only then")
+			bad(field+".URL", "must be an http:// or https:// queue URL, got %q", q.URL)
+		} else if strings.HasSuffix(name, ".fifo") && !strings.HasSuffix(q.URL, ".fifo") {
+			bad(field+".URL", "must be a FIFO queue URL (ending in .fifo), as the queue name ends in .fifo")
+		} else if !strings.HasSuffix(name, ".fifo") && strings.HasSuffix(q.URL, ".fifo") {
+			bad(field+".URL", "is a FIFO queue URL, so the queue name must end in .fifo")
 		}
 		if (q.AccessKeyID == "") != (q.SecretAccessKey == "") {
 			bad(field+".AccessKeyID/SecretAccessKey", "must be given together")
+		}
+		if q.SessionToken != "" && q.AccessKeyID == "" {
+			bad(field+".SessionToken", "needs AccessKeyID and SecretAccessKey")
 		}
 		if err := validateBackoffPolicy(q.BackoffPolicy); err != nil {
 			bad(field+".BackoffPolicy", "%s", err)
@@ -228,7 +229,7 @@ func (c Config) Validate() error {
 func (c Config) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kombu.Config{Region:%q", c.Region)
-	if ep := c.endpoint(); ep != "" {
+	if ep := c.EndpointURL; ep != "" {
 		fmt.Fprintf(&b, " Endpoint:%q", ep)
 	}
 	if c.AccessKeyID != "" {
@@ -262,29 +263,11 @@ func (q PredefinedQueue) String() string {
 // GoString keeps credentials out of %#v as well.
 func (q PredefinedQueue) GoString() string { return q.String() }
 
-// endpoint is the SQS endpoint URL to use, or "" for AWS's own.
-func (c Config) endpoint() string {
-	if c.EndpointURL != "" {
-		return c.EndpointURL
-	}
-	if c.Host == "" {
-		return ""
-	}
-	scheme := "http"
-	if c.IsSecure {
-		scheme = "https"
-	}
-	if c.Port != 0 {
-		return fmt.Sprintf("%s://%s:%d", scheme, c.Host, c.Port)
-	}
-	return scheme + "://" + c.Host
-}
-
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
 	Config
 
-	// Marshaler turns Watermill messages into SQS messages. Default: KombuMarshaler.
+	// Marshaler turns Watermill messages into SQS messages. Default: EnvelopeMarshaler.
 	Marshaler Marshaler
 
 	// CloseTimeout bounds how long Close waits for Publish calls under way; those still running
@@ -298,7 +281,7 @@ func (c *PublisherConfig) setDefaults() {
 		c.CloseTimeout = defaultCloseTimeout
 	}
 	if c.Marshaler == nil {
-		c.Marshaler = DefaultMarshaler()
+		c.Marshaler = EnvelopeMarshaler{}
 	}
 }
 
@@ -322,22 +305,35 @@ type SubscriberConfig struct {
 	Config
 
 	// WaitTimeSeconds is the long-poll time of each ReceiveMessage (Kombu: `wait_time_seconds`),
-	// 0 to 20. Default 10. Set NoWait for 0 (short polling).
+	// 0 to 20. Default 10. Set DisableLongPolling for 0 (short polling).
 	WaitTimeSeconds int
-	// NoWait makes ReceiveMessage return at once (WaitTimeSeconds 0).
-	NoWait bool
+	// DisableLongPolling makes ReceiveMessage return at once (WaitTimeSeconds 0).
+	DisableLongPolling bool
 	// PollingInterval is how long a topic waits after an empty receive before polling again
-	// (Kombu: `polling_interval`). Default 1 s. Set NoPollingInterval to poll again at once.
-	PollingInterval   time.Duration
-	NoPollingInterval bool
+	// (Kombu: `polling_interval`). Default 1 s. Set DisablePollingInterval to poll again at once.
+	PollingInterval        time.Duration
+	DisablePollingInterval bool
 	// PrefetchCount is how many messages per topic are held ahead of the handler. A
 	// ReceiveMessage of up to 10 goes out whenever a whole batch fits, so the default 20 lets
 	// the next receive overlap the handling of the current batch; 10 receives only once the
 	// buffer is empty. Default 20.
 	PrefetchCount int
 
-	// BackoffPolicy and BackoffTasks apply to every queue that is not predefined with its own
-	// (Kombu only has them on predefined queues). See BackoffPolicy.
+	// BackoffPolicy and BackoffTasks decide how long a Nacked message stays invisible before
+	// SQS delivers it again, from its receive count, as Kombu's `backoff_policy` and
+	// `backoff_tasks` do. They apply to every queue that is not predefined with its own
+	// (Kombu only has them on predefined queues).
+	//
+	// The policy maps SQS's ApproximateReceiveCount (1 on the first delivery) to seconds,
+	// e.g. {1: 10, 2: 20, 3: 40, 4: 80, 5: 320, 6: 640}: a message Nacked on its 2nd
+	// delivery comes back after 20 s. It applies to messages whose Celery task name
+	// (MetadataTask) is listed in BackoffTasks; with no BackoffTasks it applies to every
+	// message. Past the end of the table the largest receive count not above the message's
+	// applies, so the 7th and later deliveries above wait 640 s. Messages the policy does not
+	// cover (another task, or a receive count below its smallest key) get the default
+	// backoff below. Kombu instead makes a message outside its table visible again at once,
+	// forever (a message that always fails loops hot), or, below the table's smallest key,
+	// leaves it to the queue's visibility timeout.
 	BackoffPolicy map[int]int
 	BackoffTasks  []string
 
@@ -356,22 +352,22 @@ type SubscriberConfig struct {
 	DisableNackBackoff   bool
 
 	// AckBatchWindow is how long an Ack or Nack may wait to be sent together with others in one
-	// DeleteMessageBatch / ChangeMessageVisibilityBatch call. Default 20 ms. Set NoAckBatching to
+	// DeleteMessageBatch / ChangeMessageVisibilityBatch call. Default 20 ms. Set DisableAckBatching to
 	// send each at once (still as a batch of one).
-	AckBatchWindow time.Duration
-	NoAckBatching  bool
+	AckBatchWindow     time.Duration
+	DisableAckBatching bool
 
-	// HeartbeatDisabled turns off the visibility heartbeat. By default, a message received and
+	// DisableHeartbeat turns off the visibility heartbeat. By default, a message received and
 	// not yet acked or nacked (in the prefetch buffer or in a handler) has its visibility
 	// extended by the queue's visibility timeout whenever a third of it is left, so a long task
 	// is not delivered to a second consumer meanwhile.
-	HeartbeatDisabled bool
+	DisableHeartbeat bool
 
-	// ETADeferralDisabled turns off ETA deferral. By default, a Celery task whose `eta` lies in
+	// DisableETADeferral turns off ETA deferral. By default, a Celery task whose `eta` lies in
 	// the future is not handed to the handler: it is made invisible until its eta (at most 12 h
 	// at a time) and handed over when it comes back due. No consumer holds it meanwhile, so it is
 	// never redelivered early, however far the eta.
-	ETADeferralDisabled bool
+	DisableETADeferral bool
 
 	// CloseTimeout bounds Close. Messages in the prefetch buffer go back to their queue at
 	// once. A message a handler holds stays invisible (the heartbeat goes on) and its Ack or
@@ -385,7 +381,7 @@ type SubscriberConfig struct {
 	// Default 1 s.
 	ReconnectRetrySleep time.Duration
 
-	// Unmarshaler turns SQS messages into Watermill messages. Default: KombuMarshaler.
+	// Unmarshaler turns SQS messages into Watermill messages. Default: EnvelopeMarshaler.
 	Unmarshaler Marshaler
 
 	// KeepSQSBody sets MetadataSQSBody on every received message to the SQS body as received
@@ -397,25 +393,25 @@ type SubscriberConfig struct {
 
 func (c *SubscriberConfig) setDefaults() {
 	c.Config.setDefaults()
-	if c.WaitTimeSeconds == 0 && !c.NoWait {
-		c.WaitTimeSeconds = DefaultWaitTimeSeconds
+	if c.WaitTimeSeconds == 0 && !c.DisableLongPolling {
+		c.WaitTimeSeconds = defaultWaitTimeSeconds
 	}
-	if c.NoWait {
+	if c.DisableLongPolling {
 		c.WaitTimeSeconds = 0
 	}
-	if c.PollingInterval == 0 && !c.NoPollingInterval {
-		c.PollingInterval = DefaultPollingInterval
+	if c.PollingInterval == 0 && !c.DisablePollingInterval {
+		c.PollingInterval = defaultPollingInterval
 	}
-	if c.NoPollingInterval {
+	if c.DisablePollingInterval {
 		c.PollingInterval = 0
 	}
 	if c.PrefetchCount == 0 {
-		c.PrefetchCount = DefaultPrefetchCount
+		c.PrefetchCount = defaultPrefetchCount
 	}
 	if c.AckBatchWindow == 0 {
 		c.AckBatchWindow = 20 * time.Millisecond
 	}
-	if c.NoAckBatching {
+	if c.DisableAckBatching {
 		c.AckBatchWindow = 0
 	}
 	if c.CloseTimeout == 0 {
@@ -434,7 +430,7 @@ func (c *SubscriberConfig) setDefaults() {
 		c.ReconnectRetrySleep = time.Second
 	}
 	if c.Unmarshaler == nil {
-		c.Unmarshaler = DefaultMarshaler()
+		c.Unmarshaler = EnvelopeMarshaler{}
 	}
 }
 
@@ -447,11 +443,11 @@ func (c SubscriberConfig) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.WaitTimeSeconds < 0 || c.WaitTimeSeconds > MaxWaitTimeSeconds {
-		bad("WaitTimeSeconds", "must be between 0 and 20, got %d", c.WaitTimeSeconds)
+	if c.WaitTimeSeconds < 0 || c.WaitTimeSeconds > maxWaitTimeSeconds {
+		bad("WaitTimeSeconds", "must be between 0 and 20 s, got %d s", c.WaitTimeSeconds)
 	}
 	if c.PollingInterval < 0 {
-		bad("PollingInterval", "must not be negative, got %s", c.PollingInterval)
+		bad("PollingInterval", "must not be negative, got %s", secondsText(c.PollingInterval))
 	}
 	if c.PrefetchCount < 1 || c.PrefetchCount > 1000 {
 		bad("PrefetchCount", "must be between 1 and 1000, got %d", c.PrefetchCount)
@@ -465,10 +461,10 @@ func (c SubscriberConfig) Validate() error {
 	if c.CloseTimeout < 0 {
 		bad("CloseTimeout", "must not be negative, got %s", c.CloseTimeout)
 	}
-	if c.NackBackoffInitial < 0 || c.NackBackoffInitial > MaxVisibilityTimeout {
+	if c.NackBackoffInitial < 0 || c.NackBackoffInitial > maxVisibilityTimeout {
 		bad("NackBackoffInitial", "must be between 0 and 12 h, got %s", c.NackBackoffInitial)
 	}
-	if c.NackBackoffMax < 0 || c.NackBackoffMax > MaxVisibilityTimeout {
+	if c.NackBackoffMax < 0 || c.NackBackoffMax > maxVisibilityTimeout {
 		bad("NackBackoffMax", "must be between 0 and 12 h, got %s", c.NackBackoffMax)
 	}
 	if c.Unmarshaler == nil {

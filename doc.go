@@ -35,7 +35,7 @@
 //
 // Kombu sends every message as an SQS body with two base64 layers. The outer layer is the
 // whole body: base64 of a JSON envelope (without it when Kombu's sqs_base64_encoding is false;
-// the Subscriber accepts both, see KombuMarshaler.RawEnvelope). The envelope is
+// the Subscriber accepts both, see EnvelopeMarshaler.RawEnvelope). The envelope is
 //
 //	{"body": "<base64 of the serialized payload>",
 //	 "content-encoding": "utf-8", "content-type": "application/json",
@@ -47,20 +47,21 @@
 // where the inner layer, "body", is base64 of the payload the serializer produced (JSON by
 // default), possibly compressed (headers.compression). For a Celery task (protocol 2) the
 // payload is [args, kwargs, embed] and the task's name, id, eta, retries... are headers.
-// Envelope, DecodeEnvelope and KombuMarshaler implement this format; PlainMarshaler is a
+// Envelope, DecodeEnvelope and EnvelopeMarshaler implement this format; PlainMarshaler is a
 // plain alternative for traffic between Go services only.
 //
 // # Kombu and Watermill terms
 //
 //   - Queue: the Watermill topic is the Kombu queue name ("celery" by default for Celery).
-//     It becomes the SQS queue name as Kombu mangles it (EntityName, Config.QueueNamePrefix),
+//     It becomes the SQS queue name as Kombu mangles it (CanonicalQueueName, with
+//     Config.QueueNamePrefix),
 //     or is looked up among Config.PredefinedQueues. Names ending in ".fifo" are FIFO queues.
 //   - Exchange and routing key: publishing to a topic that names one of Config.Exchanges
 //     routes each message by its MetadataRoutingKey to the bound queues, as Kombu's virtual
 //     direct, topic and fanout exchanges do. Publishing to a queue writes the exchange "" and
 //     the queue name as routing key, as Celery does. Received messages carry both in
 //     MetadataExchange and MetadataRoutingKey.
-//   - Delivery tag: the SQS ReceiptHandle (MetadataDeliveryTag).
+//   - Delivery tag: the SQS ReceiptHandle (metadata "kombu_delivery_tag").
 //   - Ack: deletes the message (batched into DeleteMessageBatch calls).
 //   - Reject and requeue: Nack. The message becomes visible again after the delay the
 //     backoff policy gives for its receive count (SubscriberConfig.BackoffPolicy,
@@ -74,10 +75,12 @@
 // # Metadata
 //
 // The Subscriber sets MetadataSQSMessageID, MetadataReceiveCount and MetadataQueue on every
-// message. KombuMarshaler maps the envelope to metadata: every header under its own name (the
+// message. EnvelopeMarshaler maps the envelope to metadata: every header under its own name (the
 // Celery task name is under MetadataTask), and the properties under the kombu_* keys
 // (MetadataCorrelationID, MetadataReplyTo, MetadataExchange, MetadataRoutingKey,
-// MetadataPriority, MetadataDeliveryMode, MetadataExpiration, MetadataContentType...). When
+// MetadataPriority, MetadataExpiration, MetadataContentType...; the rarely needed
+// properties have no constant: "kombu_delivery_mode", "kombu_body_encoding",
+// "kombu_delivery_tag", "kombu_redelivered" and "kombu_message_deduplication_id"). When
 // publishing, metadata keys that are not reserved become headers; MetadataMessageGroupID,
 // MetadataDeduplicationID and MetadataDelaySeconds set the SQS parameters of the same names.
 // A body that cannot be decoded is handed over with MetadataDecodeError rather than dropped.
@@ -89,8 +92,8 @@
 //   - Message TTL: properties.expiration is carried (MetadataExpiration) but SQS does not
 //     expire messages by it; use the queue's MessageRetentionPeriod. Celery's task `expires`
 //     is honoured by Celery's worker from the task headers, not by SQS.
-//   - Serializers other than JSON, text and binary: KombuMarshaler cannot decode pickle, YAML
-//     or msgpack payloads (*UnsupportedContentTypeError). Celery's default is JSON.
+//   - Serializers other than JSON, text and binary: EnvelopeMarshaler cannot decode pickle, YAML
+//     or msgpack payloads (ErrUnsupportedContentType). Celery's default is JSON.
 //   - Compression with brotli, lzma or zstd (zlib is read and written, bzip2 is read).
 //   - SNS-backed fanout (Kombu's supports_fanout): exchanges are routed by the Publisher,
 //     queue by queue. Messages no binding matches are an error (ErrUnroutable), where Kombu

@@ -34,7 +34,12 @@ var (
 	ErrInvalidConfig = errors.New("kombu: invalid config")
 )
 
-// ConfigError names an invalid configuration field and why.
+// ConfigError names an invalid configuration field and why. Field is the Go field (e.g.
+// "VisibilityTimeout", "PredefinedQueues[celery].URL"), or, for the Celery settings read by
+// ParseBrokerURL, ParseTransportOptions and their kin, the setting as Kombu spells it, with
+// Python-style subscripts for nested ones (e.g. "visibility_timeout",
+// `predefined_queues["celery"]["backoff_policy"]`, "broker_url"). Reason never shows a
+// credential.
 type ConfigError struct {
 	Field  string
 	Reason string
@@ -189,9 +194,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, e.Class) hold.
 func (e *Error) Is(target error) bool { return target != nil && target == e.Class }
 
-// ErrorClass returns ErrConnection, ErrChannel or nil (nil error, cancelled context, or an
+// errorClass returns ErrConnection, ErrChannel or nil (nil error, cancelled context, or an
 // error that says nothing about SQS) for err. See ErrConnection for the lists.
-func ErrorClass(err error) error {
+func errorClass(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -264,7 +269,7 @@ func classify(op, queue, messageID string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	class := ErrorClass(err)
+	class := errorClass(err)
 	if class == nil {
 		return err
 	}

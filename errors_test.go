@@ -29,7 +29,7 @@ func httpErr(status int, err error) error {
 		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: err}, RequestID: "req-1"}
 }
 
-func TestErrorClass(t *testing.T) {
+func TestErrorClassOf(t *testing.T) {
 	dial := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	cases := []struct {
 		name string
@@ -70,8 +70,8 @@ func TestErrorClass(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := ErrorClass(c.err); got != c.want {
-				t.Fatalf("ErrorClass(%v) = %v, want %v", c.err, got, c.want)
+			if got := errorClass(c.err); got != c.want {
+				t.Fatalf("errorClass(%v) = %v, want %v", c.err, got, c.want)
 			}
 			wrapped := classify("send", "celery", "m-1", c.err)
 			if c.err == nil {

@@ -116,10 +116,10 @@ func exPublisher(t *testing.T, cfg Config) *Publisher {
 func exQueue(t *testing.T, client *sqs.Client, name string) string {
 	t.Helper()
 	attrs := map[string]string{}
-	if IsFIFOQueue(name) {
+	if isFIFOQueue(name) {
 		attrs["FifoQueue"] = "true"
 	}
-	out, err := client.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(EntityName(name)), Attributes: attrs})
+	out, err := client.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(entityName(name)), Attributes: attrs})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_, _ = client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl})

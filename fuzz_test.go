@@ -11,7 +11,7 @@ import (
 	"github.com/watermill-kombu/watermill-kombu/internal/golden"
 )
 
-// FuzzDecode feeds SQS bodies to the envelope decoder and KombuMarshaler.Unmarshal (the
+// FuzzDecode feeds SQS bodies to the envelope decoder and EnvelopeMarshaler.Unmarshal (the
 // celery package fuzzes TaskFromMessage the same way): none may panic, and every failure must be one of the package's typed
 // errors.
 func FuzzDecode(f *testing.F) {
@@ -46,7 +46,7 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 
-		msg, err := KombuMarshaler{}.Unmarshal("q", &types.Message{
+		msg, err := EnvelopeMarshaler{}.Unmarshal("q", &types.Message{
 			Body: aws.String(body), MessageId: aws.String("m-1"), ReceiptHandle: aws.String("r-1"),
 		})
 		if err != nil {
@@ -60,7 +60,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("empty UUID")
 		}
 		// A decoded message can be published again.
-		if _, err := (KombuMarshaler{}).Marshal(Destination{Queue: "q"}, msg); err != nil {
+		if _, err := (EnvelopeMarshaler{}).Marshal(Destination{Queue: "q"}, msg); err != nil {
 			t.Fatalf("Marshal of an unmarshalled message: %v", err)
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"unsafe"
 
@@ -14,21 +13,23 @@ import (
 // Sentinel errors of the Kombu wire format, for errors.Is.
 var (
 	// ErrUndecodableBody means an SQS body looked like a Kombu envelope but could not be
-	// decoded. The error is a *DecodeError naming what was wrong.
+	// decoded. The error is a *DecodeError naming the message and what was wrong.
 	ErrUndecodableBody = errors.New("kombu: undecodable message body")
 	// ErrUnsupportedContentType means the payload uses a serializer Go cannot read (pickle,
-	// YAML, msgpack). The error is an *UnsupportedContentTypeError.
-	ErrUnsupportedContentType = errors.New("kombu: unsupported content type")
+	// YAML, msgpack). The error is a *DecodeError (Part "content-type") wrapping it.
+	ErrUnsupportedContentType = errors.New("unsupported content type (use the json serializer in Celery/Kombu)")
 	// ErrUnsupportedCompression means the payload is compressed with a codec this library
-	// lacks (brotli, lzma, zstd). The error is an *UnsupportedCompressionError.
-	ErrUnsupportedCompression = errors.New("kombu: unsupported compression")
+	// lacks (brotli, lzma, zstd). On receipt the error is a *DecodeError (Part
+	// "compression") wrapping it.
+	ErrUnsupportedCompression = errors.New("unsupported compression (zlib/gzip and bzip2 are supported)")
 )
 
 // DecodeError tells what could not be decoded in a received SQS body.
 type DecodeError struct {
 	// MessageID is the SQS MessageId, when known.
 	MessageID string
-	// Part names what was wrong: "envelope", "properties", "body", "headers", "compression"...
+	// Part names what was wrong: "envelope", "properties", "body", "headers", "content-type",
+	// "compression", "payload".
 	Part string
 	// Err is the underlying error.
 	Err error
@@ -52,62 +53,22 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrUndecodableBody) hold.
 func (e *DecodeError) Is(target error) bool { return target == ErrUndecodableBody }
 
-// UnsupportedContentTypeError names a content type this library does not deserialize.
-type UnsupportedContentTypeError struct {
-	MessageID   string
-	ContentType string
-}
-
-// Error names the content type.
-func (e *UnsupportedContentTypeError) Error() string {
-	msg := fmt.Sprintf("kombu: content type %q is not supported (use the json serializer in Celery/Kombu)", e.ContentType)
-	if e.MessageID != "" {
-		msg += " in SQS message " + e.MessageID
-	}
-	return msg
-}
-
-// Is makes errors.Is(err, ErrUnsupportedContentType) hold.
-func (e *UnsupportedContentTypeError) Is(target error) bool {
-	return target == ErrUnsupportedContentType
-}
-
-// UnsupportedCompressionError names a compression this library does not handle.
-type UnsupportedCompressionError struct {
-	MessageID   string
-	Compression string
-}
-
-// Error names the compression.
-func (e *UnsupportedCompressionError) Error() string {
-	msg := fmt.Sprintf("kombu: compression %q is not supported (zlib/gzip and bzip2 are)", e.Compression)
-	if e.MessageID != "" {
-		msg += " in SQS message " + e.MessageID
-	}
-	return msg
-}
-
-// Is makes errors.Is(err, ErrUnsupportedCompression) hold.
-func (e *UnsupportedCompressionError) Is(target error) bool {
-	return target == ErrUnsupportedCompression
-}
-
 // Content types and encodings Kombu writes in the envelope.
 const (
-	// ContentTypeJSON is Kombu's json serializer, Celery's default.
-	ContentTypeJSON = "application/json"
-	// ContentTypeText is a str body published without serializer.
-	ContentTypeText = "text/plain"
-	// ContentTypeData is a bytes body published without serializer (content-encoding binary).
-	ContentTypeData = "application/data"
-	// ContentTypePickle, ContentTypeYAML and ContentTypeMsgpack are serializers Go does not
+	// contentTypeJSON is Kombu's json serializer, Celery's default.
+	contentTypeJSON = "application/json"
+	// contentTypeText is a str body published without serializer.
+	contentTypeText = "text/plain"
+	// contentTypeData is a bytes body published without serializer (content-encoding binary).
+	contentTypeData = "application/data"
+	// contentTypePickle, contentTypeYAML and contentTypeMsgpack are serializers Go does not
 	// read: Unmarshal returns an *UnsupportedContentTypeError for them.
-	ContentTypePickle  = "application/x-python-serialize"
-	ContentTypeYAML    = "application/x-yaml"
-	ContentTypeMsgpack = "application/x-msgpack"
+	contentTypePickle  = "application/x-python-serialize"
+	contentTypeYAML    = "application/x-yaml"
+	contentTypeMsgpack = "application/x-msgpack"
 
-	// BodyEncodingBase64 is Kombu's default body_encoding.
-	BodyEncodingBase64 = "base64"
+	// bodyEncodingBase64 is Kombu's default body_encoding.
+	bodyEncodingBase64 = "base64"
 )
 
 // Envelope is the JSON object Kombu's SQS transport puts in a message body:

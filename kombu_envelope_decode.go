@@ -22,7 +22,7 @@ import (
 //     kept as text when it is null or "utf-8".
 //
 // Errors are *DecodeError (ErrUndecodableBody). Decompression and deserialization are left to
-// the caller (KombuMarshaler does both).
+// the caller (EnvelopeMarshaler does both).
 func DecodeEnvelope(body string) (*Envelope, error) {
 	e := new(Envelope)
 	if err := e.Decode(body); err != nil {
@@ -66,7 +66,7 @@ func (e *Envelope) Decode(body string) error {
 		} else {
 			e.Body = d.bodyRaw
 		}
-	case BodyEncodingBase64:
+	case bodyEncodingBase64:
 		raw := d.bodyRaw
 		if d.bodyEscaped {
 			raw = pywire.Unescape(nil, raw)
@@ -269,16 +269,16 @@ func internString(b []byte) string {
 	switch string(b) {
 	case "":
 		return ""
-	case ContentTypeJSON:
-		return ContentTypeJSON
+	case contentTypeJSON:
+		return contentTypeJSON
 	case "utf-8":
 		return "utf-8"
-	case BodyEncodingBase64:
-		return BodyEncodingBase64
+	case bodyEncodingBase64:
+		return bodyEncodingBase64
 	case "binary":
 		return "binary"
-	case ContentTypeText:
-		return ContentTypeText
+	case contentTypeText:
+		return contentTypeText
 	case "celery":
 		return "celery"
 	}

@@ -15,15 +15,15 @@ import (
 func detectContentType(payload []byte) (contentType, contentEncoding string) {
 	switch {
 	case json.Valid(payload):
-		return ContentTypeJSON, "utf-8"
+		return contentTypeJSON, "utf-8"
 	case utf8.Valid(payload):
-		return ContentTypeText, "utf-8"
+		return contentTypeText, "utf-8"
 	default:
-		return ContentTypeData, "binary"
+		return contentTypeData, "binary"
 	}
 }
 
-// buildHeaders writes the envelope headers for a message to publish (see KombuMarshaler).
+// buildHeaders writes the envelope headers for a message to publish (see EnvelopeMarshaler).
 func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessage, error) {
 	base, hasBase := md[MetadataHeaders]
 	var extra []string

@@ -60,11 +60,11 @@ func TestGoldenEnvelopeRoundTrip(t *testing.T) {
 func TestGoldenUnmarshal(t *testing.T) {
 	for _, v := range golden.Load(t) {
 		t.Run(v.Name, func(t *testing.T) {
-			msg, err := KombuMarshaler{}.Unmarshal(v.Queue, v.SQS())
+			msg, err := EnvelopeMarshaler{}.Unmarshal(v.Queue, v.SQS())
 			if v.Error == "unsupported_content_type" {
-				var ct *UnsupportedContentTypeError
-				if !errors.Is(err, ErrUnsupportedContentType) || !errors.As(err, &ct) || ct.MessageID != v.SQSMessage.MessageID {
-					t.Fatalf("err = %v, want an UnsupportedContentTypeError naming the message", err)
+				var de *DecodeError
+				if !errors.Is(err, ErrUnsupportedContentType) || !errors.As(err, &de) || de.MessageID != v.SQSMessage.MessageID || de.Part != "content-type" {
+					t.Fatalf("err = %v, want a content-type DecodeError naming the message", err)
 				}
 				return
 			}
@@ -79,8 +79,8 @@ func TestGoldenUnmarshal(t *testing.T) {
 			if v.Decoded != nil && !golden.JSONEqual(t, msg.Payload, v.Decoded) {
 				t.Fatalf("payload %s does not decode to %s", msg.Payload, v.Decoded)
 			}
-			if md[MetadataDeliveryTag] != v.SQSMessage.ReceiptHandle {
-				t.Errorf("delivery tag %q, want the ReceiptHandle", md[MetadataDeliveryTag])
+			if md[metadataDeliveryTag] != v.SQSMessage.ReceiptHandle {
+				t.Errorf("delivery tag %q, want the ReceiptHandle", md[metadataDeliveryTag])
 			}
 			if v.Raw {
 				if md[MetadataRaw] != "true" || msg.UUID != v.SQSMessage.MessageID {
@@ -140,11 +140,11 @@ func TestGoldenUnmarshal(t *testing.T) {
 			checkMetaJSON(t, md, MetadataCorrelationID, props["correlation_id"])
 			checkMetaJSON(t, md, MetadataReplyTo, props["reply_to"])
 			checkMetaJSON(t, md, MetadataPriority, props["priority"])
-			checkMetaJSON(t, md, MetadataDeliveryMode, props["delivery_mode"])
-			checkMetaJSON(t, md, MetadataBodyEncoding, props["body_encoding"])
+			checkMetaJSON(t, md, metadataDeliveryMode, props["delivery_mode"])
+			checkMetaJSON(t, md, metadataBodyEncoding, props["body_encoding"])
 			checkMetaJSON(t, md, MetadataExpiration, props["expiration"])
 			checkMetaJSON(t, md, MetadataReceivedGroupID, props["MessageGroupId"])
-			checkMetaJSON(t, md, MetadataReceivedDeduplicationID, props["MessageDeduplicationId"])
+			checkMetaJSON(t, md, metadataReceivedDeduplicationID, props["MessageDeduplicationId"])
 			var info struct {
 				Exchange   string `json:"exchange"`
 				RoutingKey string `json:"routing_key"`

@@ -76,16 +76,16 @@ func (m *OutgoingMessage) size() int {
 }
 
 // Marshaler turns a Watermill message into an SQS message, and a received SQS message back
-// into a Watermill message. The default is KombuMarshaler, which speaks Kombu's envelope.
+// into a Watermill message. The default is EnvelopeMarshaler, which speaks Kombu's envelope.
 type Marshaler interface {
 	Marshal(dest Destination, msg *message.Message) (*OutgoingMessage, error)
 	// Unmarshal decodes a received message; queue is the Kombu queue name (topic) it came from.
 	Unmarshal(queue string, msg *types.Message) (*message.Message, error)
 }
 
-// UUIDAttribute is the SQS message attribute carrying the Watermill UUID in PlainMarshaler,
+// uuidAttribute is the SQS message attribute carrying the Watermill UUID in PlainMarshaler,
 // the same name the other Watermill pubsubs use.
-const UUIDAttribute = "_watermill_message_uuid"
+const uuidAttribute = "_watermill_message_uuid"
 
 // PlainMarshaler sends the payload as the SQS body, the UUID and metadata as SQS message
 // attributes. It does not speak Kombu; use it between Go services only. SQS allows at most
@@ -100,9 +100,9 @@ const plainBodyEncodingAttribute = "_watermill_body_encoding"
 // Marshal implements Marshaler.
 func (PlainMarshaler) Marshal(dest Destination, msg *message.Message) (*OutgoingMessage, error) {
 	attrs := make(map[string]types.MessageAttributeValue, len(msg.Metadata)+1)
-	attrs[UUIDAttribute] = stringAttr(msg.UUID)
+	attrs[uuidAttribute] = stringAttr(msg.UUID)
 	for k, v := range msg.Metadata {
-		if k == UUIDAttribute || k == plainBodyEncodingAttribute {
+		if k == uuidAttribute || k == plainBodyEncodingAttribute {
 			return nil, fmt.Errorf("kombu: metadata key %q is reserved", k)
 		}
 		attrs[k] = stringAttr(v)
@@ -120,7 +120,7 @@ func (PlainMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoing
 	return out, nil
 }
 
-// MetadataAttributePrefix prefixes the metadata keys that KombuMarshaler carries as SQS message
+// MetadataAttributePrefix prefixes the metadata keys that EnvelopeMarshaler carries as SQS message
 // attributes, outside the Kombu envelope: a received message's attributes (set by a producer
 // that is not Kombu, or by Kombu's `message_attributes` property) appear as
 // "sqs_attr_<name>" = value, and a published message's "sqs_attr_<name>" keys are sent as
@@ -161,7 +161,7 @@ func (PlainMarshaler) Unmarshal(queue string, in *types.Message) (*message.Messa
 			val = string(v.BinaryValue)
 		}
 		switch k {
-		case UUIDAttribute:
+		case uuidAttribute:
 			uuid = val
 		case plainBodyEncodingAttribute:
 			if val == "base64" {
@@ -225,11 +225,7 @@ func validSQSBody(b []byte) bool {
 	return true
 }
 
-// DefaultMarshaler is the Marshaler used when none is configured: KombuMarshaler, so that
-// Celery and Kombu producers and workers understand the messages.
-func DefaultMarshaler() Marshaler { return KombuMarshaler{} }
-
-// Metadata keys of KombuMarshaler. Keys starting with "kombu_" or "sqs_" are reserved: they
+// Metadata keys of EnvelopeMarshaler. Keys starting with "kombu_" or "sqs_" are reserved: they
 // never become Kombu headers.
 const (
 	// MetadataContentType and MetadataContentEncoding are the envelope's content-type and
@@ -246,22 +242,15 @@ const (
 	// uses the Destination instead.
 	MetadataExchange   = "kombu_exchange"
 	MetadataRoutingKey = "kombu_routing_key"
-	// MetadataPriority and MetadataDeliveryMode are properties.priority and
-	// properties.delivery_mode as decimal text; they are sent when set (defaults 0 and 2).
-	MetadataPriority     = "kombu_priority"
-	MetadataDeliveryMode = "kombu_delivery_mode"
-	// MetadataBodyEncoding is the received properties.body_encoding ("base64" by default).
-	MetadataBodyEncoding = "kombu_body_encoding"
-	// MetadataDeliveryTag is the received delivery tag: the SQS ReceiptHandle, as in Kombu.
-	MetadataDeliveryTag = "kombu_delivery_tag"
-	// MetadataRedelivered is "true" when Kombu flagged the message as redelivered.
-	MetadataRedelivered = "kombu_redelivered"
+	// MetadataPriority is properties.priority as decimal text; it is sent when set
+	// (default 0).
+	MetadataPriority = "kombu_priority"
 	// MetadataRaw is "true" for a received body that was not a Kombu envelope; the payload is
 	// then the body text.
 	MetadataRaw = "kombu_raw"
 	// MetadataHeaders holds the envelope headers as a JSON object, with their JSON types.
 	// When set on a message to publish, these headers are sent as they are (see
-	// KombuMarshaler for how other metadata is merged in).
+	// EnvelopeMarshaler for how other metadata is merged in).
 	MetadataHeaders = "kombu_headers"
 	// MetadataCompression is the compression of the received payload (which Unmarshal
 	// decompressed), e.g. "application/x-gzip". When set on a message to publish, the payload
@@ -270,18 +259,34 @@ const (
 	MetadataCompression = "kombu_compression"
 	// MetadataExpiration is properties.expiration: a TTL in milliseconds, as text.
 	MetadataExpiration = "kombu_expiration"
-	// MetadataReceivedGroupID and MetadataReceivedDeduplicationID are the MessageGroupId and
-	// MessageDeduplicationId Kombu kept in the received properties. They are informational: to
-	// publish with a group or deduplication id, set MetadataMessageGroupID or
-	// MetadataDeduplicationID.
-	MetadataReceivedGroupID         = "kombu_message_group_id"
-	MetadataReceivedDeduplicationID = "kombu_message_deduplication_id"
+	// MetadataReceivedGroupID is the MessageGroupId Kombu kept in the received properties
+	// (kombu_message_deduplication_id holds its MessageDeduplicationId). They are
+	// informational: to publish with a group or deduplication id, set
+	// MetadataMessageGroupID or MetadataDeduplicationID.
+	MetadataReceivedGroupID = "kombu_message_group_id"
 )
 
-// DefaultMaxDecompressedSize bounds the size of a decompressed payload.
-const DefaultMaxDecompressedSize = 64 << 20
+// Metadata keys of the envelope properties a handler rarely needs. They are not exported;
+// the package documentation lists them.
+const (
+	// metadataDeliveryMode is properties.delivery_mode as decimal text; sent when set
+	// (default 2).
+	metadataDeliveryMode = "kombu_delivery_mode"
+	// metadataBodyEncoding is the received properties.body_encoding ("base64" by default).
+	metadataBodyEncoding = "kombu_body_encoding"
+	// metadataDeliveryTag is the received delivery tag: the SQS ReceiptHandle, as in Kombu.
+	metadataDeliveryTag = "kombu_delivery_tag"
+	// metadataRedelivered is "true" when Kombu flagged the message as redelivered.
+	metadataRedelivered = "kombu_redelivered"
+	// metadataReceivedDeduplicationID is the MessageDeduplicationId Kombu kept in the
+	// received properties.
+	metadataReceivedDeduplicationID = "kombu_message_deduplication_id"
+)
 
-// KombuMarshaler reads and writes Kombu's SQS format, so that Celery and Kombu producers and
+// defaultMaxDecompressedSize bounds the size of a decompressed payload.
+const defaultMaxDecompressedSize = 64 << 20
+
+// EnvelopeMarshaler reads and writes Kombu's SQS format, so that Celery and Kombu producers and
 // workers interoperate with Watermill.
 //
 // The SQS body is base64 of a JSON envelope (see Envelope) whose "body" is base64 of the
@@ -294,13 +299,13 @@ const DefaultMaxDecompressedSize = 64 << 20
 //   - Payload: the serialized payload (after body_encoding and decompression), e.g.
 //     [[2, 3], {}, {...}] for a Celery task. application/json payloads are checked to be
 //     JSON; text/plain, application/data and other types pass as they are; pickle, YAML and
-//     msgpack give an *UnsupportedContentTypeError.
+//     msgpack give a *DecodeError wrapping ErrUnsupportedContentType.
 //   - Each header becomes metadata under its own name: strings as they are, other values as
 //     compact JSON text, null headers are left out. All headers are also kept, typed, in
 //     MetadataHeaders. The compression header is replaced by MetadataCompression.
 //   - MetadataTask ("task") is the task name for protocol 2 (a header) and protocol 1 (from
 //     the body, together with "id", "eta" and "expires").
-//   - The kombu_* keys above carry the rest of the envelope; MetadataDeliveryTag is the
+//   - The kombu_* keys above carry the rest of the envelope; kombu_delivery_tag is the
 //     ReceiptHandle.
 //   - A body that is not an envelope is passed on as it is (after Kombu's optional base64
 //     decoding) with MetadataRaw "true".
@@ -321,7 +326,7 @@ const DefaultMaxDecompressedSize = 64 << 20
 //
 // Messages built by NewTask carry MetadataHeaders, so they go out exactly as Celery's
 // apply_async would send them.
-type KombuMarshaler struct {
+type EnvelopeMarshaler struct {
 	// RawEnvelope sends the envelope JSON as the SQS body, without the outer base64 layer
 	// (Kombu's sqs_base64_encoding false). Receiving accepts both.
 	RawEnvelope bool
@@ -329,7 +334,7 @@ type KombuMarshaler struct {
 	// otherwise: "" for none, or "zlib" / "gzip" / "application/x-gzip" (Kombu's gzip, which
 	// is zlib data).
 	Compression string
-	// MaxDecompressedSize bounds decompressed payloads; 0 means DefaultMaxDecompressedSize.
+	// MaxDecompressedSize bounds decompressed payloads; 0 means 64 MiB.
 	MaxDecompressedSize int
 }
 
@@ -344,7 +349,7 @@ func isReservedMetadata(k string) bool {
 }
 
 // Marshal implements Marshaler.
-func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*OutgoingMessage, error) {
+func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*OutgoingMessage, error) {
 	md := msg.Metadata
 	env := Envelope{Body: msg.Payload}
 	if ct, ok := md[MetadataContentType]; ok && ct != "" {
@@ -387,7 +392,7 @@ func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoi
 	}
 	p.Expiration = md[MetadataExpiration]
 	p.DeliveryMode = 2
-	if n, err := strconv.Atoi(md[MetadataDeliveryMode]); err == nil && (n == 1 || n == 2) {
+	if n, err := strconv.Atoi(md[metadataDeliveryMode]); err == nil && (n == 1 || n == 2) {
 		p.DeliveryMode = n
 	}
 	if n, err := strconv.Atoi(md[MetadataPriority]); err == nil && n >= 0 && n <= 255 {
@@ -397,7 +402,7 @@ func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoi
 	if p.RoutingKey == "" && dest.Exchange == "" {
 		p.RoutingKey = dest.Queue
 	}
-	p.BodyEncoding = BodyEncodingBase64
+	p.BodyEncoding = bodyEncodingBase64
 	p.DeliveryTag = uuid.NewString()
 
 	out := &OutgoingMessage{}
@@ -412,7 +417,7 @@ func (m KombuMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoi
 }
 
 // Unmarshal implements Marshaler.
-func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Message, error) {
+func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.Message, error) {
 	msgID := aws.ToString(in.MessageId)
 	var env Envelope
 	if err := env.Decode(aws.ToString(in.Body)); err != nil {
@@ -426,15 +431,15 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 		msg := message.NewMessage(msgID, env.Body)
 		msg.Metadata[MetadataRaw] = "true"
 		if in.ReceiptHandle != nil {
-			msg.Metadata[MetadataDeliveryTag] = *in.ReceiptHandle
+			msg.Metadata[metadataDeliveryTag] = *in.ReceiptHandle
 		}
 		metadataFromAttributes(msg.Metadata, in.MessageAttributes)
 		return msg, nil
 	}
 
 	switch strings.ToLower(env.ContentType) {
-	case ContentTypePickle, ContentTypeYAML, ContentTypeMsgpack, "application/x-pickle", "application/yaml", "application/msgpack":
-		return nil, &UnsupportedContentTypeError{MessageID: msgID, ContentType: env.ContentType}
+	case contentTypePickle, contentTypeYAML, contentTypeMsgpack, "application/x-pickle", "application/yaml", "application/msgpack":
+		return nil, &DecodeError{MessageID: msgID, Part: "content-type", Err: fmt.Errorf("%w: %q", ErrUnsupportedContentType, env.ContentType)}
 	}
 
 	md := make(message.Metadata, 16)
@@ -481,7 +486,7 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 		var err error
 		limit := m.MaxDecompressedSize
 		if limit <= 0 {
-			limit = DefaultMaxDecompressedSize
+			limit = defaultMaxDecompressedSize
 		}
 		if payload, err = decompress(compression, payload, limit); err != nil {
 			setMessageID(err, msgID)
@@ -489,7 +494,7 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 		}
 		md[MetadataCompression] = compression
 	}
-	if strings.EqualFold(env.ContentType, ContentTypeJSON) && !json.Valid(payload) {
+	if strings.EqualFold(env.ContentType, contentTypeJSON) && !json.Valid(payload) {
 		return nil, &DecodeError{MessageID: msgID, Part: "payload", Err: errors.New("content type is application/json but the payload is not JSON")}
 	}
 
@@ -497,7 +502,7 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 	if id == "" {
 		id = headerID
 	}
-	if _, isV2 := md[MetadataTask]; !isV2 && strings.EqualFold(env.ContentType, ContentTypeJSON) {
+	if _, isV2 := md[MetadataTask]; !isV2 && strings.EqualFold(env.ContentType, contentTypeJSON) {
 		if fields := v1TaskFields(payload); fields[0] != "" {
 			for i, k := range v1BodyKeys {
 				if fields[i] != "" {
@@ -522,19 +527,19 @@ func (m KombuMarshaler) Unmarshal(queue string, in *types.Message) (*message.Mes
 	md[MetadataRoutingKey] = p.RoutingKey
 	md[MetadataPriority] = strconv.Itoa(p.Priority)
 	if p.DeliveryMode != 0 {
-		md[MetadataDeliveryMode] = strconv.Itoa(p.DeliveryMode)
+		md[metadataDeliveryMode] = strconv.Itoa(p.DeliveryMode)
 	}
-	setIf(md, MetadataBodyEncoding, p.BodyEncoding)
+	setIf(md, metadataBodyEncoding, p.BodyEncoding)
 	setIf(md, MetadataExpiration, p.Expiration)
 	setIf(md, MetadataReceivedGroupID, p.MessageGroupID)
-	setIf(md, MetadataReceivedDeduplicationID, p.MessageDeduplicationID)
+	setIf(md, metadataReceivedDeduplicationID, p.MessageDeduplicationID)
 	if p.Redelivered {
-		md[MetadataRedelivered] = "true"
+		md[metadataRedelivered] = "true"
 	}
 	if in.ReceiptHandle != nil {
-		md[MetadataDeliveryTag] = *in.ReceiptHandle
+		md[metadataDeliveryTag] = *in.ReceiptHandle
 	} else {
-		setIf(md, MetadataDeliveryTag, p.DeliveryTag)
+		setIf(md, metadataDeliveryTag, p.DeliveryTag)
 	}
 
 	metadataFromAttributes(md, in.MessageAttributes)

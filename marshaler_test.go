@@ -14,15 +14,22 @@ import (
 	"github.com/watermill-kombu/watermill-kombu/internal/golden"
 )
 
-func TestDefaultMarshalerIsKombu(t *testing.T) {
-	if _, ok := DefaultMarshaler().(KombuMarshaler); !ok {
-		t.Fatalf("DefaultMarshaler() = %T", DefaultMarshaler())
+func TestDefaultMarshalerIsEnvelope(t *testing.T) {
+	pc := PublisherConfig{}
+	pc.setDefaults()
+	sc := SubscriberConfig{}
+	sc.setDefaults()
+	if _, ok := pc.Marshaler.(EnvelopeMarshaler); !ok {
+		t.Errorf("default PublisherConfig.Marshaler = %T", pc.Marshaler)
+	}
+	if _, ok := sc.Unmarshaler.(EnvelopeMarshaler); !ok {
+		t.Errorf("default SubscriberConfig.Unmarshaler = %T", sc.Unmarshaler)
 	}
 }
 
 func unmarshalBody(t *testing.T, body string) (*message.Message, error) {
 	t.Helper()
-	return KombuMarshaler{}.Unmarshal("q1", &types.Message{Body: aws.String(body), MessageId: aws.String("sqs-id"), ReceiptHandle: aws.String("receipt")})
+	return EnvelopeMarshaler{}.Unmarshal("q1", &types.Message{Body: aws.String(body), MessageId: aws.String("sqs-id"), ReceiptHandle: aws.String("receipt")})
 }
 
 func TestMarshalPlainMessage(t *testing.T) {
@@ -31,9 +38,9 @@ func TestMarshalPlainMessage(t *testing.T) {
 		ctype, cenc   string
 		wantPayloadIn string
 	}{
-		{[]byte(`{"hello": "world"}`), ContentTypeJSON, "utf-8", ""},
-		{[]byte("héllo text"), ContentTypeText, "utf-8", ""},
-		{[]byte{0, 1, 0xfe, 0xff}, ContentTypeData, "binary", ""},
+		{[]byte(`{"hello": "world"}`), contentTypeJSON, "utf-8", ""},
+		{[]byte("héllo text"), contentTypeText, "utf-8", ""},
+		{[]byte{0, 1, 0xfe, 0xff}, contentTypeData, "binary", ""},
 	}
 	for _, c := range cases {
 		msg := message.NewMessage("uuid-1", c.payload)
@@ -42,7 +49,7 @@ func TestMarshalPlainMessage(t *testing.T) {
 		msg.Metadata.Set("sqs_queue", "ignored")
 		msg.Metadata.Set("kombu_anything", "ignored")
 		msg.Metadata.Set(MetadataMessageGroupID, "g")
-		out, err := KombuMarshaler{}.Marshal(Destination{Queue: "jobs.fifo", FIFO: true}, msg)
+		out, err := EnvelopeMarshaler{}.Marshal(Destination{Queue: "jobs.fifo", FIFO: true}, msg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,12 +75,12 @@ func TestMarshalPlainMessage(t *testing.T) {
 			t.Errorf("body does not start like Kombu's: %.20s", out.Body)
 		}
 
-		back, err := KombuMarshaler{}.Unmarshal("jobs.fifo", &types.Message{Body: aws.String(out.Body), MessageId: aws.String("m"), ReceiptHandle: aws.String("r")})
+		back, err := EnvelopeMarshaler{}.Unmarshal("jobs.fifo", &types.Message{Body: aws.String(out.Body), MessageId: aws.String("m"), ReceiptHandle: aws.String("r")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if back.UUID != "uuid-1" || !bytes.Equal(back.Payload, c.payload) || back.Metadata["x-trace"] != "abc" ||
-			back.Metadata[MetadataContentType] != c.ctype || back.Metadata[MetadataDeliveryTag] != "r" ||
+			back.Metadata[MetadataContentType] != c.ctype || back.Metadata[metadataDeliveryTag] != "r" ||
 			back.Metadata[MetadataReceivedGroupID] != "g" {
 			t.Errorf("round trip: %s %q %v", back.UUID, back.Payload, back.Metadata)
 		}
@@ -83,7 +90,7 @@ func TestMarshalPlainMessage(t *testing.T) {
 func TestMarshalRawEnvelopeAndDelay(t *testing.T) {
 	msg := message.NewMessage("u", []byte(`[1]`))
 	msg.Metadata.Set(MetadataDelaySeconds, "30")
-	out, err := KombuMarshaler{RawEnvelope: true}.Marshal(Destination{Queue: "q", Exchange: "ex", RoutingKey: "rk"}, msg)
+	out, err := EnvelopeMarshaler{RawEnvelope: true}.Marshal(Destination{Queue: "q", Exchange: "ex", RoutingKey: "rk"}, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,14 +105,14 @@ func TestMarshalRawEnvelopeAndDelay(t *testing.T) {
 
 func TestForwardKeepsTypedHeaders(t *testing.T) {
 	v := golden.Get(t, "celery_v2_options")
-	msg, err := KombuMarshaler{}.Unmarshal(v.Queue, v.SQS())
+	msg, err := EnvelopeMarshaler{}.Unmarshal(v.Queue, v.SQS())
 	if err != nil {
 		t.Fatal(err)
 	}
 	msg.Metadata.Set("sqs_message_id", "x") // as the subscriber does
 	msg.Metadata.Set("retries", "4")        // changed: sent as a string
 	msg.Metadata.Set("added", "yes")
-	out, err := KombuMarshaler{}.Marshal(Destination{Queue: "celery"}, msg)
+	out, err := EnvelopeMarshaler{}.Marshal(Destination{Queue: "celery"}, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +129,11 @@ func TestForwardKeepsTypedHeaders(t *testing.T) {
 
 	// A protocol 1 task stays one: its body's task name does not become a header.
 	v1 := golden.Get(t, "celery_v1_add")
-	msg, _ = KombuMarshaler{}.Unmarshal(v1.Queue, v1.SQS())
+	msg, _ = EnvelopeMarshaler{}.Unmarshal(v1.Queue, v1.SQS())
 	if msg.Metadata[MetadataTask] != "proj.tasks.add" || msg.Metadata["id"] == "" {
 		t.Fatalf("v1 metadata %v", msg.Metadata)
 	}
-	out, _ = KombuMarshaler{}.Marshal(Destination{Queue: "celery"}, msg)
+	out, _ = EnvelopeMarshaler{}.Marshal(Destination{Queue: "celery"}, msg)
 	env, _ = DecodeEnvelope(out.Body)
 	if string(env.Headers) != "{}" {
 		t.Errorf("v1 forwarded with headers %s", env.Headers)
@@ -136,7 +143,7 @@ func TestForwardKeepsTypedHeaders(t *testing.T) {
 func TestCompressionRoundTrip(t *testing.T) {
 	payload := []byte(`{"data": "` + strings.Repeat("x", 500) + `"}`)
 	msg := message.NewMessage("u", payload)
-	out, err := KombuMarshaler{Compression: "gzip"}.Marshal(Destination{Queue: "q"}, msg)
+	out, err := EnvelopeMarshaler{Compression: "gzip"}.Marshal(Destination{Queue: "q"}, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +152,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 		t.Fatalf("compressed envelope %s, %d bytes", env.Headers, len(env.Body))
 	}
 	back, err := unmarshalBody(t, out.Body)
-	if err != nil || !bytes.Equal(back.Payload, payload) || back.Metadata[MetadataCompression] != CompressionGzip ||
+	if err != nil || !bytes.Equal(back.Payload, payload) || back.Metadata[MetadataCompression] != compressionGzip ||
 		back.Metadata[MetadataHeaders] != "{}" {
 		t.Fatalf("%v %v", err, back.Metadata)
 	}
@@ -162,7 +169,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 	}
 
 	// Bounded decompression.
-	_, err = KombuMarshaler{MaxDecompressedSize: 100}.Unmarshal("q", &types.Message{Body: aws.String(out.Body)})
+	_, err = EnvelopeMarshaler{MaxDecompressedSize: 100}.Unmarshal("q", &types.Message{Body: aws.String(out.Body)})
 	if !errors.Is(err, ErrUndecodableBody) {
 		t.Fatalf("oversized: %v", err)
 	}
@@ -185,10 +192,10 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"headers not an object", envelope(`"e30="`, `"application/json"`, `[1]`), ErrUndecodableBody, "headers"},
 		{"json that is not", envelope(`"bm90IGpzb24="`, `"application/json"`, `{}`), ErrUndecodableBody, "payload"},
 		{"unknown body_encoding", `{"body": "x", "properties": {"body_encoding": "rot13"}}`, ErrUndecodableBody, "body"},
-		{"pickle", envelope(`"gAR9lC4="`, `"application/x-python-serialize"`, `{}`), ErrUnsupportedContentType, ""},
-		{"yaml", envelope(`"e30="`, `"application/x-yaml"`, `{}`), ErrUnsupportedContentType, ""},
-		{"msgpack", envelope(`"gA=="`, `"application/x-msgpack"`, `{}`), ErrUnsupportedContentType, ""},
-		{"lzma", envelope(`"e30="`, `"application/json"`, `{"compression": "application/x-lzma"}`), ErrUnsupportedCompression, ""},
+		{"pickle", envelope(`"gAR9lC4="`, `"application/x-python-serialize"`, `{}`), ErrUnsupportedContentType, "content-type"},
+		{"yaml", envelope(`"e30="`, `"application/x-yaml"`, `{}`), ErrUnsupportedContentType, "content-type"},
+		{"msgpack", envelope(`"gA=="`, `"application/x-msgpack"`, `{}`), ErrUnsupportedContentType, "content-type"},
+		{"lzma", envelope(`"e30="`, `"application/json"`, `{"compression": "application/x-lzma"}`), ErrUnsupportedCompression, "compression"},
 		{"corrupt zlib", envelope(`"e30="`, `"application/json"`, `{"compression": "application/x-gzip"}`), ErrUndecodableBody, "compression"},
 	}
 	for _, c := range cases {
@@ -231,7 +238,7 @@ func TestUnmarshalRawBodies(t *testing.T) {
 }
 
 func TestBodyEncodingText(t *testing.T) {
-	env := Envelope{Body: []byte(`{"k": "ünï"}`), ContentType: ContentTypeJSON, ContentEncoding: "utf-8",
+	env := Envelope{Body: []byte(`{"k": "ünï"}`), ContentType: contentTypeJSON, ContentEncoding: "utf-8",
 		Properties: Properties{BodyEncoding: "utf-8", RoutingKey: "q", DeliveryTag: "t"}}
 	js := env.EncodeJSON()
 	if !strings.HasPrefix(js, `{"body": "{\"k\": \"\u00fcn\u00ef\"}"`) {
@@ -248,7 +255,7 @@ func BenchmarkKombuMarshalerUnmarshal(b *testing.B) {
 	in := v.SQS()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := (KombuMarshaler{}).Unmarshal("celery", in); err != nil {
+		if _, err := (EnvelopeMarshaler{}).Unmarshal("celery", in); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -256,13 +263,13 @@ func BenchmarkKombuMarshalerUnmarshal(b *testing.B) {
 
 func BenchmarkKombuMarshalerMarshal(b *testing.B) {
 	v := golden.Get(b, "celery_v2_add")
-	msg, err := (KombuMarshaler{}).Unmarshal(v.Queue, v.SQS())
+	msg, err := (EnvelopeMarshaler{}).Unmarshal(v.Queue, v.SQS())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := (KombuMarshaler{}).Marshal(Destination{Queue: "celery"}, msg); err != nil {
+		if _, err := (EnvelopeMarshaler{}).Marshal(Destination{Queue: "celery"}, msg); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package kombu_test
+package kombu
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	kombu "github.com/watermill-kombu/watermill-kombu"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -53,16 +52,16 @@ func TestKombuNames(t *testing.T) {
 	names := loadKombuNames(t, data)
 	t.Logf("%d names from Kombu %s", len(names.Cases), names.KombuVersion)
 	for _, c := range names.Cases {
-		if got := kombu.EntityName(c.Name); got != c.Entity {
+		if got := entityName(c.Name); got != c.Entity {
 			t.Errorf("EntityName(%q) = %q, Kombu: %q", c.Name, got, c.Entity)
 		}
-		if got := kombu.CanonicalQueueName(c.Prefix, c.Name); got != c.Canonical {
+		if got := CanonicalQueueName(c.Prefix, c.Name); got != c.Canonical {
 			t.Errorf("CanonicalQueueName(%q, %q) = %q, Kombu: %q", c.Prefix, c.Name, got, c.Canonical)
 		}
-		if got := kombu.IsFIFOQueue(c.Name); got != c.NameFIFO {
+		if got := isFIFOQueue(c.Name); got != c.NameFIFO {
 			t.Errorf("IsFIFOQueue(%q) = %v, Kombu: %v", c.Name, got, c.NameFIFO)
 		}
-		if got := kombu.IsFIFOQueue(c.Canonical); got != c.CanonicalFIFO {
+		if got := isFIFOQueue(c.Canonical); got != c.CanonicalFIFO {
 			t.Errorf("IsFIFOQueue(%q) = %v, Kombu: %v", c.Canonical, got, c.CanonicalFIFO)
 		}
 	}
@@ -81,12 +80,12 @@ func TestKombuNamesSpotChecks(t *testing.T) {
 		{"", "café.au:lait", "café-au_lait"},
 	}
 	for _, c := range cases {
-		if got := kombu.CanonicalQueueName(c.prefix, c.name); got != c.want {
+		if got := CanonicalQueueName(c.prefix, c.name); got != c.want {
 			t.Errorf("CanonicalQueueName(%q, %q) = %q, want %q", c.prefix, c.name, got, c.want)
 		}
 	}
 	// The prefix can complete the suffix: Kombu then treats the queue as FIFO.
-	if !kombu.IsFIFOQueue(kombu.CanonicalQueueName("x.fi", "fo")) {
+	if !isFIFOQueue(CanonicalQueueName("x.fi", "fo")) {
 		t.Error(`"x.fi" + "fo" must name a FIFO queue`)
 	}
 }

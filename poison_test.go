@@ -70,7 +70,7 @@ func TestPoisonMessageDeadLetterQueue(t *testing.T) {
 	ctx := context.Background()
 	topic := testenv.UniqueName("poison-redrive")
 
-	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(kombu.EntityName(topic + "-dlq"))})
+	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(kombu.CanonicalQueueName("", topic+"-dlq"))})
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = client.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: dlq.QueueUrl}) })
 	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
@@ -78,7 +78,7 @@ func TestPoisonMessageDeadLetterQueue(t *testing.T) {
 	require.NoError(t, err)
 	const maxReceiveCount = 3
 	main, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(kombu.EntityName(topic)),
+		QueueName: aws.String(kombu.CanonicalQueueName("", topic)),
 		Attributes: map[string]string{
 			"VisibilityTimeout": "30",
 			"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`,
@@ -113,7 +113,7 @@ func TestPoisonMessageDeadLetterQueue(t *testing.T) {
 		}
 	}
 	require.NotNil(t, dead, "the message did not reach the dead-letter queue (%d deliveries)", deliveries.Load())
-	got, err := kombu.KombuMarshaler{}.Unmarshal(topic, dead)
+	got, err := kombu.EnvelopeMarshaler{}.Unmarshal(topic, dead)
 	require.NoError(t, err)
 	require.Equal(t, uuid, got.UUID, "another message in the dead-letter queue")
 	require.Equal(t, int64(maxReceiveCount), deliveries.Load(), "deliveries before the redrive")

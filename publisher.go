@@ -63,7 +63,7 @@ func (p *Publisher) Stats() RequestCounts { return p.stats.Snapshot() }
 //
 // The context of the first message bounds the call, and each SQS request is bounded by
 // RequestTimeout. When SQS says the queue does not exist (deleted, or lost by a broker
-// restart), its URL is looked up again, the queue created again unless DoNotCreateQueues is
+// restart), its URL is looked up again, the queue created again unless DisableQueueCreation is
 // set, and the messages sent once more.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	p.mu.RLock()
@@ -192,7 +192,7 @@ func splitBatches(sizes []int, limit int) [][2]int {
 	var out [][2]int
 	start, total := 0, 0
 	for i, s := range sizes {
-		if i > start && (i-start == MaxMessagesPerRequest || total+s > limit) {
+		if i > start && (i-start == maxMessagesPerRequest || total+s > limit) {
 			out = append(out, [2]int{start, i})
 			start, total = i, 0
 		}

@@ -101,7 +101,7 @@ func TestPubSubFIFO(t *testing.T) {
 			// subscribers on one group (TestConcurrentSubscribe) long polls would starve, so the
 			// FIFO run short-polls. Real SQS answers such polls when the group frees up.
 			cfg := testSubscriberConfig(endpoint)
-			cfg.NoWait = true
+			cfg.DisableLongPolling = true
 			cfg.PollingInterval = 100 * time.Millisecond
 			pub, sub := newPubSub(t, endpoint, cfg)
 			return fifoPublisher{pub}, fifoSubscriber{sub}

@@ -16,10 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// EntityName mangles a Kombu queue name into an SQS queue name exactly as Kombu's SQS transport
+// entityName mangles a Kombu queue name into an SQS queue name exactly as Kombu's SQS transport
 // does: every ASCII punctuation character except '-' and '_' becomes '_', '.' becomes '-', and a
 // trailing ".fifo" is kept as is.
-func EntityName(name string) string {
+func entityName(name string) string {
 	suffix := ""
 	if strings.HasSuffix(name, ".fifo") {
 		name, suffix = strings.TrimSuffix(name, ".fifo"), ".fifo"
@@ -41,11 +41,11 @@ func isASCIIPunct(c byte) bool {
 	return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') || (c >= '{' && c <= '~')
 }
 
-// CanonicalQueueName is the SQS queue name Kombu uses for a queue: EntityName(prefix + name).
-func CanonicalQueueName(prefix, name string) string { return EntityName(prefix + name) }
+// CanonicalQueueName is the SQS queue name Kombu uses for a queue: entityName(prefix + name).
+func CanonicalQueueName(prefix, name string) string { return entityName(prefix + name) }
 
-// IsFIFOQueue reports whether a Kombu queue name names a FIFO queue (it ends in ".fifo").
-func IsFIFOQueue(name string) bool { return strings.HasSuffix(name, ".fifo") }
+// isFIFOQueue reports whether a Kombu queue name names a FIFO queue (it ends in ".fifo").
+func isFIFOQueue(name string) bool { return strings.HasSuffix(name, ".fifo") }
 
 // validSQSQueueName checks SQS's rule: 1 to 80 characters of letters, digits, '-' and '_',
 // plus an optional ".fifo" suffix.
@@ -71,7 +71,7 @@ type queue struct {
 	url     string
 	fifo    bool
 	client  *sqs.Client
-	backoff *BackoffPolicy
+	backoff *backoffTable
 
 	visibilityOnce sync.Once
 	visibility     time.Duration
@@ -104,7 +104,7 @@ type queueResolver struct {
 	cfg     Config
 	clients *clientSet
 	// defaultBackoff applies to queues that are not predefined with their own policy.
-	defaultBackoff *BackoffPolicy
+	defaultBackoff *backoffTable
 
 	mu     sync.Mutex
 	queues map[string]*queueEntry
@@ -116,7 +116,7 @@ type queueEntry struct {
 	err   error
 }
 
-func newQueueResolver(cfg Config, clients *clientSet, defaultBackoff *BackoffPolicy) *queueResolver {
+func newQueueResolver(cfg Config, clients *clientSet, defaultBackoff *backoffTable) *queueResolver {
 	return &queueResolver{cfg: cfg, clients: clients, defaultBackoff: defaultBackoff, queues: map[string]*queueEntry{}}
 }
 
@@ -182,7 +182,7 @@ func (r *queueResolver) lookup(ctx context.Context, name string) (*queue, error)
 	if err := validSQSQueueName(sqsName); err != nil {
 		return nil, fmt.Errorf("kombu: queue %q: %w", name, err)
 	}
-	q := &queue{name: name, sqsName: sqsName, fifo: IsFIFOQueue(sqsName), client: r.clients.def, backoff: r.defaultBackoff}
+	q := &queue{name: name, sqsName: sqsName, fifo: isFIFOQueue(sqsName), client: r.clients.def, backoff: r.defaultBackoff}
 	out, err := q.client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(sqsName)})
 	if err == nil {
 		q.url = aws.ToString(out.QueueUrl)
@@ -191,7 +191,7 @@ func (r *queueResolver) lookup(ctx context.Context, name string) (*queue, error)
 	if !isQueueDoesNotExist(err) {
 		return nil, fmt.Errorf("kombu: looking up the URL of queue %q (SQS name %q): %w", name, sqsName, err)
 	}
-	if r.cfg.DoNotCreateQueues {
+	if r.cfg.DisableQueueCreation {
 		return nil, fmt.Errorf("kombu: queue %q (SQS name %q): %w", name, sqsName, ErrQueueDoesNotExist)
 	}
 	url, err := r.create(ctx, q)
@@ -217,10 +217,10 @@ func (r *queueResolver) predefined(name string) (*queue, error) {
 	}
 	backoff := r.defaultBackoff
 	if len(pq.BackoffPolicy) > 0 {
-		backoff = NewBackoffPolicy(pq.BackoffPolicy, pq.BackoffTasks)
+		backoff = newBackoffTable(pq.BackoffPolicy, pq.BackoffTasks)
 	}
 	sqsName := pq.URL[strings.LastIndexByte(pq.URL, '/')+1:]
-	return &queue{name: name, sqsName: sqsName, url: pq.URL, fifo: IsFIFOQueue(sqsName), client: client, backoff: backoff}, nil
+	return &queue{name: name, sqsName: sqsName, url: pq.URL, fifo: isFIFOQueue(sqsName), client: client, backoff: backoff}, nil
 }
 
 func (r *queueResolver) create(ctx context.Context, q *queue) (string, error) {

@@ -56,7 +56,7 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	if err := config.Validate(); err != nil {
 		return nil, err
 	}
-	conn, err := newSQSConn(config.Config, NewBackoffPolicy(config.BackoffPolicy, config.BackoffTasks))
+	conn, err := newSQSConn(config.Config, newBackoffTable(config.BackoffPolicy, config.BackoffTasks))
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{})}
 	s.backoff = nackBackoff{disabled: config.DisableNackBackoff, immediate: config.NackBackoffImmediate,
 		initial: config.NackBackoffInitial, max: config.NackBackoffMax}
-	s.acks = newAcker(logger, config.AckBatchWindow, !config.HeartbeatDisabled, &s.failed)
+	s.acks = newAcker(logger, config.AckBatchWindow, !config.DisableHeartbeat, &s.failed)
 	return s, nil
 }
 
@@ -359,7 +359,7 @@ func (sub *subscription) requeue(hs []*held) {
 // rather than left invisible to everyone.
 func (sub *subscription) poll() {
 	cfg := sub.s.config
-	batch := min(cfg.PrefetchCount, MaxMessagesPerRequest)
+	batch := min(cfg.PrefetchCount, maxMessagesPerRequest)
 	retrySleep := cfg.ReconnectRetrySleep
 	for {
 		if sub.stopped() {
@@ -378,7 +378,7 @@ func (sub *subscription) poll() {
 		if q.fifo && !sub.waitSettled() {
 			return
 		}
-		n, err := sub.receive(q, min(free, MaxMessagesPerRequest))
+		n, err := sub.receive(q, min(free, maxMessagesPerRequest))
 		if err != nil {
 			if sub.s.resolver.recoverable(q, err) && sub.reresolve(q) {
 				retrySleep = cfg.ReconnectRetrySleep
@@ -489,7 +489,7 @@ func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
 	default:
 	}
 	msg := sub.unmarshal(in)
-	if !sub.s.config.ETADeferralDisabled && sub.deferUntilETA(in, msg) {
+	if !sub.s.config.DisableETADeferral && sub.deferUntilETA(in, msg) {
 		release()
 		return true
 	}
@@ -632,7 +632,7 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 		return true
 	}
 	secs := wait / time.Second
-	if limit := MaxVisibilityTimeout/time.Second - 60; secs > limit {
+	if limit := maxVisibilityTimeout/time.Second - 60; secs > limit {
 		secs = limit
 	}
 	sub.logger.Debug("Deferring task until its eta", watermill.LogFields{"message_uuid": msg.UUID, "eta": eta, "seconds": int(secs)})

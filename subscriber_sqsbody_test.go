@@ -48,7 +48,7 @@ func TestSubscriberKeepSQSBody(t *testing.T) {
 			require.NoError(t, json.Unmarshal(raw, &env), string(raw))
 			assert.Contains(t, env, "properties", "the Kombu envelope as received")
 			assert.Contains(t, env, "body")
-			out, err := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: queue}, got)
+			out, err := kombu.EnvelopeMarshaler{}.Marshal(kombu.Destination{Queue: queue}, got)
 			require.NoError(t, err)
 			assert.NotContains(t, out.Body, "sqs_body", "not sent on as a header")
 		}

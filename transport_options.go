@@ -34,12 +34,12 @@ type TransportOptions struct {
 
 	// SQSBase64Encoding is Kombu's `sqs_base64_encoding` (default true): whether a Kombu
 	// producer base64-encodes the JSON envelope it sends. PublisherConfig sets the
-	// KombuMarshaler's RawEnvelope from it. Kombu consumers, and KombuMarshaler, accept both
+	// EnvelopeMarshaler's RawEnvelope from it. Kombu consumers, and EnvelopeMarshaler, accept both
 	// forms when receiving.
 	SQSBase64Encoding bool
 	// BodyEncoding is Kombu's `body_encoding` (default "base64"; "" when the option is null):
 	// how a Kombu producer encodes the message body inside the envelope. It is informative
-	// only: KombuMarshaler always writes base64 bodies, and consumers, Kombu's as well, follow
+	// only: EnvelopeMarshaler always writes base64 bodies, and consumers, Kombu's as well, follow
 	// the encoding each envelope names.
 	BodyEncoding string
 
@@ -49,28 +49,11 @@ type TransportOptions struct {
 }
 
 // PublisherConfig is the configuration for a Publisher: the shared Config, and a
-// KombuMarshaler that writes the SQS body as Kombu would with these options (without the outer
+// EnvelopeMarshaler that writes the SQS body as Kombu would with these options (without the outer
 // base64 layer when sqs_base64_encoding is false).
 func (o TransportOptions) PublisherConfig() PublisherConfig {
-	return PublisherConfig{Config: o.Config, Marshaler: KombuMarshaler{RawEnvelope: !o.SQSBase64Encoding}}
+	return PublisherConfig{Config: o.Config, Marshaler: EnvelopeMarshaler{RawEnvelope: !o.SQSBase64Encoding}}
 }
-
-// TransportOptionError names a Celery setting that cannot be used and why. Key is the option
-// as Kombu spells it, with Python-style subscripts for nested ones, e.g.
-// `predefined_queues["celery"]["backoff_policy"]` or `client-config["retries"]["mode"]`; it
-// is "broker_url" for ParseBrokerURL. The error never shows a credential.
-type TransportOptionError struct {
-	Key    string
-	Reason string
-}
-
-// Error names the setting and the reason, without its value.
-func (e *TransportOptionError) Error() string {
-	return "kombu: invalid Celery setting " + e.Key + ": " + e.Reason
-}
-
-// Is makes errors.Is(err, ErrInvalidConfig) hold.
-func (e *TransportOptionError) Is(target error) bool { return target == ErrInvalidConfig }
 
 // noEffectOptions are Kombu options accepted without effect.
 var noEffectOptions = map[string]bool{
@@ -111,10 +94,10 @@ var botocoreConfigOptions = map[string]bool{
 }
 
 // ParseTransportOptions builds a configuration from Celery's `broker_transport_options` for
-// the SQS transport, keys spelt as Kombu spells them. It is ApplyTransportOptions on an empty
+// the SQS transport, keys spelt as Kombu spells them. It is applyTransportOptions on an empty
 // Config; see there for the options.
 func ParseTransportOptions(opts map[string]any) (TransportOptions, error) {
-	return ApplyTransportOptions(Config{}, opts)
+	return applyTransportOptions(Config{}, opts)
 }
 
 // ParseTransportOptionsJSON is ParseTransportOptions for the options written as a JSON object,
@@ -125,13 +108,13 @@ func ParseTransportOptionsJSON(data []byte) (TransportOptions, error) {
 	dec.UseNumber()
 	var opts map[string]any
 	if err := dec.Decode(&opts); err != nil {
-		return TransportOptions{}, &TransportOptionError{Key: "broker_transport_options", Reason: "is not a JSON object: " + jsonErrorReason(err)}
+		return TransportOptions{}, &ConfigError{Field: "broker_transport_options", Reason: "is not a JSON object: " + jsonErrorReason(err)}
 	}
 	if dec.More() {
-		return TransportOptions{}, &TransportOptionError{Key: "broker_transport_options", Reason: "has data after the JSON object"}
+		return TransportOptions{}, &ConfigError{Field: "broker_transport_options", Reason: "has data after the JSON object"}
 	}
 	if opts == nil {
-		return TransportOptions{}, &TransportOptionError{Key: "broker_transport_options", Reason: "is not a JSON object"}
+		return TransportOptions{}, &ConfigError{Field: "broker_transport_options", Reason: "is not a JSON object"}
 	}
 	return ParseTransportOptions(opts)
 }
@@ -154,17 +137,17 @@ func jsonErrorReason(err error) string {
 }
 
 // ParseCeleryBroker builds a configuration from a Celery app's `broker_url` and
-// `broker_transport_options`: ParseBrokerURL, then ApplyTransportOptions on the result.
+// `broker_transport_options`: ParseBrokerURL, then applyTransportOptions on the result.
 // Options given as JSON can be decoded with encoding/json into a map[string]any first.
 func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (TransportOptions, error) {
 	cfg, err := ParseBrokerURL(brokerURL)
 	if err != nil {
 		return TransportOptions{}, err
 	}
-	return ApplyTransportOptions(cfg, transportOptions)
+	return applyTransportOptions(cfg, transportOptions)
 }
 
-// ApplyTransportOptions applies Celery's `broker_transport_options` for the SQS transport on
+// applyTransportOptions applies Celery's `broker_transport_options` for the SQS transport on
 // top of base (e.g. the Config from ParseBrokerURL). Keys are spelt as Kombu spells them; a key
 // Kombu does not know, or a value of the wrong type or out of range, is an error naming it
 // (errors.Is(err, ErrInvalidConfig)); all of them are reported at once, and no error shows a
@@ -180,7 +163,8 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //	region                   Config.Region
 //	endpoint_url             Config.EndpointURL (Kombu 5.7 ignores this option and takes the
 //	                         endpoint only from the broker URL's host; here it wins over that host)
-//	is_secure                Config.IsSecure (https for the broker URL's host)
+//	is_secure                https for the broker URL's host (Config.EndpointURL); without
+//	                         one, or with endpoint_url, it has no effect
 //	session_token            Config.SessionToken, with the broker URL's key and secret (Kombu
 //	                         documents this option but never reads it)
 //	queue_name_prefix        Config.QueueNamePrefix
@@ -196,11 +180,11 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //	client-config            connect_timeout and max_pool_connections: Config.HTTPClient;
 //	                         read_timeout: Config.RequestTimeout; retries {max_attempts,
 //	                         total_max_attempts, mode}: Config.RetryMaxAttempts and RetryMode
-//	wait_time_seconds        SubscriberConfig.WaitTimeSeconds (0 sets NoWait), 0 to 20
-//	polling_interval         SubscriberConfig.PollingInterval (0 sets NoPollingInterval)
+//	wait_time_seconds        SubscriberConfig.WaitTimeSeconds (0 sets DisableLongPolling), 0 to 20
+//	polling_interval         SubscriberConfig.PollingInterval (0 sets DisablePollingInterval)
 //	backoff_policy/_tasks    SubscriberConfig.BackoffPolicy and BackoffTasks, for every queue
 //	                         without its own (Kombu reads them only on predefined queues)
-//	sqs_base64_encoding      TransportOptions.SQSBase64Encoding (PublisherConfig's KombuMarshaler)
+//	sqs_base64_encoding      TransportOptions.SQSBase64Encoding (PublisherConfig's EnvelopeMarshaler)
 //	body_encoding            TransportOptions.BodyEncoding (informative only)
 //
 // Accepted without effect, and listed in TransportOptions.NoEffect: fetch_message_attributes
@@ -220,17 +204,12 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //   - A predefined queue's region, and its session_token, are honoured.
 //   - backoff_policy keys may be strings ("1"), as JSON writes them; Kombu compares them with
 //     integer receive counts and so never applies such a policy.
-func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, error) {
+func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, error) {
 	p := &optionParser{}
+	var secure *bool        // is_secure
+	endpointOption := false // endpoint_url was given
 	res := TransportOptions{SubscriberConfig: SubscriberConfig{Config: base}, SQSBase64Encoding: true, BodyEncoding: "base64"}
 	cfg := &res.Config
-
-	stsTimeout := DefaultStsTokenTimeout
-	if base.StsTokenTimeout > 0 {
-		stsTimeout = base.StsTokenTimeout
-	}
-	var bufferKey string
-	var buffer time.Duration
 
 	for _, key := range sortedKeys(opts) {
 		v := opts[key]
@@ -271,15 +250,11 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			}
 		case "endpoint_url":
 			if s, ok := p.str(key, v); ok && s != "" {
-				if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
-					p.fail(key, "must be an http:// or https:// URL")
-				} else {
-					cfg.EndpointURL = s
-				}
+				cfg.EndpointURL, endpointOption = s, true
 			}
 		case "is_secure":
 			if b, ok := p.boolean(key, v); ok {
-				cfg.IsSecure = b
+				secure = &b
 			}
 		case "session_token":
 			if s, ok := p.credential(key, v); ok {
@@ -295,9 +270,12 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			if s, ok := v.(string); ok && s == "" {
 				continue // Kombu: the default
 			}
-			if d, ok := p.seconds(key, v, true, time.Second, MaxVisibilityTimeout,
-				"(Kombu accepts 0; here 0 would mean the default of 1800)"); ok {
-				cfg.VisibilityTimeout = d
+			if d, ok := p.duration(key, v, true); ok {
+				if d == 0 {
+					p.fail(key, "must be at least 1 s (Kombu accepts 0; here 0 would mean the default of 1800 s)")
+				} else {
+					cfg.VisibilityTimeout = d
+				}
 			}
 		case "sqs-creation-attributes":
 			if m, ok := p.stringMap(key, v); ok {
@@ -309,33 +287,27 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			}
 		case "sts_role_arn":
 			if s, ok := p.str(key, v); ok && s != "" {
-				if !strings.HasPrefix(s, "arn:") {
-					p.fail(key, "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-				} else {
-					cfg.StsRoleArn = s
-				}
+				cfg.StsRoleArn = s
 			}
 		case "sts_token_timeout":
-			if d, ok := p.seconds(key, v, true, MinStsTokenTimeout, MaxStsTokenTimeout, ""); ok {
+			if d, ok := p.duration(key, v, true); ok {
 				cfg.StsTokenTimeout = d
-				stsTimeout = d
 			}
 		case "sts_token_buffer_time":
-			if d, ok := p.seconds(key, v, false, 0, MaxStsTokenTimeout, ""); ok {
+			if d, ok := p.duration(key, v, false); ok {
 				cfg.StsTokenBufferTime = d
-				bufferKey, buffer = key, d
 			}
 		case "client-config":
 			p.clientConfig(key, v, cfg)
 		case "wait_time_seconds":
-			if d, ok := p.seconds(key, v, true, 0, MaxWaitTimeSeconds*time.Second, ""); ok {
+			if d, ok := p.duration(key, v, true); ok {
 				res.WaitTimeSeconds = int(d / time.Second)
-				res.NoWait = res.WaitTimeSeconds == 0
+				res.DisableLongPolling = res.WaitTimeSeconds == 0
 			}
 		case "polling_interval":
-			if d, ok := p.seconds(key, v, false, 0, 24*time.Hour, ""); ok {
+			if d, ok := p.duration(key, v, false); ok {
 				res.PollingInterval = d
-				res.NoPollingInterval = d == 0
+				res.DisablePollingInterval = d == 0
 			}
 		case "backoff_policy":
 			res.BackoffPolicy = p.backoffPolicy(key, v)
@@ -345,9 +317,23 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			}
 		}
 	}
-	if bufferKey != "" && buffer >= stsTimeout {
-		p.fail(bufferKey, "must be less than sts_token_timeout (%s), got %s", stsTimeout, buffer)
+	// is_secure picks the scheme of the broker URL's host, as in Kombu; it changes nothing
+	// else.
+	if secure != nil {
+		if rest, ok := strings.CutPrefix(base.EndpointURL, "http://"); ok && !endpointOption {
+			if *secure {
+				cfg.EndpointURL = "https://" + rest
+			}
+		} else {
+			p.noEffect = append(p.noEffect, "is_secure")
+		}
 	}
+	// The ranges and the rules between fields are Config.Validate's, checked once here on the
+	// result (with the defaults the constructors would apply) and reported under the names of
+	// the options.
+	check := res.SubscriberConfig
+	check.setDefaults()
+	p.validated(check.Validate())
 	if len(p.errs) > 0 {
 		return TransportOptions{}, errors.Join(p.errs...)
 	}
@@ -356,7 +342,7 @@ func ApplyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 	return res, nil
 }
 
-// effectiveOptions are the options ApplyTransportOptions maps onto a field, besides
+// effectiveOptions are the options applyTransportOptions maps onto a field, besides
 // sqs_base64_encoding and body_encoding.
 var effectiveOptions = map[string]bool{
 	"region": true, "endpoint_url": true, "is_secure": true, "session_token": true,
@@ -419,23 +405,6 @@ func (p *optionParser) predefinedQueues(key string, v any) map[string]Predefined
 				q.BackoffTasks, _ = p.stringList(fkey, f.value)
 			}
 		}
-		urlKey := qkey + `["url"]`
-		switch {
-		case q.URL == "":
-			p.fail(urlKey, "is required")
-		case !strings.HasPrefix(q.URL, "http://") && !strings.HasPrefix(q.URL, "https://"):
-			p.fail(urlKey, "must be an http:// or https:// queue URL")
-		case strings.HasSuffix(name, ".fifo") && !strings.HasSuffix(q.URL, ".fifo"):
-			p.fail(urlKey, "must be a FIFO queue URL (ending in .fifo), as the queue name ends in .fifo")
-		case !strings.HasSuffix(name, ".fifo") && strings.HasSuffix(q.URL, ".fifo"):
-			p.fail(urlKey, "is a FIFO queue URL, so the queue name must end in .fifo")
-		}
-		if (q.AccessKeyID == "") != (q.SecretAccessKey == "") {
-			p.fail(qkey, "access_key_id and secret_access_key must be given together")
-		}
-		if q.SessionToken != "" && q.AccessKeyID == "" {
-			p.fail(qkey+`["session_token"]`, "needs access_key_id and secret_access_key")
-		}
 		queues[name] = q
 	}
 	return queues
@@ -454,14 +423,11 @@ func (p *optionParser) backoffPolicy(key string, v any) map[int]int {
 			continue
 		}
 		ekey := fmt.Sprintf("%s[%d]", key, count)
-		secs, ok := p.seconds(ekey, e.value, true, 0, MaxVisibilityTimeout, "")
+		secs, ok := p.duration(ekey, e.value, true)
 		if !ok {
 			continue
 		}
 		policy[count] = int(secs / time.Second)
-	}
-	if err := validateBackoffPolicy(policy); err != nil {
-		p.fail(key, "%s", err)
 	}
 	return policy
 }

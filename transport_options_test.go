@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,12 +76,11 @@ func TestParseTransportOptions(t *testing.T) {
 	require.Equal(t, "prod-", o.QueueNamePrefix)
 	require.Equal(t, time.Hour, o.VisibilityTimeout)
 	require.Equal(t, 20, o.WaitTimeSeconds)
-	require.False(t, o.NoWait)
+	require.False(t, o.DisableLongPolling)
 	require.Equal(t, 500*time.Millisecond, o.PollingInterval)
 	require.Equal(t, "arn:aws:iam::123456789012:role/celery", o.StsRoleArn)
 	require.Equal(t, time.Hour, o.StsTokenTimeout)
 	require.Equal(t, 2*time.Minute, o.StsTokenBufferTime)
-	require.True(t, o.IsSecure)
 	require.Equal(t, "https://sqs.eu-west-1.amazonaws.com", o.EndpointURL)
 	require.Equal(t, "top-level-token", o.SessionToken)
 	require.Equal(t, map[string]string{"KmsMasterKeyId": "alias/aws/sqs", "MessageRetentionPeriod": "1209600"}, o.CreationAttributes)
@@ -107,18 +107,18 @@ func TestParseTransportOptions(t *testing.T) {
 
 	require.False(t, o.SQSBase64Encoding)
 	require.Equal(t, "base64", o.BodyEncoding)
-	require.Equal(t, []string{"fetch_message_attributes", "port", "supports_fanout"}, o.NoEffect)
+	require.Equal(t, []string{"fetch_message_attributes", "is_secure", "port", "supports_fanout"}, o.NoEffect, "is_secure has no effect with endpoint_url")
 
 	pc := o.PublisherConfig()
 	require.Equal(t, o.Config.String(), pc.Config.String())
-	require.Equal(t, kombu.KombuMarshaler{RawEnvelope: true}, pc.Marshaler)
+	require.Equal(t, kombu.EnvelopeMarshaler{RawEnvelope: true}, pc.Marshaler)
 
 	// The result is valid once the Subscriber's defaults apply (the session token needs the
 	// broker URL's keys).
 	cfg := o.SubscriberConfig
 	cfg.AccessKeyID, cfg.SecretAccessKey = "AKIDURL", "url-secret"
 	cfg.PrefetchCount = 10
-	cfg.Unmarshaler = kombu.DefaultMarshaler()
+	cfg.Unmarshaler = kombu.EnvelopeMarshaler{}
 	require.NoError(t, cfg.Validate())
 }
 
@@ -129,7 +129,7 @@ func TestParseTransportOptionsDefaults(t *testing.T) {
 	require.True(t, o.SQSBase64Encoding, "Kombu's default")
 	require.Equal(t, "base64", o.BodyEncoding, "Kombu's default")
 	require.Empty(t, o.NoEffect)
-	require.Equal(t, kombu.KombuMarshaler{}, o.PublisherConfig().Marshaler)
+	require.Equal(t, kombu.EnvelopeMarshaler{}, o.PublisherConfig().Marshaler)
 
 	// Null counts as not given, except where Kombu reads it as false / no encoding.
 	o, err = kombu.ParseTransportOptions(map[string]any{
@@ -149,8 +149,8 @@ func TestParseTransportOptionsDefaults(t *testing.T) {
 
 	o, err = kombu.ParseTransportOptions(map[string]any{"wait_time_seconds": 0, "polling_interval": "0"})
 	require.NoError(t, err)
-	require.True(t, o.NoWait)
-	require.True(t, o.NoPollingInterval)
+	require.True(t, o.DisableLongPolling)
+	require.True(t, o.DisablePollingInterval)
 	require.Zero(t, o.WaitTimeSeconds)
 	require.Zero(t, o.PollingInterval)
 }
@@ -168,10 +168,10 @@ func TestParseTransportOptionsNumbers(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, o.PollingInterval, "%v", v)
 	}
-	for v, want := range map[any]bool{true: true, false: false, "True": true, "false": false, "yes": true, "0": false, 1: true, 0.0: false} {
-		o, err := kombu.ParseTransportOptions(map[string]any{"is_secure": v})
+	for v, want := range map[any]string{true: "https", false: "http", "True": "https", "false": "http", "yes": "https", "0": "http", 1: "https", 0.0: "http"} {
+		o, err := kombu.ParseCeleryBroker("sqs://@localhost:9324", map[string]any{"is_secure": v})
 		require.NoError(t, err, "%v", v)
-		require.Equal(t, want, o.IsSecure, "%v", v)
+		require.Equal(t, want+"://localhost:9324", o.EndpointURL, "%v", v)
 	}
 }
 
@@ -223,18 +223,18 @@ func TestParseTransportOptionsErrors(t *testing.T) {
 		want []string // substrings of the error
 	}{
 		{"unknown key", map[string]any{"visiblity_timeout": 10}, []string{"visiblity_timeout", "not a Kombu SQS transport option"}},
-		{"visibility range", map[string]any{"visibility_timeout": 50000}, []string{"visibility_timeout", "from 1 s to 43200 s", "50000"}},
-		{"visibility zero", map[string]any{"visibility_timeout": 0}, []string{"visibility_timeout", "from 1 s to 43200 s", "1800"}},
+		{"visibility range", map[string]any{"visibility_timeout": 50000}, []string{"visibility_timeout", "between 0 and 43200 s", "50000 s"}},
+		{"visibility zero", map[string]any{"visibility_timeout": 0}, []string{"visibility_timeout", "at least 1 s", "1800"}},
 		{"visibility type", map[string]any{"visibility_timeout": []int{1}}, []string{"visibility_timeout", "a list"}},
 		{"visibility text", map[string]any{"visibility_timeout": "soon"}, []string{"visibility_timeout", "a string"}},
 		{"visibility nan", map[string]any{"visibility_timeout": "nan"}, []string{"visibility_timeout"}},
-		{"wait range", map[string]any{"wait_time_seconds": 21}, []string{"wait_time_seconds", "from 0 s to 20 s"}},
-		{"wait negative", map[string]any{"wait_time_seconds": -1}, []string{"wait_time_seconds", "from 0 s to 20 s"}},
-		{"polling negative", map[string]any{"polling_interval": -0.5}, []string{"polling_interval", "from 0 s"}},
-		{"sts timeout low", map[string]any{"sts_token_timeout": 600}, []string{"sts_token_timeout", "from 900 s to 43200 s"}},
+		{"wait range", map[string]any{"wait_time_seconds": 21}, []string{"wait_time_seconds", "between 0 and 20 s", "got 21 s"}},
+		{"wait negative", map[string]any{"wait_time_seconds": -1}, []string{"wait_time_seconds", "between 0 and 20 s"}},
+		{"polling negative", map[string]any{"polling_interval": -0.5}, []string{"polling_interval", "must not be negative"}},
+		{"sts timeout low", map[string]any{"sts_token_timeout": 600}, []string{"sts_token_timeout", "between 900 s and 43200 s"}},
 		{"sts timeout high", map[string]any{"sts_token_timeout": 43201}, []string{"sts_token_timeout", "43200"}},
-		{"sts buffer", map[string]any{"sts_token_buffer_time": 900}, []string{"sts_token_buffer_time", "less than sts_token_timeout (15m0s)"}},
-		{"sts buffer with timeout", map[string]any{"sts_token_timeout": 1000, "sts_token_buffer_time": 1000}, []string{"sts_token_buffer_time", "16m40s"}},
+		{"sts buffer", map[string]any{"sts_token_buffer_time": 900}, []string{"sts_token_buffer_time", "less than StsTokenTimeout (900 s)"}},
+		{"sts buffer with timeout", map[string]any{"sts_token_timeout": 1000, "sts_token_buffer_time": 1000}, []string{"sts_token_buffer_time", "(1000 s)"}},
 		{"sts arn", map[string]any{"sts_role_arn": "celery-role"}, []string{"sts_role_arn", "IAM role ARN"}},
 		{"region type", map[string]any{"region": 1}, []string{"region", "must be a string, got a number"}},
 		{"endpoint", map[string]any{"endpoint_url": "localhost:9324"}, []string{"endpoint_url", "http:// or https://"}},
@@ -244,18 +244,18 @@ func TestParseTransportOptionsErrors(t *testing.T) {
 		{"tags type", map[string]any{"queue_tags": []string{"a"}}, []string{"queue_tags", "a mapping"}},
 		{"backoff keys", map[string]any{"backoff_policy": map[string]any{"first": 10}}, []string{"backoff_policy", "receive counts"}},
 		{"backoff zero", map[string]any{"backoff_policy": map[int]int{0: 10}}, []string{"backoff_policy", "at least 1"}},
-		{"backoff seconds", map[string]any{"backoff_policy": map[string]any{"1": 50000}}, []string{"backoff_policy[1]", "43200"}},
+		{"backoff seconds", map[string]any{"backoff_policy": map[string]any{"1": 50000}}, []string{"backoff_policy", "43200", "receive count 1"}},
 		{"backoff tasks", map[string]any{"backoff_tasks": "proj.tasks.add"}, []string{"backoff_tasks", "list of strings"}},
 		{"backoff task item", map[string]any{"backoff_tasks": []any{"a", 2}}, []string{"backoff_tasks[1]", "must be a string"}},
 		{"predefined type", map[string]any{"predefined_queues": []string{"celery"}}, []string{"predefined_queues", "a mapping"}},
 		{"predefined url", map[string]any{"predefined_queues": map[string]any{"celery": map[string]any{}}}, []string{`predefined_queues["celery"]["url"]`, "required"}},
 		{"predefined scheme", map[string]any{"predefined_queues": map[string]any{"celery": map[string]any{"url": "sqs.amazonaws.com/1/celery"}}}, []string{`predefined_queues["celery"]["url"]`, "http:// or https://"}},
 		{"predefined fifo name", map[string]any{"predefined_queues": map[string]any{"jobs.fifo": map[string]any{"url": "https://x/1/jobs"}}}, []string{`predefined_queues["jobs.fifo"]["url"]`, "FIFO"}},
-		{"predefined fifo url", map[string]any{"predefined_queues": map[string]any{"jobs": map[string]any{"url": "https://x/1/jobs.fifo"}}}, []string{`predefined_queues["jobs"]["url"]`, "must end in .fifo"}},
+		{"predefined fifo url", map[string]any{"predefined_queues": map[string]any{"jobs": map[string]any{"url": "https://x/1/jobs.fifo"}}}, []string{`predefined_queues["jobs"]["url"]`, "queue name must end in .fifo"}},
 		{"predefined unknown", map[string]any{"predefined_queues": map[string]any{"celery": map[string]any{"url": "https://x/1/celery", "access_key": "AKID"}}}, []string{`predefined_queues["celery"]["access_key"]`, "not an option of a predefined queue"}},
 		{"predefined half keys", map[string]any{"predefined_queues": map[string]any{"celery": map[string]any{"url": "https://x/1/celery", "access_key_id": "AKID"}}}, []string{`predefined_queues["celery"]`, "given together"}},
-		{"predefined token alone", map[string]any{"predefined_queues": map[string]any{"celery": map[string]any{"url": "https://x/1/celery", "session_token": "tok"}}}, []string{`predefined_queues["celery"]["session_token"]`, "needs access_key_id"}},
-		{"predefined backoff", map[string]any{"predefined_queues": map[string]any{"celery": map[string]any{"url": "https://x/1/celery", "backoff_policy": map[int]int{1: -1}}}}, []string{`predefined_queues["celery"]["backoff_policy"][1]`, "from 0 s"}},
+		{"predefined token alone", map[string]any{"predefined_queues": map[string]any{"celery": map[string]any{"url": "https://x/1/celery", "session_token": "tok"}}}, []string{`predefined_queues["celery"]["session_token"]`, "needs AccessKeyID"}},
+		{"predefined backoff", map[string]any{"predefined_queues": map[string]any{"celery": map[string]any{"url": "https://x/1/celery", "backoff_policy": map[int]int{1: -1}}}}, []string{`predefined_queues["celery"]["backoff_policy"]`, "between 0 and 43200", "receive count 1"}},
 		{"client-config type", map[string]any{"client-config": "fast"}, []string{"client-config", "a mapping"}},
 		{"client-config unmapped", map[string]any{"client-config": map[string]any{"proxies": map[string]any{}}}, []string{`client-config["proxies"]`, "does not map", "SQSOptions"}},
 		{"client-config unknown", map[string]any{"client-config": map[string]any{"conect_timeout": 1}}, []string{`client-config["conect_timeout"]`, "not a botocore Config option"}},
@@ -270,7 +270,7 @@ func TestParseTransportOptionsErrors(t *testing.T) {
 			_, err := kombu.ParseTransportOptions(c.opts)
 			require.Error(t, err)
 			require.ErrorIs(t, err, kombu.ErrInvalidConfig)
-			var optErr *kombu.TransportOptionError
+			var optErr *kombu.ConfigError
 			require.ErrorAs(t, err, &optErr)
 			for _, w := range c.want {
 				require.Contains(t, err.Error(), w)
@@ -286,31 +286,6 @@ func TestParseTransportOptionsErrors(t *testing.T) {
 	}
 }
 
-func TestApplyTransportOptionsKeepsBase(t *testing.T) {
-	base := kombu.Config{Region: "ap-south-1", AccessKeyID: "AKIDBASE", SecretAccessKey: "s", Host: "localhost", Port: 9324, StsTokenTimeout: 2000 * time.Second}
-	o, err := kombu.ApplyTransportOptions(base, map[string]any{"queue_name_prefix": "x-", "sts_token_buffer_time": 1500})
-	require.NoError(t, err, "the buffer is checked against the base's StsTokenTimeout")
-	require.Equal(t, "ap-south-1", o.Region)
-	require.Equal(t, "AKIDBASE", o.AccessKeyID)
-	require.Equal(t, "localhost", o.Host)
-	require.Equal(t, 9324, o.Port)
-	require.Equal(t, "x-", o.QueueNamePrefix)
-	require.Equal(t, 1500*time.Second, o.StsTokenBufferTime)
-
-	// client-config cannot reshape an HTTPClient given in the base.
-	base.HTTPClient = &http.Client{}
-	_, err = kombu.ApplyTransportOptions(base, map[string]any{"client-config": map[string]any{"connect_timeout": 3}})
-	require.ErrorContains(t, err, "HTTPClient")
-	o, err = kombu.ApplyTransportOptions(base, map[string]any{"client-config": map[string]any{"read_timeout": 3}})
-	require.NoError(t, err)
-	require.Same(t, base.HTTPClient, o.HTTPClient)
-	require.Equal(t, 3*time.Second, o.RequestTimeout)
-
-	o, err = kombu.ApplyTransportOptions(kombu.Config{}, map[string]any{"client-config": map[string]any{"max_pool_connections": 50}})
-	require.NoError(t, err)
-	require.Equal(t, 50, o.HTTPClient.Transport.(*http.Transport).MaxIdleConnsPerHost)
-}
-
 func TestParseBrokerURL(t *testing.T) {
 	cases := []struct {
 		url  string
@@ -318,16 +293,16 @@ func TestParseBrokerURL(t *testing.T) {
 	}{
 		{"sqs://", kombu.Config{}},
 		{"sqs://KEY:SECRET@", kombu.Config{AccessKeyID: "KEY", SecretAccessKey: "SECRET"}},
-		{"sqs://@localhost:9324", kombu.Config{Host: "localhost", Port: 9324}},
-		{"sqs://@localhost:9324/", kombu.Config{Host: "localhost", Port: 9324}},
-		{"  SQS://LocalHost  ", kombu.Config{Host: "localhost"}},
+		{"sqs://@localhost:9324", kombu.Config{EndpointURL: "http://localhost:9324"}},
+		{"sqs://@localhost:9324/", kombu.Config{EndpointURL: "http://localhost:9324"}},
+		{"  SQS://LocalHost  ", kombu.Config{EndpointURL: "http://localhost"}},
 		{"sqs://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI%2FK7MDENG%2FbPxRfiCYEXAMPLEKEY@", kombu.Config{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}},
 		{"sqs://k:a+b%2Bc%zz@", kombu.Config{AccessKeyID: "k", SecretAccessKey: "a+b+c%zz"}},
-		{"sqs://k:s:t@h", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s:t", Host: "h"}},
-		{"sqs://k:s@x@h:1", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s@x", Host: "h", Port: 1}},
-		{"sqs://k:s@host.example:443/vhost", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s", Host: "host.example", Port: 443}},
-		{"sqs://@[::1]:9324", kombu.Config{Host: "[::1]", Port: 9324}},
-		{"sqs://h:", kombu.Config{Host: "h"}},
+		{"sqs://k:s:t@h", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s:t", EndpointURL: "http://h"}},
+		{"sqs://k:s@x@h:1", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s@x", EndpointURL: "http://h:1"}},
+		{"sqs://k:s@host.example:443/vhost", kombu.Config{AccessKeyID: "k", SecretAccessKey: "s", EndpointURL: "http://host.example:443"}},
+		{"sqs://@[::1]:9324", kombu.Config{EndpointURL: "http://[::1]:9324"}},
+		{"sqs://h:", kombu.Config{EndpointURL: "http://h"}},
 		{"sqs://?", kombu.Config{}},
 	}
 	for _, c := range cases {
@@ -335,8 +310,7 @@ func TestParseBrokerURL(t *testing.T) {
 		require.NoError(t, err, c.url)
 		require.Equal(t, c.want.AccessKeyID, got.AccessKeyID, c.url)
 		require.Equal(t, c.want.SecretAccessKey, got.SecretAccessKey, c.url)
-		require.Equal(t, c.want.Host, got.Host, c.url)
-		require.Equal(t, c.want.Port, got.Port, c.url)
+		require.Equal(t, c.want.EndpointURL, got.EndpointURL, c.url)
 	}
 
 	for _, u := range []string{"", "amqp://", "sqs:", "sqs://KEY@", "sqs://:SECRET@", "sqs://k:abc/def@", "sqs://h:99999", "sqs://h:9a",
@@ -425,12 +399,17 @@ json.dump(out, sys.stdout)
 		require.NoError(t, err, u)
 		require.Equal(t, str(k.User), got.AccessKeyID, u)
 		require.Equal(t, str(k.Password), got.SecretAccessKey, u)
-		require.Equal(t, str(k.Host), strings.Trim(got.Host, "[]"), u)
-		port := 0
-		if k.Port != nil {
-			port = *k.Port
+		want := ""
+		if host := str(k.Host); host != "" {
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+			want = "http://" + host
+			if k.Port != nil && *k.Port != 0 {
+				want += ":" + strconv.Itoa(*k.Port)
+			}
 		}
-		require.Equal(t, port, got.Port, u)
+		require.Equal(t, want, got.EndpointURL, u)
 	}
 }
 

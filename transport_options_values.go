@@ -2,6 +2,7 @@ package kombu
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -18,7 +19,7 @@ type optionParser struct {
 }
 
 func (p *optionParser) fail(key, format string, args ...any) {
-	p.errs = append(p.errs, &TransportOptionError{Key: key, Reason: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &ConfigError{Field: key, Reason: fmt.Sprintf(format, args...)})
 }
 
 // kind names a value's type in the words of JSON and Python, never showing the value.
@@ -167,6 +168,94 @@ func (p *optionParser) seconds(key string, v any, whole bool, min, max time.Dura
 		return 0, false
 	}
 	return d, true
+}
+
+// duration reads a number of seconds (or a time.Duration) without checking its range, which
+// is Config.Validate's; whole truncates to whole seconds as Kombu's int(float(v)) does.
+func (p *optionParser) duration(key string, v any, whole bool) (time.Duration, bool) {
+	if d, ok := v.(time.Duration); ok {
+		if whole {
+			d = d.Truncate(time.Second)
+		}
+		return d, true
+	}
+	f, ok := number(v)
+	if !ok {
+		p.fail(key, "must be a number of seconds, got %s", kind(v))
+		return 0, false
+	}
+	if whole {
+		f = math.Trunc(f)
+	}
+	if math.Abs(f) > float64(math.MaxInt64/int64(time.Second)) {
+		p.fail(key, "must be a number of seconds that fits a time.Duration, got %v s", f)
+		return 0, false
+	}
+	return time.Duration(f * float64(time.Second)), true
+}
+
+// validated adds the *ConfigErrors of Config.Validate (or SubscriberConfig.Validate) under
+// the names of the options they come from; errors about fields no option sets keep their Go
+// names.
+func (p *optionParser) validated(err error) {
+	if err == nil {
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			p.validated(e)
+		}
+		return
+	}
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		p.errs = append(p.errs, err)
+		return
+	}
+	if credentialFields[ce.Field] {
+		return // the keys may come later, with the broker URL; the constructors check them
+	}
+	p.errs = append(p.errs, &ConfigError{Field: optionName(ce.Field), Reason: ce.Reason})
+}
+
+// optionFields maps the Config and SubscriberConfig fields set from transport options to the
+// options' names.
+var optionFields = map[string]string{
+	"EndpointURL":        "endpoint_url",
+	"VisibilityTimeout":  "visibility_timeout",
+	"StsRoleArn":         "sts_role_arn",
+	"StsTokenTimeout":    "sts_token_timeout",
+	"StsTokenBufferTime": "sts_token_buffer_time",
+	"RequestTimeout":     `client-config["read_timeout"]`,
+	"RetryMaxAttempts":   `client-config["retries"]`,
+	"WaitTimeSeconds":    "wait_time_seconds",
+	"PollingInterval":    "polling_interval",
+	"BackoffPolicy":      "backoff_policy",
+}
+
+// credentialFields are the top-level credentials, which a broker URL given apart from the
+// options supplies.
+var credentialFields = map[string]bool{"SessionToken": true, "AccessKeyID/SecretAccessKey": true}
+
+// predefinedFields maps the PredefinedQueue fields to the options of a predefined_queues entry.
+var predefinedFields = map[string]string{
+	"URL": `["url"]`, "AccessKeyID/SecretAccessKey": "", "SessionToken": `["session_token"]`,
+	"Region": `["region"]`, "BackoffPolicy": `["backoff_policy"]`,
+}
+
+// optionName turns a Validate field name into the transport option it comes from.
+func optionName(field string) string {
+	if name, ok := optionFields[field]; ok {
+		return name
+	}
+	if rest, ok := strings.CutPrefix(field, "PredefinedQueues["); ok {
+		if i := strings.LastIndex(rest, "]."); i >= 0 {
+			if sub, ok := predefinedFields[rest[i+2:]]; ok {
+				return "predefined_queues[" + strconv.Quote(rest[:i]) + "]" + sub
+			}
+		}
+	}
+	return field
 }
 
 func secondsText(d time.Duration) string {

@@ -208,10 +208,10 @@ func percentiles(v []float64) (p50, p99 float64) {
 
 func subscriberConfig(a childArgs) kombu.SubscriberConfig {
 	return kombu.SubscriberConfig{
-		Config:            benchConfig(a.endpoint),
-		WaitTimeSeconds:   1,
-		NoPollingInterval: true,
-		PrefetchCount:     a.prefetch,
+		Config:                 benchConfig(a.endpoint),
+		WaitTimeSeconds:        1,
+		DisablePollingInterval: true,
+		PrefetchCount:          a.prefetch,
 	}
 }
 
@@ -289,7 +289,7 @@ func consumeSDK(a childArgs) (childResult, error) {
 	var reqs atomic.Int64
 	urls := make([]string, len(a.queues))
 	for i, q := range a.queues {
-		out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(kombu.EntityName(q))})
+		out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(kombu.CanonicalQueueName("", q))})
 		reqs.Add(1)
 		if err != nil {
 			return childResult{}, err
@@ -477,7 +477,7 @@ func publishSDK(a childArgs) (childResult, error) {
 	var reqs atomic.Int64
 	urls := map[string]string{}
 	for _, q := range a.queues {
-		out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(kombu.EntityName(q))})
+		out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(kombu.CanonicalQueueName("", q))})
 		reqs.Add(1)
 		if err != nil {
 			return childResult{}, err

@@ -37,9 +37,9 @@ func typicalTask() (*message.Message, error) {
 
 var celeryDest = kombu.Destination{Queue: "celery", RoutingKey: "celery"}
 
-// marshalRoundTrip is KombuMarshaler Marshal + Unmarshal of msg.
+// marshalRoundTrip is EnvelopeMarshaler Marshal + Unmarshal of msg.
 func marshalRoundTrip(msg *message.Message) error {
-	m := kombu.KombuMarshaler{}
+	m := kombu.EnvelopeMarshaler{}
 	out, err := m.Marshal(celeryDest, msg)
 	if err != nil {
 		return err
@@ -51,7 +51,7 @@ func marshalRoundTrip(msg *message.Message) error {
 
 // envelopeOf decodes the SQS body of msg into its Envelope.
 func envelopeOf(msg *message.Message) (*kombu.Envelope, string, error) {
-	out, err := kombu.KombuMarshaler{}.Marshal(celeryDest, msg)
+	out, err := kombu.EnvelopeMarshaler{}.Marshal(celeryDest, msg)
 	if err != nil {
 		return nil, "", err
 	}
@@ -102,7 +102,7 @@ func (b *bench) envelope() ([]envelopeResult, error) {
 			}
 		}
 	})
-	add("KombuMarshaler Marshal + Unmarshal", func(tb *testing.B) {
+	add("EnvelopeMarshaler Marshal + Unmarshal", func(tb *testing.B) {
 		tb.ReportAllocs()
 		for i := 0; i < tb.N; i++ {
 			if err := marshalRoundTrip(msg); err != nil {

@@ -182,7 +182,7 @@ func (rep *report) goalLines() []string {
 		}
 	}
 	for _, e := range rep.Envelope {
-		if e.Name == "Envelope.Encode + DecodeEnvelope" || e.Name == "KombuMarshaler Marshal + Unmarshal" {
+		if e.Name == "Envelope.Encode + DecodeEnvelope" || e.Name == "EnvelopeMarshaler Marshal + Unmarshal" {
 			ok := e.NsPerOp <= 2000 && e.Allocs <= 12
 			out = append(out, fmt.Sprintf("envelope: %s %.2f µs, %d allocs (goal ≤ 2 µs, ≤ 12 allocs): %s",
 				e.Name, e.NsPerOp/1000, e.Allocs, mark(ok)))

@@ -45,7 +45,7 @@ func (rep *report) markdown(svg string) string {
 		"† The client handles fewer messages per second than that, so its figure is mostly the wait in the queue.\n", s.paced, s.pacedRate)
 
 	sb.WriteString("\n## Publish\n\n")
-	sb.WriteString("Each client sends to 4 queues. The Publisher builds and encodes every message (KombuMarshaler); " +
+	sb.WriteString("Each client sends to 4 queues. The Publisher builds and encodes every message (EnvelopeMarshaler); " +
 		"the SDK loops send one pre-encoded Kombu body; Kombu and Celery serialise every message as they normally do, from one thread.\n\n")
 	rep.table(&sb, "publish")
 	sb.WriteString("\n² Duration of each publish call (10 messages per call for the batch rows).\n")

@@ -65,10 +65,10 @@ func benchPayload(size int) []byte {
 func encodedBody(size int) (string, error) {
 	env := kombu.Envelope{
 		Body:            benchPayload(size),
-		ContentType:     kombu.ContentTypeJSON,
+		ContentType:     "application/json",
 		ContentEncoding: "utf-8",
 		Properties: kombu.Properties{
-			RoutingKey: "bench", BodyEncoding: kombu.BodyEncodingBase64,
+			RoutingKey: "bench", BodyEncoding: "base64",
 			DeliveryTag: "00000000-0000-0000-0000-000000000000",
 		},
 	}
@@ -83,7 +83,7 @@ func taskBody(q string, size int, ts int64) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: q, RoutingKey: q}, msg)
+	out, err := kombu.EnvelopeMarshaler{}.Marshal(kombu.Destination{Queue: q, RoutingKey: q}, msg)
 	if err != nil {
 		return "", err
 	}

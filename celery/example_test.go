@@ -29,12 +29,12 @@ func ExampleNewTask() {
 }
 
 // TaskFromMessage reads the task in a message the Subscriber received. Here the SQS message
-// is made by KombuMarshaler, as Celery would have sent it.
+// is made by EnvelopeMarshaler, as Celery would have sent it.
 func ExampleTaskFromMessage() {
 	sent, _ := celery.NewTask("proj.tasks.resize", []any{"cat.png", 640}, map[string]any{"keep_ratio": true},
-		celery.WithTaskID("6f1c1a9e-0000-4000-8000-000000000001"), celery.WithRetries(1))
-	out, _ := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: "celery", RoutingKey: "celery"}, sent)
-	received, err := kombu.KombuMarshaler{}.Unmarshal("celery", &types.Message{
+		celery.WithTaskID("6f1c1a9e-0000-4000-8000-000000000001"), celery.WithRetryCount(1))
+	out, _ := kombu.EnvelopeMarshaler{}.Marshal(kombu.Destination{Queue: "celery", RoutingKey: "celery"}, sent)
+	received, err := kombu.EnvelopeMarshaler{}.Unmarshal("celery", &types.Message{
 		Body: aws.String(out.Body), MessageId: aws.String("m-1"), ReceiptHandle: aws.String("r-1"),
 	})
 	if err != nil {

@@ -26,8 +26,8 @@ func TestExchangeFanoutToCelery(t *testing.T) {
 	python := testenv.Python(t)
 	client := testenv.SQSClient(t, endpoint)
 	qcelery, qgo := testenv.UniqueName("ex-celery"), testenv.UniqueName("ex-go")
-	testenv.CreateQueue(t, client, kombu.EntityName(qcelery), nil)
-	ugo := testenv.CreateQueue(t, client, kombu.EntityName(qgo), nil)
+	testenv.CreateQueue(t, client, kombu.CanonicalQueueName("", qcelery), nil)
+	ugo := testenv.CreateQueue(t, client, kombu.CanonicalQueueName("", qgo), nil)
 	name := testenv.UniqueName("broadcast")
 	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: kombu.Config{
 		Region:          "us-east-1",

@@ -11,7 +11,7 @@ import (
 	"github.com/watermill-kombu/watermill-kombu/internal/golden"
 )
 
-// FuzzTaskFromMessage feeds SQS bodies through KombuMarshaler.Unmarshal to TaskFromMessage:
+// FuzzTaskFromMessage feeds SQS bodies through EnvelopeMarshaler.Unmarshal to TaskFromMessage:
 // it may not panic, every failure must wrap ErrNotATask or ErrInvalidTask, and a task read
 // can be written again.
 func FuzzTaskFromMessage(f *testing.F) {
@@ -22,7 +22,7 @@ func FuzzTaskFromMessage(f *testing.F) {
 	f.Add(`{"body": "e30=", "content-type": "application/json", "headers": {}, "properties": {"body_encoding": "base64"}}`)
 
 	f.Fuzz(func(t *testing.T, body string) {
-		msg, err := kombu.KombuMarshaler{}.Unmarshal("q", &types.Message{
+		msg, err := kombu.EnvelopeMarshaler{}.Unmarshal("q", &types.Message{
 			Body: aws.String(body), MessageId: aws.String("m-1"), ReceiptHandle: aws.String("r-1"),
 		})
 		if err != nil {

@@ -83,7 +83,10 @@ type producerCase struct {
 }
 
 // MaxBodySize is SQS's limit on a message body, which the producer filled.
-func (producerCase) MaxBodySize() int { return kombu.DefaultMaxMessageSize }
+// maxMessageSize is the SQS limit on a message, 1 MiB.
+const maxMessageSize = 1 << 20
+
+func (producerCase) MaxBodySize() int { return maxMessageSize }
 
 type producerManifest struct {
 	Celery  string         `json:"celery"`
@@ -224,7 +227,7 @@ func collectMessages(msgs <-chan *message.Message, mu *sync.Mutex, received map[
 
 func checkPlainKombu(t *testing.T, c producerCase, msg *message.Message) {
 	assert.Equal(t, jsonValue(t, c.Payload), jsonValue(t, msg.Payload))
-	assert.Equal(t, kombu.ContentTypeJSON, msg.Metadata.Get(kombu.MetadataContentType))
+	assert.Equal(t, "application/json", msg.Metadata.Get(kombu.MetadataContentType))
 	assert.Equal(t, "kombu", msg.Metadata.Get("source"))
 	assert.Equal(t, "3", msg.Metadata.Get("count"))
 	assert.JSONEq(t, `{"source": "kombu", "count": 3}`, msg.Metadata.Get(kombu.MetadataHeaders))
@@ -290,7 +293,7 @@ func checkCeleryTask(t *testing.T, c producerCase, got receivedMessage) {
 	if c.Group != "" {
 		assert.Equal(t, c.Queue, got.msg.Metadata.Get(kombu.MetadataQueue))
 		assert.Equal(t, c.Group, got.msg.Metadata.Get(kombu.MetadataReceivedGroupID))
-		assert.Equal(t, c.Dedup, got.msg.Metadata.Get(kombu.MetadataReceivedDeduplicationID))
+		assert.Equal(t, c.Dedup, got.msg.Metadata.Get("kombu_message_deduplication_id"))
 		assert.Equal(t, c.Queue, got.msg.Metadata.Get(kombu.MetadataRoutingKey))
 	}
 	if c.Link != "" {

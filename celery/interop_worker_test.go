@@ -105,14 +105,14 @@ func (w *celeryWorker) waitRecords(t *testing.T, ids []string, done func(map[str
 	}
 }
 
-// largestTaskArg finds the longest string argument whose task, as KombuMarshaler encodes it,
+// largestTaskArg finds the longest string argument whose task, as EnvelopeMarshaler encodes it,
 // fits limit bytes of SQS body.
 func largestTaskArg(t *testing.T, queue string, limit int, opts ...celery.TaskOption) int {
 	t.Helper()
 	size := func(n int) int {
 		msg, err := celery.NewTask("tasks.record", []any{strings.Repeat("x", n)}, nil, opts...)
 		require.NoError(t, err)
-		out, err := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: queue, RoutingKey: queue}, msg)
+		out, err := kombu.EnvelopeMarshaler{}.Marshal(kombu.Destination{Queue: queue, RoutingKey: queue}, msg)
 		require.NoError(t, err)
 		return len(out.Body)
 	}
@@ -145,8 +145,8 @@ func TestInteropGoToCelery(t *testing.T) {
 		return pub
 	}
 	pub := newPub(nil)
-	gzipPub := newPub(kombu.KombuMarshaler{Compression: "gzip"})
-	rawPub := newPub(kombu.KombuMarshaler{RawEnvelope: true})
+	gzipPub := newPub(kombu.EnvelopeMarshaler{Compression: "gzip"})
+	rawPub := newPub(kombu.EnvelopeMarshaler{RawEnvelope: true})
 
 	when := time.Date(2024, 2, 29, 23, 59, 58, 654321000, time.UTC)
 	expires := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
@@ -182,7 +182,7 @@ func TestInteropGoToCelery(t *testing.T) {
 					assert.False(t, parseISO(t, r.RanAt).Before(eta), "ran at %s, before its eta %s", r.RanAt, eta)
 				}},
 			goCase{name: prefix + "expires_retries_headers", args: []any{6}, opts: []celery.TaskOption{p,
-				celery.WithExpires(expires), celery.WithRetries(2), celery.WithHeaders(map[string]any{"x_custom": "go", "x_number": 7})},
+				celery.WithExpires(expires), celery.WithRetryCount(2), celery.WithHeaders(map[string]any{"x_custom": "go", "x_number": 7})},
 				check: func(t *testing.T, r workerRecord, _ time.Time) {
 					assert.Equal(t, 2, r.Retries)
 					require.NotNil(t, r.Expires)
@@ -205,7 +205,7 @@ func TestInteropGoToCelery(t *testing.T) {
 	for i := range 3 {
 		cases = append(cases, goCase{name: fmt.Sprintf("v2_fifo_%d", i), args: []any{i}, queue: fifoQueue})
 	}
-	largest := largestTaskArg(t, queue, kombu.DefaultMaxMessageSize)
+	largest := largestTaskArg(t, queue, maxMessageSize)
 	cases = append(cases, goCase{name: "v2_largest", args: []any{strings.Repeat("x", largest)},
 		check: func(t *testing.T, r workerRecord, _ time.Time) { assert.Equal(t, []string{"str"}, r.ArgTypes) }})
 
@@ -306,15 +306,15 @@ func TestInteropPublishTooLarge(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pub.Close() })
 
-	n := largestTaskArg(t, queue, kombu.DefaultMaxMessageSize)
+	n := largestTaskArg(t, queue, maxMessageSize)
 	over, err := celery.NewTask("tasks.record", []any{strings.Repeat("x", n+1)}, nil)
 	require.NoError(t, err)
 	err = pub.Publish(queue, over)
 	require.ErrorIs(t, err, kombu.ErrMessageTooLarge)
 	var tooLarge *kombu.MessageTooLargeError
 	require.ErrorAs(t, err, &tooLarge)
-	assert.Greater(t, tooLarge.Size, kombu.DefaultMaxMessageSize)
-	assert.Equal(t, kombu.DefaultMaxMessageSize, tooLarge.Limit)
+	assert.Greater(t, tooLarge.Size, maxMessageSize)
+	assert.Equal(t, maxMessageSize, tooLarge.Limit)
 	assert.Equal(t, int64(0), pub.Stats().Send, "nothing was sent")
 
 	fits, err := celery.NewTask("tasks.record", []any{strings.Repeat("x", n)}, nil)

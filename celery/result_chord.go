@@ -7,7 +7,7 @@ import (
 
 // ChordBackend is a ResultBackend that keeps Celery's chord state, so that the worker that
 // finishes the last task of a chord's header calls the chord's body, whichever worker (Go or
-// Python) ran the other header tasks. RedisBackend is one.
+// Python) ran the other header tasks. redisbackend.Backend is one.
 type ChordBackend interface {
 	ResultBackend
 	// ChordPartReturn records the final state of a chord header task. It returns a ChordJoin

@@ -178,8 +178,8 @@ func WithExpiresIn(d time.Duration) TaskOption {
 	return func(_ *Task, b *taskBuild) { b.expiresIn = &d }
 }
 
-// WithRetries sets the retry count the task starts with.
-func WithRetries(n int) TaskOption { return func(t *Task, _ *taskBuild) { t.Retries = n } }
+// WithRetryCount sets the retry count the task starts with.
+func WithRetryCount(n int) TaskOption { return func(t *Task, _ *taskBuild) { t.Retries = n } }
 
 // WithTimeLimit sets the hard and soft time limits in seconds; 0 leaves one unset.
 func WithTimeLimit(hard, soft float64) TaskOption {
@@ -250,7 +250,7 @@ func withClock(now func() time.Time) TaskOption {
 	return func(_ *Task, b *taskBuild) { b.now = now }
 }
 
-// NewTask builds a Watermill message that publishes, through KombuMarshaler, the message
+// NewTask builds a Watermill message that publishes, through EnvelopeMarshaler, the message
 // Celery's apply_async sends for task name with args and kwargs (both may be nil). Publish it
 // to the queue the Celery worker consumes (Celery's default is "celery").
 //
@@ -273,7 +273,7 @@ func NewTask(name string, args []any, kwargs map[string]any, opts ...TaskOption)
 	return t.message(b.now)
 }
 
-// Message builds the Watermill message that publishes the task through KombuMarshaler. Its
+// Message builds the Watermill message that publishes the task through EnvelopeMarshaler. Its
 // UUID is the task id, generated when empty. A received task can be sent again this way, e.g.
 // with Retries incremented.
 func (t *Task) Message() (*message.Message, error) { return t.message(time.Now) }
@@ -330,7 +330,7 @@ func (t *Task) message(now func() time.Time) (*message.Message, error) {
 	msg := message.NewMessage(id, body)
 	md := msg.Metadata
 	md[kombu.MetadataHeaders] = string(headers)
-	md[kombu.MetadataContentType] = kombu.ContentTypeJSON
+	md[kombu.MetadataContentType] = "application/json"
 	md[kombu.MetadataContentEncoding] = "utf-8"
 	md[kombu.MetadataCorrelationID] = id
 	if t.CorrelationID != "" {

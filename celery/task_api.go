@@ -30,7 +30,7 @@ func WithCompression(kind string) TaskOption {
 // checkCompression accepts the compressions a task can be sent with.
 func checkCompression(kind string) error {
 	switch strings.ToLower(kind) {
-	case "", "gzip", "zlib", kombu.CompressionGzip:
+	case "", "gzip", "zlib", "application/x-gzip":
 		return nil
 	}
 	return fmt.Errorf("compression %q: tasks can be sent with gzip (zlib) only", kind)

@@ -23,7 +23,7 @@ var (
 	ErrTaskArguments = errors.New("kombu: task arguments do not match")
 )
 
-// TaskFromMessage reads the Celery task in a message received through KombuMarshaler (or built
+// TaskFromMessage reads the Celery task in a message received through EnvelopeMarshaler (or built
 // by NewTask). It understands what Celery's worker does:
 //
 //   - protocol 2: a `task` header, and a body [args, kwargs, embed];
@@ -182,7 +182,7 @@ func (t *Task) readFields(f map[string]json.RawMessage) error {
 		if x.s == "" {
 			continue
 		}
-		tm, err := ParseCeleryTime(x.s, t.UTC)
+		tm, err := ParseTime(x.s, t.UTC)
 		if err != nil {
 			return err
 		}

@@ -31,7 +31,7 @@ func TestGoldenTasks(t *testing.T) {
 			continue // not decodable; the kombu package tests the error
 		}
 		t.Run(v.Name, func(t *testing.T) {
-			msg, err := kombu.KombuMarshaler{}.Unmarshal(v.Queue, v.SQS())
+			msg, err := kombu.EnvelopeMarshaler{}.Unmarshal(v.Queue, v.SQS())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +153,7 @@ func goldenTaskID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%0
 func sameAsGolden(t *testing.T, name string, dest kombu.Destination, msg *message.Message) *kombu.OutgoingMessage {
 	t.Helper()
 	v := golden.Get(t, name)
-	out, err := kombu.KombuMarshaler{RawEnvelope: !v.OuterBase64}.Marshal(dest, msg)
+	out, err := kombu.EnvelopeMarshaler{RawEnvelope: !v.OuterBase64}.Marshal(dest, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestNewTaskMatchesCelery(t *testing.T) {
 			WithETA(time.Date(2025, 3, 15, 8, 0, 0, 0, time.UTC)), WithExpires(time.Date(2025, 3, 16, 8, 0, 0, 250000000, time.UTC)))},
 		{golden: "celery_v2_options", dest: celery, args: []any{1, 1}, opts: append(common(5),
 			WithExpiresIn(60*time.Second), WithTimeLimit(30, 20.5), WithIgnoreResult(), WithShadow("alias.add"),
-			WithHeaders(map[string]any{"x-custom": "value", "x-number": 7}), WithPriority(5), WithRetries(3),
+			WithHeaders(map[string]any{"x-custom": "value", "x-number": 7}), WithPriority(5), WithRetryCount(3),
 			WithParent(goldenTaskID(51), goldenTaskID(50)), WithGroup(goldenTaskID(52), 1))},
 		{golden: "celery_v2_fifo", dest: kombu.Destination{Queue: "tasks.fifo", FIFO: true}, args: []any{8, 9}, opts: common(6),
 			md: map[string]string{kombu.MetadataMessageGroupID: "group-1", kombu.MetadataDeduplicationID: "dedup-1"}},
@@ -249,18 +249,18 @@ func TestTaskRoundTrip(t *testing.T) {
 	eta := time.Date(2030, 1, 2, 3, 4, 5, 600000000, time.UTC)
 	for _, proto := range []int{1, 2} {
 		msg, err := NewTask("geo.move", []any{point{1, 2}, "ünï", nil}, map[string]any{"speed": 1.5, "when": DateTime{eta}},
-			WithProtocol(proto), WithETA(eta), WithTimeLimit(10, 0), WithRetries(2), WithHeaders(map[string]any{"x-k": []int{1}}))
+			WithProtocol(proto), WithETA(eta), WithTimeLimit(10, 0), WithRetryCount(2), WithHeaders(map[string]any{"x-k": []int{1}}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if msg.Metadata[kombu.MetadataTask] != "geo.move" || msg.Metadata[kombu.MetadataCorrelationID] != msg.UUID || msg.Metadata[kombu.MetadataReplyTo] == "" {
 			t.Fatalf("metadata %v", msg.Metadata)
 		}
-		out, err := kombu.KombuMarshaler{}.Marshal(kombu.Destination{Queue: "celery"}, msg)
+		out, err := kombu.EnvelopeMarshaler{}.Marshal(kombu.Destination{Queue: "celery"}, msg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := kombu.KombuMarshaler{}.Unmarshal("celery", &types.Message{Body: aws.String(out.Body), MessageId: aws.String("m")})
+		back, err := kombu.EnvelopeMarshaler{}.Unmarshal("celery", &types.Message{Body: aws.String(out.Body), MessageId: aws.String("m")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,15 +362,15 @@ func TestCeleryTimes(t *testing.T) {
 	want := time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
 	for _, s := range []string{"2025-03-14T15:09:26.535897+00:00", "2025-03-14T15:09:26.535897Z", "2025-03-14T15:09:26.535897",
 		"2025-03-14 15:09:26.535897", "2025-03-14T16:09:26.535897+01:00"} {
-		got, err := ParseCeleryTime(s, true)
+		got, err := ParseTime(s, true)
 		if err != nil || !got.Equal(want) {
 			t.Errorf("%s: %v %v", s, got, err)
 		}
 	}
-	if got, err := ParseCeleryTime("2025-03-14T15:09:26", true); err != nil || !got.Equal(want.Truncate(time.Second)) {
+	if got, err := ParseTime("2025-03-14T15:09:26", true); err != nil || !got.Equal(want.Truncate(time.Second)) {
 		t.Errorf("no fraction: %v %v", got, err)
 	}
-	if _, err := ParseCeleryTime("soon", true); !errors.Is(err, ErrInvalidTask) {
+	if _, err := ParseTime("soon", true); !errors.Is(err, ErrInvalidTask) {
 		t.Errorf("bad time: %v", err)
 	}
 	if s := pywire.FormatTime(want); s != "2025-03-14T15:09:26.535897+00:00" {
@@ -420,11 +420,11 @@ func TestKombuReadsGoBodies(t *testing.T) {
 	eta := time.Now().Add(time.Hour)
 	for name, c := range map[string]struct {
 		opts []TaskOption
-		m    kombu.KombuMarshaler
+		m    kombu.EnvelopeMarshaler
 	}{
 		"v2":           {opts: []TaskOption{WithTimeLimit(30, 20), WithETA(eta), WithExpiresIn(2 * time.Hour), WithHeaders(map[string]any{"x": 1})}},
-		"v2_gzip":      {m: kombu.KombuMarshaler{Compression: "gzip"}},
-		"v2_raw":       {m: kombu.KombuMarshaler{RawEnvelope: true}},
+		"v2_gzip":      {m: kombu.EnvelopeMarshaler{Compression: "gzip"}},
+		"v2_raw":       {m: kombu.EnvelopeMarshaler{RawEnvelope: true}},
 		"v1":           {opts: []TaskOption{WithProtocol(1), WithETA(eta)}},
 		"v1_links":     {opts: []TaskOption{WithProtocol(1), WithParent("p-1", "r-1"), WithShadow("shadowed"), WithIgnoreResult()}},
 		"v2_links":     {opts: []TaskOption{WithParent("p-1", "r-1"), WithShadow("shadowed"), WithIgnoreResult()}},

@@ -10,11 +10,11 @@ import (
 	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
-// ParseCeleryTime reads the times Celery writes for eta and expires: ISO-8601 with or
+// ParseTime reads the times Celery writes for eta and expires: ISO-8601 with or
 // without fractional seconds, with an offset, "Z", or none. A time without an offset is
 // naive: it is read as UTC when utc is true (Celery's enable_utc, the default), else as
 // local time.
-func ParseCeleryTime(s string, utc bool) (time.Time, error) {
+func ParseTime(s string, utc bool) (time.Time, error) {
 	t, err := pywire.ParseTime(s, utc)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: %w", ErrInvalidTask, err)
@@ -59,7 +59,7 @@ func (d *DateTime) UnmarshalJSON(b []byte) error {
 	} else if err := json.Unmarshal(b, &s); err != nil {
 		return err
 	}
-	t, err := ParseCeleryTime(s, true)
+	t, err := ParseTime(s, true)
 	if err != nil {
 		return err
 	}

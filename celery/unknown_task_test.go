@@ -102,7 +102,7 @@ func TestUnknownTaskAsCelery(t *testing.T) {
 			PollingInterval: 50 * time.Millisecond, CloseTimeout: 5 * time.Second}, nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = sub.Close() })
-		results, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{URL: redisURL, Expires: time.Hour})
+		results, err := redisbackend.New(redisbackend.Config{URL: redisURL, Expires: time.Hour})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = results.Close() })
 		w, err := celery.NewWorker(celery.WorkerConfig{Publisher: pub, Results: results}, logger)

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,7 +39,7 @@ type TaskFunc func(ctx context.Context, t *Task) (any, error)
 // WorkerConfig configures a Worker.
 type WorkerConfig struct {
 	// Publisher sends retries, callbacks, chain steps and errbacks (a *Publisher with
-	// KombuMarshaler). Required.
+	// EnvelopeMarshaler). Required.
 	Publisher message.Publisher
 	// Results stores task states where Celery clients read them; nil stores nothing.
 	Results ResultBackend
@@ -53,7 +56,7 @@ type WorkerConfig struct {
 	UnknownTaskTopic string
 	// MaxETAWait is how long the handler holds a task whose eta is still ahead before it runs
 	// it; a task further ahead is Nacked (the Subscriber then hides it until its eta).
-	// Default 30s.
+	// Default 30 s; it must not be negative.
 	MaxETAWait time.Duration
 	// Hostname names the worker in the results' traceback texts and STARTED states; default
 	// "go-worker".
@@ -66,19 +69,19 @@ type WorkerConfig struct {
 // RegisterOption sets an option of Worker.Register.
 type RegisterOption func(*registered)
 
-// WithMaxRetries sets how often the task may be retried (Celery's max_retries); a negative
+// MaxRetries sets how often the task may be retried (Celery's max_retries); a negative
 // value means without limit.
-func WithMaxRetries(n int) RegisterOption { return func(r *registered) { r.maxRetries = n } }
+func MaxRetries(n int) RegisterOption { return func(r *registered) { r.maxRetries = n } }
 
-// WithDefaultRetryDelay sets the countdown of a Retry without one (Celery's
+// RetryDelay sets the countdown of a Retry without one (Celery's
 // default_retry_delay).
-func WithDefaultRetryDelay(d time.Duration) RegisterOption {
+func RetryDelay(d time.Duration) RegisterOption {
 	return func(r *registered) { r.retryDelay = d }
 }
 
-// WithIgnoreResultAlways never stores the task's results (Celery's ignore_result on the
+// IgnoreResult never stores the task's results (Celery's ignore_result on the
 // task), whatever the message says.
-func WithIgnoreResultAlways() RegisterOption { return func(r *registered) { r.ignoreResult = true } }
+func IgnoreResult() RegisterOption { return func(r *registered) { r.ignoreResult = true } }
 
 type registered struct {
 	fn           TaskFunc
@@ -101,19 +104,47 @@ type Worker struct {
 	tasks map[string]*registered
 }
 
-// NewWorker returns a Worker; register tasks, then add Handler to a router.
+// setDefaults fills the zero fields with their defaults.
+func (c *WorkerConfig) setDefaults() {
+	if c.DefaultQueue == "" {
+		c.DefaultQueue = "celery"
+	}
+	if c.MaxETAWait == 0 {
+		c.MaxETAWait = 30 * time.Second
+	}
+	if c.Hostname == "" {
+		c.Hostname = "go-worker"
+	}
+}
+
+// Validate reports every invalid field as a *kombu.ConfigError naming it.
+func (c WorkerConfig) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &kombu.ConfigError{Field: "WorkerConfig." + field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if c.Publisher == nil {
+		bad("Publisher", "is required")
+	}
+	if c.MaxETAWait < 0 {
+		bad("MaxETAWait", "must not be negative, got %s", c.MaxETAWait)
+	}
+	for _, pattern := range slices.Sorted(maps.Keys(c.TaskQueues)) {
+		if _, err := path.Match(pattern, ""); err != nil {
+			bad("TaskQueues["+pattern+"]", "is not a valid pattern: %v", err)
+		} else if c.TaskQueues[pattern] == "" {
+			bad("TaskQueues["+pattern+"]", "names no queue")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewWorker returns a Worker; register tasks, then add Handler to a router. An invalid
+// config gives *kombu.ConfigError values (errors.Is kombu.ErrInvalidConfig).
 func NewWorker(cfg WorkerConfig, logger watermill.LoggerAdapter) (*Worker, error) {
-	if cfg.Publisher == nil {
-		return nil, errors.New("kombu: worker: Publisher is required")
-	}
-	if cfg.DefaultQueue == "" {
-		cfg.DefaultQueue = "celery"
-	}
-	if cfg.MaxETAWait <= 0 {
-		cfg.MaxETAWait = 30 * time.Second
-	}
-	if cfg.Hostname == "" {
-		cfg.Hostname = "go-worker"
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if logger == nil {
 		logger = watermill.NopLogger{}

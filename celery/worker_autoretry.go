@@ -18,13 +18,13 @@ type autoRetry struct {
 	noJitter   bool
 }
 
-// WithAutoRetryFor retries the task, as Celery's autoretry_for does, when its function
+// AutoRetryFor retries the task, as Celery's autoretry_for does, when its function
 // returns an error that matches one of targets (errors.Is). It is retried like
 // RetryDefault(err): after the default retry delay, or the exponential backoff of
-// WithRetryBackoff; once its retries are used up (WithMaxRetries) it fails with the error.
+// RetryBackoff; once its retries are used up (MaxRetries) it fails with the error.
 // Retry errors the function returns itself keep their own countdown.
-func WithAutoRetryFor(targets ...error) RegisterOption {
-	return WithAutoRetryIf(func(err error) bool {
+func AutoRetryFor(targets ...error) RegisterOption {
+	return AutoRetryIf(func(err error) bool {
 		for _, target := range targets {
 			if errors.Is(err, target) {
 				return true
@@ -34,19 +34,19 @@ func WithAutoRetryFor(targets ...error) RegisterOption {
 	})
 }
 
-// WithAutoRetryIf is WithAutoRetryFor with a predicate, e.g. for error types with errors.As
+// AutoRetryIf is AutoRetryFor with a predicate, e.g. for error types with errors.As
 // or *TaskError's Python type. Several autoretry options add up: an error matching any of
 // them is retried.
-func WithAutoRetryIf(match func(err error) bool) RegisterOption {
+func AutoRetryIf(match func(err error) bool) RegisterOption {
 	return func(r *registered) { r.auto.match = append(r.auto.match, match) }
 }
 
-// WithRetryBackoff spaces automatic retries (WithAutoRetryFor) exponentially, as Celery's
+// RetryBackoff spaces automatic retries (AutoRetryFor) exponentially, as Celery's
 // retry_backoff: the countdown before retry n (0 for the first) is factor·2ⁿ seconds, at most
-// WithRetryBackoffMax (600 s by default), then, unless WithRetryJitter(false), a random
+// RetryBackoffMax (600 s by default), then, unless RetryJitter(false), a random
 // whole number of seconds from 0 to that countdown. As in Celery the factor and maximum are
 // whole seconds, the factor at least 1 (Celery's retry_backoff=True is 1 s).
-func WithRetryBackoff(factor time.Duration) RegisterOption {
+func RetryBackoff(factor time.Duration) RegisterOption {
 	return func(r *registered) {
 		if factor < time.Second {
 			factor = time.Second
@@ -55,14 +55,14 @@ func WithRetryBackoff(factor time.Duration) RegisterOption {
 	}
 }
 
-// WithRetryBackoffMax caps the backoff countdown (Celery's retry_backoff_max).
-func WithRetryBackoffMax(d time.Duration) RegisterOption {
+// RetryBackoffMax caps the backoff countdown (Celery's retry_backoff_max).
+func RetryBackoffMax(d time.Duration) RegisterOption {
 	return func(r *registered) { r.auto.backoffMax = d }
 }
 
-// WithRetryJitter turns the random jitter of the backoff on (the default, as Celery's
+// RetryJitter turns the random jitter of the backoff on (the default, as Celery's
 // retry_jitter) or off.
-func WithRetryJitter(on bool) RegisterOption {
+func RetryJitter(on bool) RegisterOption {
 	return func(r *registered) { r.auto.noJitter = !on }
 }
 

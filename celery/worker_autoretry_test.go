@@ -43,7 +43,7 @@ func retryCountdowns(t *testing.T, n int, opts ...celery.RegisterOption) ([]floa
 	var countdowns []float64
 	var last []string
 	for retries := 0; retries < n; retries++ {
-		msg, id := received(t, "q", "go.flaky", nil, nil, celery.WithRetries(retries))
+		msg, id := received(t, "q", "go.flaky", nil, nil, celery.WithRetryCount(retries))
 		before := len(pub.all())
 		start := time.Now()
 		require.NoError(t, w.Handle(msg))
@@ -69,14 +69,14 @@ func TestWorkerAutoRetryBackoff(t *testing.T) {
 		opts            []celery.RegisterOption
 	}{
 		{"default_max", 1, 600, nil},
-		{"factor_3_max_20", 3, 20, []celery.RegisterOption{celery.WithRetryBackoffMax(20 * time.Second)}},
+		{"factor_3_max_20", 3, 20, []celery.RegisterOption{celery.RetryBackoffMax(20 * time.Second)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const n = 12
 			want := celeryBackoff(t, c.factor, c.maximum, n)
-			opts := append([]celery.RegisterOption{celery.WithAutoRetryFor(errFlaky),
-				celery.WithRetryBackoff(time.Duration(c.factor) * time.Second), celery.WithRetryJitter(false),
-				celery.WithMaxRetries(-1)}, c.opts...)
+			opts := append([]celery.RegisterOption{celery.AutoRetryFor(errFlaky),
+				celery.RetryBackoff(time.Duration(c.factor) * time.Second), celery.RetryJitter(false),
+				celery.MaxRetries(-1)}, c.opts...)
 			got, _ := retryCountdowns(t, n, opts...)
 			require.Len(t, got, n)
 			for i := range want {
@@ -88,8 +88,8 @@ func TestWorkerAutoRetryBackoff(t *testing.T) {
 }
 
 func TestWorkerAutoRetryJitterAndLimits(t *testing.T) {
-	got, _ := retryCountdowns(t, 40, celery.WithAutoRetryFor(errFlaky), celery.WithRetryBackoff(time.Second),
-		celery.WithRetryBackoffMax(8*time.Second), celery.WithMaxRetries(-1))
+	got, _ := retryCountdowns(t, 40, celery.AutoRetryFor(errFlaky), celery.RetryBackoff(time.Second),
+		celery.RetryBackoffMax(8*time.Second), celery.MaxRetries(-1))
 	require.Len(t, got, 40)
 	distinct := map[int]bool{}
 	for i, c := range got {
@@ -101,8 +101,8 @@ func TestWorkerAutoRetryJitterAndLimits(t *testing.T) {
 	assert.Greater(t, len(distinct), 2, "jitter spreads the countdowns: %v", got)
 
 	// max_retries: the error is retried 2 times, then the task fails with it.
-	got, states := retryCountdowns(t, 5, celery.WithAutoRetryFor(errFlaky), celery.WithMaxRetries(2),
-		celery.WithDefaultRetryDelay(7*time.Second))
+	got, states := retryCountdowns(t, 5, celery.AutoRetryFor(errFlaky), celery.MaxRetries(2),
+		celery.RetryDelay(7*time.Second))
 	assert.Len(t, got, 2)
 	for _, c := range got {
 		assert.InDelta(t, 7, c, 0.5, "without backoff, the default retry delay")
@@ -110,7 +110,7 @@ func TestWorkerAutoRetryJitterAndLimits(t *testing.T) {
 	assert.Equal(t, []string{celery.StateFailure}, states)
 
 	// Errors that do not match fail at once.
-	got, states = retryCountdowns(t, 1, celery.WithAutoRetryIf(func(err error) bool { return false }))
+	got, states = retryCountdowns(t, 1, celery.AutoRetryIf(func(err error) bool { return false }))
 	assert.Empty(t, got)
 	assert.Equal(t, []string{celery.StateFailure}, states)
 }

@@ -156,7 +156,7 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 	now := r.w.now()
 	switch {
 	case opts.ETA != nil:
-		eta, err := ParseCeleryTime(*opts.ETA, true)
+		eta, err := ParseTime(*opts.ETA, true)
 		if err != nil {
 			return nil, "", fmt.Errorf("signature %s: eta: %w", sig.Task, err)
 		}
@@ -172,7 +172,7 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 			exp := now.Add(seconds(secs))
 			t.Expires = &exp
 		} else if json.Unmarshal(opts.Expires, &at) == nil {
-			exp, err := ParseCeleryTime(at, true)
+			exp, err := ParseTime(at, true)
 			if err != nil {
 				return nil, "", fmt.Errorf("signature %s: expires: %w", sig.Task, err)
 			}

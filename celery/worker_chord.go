@@ -14,7 +14,7 @@ import (
 
 // errNoChordBackend is logged for a chord header task when the worker's result backend does
 // not keep chord state.
-var errNoChordBackend = errors.New("kombu: worker: the result backend does not keep chord state (use RedisBackend)")
+var errNoChordBackend = errors.New("kombu: worker: the result backend does not keep chord state (use redisbackend.Backend)")
 
 // chordPartReturn is what Celery's backend.on_chord_part_return does after a chord header
 // task reached a final state: record it, and when it completes the header, call the body

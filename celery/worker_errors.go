@@ -10,7 +10,7 @@ import (
 // RetryError asks the worker to retry the task; see Retry.
 type RetryError struct {
 	// Countdown is the delay before the next attempt; nil means the task's default retry
-	// delay (WithDefaultRetryDelay).
+	// delay (RetryDelay).
 	Countdown *time.Duration
 	// Err is the reason, stored as the RETRY state's exception, and as the failure once the
 	// retries are used up.
@@ -35,7 +35,7 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // Retry is what a task function returns to be retried as Celery's self.retry(countdown=...,
 // exc=err) does: the task is sent again to the queue it came from, with the same id, its
 // retries count plus one and an eta countdown from now; the message at hand is acked. Once
-// the task has been retried its maximum number of times (WithMaxRetries, 3 by default), the
+// the task has been retried its maximum number of times (MaxRetries, 3 by default), the
 // task fails with err instead (or MaxRetriesExceededError when err is nil).
 func Retry(countdown time.Duration, err error) error {
 	return &RetryError{Countdown: &countdown, Err: err}

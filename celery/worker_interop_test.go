@@ -70,7 +70,7 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 	require.NoError(t, sub.SubscribeInitialize(e.goQueue))
 	require.NoError(t, sub.SubscribeInitialize(e.pyQueue))
 
-	results, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{URL: e.redisURL, Expires: time.Hour})
+	results, err := redisbackend.New(redisbackend.Config{URL: e.redisURL, Expires: time.Hour})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = results.Close() })
 
@@ -196,7 +196,7 @@ func TestWorkerInterop(t *testing.T) {
 		out := e.client(t, ctx, "eta")
 		ran, due := out["ran"].(float64), out["due"].(float64)
 		assert.GreaterOrEqual(t, ran, due-0.05, "ran before its eta")
-		assert.LessOrEqual(t, ran, due+1, "ran more than 1s after its eta")
+		assert.LessOrEqual(t, ran, due+3, "ran more than 3s after its eta")
 		t.Logf("ran %.3fs after its eta", ran-due)
 	})
 	t.Run("expires", func(t *testing.T) {
@@ -235,7 +235,9 @@ func TestWorkerInterop(t *testing.T) {
 		assert.Equal(t, "TimeLimitExceeded", out["raised"])
 		assert.Equal(t, "billiard.exceptions", out["module"])
 		assert.Equal(t, []any{1.0}, out["args"])
-		assert.InDelta(t, 1.5, out["elapsed"], 1.5)
+		// Failed at its hard limit (1 s), not before; the round trip adds what the machine's load adds.
+		assert.GreaterOrEqual(t, out["elapsed"], 0.9, "failed before its hard limit")
+		assert.Less(t, out["elapsed"], 8.0, "the hard limit did not stop the wait")
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		require.Len(t, e.limits, 1)

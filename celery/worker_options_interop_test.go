@@ -51,10 +51,10 @@ func TestWorkerAutoRetryRateLimitInterop(t *testing.T) {
 			return nil, fmt.Errorf("run %d: %w", task.Retries, errFlaky)
 		}
 		return runs[task.ID], nil
-	}, celery.WithAutoRetryFor(errFlaky), celery.WithRetryBackoff(time.Second), celery.WithRetryJitter(false), celery.WithMaxRetries(3))
+	}, celery.AutoRetryFor(errFlaky), celery.RetryBackoff(time.Second), celery.RetryJitter(false), celery.MaxRetries(3))
 	e.worker.Register("interop.go.limited", func(context.Context, *celery.Task) (any, error) {
 		return now(), nil
-	}, celery.WithRateLimit("5/s"))
+	}, celery.RateLimit("5/s"))
 	e.startPyWorker(t)
 	script := "interop/worker_options_client.py"
 

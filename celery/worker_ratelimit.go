@@ -9,13 +9,13 @@ import (
 	"time"
 )
 
-// WithRateLimit limits how often this worker starts the task, as Celery's rate_limit:
+// RateLimit limits how often this worker starts the task, as Celery's rate_limit:
 // "10/s", "100/m", "1000/h", or a number alone for per second ("0.5" is one task every 2 s).
 // The limit is per task and per worker, a token bucket holding one token as in Celery: tasks
 // start at least one interval apart, without bursts. "" or "0" means no limit. A task that
 // would wait longer than WorkerConfig.MaxETAWait is Nacked and comes back later. Register
 // panics on a rate it cannot read, as Celery refuses to start.
-func WithRateLimit(limit string) RegisterOption {
+func RateLimit(limit string) RegisterOption {
 	return func(r *registered) {
 		perSecond, err := ParseRateLimit(limit)
 		if err != nil {

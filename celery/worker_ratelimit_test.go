@@ -43,7 +43,7 @@ print(json.dumps([rate(r) for r in [` + strings.Join(quoted, ", ") + `]]))`
 	}
 	w, _, _ := newTestWorker(t, celery.WorkerConfig{})
 	assert.Panics(t, func() {
-		w.Register("go.bad", func(context.Context, *celery.Task) (any, error) { return nil, nil }, celery.WithRateLimit("10/d"))
+		w.Register("go.bad", func(context.Context, *celery.Task) (any, error) { return nil, nil }, celery.RateLimit("10/d"))
 	})
 }
 
@@ -58,7 +58,7 @@ func TestWorkerRateLimit(t *testing.T) {
 		starts = append(starts, time.Now())
 		mu.Unlock()
 		return nil, nil
-	}, celery.WithRateLimit("10/s"))
+	}, celery.RateLimit("10/s"))
 	w.Register("go.free", func(context.Context, *celery.Task) (any, error) { return nil, nil })
 
 	const n = 6
@@ -88,7 +88,7 @@ func TestWorkerRateLimit(t *testing.T) {
 	t.Logf("6 tasks at 10/s started over %s", span)
 
 	w2, _, _ := newTestWorker(t, celery.WorkerConfig{MaxETAWait: time.Second})
-	w2.Register("go.hourly", func(context.Context, *celery.Task) (any, error) { return nil, nil }, celery.WithRateLimit("1/h"))
+	w2.Register("go.hourly", func(context.Context, *celery.Task) (any, error) { return nil, nil }, celery.RateLimit("1/h"))
 	first, _ := received(t, "q", "go.hourly", nil, nil)
 	require.NoError(t, w2.Handle(first))
 	second, _ := received(t, "q", "go.hourly", nil, nil)

@@ -243,7 +243,7 @@ func TestWorkerRetry(t *testing.T) {
 	w, pub, res := newTestWorker(t, celery.WorkerConfig{})
 	cause := errors.New("try later")
 	w.Register("go.flaky", func(context.Context, *celery.Task) (any, error) { return nil, celery.Retry(5*time.Second, cause) },
-		celery.WithMaxRetries(2))
+		celery.MaxRetries(2))
 
 	msg, id := received(t, "work-q", "go.flaky", []any{"a"}, map[string]any{"k": 1},
 		celery.WithLinkError(sig("py.on_error", nil, nil)), celery.WithExpiresIn(time.Hour))
@@ -264,7 +264,7 @@ func TestWorkerRetry(t *testing.T) {
 	assert.Equal(t, []string{celery.StateRetry}, res.states(id))
 
 	// Retried twice already: the third retry fails the task with the cause.
-	msg, id = received(t, "work-q", "go.flaky", nil, nil, celery.WithRetries(2),
+	msg, id = received(t, "work-q", "go.flaky", nil, nil, celery.WithRetryCount(2),
 		celery.WithLinkError(sig("py.on_error", nil, nil)))
 	require.NoError(t, w.Handle(msg))
 	r, err := res.Get(context.Background(), id)
@@ -338,7 +338,7 @@ func TestWorkerTrackStarted(t *testing.T) {
 func TestWorkerIgnoreResult(t *testing.T) {
 	w, _, res := newTestWorker(t, celery.WorkerConfig{})
 	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { return 1, nil })
-	w.Register("go.quiet", func(context.Context, *celery.Task) (any, error) { return 1, nil }, celery.WithIgnoreResultAlways())
+	w.Register("go.quiet", func(context.Context, *celery.Task) (any, error) { return 1, nil }, celery.IgnoreResult())
 	msg, id := received(t, "q", "go.t", nil, nil, celery.WithIgnoreResult())
 	require.NoError(t, w.Handle(msg))
 	assert.Empty(t, res.states(id))

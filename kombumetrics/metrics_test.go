@@ -75,7 +75,7 @@ func TestPrometheusMetrics(t *testing.T) {
 	client := testenv.SQSClient(t, endpoint)
 	in, out := testenv.UniqueName("metrics-in"), testenv.UniqueName("metrics-out")
 	for _, q := range []string{in, out} {
-		testenv.CreateQueue(t, client, kombu.EntityName(q), map[string]string{"VisibilityTimeout": "30"})
+		testenv.CreateQueue(t, client, kombu.CanonicalQueueName("", q), map[string]string{"VisibilityTimeout": "30"})
 	}
 	cfg := kombu.Config{
 		Region:            "us-east-1",

@@ -128,13 +128,13 @@ const (
 
 // GroupKey returns the Redis key of a group (a saved GroupResult), with suffix appended: the
 // chord's state lives under it (".j", ".s"...).
-func (b *RedisBackend) GroupKey(groupID, suffix string) string {
+func (b *Backend) GroupKey(groupID, suffix string) string {
 	return b.prefix + "celery-taskset-meta-" + groupID + suffix
 }
 
 // ChordPartReturn records a chord header task's final state the way Celery's Redis backend
 // does, in one atomic script; see ChordBackend.
-func (b *RedisBackend) ChordPartReturn(ctx context.Context, part celery.ChordPart) (celery.ChordJoin, error) {
+func (b *Backend) ChordPartReturn(ctx context.Context, part celery.ChordPart) (celery.ChordJoin, error) {
 	if part.GroupID == "" || part.TaskID == "" {
 		return nil, nil
 	}
@@ -195,7 +195,7 @@ func encodeResultValue(v any) (json.RawMessage, error) {
 }
 
 type redisChordJoin struct {
-	b       *RedisBackend
+	b       *Backend
 	gid     string
 	token   string
 	results []celery.ChordResult
@@ -307,7 +307,7 @@ func parseResultTuple(raw json.RawMessage) (celery.ChordResult, error) {
 
 // fillResults reads the stored results of the tasks in rs (recursively); it returns the id of
 // a task that is not ready yet, "" when all are.
-func (b *RedisBackend) fillResults(ctx context.Context, rs []celery.ChordResult) (string, error) {
+func (b *Backend) fillResults(ctx context.Context, rs []celery.ChordResult) (string, error) {
 	for i := range rs {
 		r := &rs[i]
 		if r.Group != nil {

@@ -27,7 +27,7 @@ func TestRedisBackendChord(t *testing.T) {
 	require.NoError(t, err)
 	client := redis.NewClient(opts)
 	defer client.Close()
-	b, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{Client: client, Expires: time.Minute})
+	b, err := redisbackend.New(redisbackend.Config{Client: client, Expires: time.Minute})
 	require.NoError(t, err)
 
 	gid := "test-chord-" + uuid.NewString()

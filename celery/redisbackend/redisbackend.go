@@ -13,10 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisBackendConfig configures a RedisBackend.
-type RedisBackendConfig struct {
+// Config configures a Backend.
+type Config struct {
 	// Client is the Redis client to use. When nil, URL is parsed (redis://host:port/db,
-	// rediss:// for TLS), like Celery's result_backend setting.
+	// rediss:// for TLS), like Celery's result_backend setting; set one of the two.
 	Client redis.UniversalClient
 	URL    string
 	// Expires is how long results are kept (Celery's result_expires); 0 means
@@ -31,10 +31,10 @@ type RedisBackendConfig struct {
 	DisableChordOrdering bool
 }
 
-// RedisBackend is Celery's Redis result backend: a task's result is the JSON document at key
+// Backend is Celery's Redis result backend: a task's result is the JSON document at key
 // celery-task-meta-<id>, kept for Expires, and published on a channel of the same name,
 // which AsyncResult.get listens on.
-type RedisBackend struct {
+type Backend struct {
 	client  redis.UniversalClient
 	owned   bool
 	expires time.Duration
@@ -44,33 +44,57 @@ type RedisBackend struct {
 	unordered bool
 }
 
-// NewRedisBackend returns a Celery Redis result backend.
-func NewRedisBackend(cfg RedisBackendConfig) (*RedisBackend, error) {
-	b := &RedisBackend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now,
+// setDefaults fills the zero fields with their defaults.
+func (c *Config) setDefaults() {
+	if c.Expires == 0 {
+		c.Expires = celery.DefaultResultExpires
+	}
+}
+
+// Validate reports every invalid field as a *kombu.ConfigError naming it.
+func (c Config) Validate() error {
+	bad := func(field, reason string) error {
+		return &kombu.ConfigError{Field: "redisbackend.Config." + field, Reason: reason}
+	}
+	switch {
+	case c.Client == nil && c.URL == "":
+		return bad("URL", "is required when Client is nil")
+	case c.Client != nil && c.URL != "":
+		return bad("URL", "must be empty when Client is set")
+	case c.Client == nil:
+		if _, err := redis.ParseURL(c.URL); err != nil {
+			// The parser's message may repeat the URL, password included: keep it out.
+			return bad("URL", "is not a valid redis:// or rediss:// URL")
+		}
+	}
+	return nil
+}
+
+// New returns a Celery Redis result backend. An invalid config gives a *kombu.ConfigError
+// (errors.Is kombu.ErrInvalidConfig).
+func New(cfg Config) (*Backend, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now,
 		unordered: cfg.DisableChordOrdering}
 	if b.client == nil {
-		if cfg.URL == "" {
-			return nil, errors.New("kombu: redis result backend: neither Client nor URL is set")
-		}
 		opts, err := redis.ParseURL(cfg.URL)
 		if err != nil {
-			// The parser's message may repeat the URL, password included: keep it out.
-			return nil, errors.New("kombu: redis result backend: the URL is not a valid redis:// URL")
+			return nil, err // Validate checked the URL
 		}
 		b.client, b.owned = redis.NewClient(opts), true
-	}
-	if b.expires == 0 {
-		b.expires = celery.DefaultResultExpires
 	}
 	return b, nil
 }
 
 // Key returns the Redis key (and pub/sub channel) of a task's result.
-func (b *RedisBackend) Key(taskID string) string { return b.prefix + "celery-task-meta-" + taskID }
+func (b *Backend) Key(taskID string) string { return b.prefix + "celery-task-meta-" + taskID }
 
 // Store writes r with SETEX (SET when results never expire) and publishes it, in one
 // transaction, unless the stored result is already SUCCESS.
-func (b *RedisBackend) Store(ctx context.Context, r celery.TaskResult) error {
+func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 	if r.TaskID == "" {
 		return errors.New("kombu: redis result backend: empty task id")
 	}
@@ -103,7 +127,7 @@ func (b *RedisBackend) Store(ctx context.Context, r celery.TaskResult) error {
 }
 
 // Get reads a task's stored result.
-func (b *RedisBackend) Get(ctx context.Context, taskID string) (*celery.TaskResult, error) {
+func (b *Backend) Get(ctx context.Context, taskID string) (*celery.TaskResult, error) {
 	doc, err := b.client.Get(ctx, b.Key(taskID)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("%w: %s", celery.ErrResultNotFound, taskID)
@@ -119,7 +143,7 @@ func (b *RedisBackend) Get(ctx context.Context, taskID string) (*celery.TaskResu
 }
 
 // Close closes the client when the backend created it from URL.
-func (b *RedisBackend) Close() error {
+func (b *Backend) Close() error {
 	if b.owned {
 		return b.client.Close()
 	}

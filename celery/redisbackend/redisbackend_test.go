@@ -24,7 +24,7 @@ func TestRedisBackend(t *testing.T) {
 	require.NoError(t, err)
 	client := redis.NewClient(opts)
 	defer client.Close()
-	b, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{Client: client, Expires: 90 * time.Second})
+	b, err := redisbackend.New(redisbackend.Config{Client: client, Expires: 90 * time.Second})
 	require.NoError(t, err)
 
 	id := "test-" + time.Now().Format("150405.000000000")

@@ -46,7 +46,7 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if body == "" {
 		return errors.New("empty input: expected an SQS message body on stdin")
 	}
-	msg, err := kombu.KombuMarshaler{}.Unmarshal(*queue, &types.Message{
+	msg, err := kombu.EnvelopeMarshaler{}.Unmarshal(*queue, &types.Message{
 		Body:      aws.String(body),
 		MessageId: aws.String(""),
 	})
@@ -102,7 +102,7 @@ type taskView struct {
 	Headers  map[string]any  `json:"headers,omitempty"`
 }
 
-// describe turns a message received through KombuMarshaler into its printable form.
+// describe turns a message received through EnvelopeMarshaler into its printable form.
 func describe(msg *message.Message) (*messageView, error) {
 	md := msg.Metadata
 	v := &messageView{
@@ -119,18 +119,18 @@ func describe(msg *message.Message) (*messageView, error) {
 	}
 	props := map[string]any{}
 	for key, name := range map[string]string{
-		kombu.MetadataCorrelationID:           "correlation_id",
-		kombu.MetadataReplyTo:                 "reply_to",
-		kombu.MetadataExpiration:              "expiration",
-		kombu.MetadataBodyEncoding:            "body_encoding",
-		kombu.MetadataReceivedGroupID:         "MessageGroupId",
-		kombu.MetadataReceivedDeduplicationID: "MessageDeduplicationId",
+		kombu.MetadataCorrelationID:      "correlation_id",
+		kombu.MetadataReplyTo:            "reply_to",
+		kombu.MetadataExpiration:         "expiration",
+		"kombu_body_encoding":            "body_encoding",
+		kombu.MetadataReceivedGroupID:    "MessageGroupId",
+		"kombu_message_deduplication_id": "MessageDeduplicationId",
 	} {
 		if s := md.Get(key); s != "" {
 			props[name] = s
 		}
 	}
-	for key, name := range map[string]string{kombu.MetadataPriority: "priority", kombu.MetadataDeliveryMode: "delivery_mode"} {
+	for key, name := range map[string]string{kombu.MetadataPriority: "priority", "kombu_delivery_mode": "delivery_mode"} {
 		if n, err := strconv.Atoi(md.Get(key)); err == nil {
 			props[name] = n
 		}
@@ -141,7 +141,7 @@ func describe(msg *message.Message) (*messageView, error) {
 			"routing_key": md.Get(kombu.MetadataRoutingKey),
 		}
 	}
-	if md.Get(kombu.MetadataRedelivered) == "true" {
+	if md.Get("kombu_redelivered") == "true" {
 		props["redelivered"] = true
 	}
 	if len(props) > 0 {

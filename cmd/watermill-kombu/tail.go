@@ -40,12 +40,12 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	subCfg := kombu.SubscriberConfig{
-		Config:              cfg,
-		WaitTimeSeconds:     *wait,
-		NoWait:              *wait == 0,
-		PollingInterval:     100 * time.Millisecond,
-		ETADeferralDisabled: true, // show tasks with a future eta too
-		CloseTimeout:        10 * time.Second,
+		Config:             cfg,
+		WaitTimeSeconds:    *wait,
+		DisableLongPolling: *wait == 0,
+		PollingInterval:    100 * time.Millisecond,
+		DisableETADeferral: true, // show tasks with a future eta too
+		CloseTimeout:       10 * time.Second,
 	}
 	if !*ack {
 		subCfg.PrefetchCount = 1 // hold back as few messages from other consumers as possible

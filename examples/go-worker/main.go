@@ -60,7 +60,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	results, err := redisbackend.NewRedisBackend(redisbackend.RedisBackendConfig{URL: env("REDIS_URL", "redis://127.0.0.1:6379/0")})
+	results, err := redisbackend.New(redisbackend.Config{URL: env("REDIS_URL", "redis://127.0.0.1:6379/0")})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func main() {
 			return nil, celery.Retry(2*time.Second, errors.New("nothing to shout"))
 		}
 		return strings.ToUpper(s) + "!", nil
-	}, celery.WithMaxRetries(2))
+	}, celery.MaxRetries(2))
 	// A failing task: Python raises ValueError with this message.
 	w.Register("proj.tasks.divide", func(_ context.Context, t *celery.Task) (any, error) {
 		var a, b float64

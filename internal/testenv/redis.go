@@ -20,6 +20,7 @@ const DefaultRedisURL = "redis://127.0.0.1:6379/0"
 // a PING.
 func RedisURL(t testing.TB) string {
 	t.Helper()
+	NeedsServices(t)
 	raw := os.Getenv(EnvRedisURL)
 	if raw == "" {
 		raw = DefaultRedisURL

@@ -12,8 +12,12 @@
 //	                                    (internal/elasticmq/elasticmq.sh restart persistent)
 //	KOMBU_TEST_PYTHON                   Python with Celery/Kombu (.cache/venv/bin/python)
 //
-// A missing service fails the test with a hint rather than skipping it,
-// so that CI cannot pass without having run the tests.
+// Under `go test -short` every test that needs a service is skipped, so that
+// the unit tests run anywhere in seconds. Otherwise a missing service fails
+// the test with a hint rather than skipping it, so that a run cannot pass
+// without having run the tests; with CI=true nothing is ever skipped, not
+// even under -short. Each service is probed once per test binary: when it
+// is missing, every later test fails at once instead of waiting again.
 package testenv
 
 import (
@@ -63,6 +67,19 @@ const modulePath = "github.com/watermill-kombu/watermill-kombu"
 
 const hint = "run `make up` (or `make test`)"
 
+// EnvCI is the variable CI systems set to "true"; then no test is skipped.
+const EnvCI = "CI"
+
+// NeedsServices skips the test under -short (unless CI=true): call it first
+// in a test that needs a broker, Redis or Python by other means than this
+// package's accessors, which all call it.
+func NeedsServices(t testing.TB) {
+	t.Helper()
+	if testing.Short() && os.Getenv(EnvCI) != "true" {
+		t.Skip("needs the local services; skipped under -short")
+	}
+}
+
 // SQSEndpoint returns the endpoint of the in-memory ElasticMQ broker and
 // fails the test if it does not answer.
 func SQSEndpoint(t testing.TB) string {
@@ -78,23 +95,30 @@ func PersistentSQSEndpoint(t testing.TB) string {
 	return endpoint(t, EnvPersistentSQSEndpoint, DefaultPersistentSQSEndpoint)
 }
 
-// reachable remembers endpoints that answered once, so that a test running
-// while the persistent broker is being restarted does not fail here.
-var reachable sync.Map
+// probes holds the outcome of the first health check of each endpoint: one
+// that answered once is not checked again (so that a test running while the
+// persistent broker is being restarted does not fail here), and one that
+// did not answer is not waited for again.
+var probes sync.Map // endpoint -> *probe
+
+type probe struct {
+	once sync.Once
+	err  error
+}
 
 func endpoint(t testing.TB, env, def string) string {
 	t.Helper()
+	NeedsServices(t)
 	ep := strings.TrimRight(os.Getenv(env), "/")
 	if ep == "" {
 		ep = def
 	}
-	if _, ok := reachable.Load(ep); ok {
-		return ep
+	p, _ := probes.LoadOrStore(ep, &probe{})
+	pr := p.(*probe)
+	pr.once.Do(func() { pr.err = waitHealthy(ep, 10*time.Second) })
+	if pr.err != nil {
+		t.Fatalf("testenv: SQS endpoint %s (%s) is not reachable: %v; %s", ep, env, pr.err, hint)
 	}
-	if err := waitHealthy(ep, 10*time.Second); err != nil {
-		t.Fatalf("testenv: SQS endpoint %s (%s) is not reachable: %v; %s", ep, env, err, hint)
-	}
-	reachable.Store(ep, struct{}{})
 	return ep
 }
 
@@ -175,6 +199,7 @@ func RestartCommand() []string {
 // RestartPersistent runs RestartCommand and fails the test if it fails.
 func RestartPersistent(t testing.TB) {
 	t.Helper()
+	NeedsServices(t)
 	args := RestartCommand()
 	if len(args) == 0 {
 		t.Fatalf("testenv: no restart command (set %s)", EnvRestartCommand)
@@ -192,6 +217,7 @@ func RestartPersistent(t testing.TB) {
 // if the file is missing.
 func Python(t testing.TB) string {
 	t.Helper()
+	NeedsServices(t)
 	p := os.Getenv(EnvPython)
 	if p == "" {
 		p = filepath.Join(RepoRoot(t), ".cache", "venv", "bin", "python")
