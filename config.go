@@ -384,10 +384,10 @@ type SubscriberConfig struct {
 	// Unmarshaler turns SQS messages into Watermill messages. Default: EnvelopeMarshaler.
 	Unmarshaler Marshaler
 
-	// KeepSQSBody sets MetadataSQSBody on every received message to the SQS body as received
-	// (the Kombu envelope before any decoding, base64-encoded as Kombu sends it), for
-	// debugging. It is always there, as the
-	// payload, on a message that could not be decoded (MetadataDecodeError).
+	// KeepSQSBody sets the "sqs_body" metadata of every received message to its SQS body as
+	// received (the Kombu envelope before any decoding, base64-encoded as Kombu sends it), for
+	// debugging. A message that could not be decoded (MetadataDecodeError) always has it, as
+	// its payload. The key is never sent on when the message is published again.
 	KeepSQSBody bool
 }
 

@@ -22,8 +22,8 @@ import (
 // (CreationAttributes["RedrivePolicy"]) can move it to a dead-letter queue.
 const MetadataDecodeError = "kombu_decode_error"
 
-// MetadataSQSBody is the SQS body as received, set when SubscriberConfig.KeepSQSBody is on.
-const MetadataSQSBody = "sqs_body"
+// metadataSQSBody is the SQS body as received, set when SubscriberConfig.KeepSQSBody is on.
+const metadataSQSBody = "sqs_body"
 
 // maxReconnectRetrySleep is the longest pause between failed receives.
 const maxReconnectRetrySleep = 30 * time.Second
@@ -591,7 +591,7 @@ func (sub *subscription) unmarshal(in *inbound) *message.Message {
 	}
 	msg.Metadata.Set(MetadataSQSMessageID, aws.ToString(in.raw.MessageId))
 	if sub.s.config.KeepSQSBody {
-		msg.Metadata.Set(MetadataSQSBody, aws.ToString(in.raw.Body))
+		msg.Metadata.Set(metadataSQSBody, aws.ToString(in.raw.Body))
 	}
 	msg.Metadata.Set(MetadataReceiveCount, strconv.Itoa(in.receiveCount))
 	msg.Metadata.Set(MetadataQueue, in.q.name)

@@ -37,7 +37,7 @@ func TestSubscriberKeepSQSBody(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("no message")
 		}
-		body := got.Metadata.Get(kombu.MetadataSQSBody)
+		body := got.Metadata.Get("sqs_body")
 		if !keep {
 			assert.Empty(t, body)
 		} else {
