@@ -123,6 +123,13 @@ func TestWorkerChordInterop(t *testing.T) {
 		assert.Equal(t, []any{12.0, []any{0.0, 2.0, 4.0, 6.0}}, out["result"], "each task of the group body gets the header's results")
 		assert.Equal(t, []any{15.0, 10.0}, out["link"], "a group as a Go task's link: add_ten(5), double(5)")
 	})
+	t.Run("ChordNestedGroupHeader", func(t *testing.T) {
+		ref := e.script(t, ctx, script, "nested_py")
+		out := e.script(t, ctx, script, "nested")
+		require.Len(t, ref["result"], 3)
+		assert.Equal(t, ref["result"], out["result"], "the Go header gives the body what the Python header gives")
+		assert.Empty(t, out["left"])
+	})
 	t.Run("ChordChainMemberFails", func(t *testing.T) {
 		out := e.script(t, ctx, script, "chain_fail")
 		assert.Equal(t, "builtins.Exception: broken", out["chain_raised"], "a failed step fails the rest of its chain")

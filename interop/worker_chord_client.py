@@ -14,6 +14,8 @@ prints one JSON object describing what the client saw. Cases:
     big         chord(Go add x100)(Python tsum_counted): the body's calls
     group_body  chord(Go add x4)(group(Python tsum, Go collect)), and a Go task
                 with a group as its link
+    nested      chord(group(Go add x2), Go add)(Python collect): a header
+                that nests a group; nested_py the same in Python only
     chain_fail  chain(Go boom, Python add_ten): the failure reaches the chain's
                 last result; chord(Go add, chain(Go boom, Go double))(Python
                 tsum): the failure reaches the chord
@@ -125,6 +127,18 @@ def case_group_body():
     link.get(timeout=TIMEOUT)
     out["link"] = [app.AsyncResult(i).get(timeout=TIMEOUT) for i in ids]
     return out
+
+
+def case_nested():
+    r = chord([group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)])(py_collect.s())
+    gid = r.parent.id
+    return {"result": r.get(timeout=TIMEOUT), "left": chord_keys_left(gid)}
+
+
+def case_nested_py():
+    r = chord([group(py_add.s(1, 1), py_add.s(2, 2)), py_add.s(3, 3)])(py_collect.s())
+    gid = r.parent.id
+    return {"result": r.get(timeout=TIMEOUT), "left": chord_keys_left(gid)}
 
 
 def case_chain_fail():
