@@ -91,3 +91,47 @@ func TestRedisBackendChord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, j, "a failed chord is not failed again")
 }
+
+// TestRedisBackendChordSavedGroup reads the header's results from the GroupResult the client
+// saved (Celery's apply_chord saves it when the header nests groups), keeping its structure.
+func TestRedisBackendChordSavedGroup(t *testing.T) {
+	url := testenv.RedisURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	client := redis.NewClient(opts)
+	defer client.Close()
+	b, err := redisbackend.New(redisbackend.Config{Client: client, Expires: time.Minute})
+	require.NoError(t, err)
+
+	gid, inner := "test-chord-"+uuid.NewString(), "test-inner-"+uuid.NewString()
+	ids := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
+	keys := []string{b.GroupKey(gid, ""), b.GroupKey(gid, ".j"), b.GroupKey(gid, ".s"), b.GroupKey(gid, ".d"), b.GroupKey(gid, ".c")}
+	for _, id := range ids {
+		keys = append(keys, b.Key(id))
+	}
+	t.Cleanup(func() { client.Del(context.Background(), keys...) })
+	saved := `{"result": [["` + gid + `", null], [[["` + ids[0] + `", null], null], [["` + inner + `", null], [[["` + ids[1] + `", null], null], [["` + ids[2] + `", null], null]]]]]}`
+	require.NoError(t, client.Set(ctx, b.GroupKey(gid, ""), saved, time.Minute).Err())
+	require.NoError(t, client.Set(ctx, b.GroupKey(gid, ".s"), 3, time.Minute).Err())
+	for i, id := range ids {
+		require.NoError(t, b.Store(ctx, celery.TaskResult{TaskID: id, Status: celery.StateSuccess, Result: json.RawMessage(`"r` + string(rune('0'+i)) + `"`)}))
+		j, err := b.ChordPartReturn(ctx, celery.ChordPart{GroupID: gid, TaskID: id, State: celery.StateSuccess, Result: json.RawMessage(`"r` + string(rune('0'+i)) + `"`)})
+		require.NoError(t, err)
+		if i < 2 {
+			assert.Nil(t, j)
+			continue
+		}
+		require.NotNil(t, j)
+		rs := j.Results()
+		require.Len(t, rs, 2)
+		assert.Equal(t, ids[0], rs[0].TaskID)
+		assert.Equal(t, `"r0"`, string(rs[0].Result))
+		assert.Equal(t, inner, rs[1].TaskID)
+		require.Len(t, rs[1].Group, 2, "the nested group keeps its structure")
+		assert.Equal(t, `"r1"`, string(rs[1].Group[0].Result))
+		assert.Equal(t, `"r2"`, string(rs[1].Group[1].Result))
+		require.NoError(t, j.Complete(ctx))
+	}
+}
