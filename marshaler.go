@@ -324,7 +324,7 @@ const defaultMaxDecompressedSize = 64 << 20
 //     expiration, delivery_info from the Destination (routing key defaulting to the queue),
 //     priority, body_encoding base64 and a fresh delivery_tag.
 //
-// Messages built by NewTask carry MetadataHeaders, so they go out exactly as Celery's
+// Messages built by celery.NewTask carry MetadataHeaders, so they go out exactly as Celery's
 // apply_async would send them.
 type EnvelopeMarshaler struct {
 	// RawEnvelope sends the envelope JSON as the SQS body, without the outer base64 layer

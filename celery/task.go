@@ -250,7 +250,7 @@ func withClock(now func() time.Time) TaskOption {
 	return func(_ *Task, b *taskBuild) { b.now = now }
 }
 
-// NewTask builds a Watermill message that publishes, through EnvelopeMarshaler, the message
+// NewTask builds a Watermill message that publishes, through kombu.EnvelopeMarshaler, the message
 // Celery's apply_async sends for task name with args and kwargs (both may be nil). Publish it
 // to the queue the Celery worker consumes (Celery's default is "celery").
 //
@@ -273,7 +273,7 @@ func NewTask(name string, args []any, kwargs map[string]any, opts ...TaskOption)
 	return t.message(b.now)
 }
 
-// Message builds the Watermill message that publishes the task through EnvelopeMarshaler. Its
+// Message builds the Watermill message that publishes the task through kombu.EnvelopeMarshaler. Its
 // UUID is the task id, generated when empty. A received task can be sent again this way, e.g.
 // with Retries incremented.
 func (t *Task) Message() (*message.Message, error) { return t.message(time.Now) }

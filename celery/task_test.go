@@ -19,7 +19,6 @@ import (
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
 	"github.com/watermill-kombu/watermill-kombu/internal/golden"
-	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -373,12 +372,6 @@ func TestCeleryTimes(t *testing.T) {
 	if _, err := ParseTime("soon", true); !errors.Is(err, ErrInvalidTask) {
 		t.Errorf("bad time: %v", err)
 	}
-	if s := pywire.FormatTime(want); s != "2025-03-14T15:09:26.535897+00:00" {
-		t.Errorf("format %s", s)
-	}
-	if s := pywire.FormatTime(want.Truncate(time.Second)); s != "2025-03-14T15:09:26+00:00" {
-		t.Errorf("format %s", s)
-	}
 	var d DateTime
 	for _, js := range []string{`{"__type__": "datetime", "__value__": "2025-03-14T15:09:26.535897+00:00"}`, `"2025-03-14T15:09:26.535897Z"`} {
 		if err := json.Unmarshal([]byte(js), &d); err != nil || !d.Equal(want) {
@@ -387,28 +380,6 @@ func TestCeleryTimes(t *testing.T) {
 	}
 	if b, _ := json.Marshal(DateTime{want}); string(b) != `{"__type__":"datetime","__value__":"2025-03-14T15:09:26.535897+00:00"}` {
 		t.Errorf("DateTime JSON %s", b)
-	}
-}
-
-func TestPyRepr(t *testing.T) {
-	for js, want := range map[string]string{
-		`[]`:                          "()",
-		`[1]`:                         "(1,)",
-		`[2, 3]`:                      "(2, 3)",
-		`["it's", "a\"b", "x\ny"]`:    `("it's", 'a"b', 'x\ny')`,
-		`[true, false, null, 1.5]`:    "(True, False, None, 1.5)",
-		`[[1, [2]], {"k": {"v": 1}}]`: "([1, [2]], {'k': {'v': 1}})",
-	} {
-		if got := pywire.Repr([]byte(js), true); got != want {
-			t.Errorf("%s: %s, want %s", js, got, want)
-		}
-	}
-	if got := pywire.Repr([]byte(`{"a": 1, "b": "\u00e9"}`), false); got != "{'a': 1, 'b': 'é'}" {
-		t.Errorf("kwargs repr %s", got)
-	}
-	long := pywire.Repr([]byte(`["`+strings.Repeat("x", 2000)+`"]`), true)
-	if len(long) != pywire.ReprMaxSize || !strings.HasSuffix(long, "...") {
-		t.Errorf("long repr %d", len(long))
 	}
 }
 

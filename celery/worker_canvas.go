@@ -37,7 +37,7 @@ type sigOptions struct {
 
 // errUnsupportedCanvas is logged for chord signatures used as callbacks or errbacks, which
 // this worker does not send.
-var errUnsupportedCanvas = errors.New("kombu: worker: chord signatures are not supported as callbacks")
+var errUnsupportedCanvas = errors.New("celery: worker: chord signatures are not supported as callbacks")
 
 // outgoing is a canvas task ready to be published.
 type outgoing struct {
@@ -84,7 +84,7 @@ func (r *run) sendErrbacks(ctx context.Context) error {
 func (r *run) publish(_ context.Context, out []outgoing) error {
 	for _, o := range out {
 		if err := r.w.cfg.Publisher.Publish(o.queue, o.msg); err != nil {
-			return fmt.Errorf("kombu: worker: sending %s after task %s (%s): %w", o.sig, r.t.Name, r.t.ID, err)
+			return fmt.Errorf("celery: worker: sending %s after task %s (%s): %w", o.sig, r.t.Name, r.t.ID, err)
 		}
 	}
 	return nil
@@ -120,7 +120,7 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 		return nil, "", fmt.Errorf("%w (%s)", errUnsupportedCanvas, sig.SubtaskType)
 	}
 	if sig.Task == "" {
-		return nil, "", errors.New("kombu: worker: a signature without a task name")
+		return nil, "", errors.New("celery: worker: a signature without a task name")
 	}
 	var opts sigOptions
 	if len(sig.Options) > 0 {
@@ -190,7 +190,7 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 func (r *run) chainSignature(sig Signature, prepend []any, chain []Signature) (*Task, string, error) {
 	raw, ok := sig.Kwargs["tasks"]
 	if !ok {
-		return nil, "", errors.New("kombu: worker: a chain signature without tasks")
+		return nil, "", errors.New("celery: worker: a chain signature without tasks")
 	}
 	b, err := json.Marshal(raw)
 	if err != nil {
@@ -198,7 +198,7 @@ func (r *run) chainSignature(sig Signature, prepend []any, chain []Signature) (*
 	}
 	var steps []Signature
 	if err := json.Unmarshal(b, &steps); err != nil || len(steps) == 0 {
-		return nil, "", errors.New("kombu: worker: a chain signature without tasks")
+		return nil, "", errors.New("celery: worker: a chain signature without tasks")
 	}
 	rest := append([]Signature(nil), chain...)
 	for i := len(steps) - 1; i >= 1; i-- {

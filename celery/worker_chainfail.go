@@ -39,13 +39,13 @@ func (r *run) failChain(ctx context.Context, exc *ExceptionInfo, traceback strin
 			if cur, err := r.w.cfg.Results.Get(ctx, id); err == nil {
 				failedAlready = cur.Status == StateFailure || cur.Status == StateRevoked
 			} else if !errors.Is(err, ErrResultNotFound) {
-				return fmt.Errorf("kombu: worker: reading the state of chain step %s (%s): %w", s.Task, id, err)
+				return fmt.Errorf("celery: worker: reading the state of chain step %s (%s): %w", s.Task, id, err)
 			}
 		}
 		if r.w.cfg.Results != nil && !r.t.IgnoreResult && !r.reg.ignoreResult {
 			res := TaskResult{TaskID: id, Status: StateFailure, Result: exc, Traceback: traceback, GroupID: gid}
 			if err := r.w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
-				return fmt.Errorf("kombu: worker: storing the failure of chain step %s (%s): %w", s.Task, id, err)
+				return fmt.Errorf("celery: worker: storing the failure of chain step %s (%s): %w", s.Task, id, err)
 			}
 		}
 		if body != nil && gid != "" && !failedAlready {

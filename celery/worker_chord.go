@@ -14,7 +14,7 @@ import (
 
 // errNoChordBackend is logged for a chord header task when the worker's result backend does
 // not keep chord state.
-var errNoChordBackend = errors.New("kombu: worker: the result backend does not keep chord state (use redisbackend.Backend)")
+var errNoChordBackend = errors.New("celery: worker: the result backend does not keep chord state (use redisbackend.Backend)")
 
 // chordPartReturn is what Celery's backend.on_chord_part_return does after a chord header
 // task reached a final state: record it, and when it completes the header, call the body
@@ -40,7 +40,7 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 	gid := part.GroupID
 	join, err := cb.ChordPartReturn(ctx, part)
 	if err != nil {
-		return fmt.Errorf("kombu: worker: task %s: recording its chord part: %w", part.TaskID, err)
+		return fmt.Errorf("celery: worker: task %s: recording its chord part: %w", part.TaskID, err)
 	}
 	if join == nil {
 		return nil
@@ -63,7 +63,7 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 	}
 	owned, err := join.Extend(ctx)
 	if err != nil {
-		return fmt.Errorf("kombu: worker: chord %s: %w", gid, err)
+		return fmt.Errorf("celery: worker: chord %s: %w", gid, err)
 	}
 	if !owned {
 		r.w.logger.Info("Chord body not sent: another worker claimed it", watermill.LogFields{"group": gid})
@@ -75,7 +75,7 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 			if rerr := join.Release(ctx); rerr != nil {
 				r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": gid})
 			}
-			return fmt.Errorf("kombu: worker: sending the body %s of chord %s: %w", o.sig, gid, err)
+			return fmt.Errorf("celery: worker: sending the body %s of chord %s: %w", o.sig, gid, err)
 		}
 	}
 	if err := join.Complete(ctx); err != nil {
@@ -168,7 +168,7 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 		res := TaskResult{TaskID: id, Status: StateFailure, Result: exc,
 			Traceback: fmt.Sprintf("Traceback (most recent call last):\n  Go worker %s, chord %s\ncelery.exceptions.ChordError: %s\n", r.w.cfg.Hostname, gid, reason)}
 		if err := r.w.cfg.Results.Store(ctx, res); err != nil {
-			return fmt.Errorf("kombu: worker: storing the failure of chord %s: %w", gid, err)
+			return fmt.Errorf("celery: worker: storing the failure of chord %s: %w", gid, err)
 		}
 	}
 	errbacks, err := signatureList(optionRaw(body.Options, "link_error"))
@@ -192,7 +192,7 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 			continue
 		}
 		if err := r.w.cfg.Publisher.Publish(queue, msg); err != nil {
-			return fmt.Errorf("kombu: worker: sending errback %s of chord %s: %w", et.Name, gid, err)
+			return fmt.Errorf("celery: worker: sending errback %s of chord %s: %w", et.Name, gid, err)
 		}
 	}
 	return nil

@@ -52,7 +52,7 @@ func groupMembers(sig Signature) ([]Signature, bool, error) {
 	}
 	raw, ok := sig.Kwargs["tasks"]
 	if !ok {
-		return nil, true, errors.New("kombu: worker: a group signature without tasks")
+		return nil, true, errors.New("celery: worker: a group signature without tasks")
 	}
 	b, err := json.Marshal(raw)
 	if err != nil {
@@ -60,7 +60,7 @@ func groupMembers(sig Signature) ([]Signature, bool, error) {
 	}
 	var tasks []Signature
 	if err := json.Unmarshal(b, &tasks); err != nil {
-		return nil, true, fmt.Errorf("kombu: worker: group signature: %w", err)
+		return nil, true, fmt.Errorf("celery: worker: group signature: %w", err)
 	}
 	gid, _ := sig.Options["task_id"].(string)
 	if gid == "" {

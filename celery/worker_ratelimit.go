@@ -38,7 +38,7 @@ func ParseRateLimit(limit string) (float64, error) {
 	ops, unit, _ := strings.Cut(s, "/")
 	n, err := strconv.ParseFloat(strings.TrimSpace(ops), 64)
 	if err != nil || n < 0 || n != n {
-		return 0, fmt.Errorf("kombu: rate limit %q: %q is not a number of tasks", limit, ops)
+		return 0, fmt.Errorf("celery: rate limit %q: %q is not a number of tasks", limit, ops)
 	}
 	switch strings.TrimSpace(unit) {
 	case "", "s":
@@ -48,7 +48,7 @@ func ParseRateLimit(limit string) (float64, error) {
 	case "h":
 		return n / 3600, nil
 	}
-	return 0, fmt.Errorf("kombu: rate limit %q: the unit must be s, m or h", limit)
+	return 0, fmt.Errorf("celery: rate limit %q: the unit must be s, m or h", limit)
 }
 
 // rateLimiter is a token bucket of one token, as Celery's: the token is taken when a task
@@ -104,7 +104,7 @@ func (r *run) rateLimit(ctx context.Context) error {
 	}
 	wait, ok, done := l.queue(r.w.now(), r.w.cfg.MaxETAWait)
 	if !ok {
-		return fmt.Errorf("kombu: worker: task %s (%s) is rate limited for another %s", r.t.Name, r.t.ID, wait.Round(time.Millisecond))
+		return fmt.Errorf("celery: worker: task %s (%s) is rate limited for another %s", r.t.Name, r.t.ID, wait.Round(time.Millisecond))
 	}
 	defer done()
 	for {

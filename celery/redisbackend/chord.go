@@ -140,7 +140,7 @@ func (b *Backend) ChordPartReturn(ctx context.Context, part celery.ChordPart) (c
 	}
 	res, err := encodeResultValue(part.Result)
 	if err != nil {
-		return nil, fmt.Errorf("kombu: chord %s: result of task %s: %w", part.GroupID, part.TaskID, err)
+		return nil, fmt.Errorf("redisbackend: chord %s: result of task %s: %w", part.GroupID, part.TaskID, err)
 	}
 	value := []byte(`[1, `)
 	value = pywire.AppendString(value, part.TaskID)
@@ -148,7 +148,7 @@ func (b *Backend) ChordPartReturn(ctx context.Context, part celery.ChordPart) (c
 	value = pywire.AppendString(value, part.State)
 	value = append(value, ", "...)
 	if value, err = pywire.AppendJSON(value, res); err != nil {
-		return nil, fmt.Errorf("kombu: chord %s: result of task %s: %w", part.GroupID, part.TaskID, err)
+		return nil, fmt.Errorf("redisbackend: chord %s: result of task %s: %w", part.GroupID, part.TaskID, err)
 	}
 	value = append(value, ']')
 	score := "+inf"
@@ -168,7 +168,7 @@ func (b *Backend) ChordPartReturn(ctx context.Context, part celery.ChordPart) (c
 	out, err := chordPartScript.Run(ctx, b.client, keys,
 		part.TaskID, value, ordered, score, ttl, ttl, chordClaimTTL, j.token).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("%w: redis result backend: chord %s, task %s: %w", kombu.ErrConnection, part.GroupID, part.TaskID, err)
+		return nil, fmt.Errorf("%w: redisbackend: chord %s, task %s: %w", kombu.ErrConnection, part.GroupID, part.TaskID, err)
 	}
 	if len(out) != 4 || out[3] != int64(1) {
 		return nil, nil
@@ -211,7 +211,7 @@ func (j *redisChordJoin) load(ctx context.Context) error {
 	case err == nil:
 		return j.loadSaved(ctx, saved)
 	case !errors.Is(err, redis.Nil):
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redisbackend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	var members []string
 	if j.b.unordered {
@@ -220,17 +220,17 @@ func (j *redisChordJoin) load(ctx context.Context) error {
 		members, err = j.b.client.ZRange(ctx, j.key(".j"), 0, -1).Result()
 	}
 	if err != nil {
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redisbackend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	j.results = make([]celery.ChordResult, 0, len(members))
 	for _, m := range members {
 		var tup []json.RawMessage
 		if err := json.Unmarshal([]byte(m), &tup); err != nil || len(tup) != 4 {
-			return fmt.Errorf("kombu: redis result backend: chord %s: a recorded result is not [1, id, state, result]: %.100q", j.gid, m)
+			return fmt.Errorf("redisbackend: chord %s: a recorded result is not [1, id, state, result]: %.100q", j.gid, m)
 		}
 		var r celery.ChordResult
 		if json.Unmarshal(tup[1], &r.TaskID) != nil || json.Unmarshal(tup[2], &r.State) != nil {
-			return fmt.Errorf("kombu: redis result backend: chord %s: a recorded result has no id or state: %.100q", j.gid, m)
+			return fmt.Errorf("redisbackend: chord %s: a recorded result has no id or state: %.100q", j.gid, m)
 		}
 		r.Result = tup[3]
 		j.results = append(j.results, r)
@@ -246,11 +246,11 @@ func (j *redisChordJoin) loadSaved(ctx context.Context, saved []byte) error {
 		Result json.RawMessage `json:"result"`
 	}
 	if err := json.Unmarshal(saved, &doc); err != nil {
-		return fmt.Errorf("kombu: redis result backend: chord %s: the saved group result: %w", j.gid, err)
+		return fmt.Errorf("redisbackend: chord %s: the saved group result: %w", j.gid, err)
 	}
 	tree, err := parseResultTuple(doc.Result)
 	if err != nil {
-		return fmt.Errorf("kombu: redis result backend: chord %s: the saved group result: %w", j.gid, err)
+		return fmt.Errorf("redisbackend: chord %s: the saved group result: %w", j.gid, err)
 	}
 	deadline := time.Now().Add(chordJoinTimeout)
 	for {
@@ -340,7 +340,7 @@ func (j *redisChordJoin) Results() []celery.ChordResult { return j.results }
 func (j *redisChordJoin) Extend(ctx context.Context) (bool, error) {
 	n, err := chordExtendScript.Run(ctx, j.b.client, []string{j.key(".c"), j.key(".s")}, j.token, chordPublishTTL).Int()
 	if err != nil {
-		return false, fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
+		return false, fmt.Errorf("%w: redisbackend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	return n == 1, nil
 }
@@ -349,24 +349,24 @@ func (j *redisChordJoin) Complete(ctx context.Context) error {
 	keys := []string{j.key(".c"), j.key(".j"), j.key(".t"), j.key(".s"), j.key(".d")}
 	n, err := chordCompleteScript.Run(ctx, j.b.client, keys, j.token, chordDoneTTL).Int()
 	if err != nil {
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redisbackend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	if n != 1 {
-		return fmt.Errorf("kombu: redis result backend: chord %s: the claim was lost before its state was deleted; it is left to expire", j.gid)
+		return fmt.Errorf("redisbackend: chord %s: the claim was lost before its state was deleted; it is left to expire", j.gid)
 	}
 	return nil
 }
 
 func (j *redisChordJoin) Release(ctx context.Context) error {
 	if err := chordReleaseScript.Run(ctx, j.b.client, []string{j.key(".c")}, j.token).Err(); err != nil {
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redisbackend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	return nil
 }
 
 func (j *redisChordJoin) Abandon(ctx context.Context) error {
 	if err := j.b.client.Del(ctx, j.key(".s")).Err(); err != nil {
-		return fmt.Errorf("%w: redis result backend: chord %s: %w", kombu.ErrConnection, j.gid, err)
+		return fmt.Errorf("%w: redisbackend: chord %s: %w", kombu.ErrConnection, j.gid, err)
 	}
 	return nil
 }

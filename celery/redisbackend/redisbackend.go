@@ -96,7 +96,7 @@ func (b *Backend) Key(taskID string) string { return b.prefix + "celery-task-met
 // transaction, unless the stored result is already SUCCESS.
 func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 	if r.TaskID == "" {
-		return errors.New("kombu: redis result backend: empty task id")
+		return errors.New("redisbackend: empty task id")
 	}
 	key := b.Key(r.TaskID)
 	if cur, err := b.Get(ctx, r.TaskID); err == nil && cur.Status == celery.StateSuccess {
@@ -109,7 +109,7 @@ func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 	}
 	doc, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("kombu: result of task %s: %w", r.TaskID, err)
+		return fmt.Errorf("redisbackend: result of task %s: %w", r.TaskID, err)
 	}
 	_, err = b.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if b.expires > 0 {
@@ -121,7 +121,7 @@ func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w: redis result backend: storing task %s: %w", kombu.ErrConnection, r.TaskID, err)
+		return fmt.Errorf("%w: redisbackend: storing task %s: %w", kombu.ErrConnection, r.TaskID, err)
 	}
 	return nil
 }
@@ -133,11 +133,11 @@ func (b *Backend) Get(ctx context.Context, taskID string) (*celery.TaskResult, e
 		return nil, fmt.Errorf("%w: %s", celery.ErrResultNotFound, taskID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: redis result backend: reading task %s: %w", kombu.ErrConnection, taskID, err)
+		return nil, fmt.Errorf("%w: redisbackend: reading task %s: %w", kombu.ErrConnection, taskID, err)
 	}
 	var r celery.TaskResult
 	if err := json.Unmarshal(doc, &r); err != nil {
-		return nil, fmt.Errorf("kombu: redis result backend: task %s: %w", taskID, err)
+		return nil, fmt.Errorf("redisbackend: task %s: %w", taskID, err)
 	}
 	return &r, nil
 }
