@@ -27,7 +27,9 @@ FUZZTIME     ?= 30s
 ELASTICMQ_STANDARD_PORT   ?= 9324
 ELASTICMQ_PERSISTENT_PORT ?= 9325
 REDIS_PORT                ?= 6379
-export ELASTICMQ_STANDARD_PORT ELASTICMQ_PERSISTENT_PORT
+MOTO_PORT                 ?= 9400
+export ELASTICMQ_STANDARD_PORT ELASTICMQ_PERSISTENT_PORT MOTO_PORT
+MOTO := $(ROOT)/internal/moto/moto.sh
 
 # What the Go tests read (see internal/testenv).
 TEST_ENV := \
@@ -35,7 +37,8 @@ TEST_ENV := \
 	KOMBU_TEST_SQS_PERSISTENT_ENDPOINT=http://127.0.0.1:$(ELASTICMQ_PERSISTENT_PORT) \
 	KOMBU_TEST_RESTART_COMMAND="$(ELASTICMQ) restart persistent" \
 	KOMBU_TEST_PYTHON=$(VENV)/bin/python \
-	KOMBU_TEST_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0
+	KOMBU_TEST_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 \
+	KOMBU_TEST_MOTO_ENDPOINT=http://127.0.0.1:$(MOTO_PORT)
 
 # $(call timed,label,command): runs command, then prints its exit code and
 # elapsed time, and exits with the command's code.
@@ -62,8 +65,9 @@ elasticmq-fetch: ## Download ElasticMQ from Maven Central into .cache (once)
 up: elasticmq-fetch ## Start both ElasticMQ brokers (9324 in-memory, 9325 persistent)
 	@$(ELASTICMQ) start all
 
-down: ## Stop both ElasticMQ brokers
+down: ## Stop both ElasticMQ brokers and moto
 	@$(ELASTICMQ) stop all
+	@$(MOTO) stop
 
 restart: ## Restart both ElasticMQ brokers
 	@$(ELASTICMQ) restart all
@@ -72,10 +76,19 @@ reset: ## Delete the brokers' stored queues and messages and restart them
 	@$(ELASTICMQ) reset all
 
 status: ## Show whether the brokers are running
-	@$(ELASTICMQ) status all
+	@rc=0; $(ELASTICMQ) status all || rc=$$?; $(MOTO) status || rc=$$?; exit $$rc
 
 logs: ## Show the end of the broker logs
 	@tail -n 30 $(CACHE)/logs/elasticmq-*.log
+
+# ------------------------------------------------------------------- moto
+
+.PHONY: moto-up moto-down
+moto-up: venv ## Start moto's server (SQS + SNS) on 127.0.0.1:9400 (MOTO_PORT)
+	@MOTO_SERVER=$(VENV)/bin/moto_server $(MOTO) start
+
+moto-down: ## Stop the moto server
+	@$(MOTO) stop
 
 # ------------------------------------------------------------------ redis
 
@@ -143,7 +156,7 @@ define step
 	fi;
 endef
 
-test: up venv redis-up ## gofmt, vet, tidy, API size, examples, go test -race, fuzz, bench tests and quick run, docs-check: all run, failures listed
+test: up venv redis-up moto-up ## gofmt, vet, tidy, API size, examples, go test -race, fuzz, bench tests and quick run, docs-check: all run, failures listed
 	@start=$$(date +%s); failed=""; \
 	$(call step,gofmt,test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }) \
 	$(call step,vet,$(GO) vet ./...) \
@@ -166,12 +179,12 @@ test: up venv redis-up ## gofmt, vet, tidy, API size, examples, go test -race, f
 test-harness: up ## Test internal/testenv against the brokers, including a broker restart
 	@$(TEST_ENV) $(GO) test -race -count=1 -v -tags harness $(GOTEST_FLAGS) ./internal/...
 
-test-stress: up venv redis-up ## Run the stress tests (-tags=stress)
+test-stress: up venv redis-up moto-up ## Run the stress tests (-tags=stress)
 	@$(call timed,make test-stress,\
 		STRESS_TEST_COUNT=$${STRESS_TEST_COUNT:-3} $(TEST_ENV) $(GO) test -race -count=1 -v -timeout 45m -tags=stress \
 			-run 'TestPubSubStress' $(GOTEST_FLAGS) .)
 
-test-long: up venv redis-up ## Soak: every test three times, the stress run, and 5 minutes of fuzzing
+test-long: up venv redis-up moto-up ## Soak: every test three times, the stress run, and 5 minutes of fuzzing
 	@$(call timed,make test-long,\
 		$(TEST_ENV) $(GO) test -race -count=3 -timeout 60m -tags=long $(GOTEST_FLAGS) ./... && \
 		$(MAKE) test-stress && \

@@ -427,6 +427,9 @@ func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.
 		}
 		return nil, err
 	}
+	// A queue subscribed to an SNS topic without raw message delivery gets the envelope
+	// wrapped in an SNS notification.
+	in = unwrapSNSNotification(&env, in)
 	if env.Raw {
 		msg := message.NewMessage(msgID, env.Body)
 		msg.Metadata[MetadataRaw] = "true"

@@ -62,6 +62,7 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	}
 	logger = componentLogger(logger, "kombu.Subscriber")
 	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{})}
+	s.fanout = newSNSFanout(config.Config, conn, logger)
 	s.backoff = nackBackoff{disabled: config.DisableNackBackoff, immediate: config.NackBackoffImmediate,
 		initial: config.NackBackoffInitial, max: config.NackBackoffMax}
 	s.acks = newAcker(logger, config.AckBatchWindow, !config.DisableHeartbeat, &s.failed)
@@ -80,8 +81,10 @@ func (s *Subscriber) FailedAcks() int64 { return s.failed.Load() }
 // SubscribeInitialize resolves (and, unless configured otherwise, creates) the queue, so that
 // messages published before Subscribe are kept.
 func (s *Subscriber) SubscribeInitialize(topic string) error {
-	_, err := s.resolver.resolve(context.Background(), topic)
-	return classify("resolve queue", topic, "", err)
+	if _, err := s.resolver.resolve(context.Background(), topic); err != nil {
+		return classify("resolve queue", topic, "", err)
+	}
+	return s.bindFanout(context.Background(), topic)
 }
 
 // Subscribe starts consuming the queue named by topic. The returned channel is closed when ctx
@@ -104,6 +107,10 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if err != nil {
 		s.subs.Done()
 		return nil, classify("resolve queue", topic, "", err)
+	}
+	if err := s.bindFanout(ctx, topic); err != nil {
+		s.subs.Done()
+		return nil, err
 	}
 	sub := &subscription{
 		s:       s,

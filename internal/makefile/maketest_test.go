@@ -45,7 +45,7 @@ func TestMakeTestRunsEveryStep(t *testing.T) {
 	}
 
 	cmd := exec.Command("make", "-C", root, "test",
-		"GO="+fake, "ELASTICMQ=true", "REDIS=true", "VENV="+venv, "EXAMPLES=")
+		"GO="+fake, "ELASTICMQ=true", "REDIS=true", "MOTO=true", "VENV="+venv, "EXAMPLES=")
 	cmd.Env = append(cleanEnv(), "FAKE_GO_LOG="+goLog)
 	out, err := cmd.CombinedOutput()
 	t.Logf("make test with a failing go vet:\n%s", out)

@@ -12,6 +12,7 @@
 //	                                    (internal/elasticmq/elasticmq.sh restart persistent)
 //	KOMBU_TEST_PYTHON                   Python with Celery/Kombu (.cache/venv/bin/python)
 //	KOMBU_TEST_REDIS_URL                Redis of the result backend tests (redis://127.0.0.1:6379/0)
+//	KOMBU_TEST_MOTO_ENDPOINT            moto server, SQS and SNS (http://127.0.0.1:9400)
 //	CI                                  "true": no test is skipped, not even under -short
 //
 // Under `go test -short` every test that needs a service is skipped, so that
