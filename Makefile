@@ -27,7 +27,9 @@ FUZZTIME     ?= 30s
 ELASTICMQ_STANDARD_PORT   ?= 9324
 ELASTICMQ_PERSISTENT_PORT ?= 9325
 REDIS_PORT                ?= 6379
-export ELASTICMQ_STANDARD_PORT ELASTICMQ_PERSISTENT_PORT
+MOTO_PORT                 ?= 9400
+export ELASTICMQ_STANDARD_PORT ELASTICMQ_PERSISTENT_PORT MOTO_PORT
+MOTO := $(ROOT)/internal/moto/moto.sh
 
 # What the Go tests read (see internal/testenv).
 TEST_ENV := \
@@ -35,7 +37,8 @@ TEST_ENV := \
 	KOMBU_TEST_SQS_PERSISTENT_ENDPOINT=http://127.0.0.1:$(ELASTICMQ_PERSISTENT_PORT) \
 	KOMBU_TEST_RESTART_COMMAND="$(ELASTICMQ) restart persistent" \
 	KOMBU_TEST_PYTHON=$(VENV)/bin/python \
-	KOMBU_TEST_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0
+	KOMBU_TEST_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 \
+	KOMBU_TEST_MOTO_ENDPOINT=http://127.0.0.1:$(MOTO_PORT)
 
 # $(call timed,label,command): runs command, then prints its exit code and
 # elapsed time, and exits with the command's code.
@@ -62,8 +65,9 @@ elasticmq-fetch: ## Download ElasticMQ from Maven Central into .cache (once)
 up: elasticmq-fetch ## Start both ElasticMQ brokers (9324 in-memory, 9325 persistent)
 	@$(ELASTICMQ) start all
 
-down: ## Stop both ElasticMQ brokers
+down: ## Stop both ElasticMQ brokers and moto
 	@$(ELASTICMQ) stop all
+	@$(MOTO) stop
 
 restart: ## Restart both ElasticMQ brokers
 	@$(ELASTICMQ) restart all
@@ -72,10 +76,19 @@ reset: ## Delete the brokers' stored queues and messages and restart them
 	@$(ELASTICMQ) reset all
 
 status: ## Show whether the brokers are running
-	@$(ELASTICMQ) status all
+	@rc=0; $(ELASTICMQ) status all || rc=$$?; $(MOTO) status || rc=$$?; exit $$rc
 
 logs: ## Show the end of the broker logs
 	@tail -n 30 $(CACHE)/logs/elasticmq-*.log
+
+# ------------------------------------------------------------------- moto
+
+.PHONY: moto-up moto-down
+moto-up: venv ## Start moto's server (SQS + SNS) on 127.0.0.1:9400 (MOTO_PORT)
+	@MOTO_SERVER=$(VENV)/bin/moto_server $(MOTO) start
+
+moto-down: ## Stop the moto server
+	@$(MOTO) stop
 
 # ------------------------------------------------------------------ redis
 
@@ -131,28 +144,47 @@ api-count: ## Count the exported identifiers per package; fail when the root pac
 test-short: ## The unit tests only: no broker, Redis or Python needed (go test -short), in seconds
 	@$(call timed,make test-short,$(GO) test -short -count=1 ./...)
 
-test: up venv redis-up ## gofmt and vet, every test with -race against the services, the examples, a short fuzz run
-	@$(call timed,make test,\
-		test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; } && \
-		$(GO) vet ./... && \
-		$(MAKE) tidy-check api-count && \
-		$(ELASTICMQ) reset persistent && \
-		$(MAKE) examples && \
-		$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./... && \
-		$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s . && \
-		$(GO) test -run='^$$' -fuzz='^FuzzTaskFromMessage$$' -fuzztime=10s ./celery && \
-		(cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) && \
-		$(MAKE) bench-quick)
+# $(call step,name,command): one step of `make test`. The command runs in a subshell; when
+# it fails, name is added to $$failed and the next step runs anyway. No commas in command.
+define step
+	echo "==== make test: $(1)"; step_start=$$(date +%s); \
+	if ( $(2) ); then \
+		echo "==== make test: $(1) passed after $$(( $$(date +%s) - step_start ))s"; \
+	else \
+		echo "==== make test: $(1) FAILED (exit $$?) after $$(( $$(date +%s) - step_start ))s"; \
+		failed="$$failed $(1)"; \
+	fi;
+endef
+
+test: up venv redis-up moto-up ## gofmt, vet, tidy, API size, examples, go test -race, fuzz, bench tests and quick run, docs-check: all run, failures listed
+	@start=$$(date +%s); failed=""; \
+	$(call step,gofmt,test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }) \
+	$(call step,vet,$(GO) vet ./...) \
+	$(call step,tidy-check,$(MAKE) tidy-check) \
+	$(call step,api-count,$(MAKE) api-count) \
+	$(call step,reset-persistent,$(ELASTICMQ) reset persistent) \
+	$(call step,examples,$(MAKE) examples) \
+	$(call step,go-test,$(TEST_ENV) $(GO) test -race -count=1 -v -timeout 25m $(GOTEST_FLAGS) ./...) \
+	$(call step,fuzz,$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10s .) \
+	$(call step,fuzz-celery,$(GO) test -run='^$$' -fuzz='^FuzzTaskFromMessage$$' -fuzztime=10s ./celery) \
+	$(call step,bench-test,cd $(ROOT)/bench && GOFLAGS=-mod=mod $(GO) vet . && GOFLAGS=-mod=mod $(GO) test -race -count=1 .) \
+	$(call step,bench-quick,$(MAKE) bench-quick) \
+	$(call step,docs-check,$(MAKE) docs-check) \
+	took=$$(( $$(date +%s) - start )); \
+	if [ -n "$$failed" ]; then \
+		echo "make test: FAILED after $${took}s; failed steps:$$failed"; exit 1; \
+	fi; \
+	echo "make test: every step passed after $${took}s"
 
 test-harness: up ## Test internal/testenv against the brokers, including a broker restart
 	@$(TEST_ENV) $(GO) test -race -count=1 -v -tags harness $(GOTEST_FLAGS) ./internal/...
 
-test-stress: up venv redis-up ## Run the stress tests (-tags=stress)
+test-stress: up venv redis-up moto-up ## Run the stress tests (-tags=stress)
 	@$(call timed,make test-stress,\
 		STRESS_TEST_COUNT=$${STRESS_TEST_COUNT:-3} $(TEST_ENV) $(GO) test -race -count=1 -v -timeout 45m -tags=stress \
 			-run 'TestPubSubStress' $(GOTEST_FLAGS) .)
 
-test-long: up venv redis-up ## Soak: every test three times, the stress run, and 5 minutes of fuzzing
+test-long: up venv redis-up moto-up ## Soak: every test three times, the stress run, and 5 minutes of fuzzing
 	@$(call timed,make test-long,\
 		$(TEST_ENV) $(GO) test -race -count=3 -timeout 60m -tags=long $(GOTEST_FLAGS) ./... && \
 		$(MAKE) test-stress && \
@@ -194,6 +226,13 @@ demo: up venv ## Go and a Celery worker exchange tasks over the local ElasticMQ
 		echo "demo: the Celery worker printed:"; \
 		grep -F '[go → celery]' $$log | sed 's/^.*\(\[go → celery\]\)/  worker: \1/' || true; \
 		exit $$demo ))
+
+# ------------------------------------------------------------------- docs
+
+.PHONY: docs-check
+docs-check: up venv ## Compile every Go block of README.md and docs/*.md, run their Celery broker URLs against ElasticMQ
+	@$(call timed,make docs-check,\
+		$(TEST_ENV) $(GO) test -count=1 -v -run '^TestDocs' ./internal/docscheck)
 
 # --------------------------------------------------------------- examples
 

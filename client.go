@@ -28,6 +28,8 @@ type sqsConn struct {
 	stats    *requestStats
 	clients  *clientSet
 	resolver *queueResolver
+	// fanout serves SNS fanout exchanges; nil unless Config.SupportsFanout.
+	fanout *snsFanout
 }
 
 // newSQSConn builds the clients for cfg; defaultBackoff applies to queues without their own.
@@ -221,6 +223,7 @@ func (cs *clientSet) forPredefined(name string, pq PredefinedQueue) (*sqs.Client
 // bills. Safe for concurrent use.
 type requestStats struct {
 	receive, delete, changeVisibility, send, other atomic.Int64
+	snsPublish, snsOther                           atomic.Int64
 }
 
 // RequestCounts is a snapshot of requestStats.
@@ -235,11 +238,15 @@ type RequestCounts struct {
 	Send int64
 	// Other counts every other request (GetQueueUrl, CreateQueue, GetQueueAttributes, ...).
 	Other int64
+	// SNSPublish counts SNS Publish and PublishBatch requests, SNSOther the other SNS requests
+	// (CreateTopic, Subscribe, ...), of fanout exchanges (Config.SupportsFanout).
+	SNSPublish int64
+	SNSOther   int64
 }
 
 // Total is the number of requests of every kind.
 func (c RequestCounts) Total() int64 {
-	return c.Receive + c.Delete + c.ChangeVisibility + c.Send + c.Other
+	return c.Receive + c.Delete + c.ChangeVisibility + c.Send + c.Other + c.SNSPublish + c.SNSOther
 }
 
 // Snapshot returns the counts so far.
@@ -250,6 +257,8 @@ func (s *requestStats) Snapshot() RequestCounts {
 		ChangeVisibility: s.changeVisibility.Load(),
 		Send:             s.send.Load(),
 		Other:            s.other.Load(),
+		SNSPublish:       s.snsPublish.Load(),
+		SNSOther:         s.snsOther.Load(),
 	}
 }
 

@@ -103,6 +103,21 @@ type Config struct {
 	// routing key of a message is its MetadataRoutingKey metadata.
 	Exchanges map[string]Exchange
 
+	// SupportsFanout sends fanout exchanges of Exchanges through Amazon SNS, as Kombu does with
+	// `supports_fanout`: each is an SNS topic (Exchange.TopicARN, else one created and named as
+	// Kombu names it) that its queues are subscribed to, so Kombu consumers that bound their own
+	// queues receive what Go publishes, and the other way round. See docs/fanout.md. Without
+	// it, fanout exchanges are routed client-side to their Bindings.
+	SupportsFanout bool
+	// SNSEndpointURL overrides the SNS endpoint. Default: EndpointURL when set (as Kombu, which
+	// gives both clients the broker URL's host), else AWS's.
+	SNSEndpointURL string
+	// DisableTopicCreation makes a missing SNS topic an error (an *sns/types.NotFoundException
+	// inside) instead of creating it; topics are then looked up by name with ListTopics, and
+	// their stale subscriptions left alone. ParseTransportOptions sets it with
+	// `predefined_exchanges`, with which Kombu never creates a topic.
+	DisableTopicCreation bool
+
 	// MaxMessageSize is the largest SQS message body accepted, and the largest batch request.
 	// Default 1 MiB; set 262144 (256 KiB) for SQS-compatible servers that still enforce the old limit.
 	MaxMessageSize int
@@ -223,7 +238,8 @@ func (c Config) Validate() error {
 			bad(field+".BackoffPolicy", "%s", err)
 		}
 	}
-	if err := validateExchanges(c.Exchanges); err != nil {
+	errs = append(errs, c.validateFanout()...)
+	if err := validateExchanges(c.Exchanges, c.SupportsFanout); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -247,6 +263,9 @@ func (c Config) String() string {
 	}
 	if len(c.PredefinedQueues) > 0 {
 		fmt.Fprintf(&b, " PredefinedQueues:%v", sortedKeys(c.PredefinedQueues))
+	}
+	if c.SupportsFanout {
+		fmt.Fprintf(&b, " SupportsFanout:true")
 	}
 	fmt.Fprintf(&b, " VisibilityTimeout:%s}", c.VisibilityTimeout)
 	return b.String()
@@ -412,6 +431,12 @@ type SubscriberConfig struct {
 
 	// Unmarshaler turns SQS messages into Watermill messages. Default: EnvelopeMarshaler.
 	Unmarshaler Marshaler
+
+	// KeepSQSBody sets the "sqs_body" metadata of every received message to its SQS body as
+	// received (the Kombu envelope before any decoding, base64-encoded as Kombu sends it), for
+	// debugging. A message that could not be decoded (MetadataDecodeError) always has it, as
+	// its payload. The key is never sent on when the message is published again.
+	KeepSQSBody bool
 }
 
 func (c *SubscriberConfig) setDefaults() {

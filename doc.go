@@ -2,9 +2,10 @@
 // the message format of Kombu's SQS transport, so that Go services and Celery (Python)
 // workers and producers share the same queues.
 //
-// A Go service can consume the tasks a Celery app sends (TaskFromMessage decodes them),
-// enqueue tasks a Celery worker runs (NewTask builds them), or exchange any other messages
-// with Kombu producers and consumers. Configuration follows Kombu's
+// A Go service can consume the tasks a Celery app sends, enqueue tasks a Celery worker
+// runs, or exchange any other messages with Kombu producers and consumers. The Celery task
+// protocol is in package github.com/watermill-kombu/watermill-kombu/celery (celery.NewTask,
+// celery.TaskFromMessage); this package knows only Kombu's envelope and SQS transport. Configuration follows Kombu's
 // `broker_transport_options` (see ParseTransportOptions, ParseBrokerURL and
 // ParseCeleryBroker), so both sides can be set up from the same settings.
 //
@@ -28,8 +29,8 @@
 //	err = pub.Publish("celery", msg)
 //
 // For a Go service that implements Celery tasks, with results, retries and callbacks as a
-// Celery worker handles them, see Worker (NewWorker, Register, RegisterFunc) and the result
-// backends (RedisBackend).
+// Celery worker handles them, see celery.Worker and Celery's Redis result backend in
+// package github.com/watermill-kombu/watermill-kombu/celery/redisbackend.
 //
 // # The SQS body
 //
@@ -91,7 +92,7 @@
 // # Not supported
 //
 //   - Message priority: SQS has none. properties.priority is written and read back
-//     (MetadataPriority, WithPriority) for Celery's sake, but SQS delivers in its own order.
+//     (MetadataPriority, celery.WithPriority) for Celery's sake, but SQS delivers in its own order.
 //   - Message TTL: properties.expiration is carried (MetadataExpiration) but SQS does not
 //     expire messages by it; use the queue's MessageRetentionPeriod. Celery's task `expires`
 //     is honoured by Celery's worker from the task headers, not by SQS.
@@ -106,6 +107,8 @@
 // # Metrics
 //
 // Watermill's Prometheus decorators (github.com/ThreeDotsLabs/watermill/components/metrics)
-// work on the Publisher and Subscriber like on any other; RegisterRequestMetrics and
-// RegisterSubscriberMetrics add the SQS request counts (what AWS bills) and failed acks.
+// work on the Publisher and Subscriber like on any other. Package
+// github.com/watermill-kombu/watermill-kombu/kombumetrics adds the SQS request counts (what
+// AWS bills, see Publisher.Stats and Subscriber.Stats) and failed acks, so that only its
+// users compile Prometheus.
 package kombu

@@ -79,8 +79,11 @@ type FailedMessage struct {
 // PublishError names the messages of a Publish call that SQS did not accept. Messages not
 // named were accepted.
 type PublishError struct {
-	Queue  string
-	Failed []FailedMessage
+	Queue string
+	// Exchange is set instead of Queue when SNS rejected entries of a PublishBatch to the topic
+	// of a fanout exchange.
+	Exchange string
+	Failed   []FailedMessage
 }
 
 // Is makes errors.Is(err, ErrChannel) hold when SQS blamed the sender for an entry (invalid
@@ -97,7 +100,11 @@ func (e *PublishError) Is(target error) bool {
 
 func (e *PublishError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "kombu: SQS rejected %d message(s) for queue %q:", len(e.Failed), e.Queue)
+	if e.Exchange != "" {
+		fmt.Fprintf(&b, "kombu: SNS rejected %d message(s) for exchange %q:", len(e.Failed), e.Exchange)
+	} else {
+		fmt.Fprintf(&b, "kombu: SQS rejected %d message(s) for queue %q:", len(e.Failed), e.Queue)
+	}
 	for i, f := range e.Failed {
 		if i == 5 {
 			fmt.Fprintf(&b, " and %d more", len(e.Failed)-i)
@@ -152,13 +159,16 @@ func (e *channelSentinel) Error() string { return e.msg }
 // Is makes errors.Is(sentinel, ErrChannel) hold.
 func (e *channelSentinel) Is(target error) bool { return target == ErrChannel }
 
-// Error is a failed SQS operation with its class (ErrConnection or ErrChannel) and what it
-// was about. errors.Is(err, e.Class) holds, and Unwrap gives the SDK's error.
+// Error is a failed SQS operation, or SNS operation of a fanout exchange, with its class
+// (ErrConnection or ErrChannel) and what it was about. errors.Is(err, e.Class) holds, and
+// Unwrap gives the SDK's error.
 type Error struct {
 	// Op is what was being done, e.g. "send", "receive", "delete", "decode".
 	Op string
 	// Queue is the Kombu queue name.
 	Queue string
+	// Exchange is the fanout exchange of an SNS operation (see Config.SupportsFanout).
+	Exchange string
 	// MessageID is the SQS message id or Watermill UUID concerned, if a single one.
 	MessageID string
 	// Class is ErrConnection or ErrChannel.
@@ -171,12 +181,18 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("kombu: ")
 	b.WriteString(e.Op)
+	var about []string
+	if e.Exchange != "" {
+		about = append(about, fmt.Sprintf("exchange %q", e.Exchange))
+	}
 	if e.Queue != "" {
-		fmt.Fprintf(&b, " (queue %q", e.Queue)
-		if e.MessageID != "" {
-			fmt.Fprintf(&b, ", message %s", e.MessageID)
-		}
-		b.WriteString(")")
+		about = append(about, fmt.Sprintf("queue %q", e.Queue))
+	}
+	if e.MessageID != "" && len(about) > 0 {
+		about = append(about, "message "+e.MessageID)
+	}
+	if len(about) > 0 {
+		b.WriteString(" (" + strings.Join(about, ", ") + ")")
 	}
 	if e.Class == ErrConnection {
 		b.WriteString(" [connection error]")

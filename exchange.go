@@ -30,6 +30,16 @@ const (
 type Exchange struct {
 	Type     ExchangeType
 	Bindings []Binding
+
+	// TopicARN makes a fanout exchange use this existing SNS topic when Config.SupportsFanout
+	// is set (Kombu: the `arn` of a `predefined_exchanges` entry): it is never created, nor
+	// cleaned of stale subscriptions. AccessKeyID, SecretAccessKey and SessionToken then sign
+	// every SNS request on that topic (empty: the Config's credentials); printing an Exchange
+	// shows no secret.
+	TopicARN        string
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
 }
 
 // Binding binds a queue to an exchange with a routing key (a pattern for topic exchanges,
@@ -120,8 +130,9 @@ func matchWords(pat, key []string) bool {
 	return len(key) == 0
 }
 
-// validateExchanges checks exchange types and bindings.
-func validateExchanges(exchanges map[string]Exchange) error {
+// validateExchanges checks exchange types and bindings. With snsFanout, a fanout exchange is an
+// SNS topic and may have no bindings (Go only publishes to it).
+func validateExchanges(exchanges map[string]Exchange, snsFanout bool) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
@@ -137,7 +148,7 @@ func validateExchanges(exchanges map[string]Exchange) error {
 		default:
 			bad(field+".Type", "must be %q, %q or %q, got %q", ExchangeDirect, ExchangeTopic, ExchangeFanout, ex.Type)
 		}
-		if len(ex.Bindings) == 0 {
+		if len(ex.Bindings) == 0 && !(snsFanout && ex.Type == ExchangeFanout) {
 			bad(field+".Bindings", "needs at least one binding")
 		}
 		for i, b := range ex.Bindings {

@@ -71,17 +71,17 @@ func TestExchangeRoute(t *testing.T) {
 }
 
 func TestValidateExchanges(t *testing.T) {
-	require.NoError(t, validateExchanges(nil))
+	require.NoError(t, validateExchanges(nil, false))
 	require.NoError(t, validateExchanges(map[string]Exchange{
 		"events": {Type: ExchangeTopic, Bindings: []Binding{{Queue: "q", RoutingKey: "orders.#"}}},
-	}))
+	}, false))
 	err := validateExchanges(map[string]Exchange{
 		"":       {Type: ExchangeFanout, Bindings: []Binding{{Queue: "q"}}},
 		"bad":    {Type: "headers", Bindings: []Binding{{Queue: ""}}},
 		"empty":  {Type: ExchangeDirect},
 		"topic":  {Type: ExchangeTopic, Bindings: []Binding{{Queue: "q", RoutingKey: "orders.cr*"}}},
 		"nested": {Type: ExchangeFanout, Bindings: []Binding{{Queue: "bad"}}},
-	})
+	}, false)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 	for _, field := range []string{

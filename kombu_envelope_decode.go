@@ -56,10 +56,18 @@ func (e *Envelope) Decode(body string) error {
 	if d.sem != nil {
 		return d.sem
 	}
+	// An unknown body_encoding is an error even without a body, so that what decodes also
+	// decodes again once encoded.
+	enc := e.Properties.BodyEncoding
+	switch enc {
+	case "", "utf-8", "UTF-8", bodyEncodingBase64:
+	default:
+		return &DecodeError{Part: "body", Err: fmt.Errorf("unknown body_encoding %q", enc)}
+	}
 	if d.bodyRaw == nil {
 		return nil
 	}
-	switch enc := e.Properties.BodyEncoding; enc {
+	switch enc {
 	case "", "utf-8", "UTF-8":
 		if d.bodyEscaped {
 			e.Body = pywire.Unescape(make([]byte, 0, len(d.bodyRaw)), d.bodyRaw)

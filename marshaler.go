@@ -325,7 +325,7 @@ const defaultMaxDecompressedSize = 64 << 20
 //     expiration, delivery_info from the Destination (routing key defaulting to the queue),
 //     priority, body_encoding base64 and a fresh delivery_tag.
 //
-// Messages built by NewTask carry MetadataHeaders, so they go out exactly as Celery's
+// Messages built by celery.NewTask carry MetadataHeaders, so they go out exactly as Celery's
 // apply_async would send them.
 type EnvelopeMarshaler struct {
 	// RawEnvelope sends the envelope JSON as the SQS body, without the outer base64 layer
@@ -428,6 +428,9 @@ func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.
 		}
 		return nil, err
 	}
+	// A queue subscribed to an SNS topic without raw message delivery gets the envelope
+	// wrapped in an SNS notification.
+	in = unwrapSNSNotification(&env, in)
 	if env.Raw {
 		msg := message.NewMessage(msgID, env.Body)
 		msg.Metadata[MetadataRaw] = "true"

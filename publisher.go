@@ -52,6 +52,7 @@ func NewPublisher(config PublisherConfig, logger watermill.LoggerAdapter) (*Publ
 		return nil, err
 	}
 	p := &Publisher{sqsConn: conn, config: config, logger: componentLogger(logger, "kombu.Publisher")}
+	p.fanout = newSNSFanout(config.Config, conn, p.logger)
 	p.calls, p.cancelCalls = context.WithCancel(context.Background())
 	return p, nil
 }
@@ -93,6 +94,9 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	defer context.AfterFunc(p.calls, cancel)()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("kombu: publishing to %q: %w", topic, err)
+	}
+	if p.fanout != nil && p.config.snsExchange(topic) {
+		return p.publishToTopic(ctx, topic, msgs)
 	}
 	if ex, ok := p.config.Exchanges[topic]; ok {
 		return classify("publish", topic, "", p.publishToExchange(ctx, topic, ex, msgs))

@@ -57,7 +57,7 @@ func TestPubSub(t *testing.T) {
 			GuaranteedOrder:     false, // standard queues are not ordered
 			Persistent:          true,
 			// Restarts the persistent ElasticMQ (H2 storage) under TestReconnect.
-			RestartServiceCommand: testenv.RestartCommand(),
+			RestartServiceCommand: testenv.ReportedRestartCommand(t),
 		},
 		func(t *testing.T) (message.Publisher, message.Subscriber) {
 			return newPubSub(t, endpoint, testSubscriberConfig(endpoint))
@@ -93,7 +93,7 @@ func TestPubSubFIFO(t *testing.T) {
 			ExactlyOnceDelivery:   false, // deduplication lasts 5 minutes only, and redelivery after Nack is by design
 			GuaranteedOrder:       true,  // one message group ("default") per queue: handed out one at a time, in order
 			Persistent:            true,
-			RestartServiceCommand: testenv.RestartCommand(),
+			RestartServiceCommand: testenv.ReportedRestartCommand(t),
 		},
 		func(t *testing.T) (message.Publisher, message.Subscriber) {
 			// ElasticMQ does not wake a long poll waiting on a FIFO group when the group's

@@ -20,6 +20,9 @@ import (
 // (CreationAttributes["RedrivePolicy"]) can move it to a dead-letter queue.
 const MetadataDecodeError = "kombu_decode_error"
 
+// metadataSQSBody is the SQS body as received, set when SubscriberConfig.KeepSQSBody is on.
+const metadataSQSBody = "sqs_body"
+
 // maxReconnectRetrySleep is the longest pause between failed receives.
 const maxReconnectRetrySleep = 30 * time.Second
 
@@ -57,6 +60,7 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	}
 	logger = componentLogger(logger, "kombu.Subscriber")
 	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{})}
+	s.fanout = newSNSFanout(config.Config, conn, logger)
 	s.backoff = nackBackoff{disabled: config.DisableNackBackoff, immediate: config.NackBackoffImmediate,
 		initial: config.NackBackoffInitial, max: config.NackBackoffMax}
 	s.acks = newAcker(logger, config.AckBatchWindow, !config.DisableHeartbeat, &s.failed)
@@ -75,8 +79,10 @@ func (s *Subscriber) FailedAcks() int64 { return s.failed.Load() }
 // SubscribeInitialize resolves (and, unless configured otherwise, creates) the queue, so that
 // messages published before Subscribe are kept.
 func (s *Subscriber) SubscribeInitialize(topic string) error {
-	_, err := s.resolver.resolve(context.Background(), topic)
-	return classify("resolve queue", topic, "", err)
+	if _, err := s.resolver.resolve(context.Background(), topic); err != nil {
+		return classify("resolve queue", topic, "", err)
+	}
+	return s.bindFanout(context.Background(), topic)
 }
 
 // Subscribe starts consuming the queue named by topic. The returned channel is closed when ctx
@@ -99,6 +105,10 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if err != nil {
 		s.subs.Done()
 		return nil, classify("resolve queue", topic, "", err)
+	}
+	if err := s.bindFanout(ctx, topic); err != nil {
+		s.subs.Done()
+		return nil, err
 	}
 	sub := &subscription{
 		s:       s,
@@ -532,6 +542,9 @@ func (sub *subscription) unmarshal(in *inbound) *message.Message {
 		msg.Metadata.Set(MetadataDecodeError, err.Error())
 	}
 	msg.Metadata.Set(MetadataSQSMessageID, aws.ToString(in.raw.MessageId))
+	if sub.s.config.KeepSQSBody {
+		msg.Metadata.Set(metadataSQSBody, aws.ToString(in.raw.Body))
+	}
 	msg.Metadata.Set(MetadataReceiveCount, strconv.Itoa(in.receiveCount))
 	msg.Metadata.Set(MetadataQueue, in.q.name)
 	return msg

@@ -198,10 +198,12 @@ func TestBackoffPolicyTiming(t *testing.T) {
 			exp := time.Duration(s) * time.Second
 			t.Logf("task %s nack %d: back after %s (policy %s)", id[:8], i+1, got.Round(10*time.Millisecond), exp)
 			if s == 0 {
-				require.Less(t, got, time.Second, "unlisted task must come back at once")
+				require.Less(t, got, 2*time.Second, "unlisted task must come back at once")
 				continue
 			}
-			require.InDelta(t, exp.Seconds(), got.Seconds(), 1.0, "task %s nack %d", id, i+1)
+			// Never before its delay; later only by what a loaded machine adds.
+			require.GreaterOrEqual(t, got, exp-500*time.Millisecond, "task %s nack %d came back early", id, i+1)
+			require.Less(t, got, exp+3*time.Second, "task %s nack %d", id, i+1)
 		}
 	}
 }
@@ -349,7 +351,7 @@ func TestMultiTopicFairness(t *testing.T) {
 		m.Ack()
 		took := time.Since(sent)
 		t.Logf("quiet message arrived %s after publishing, %d busy messages handled by then", took.Round(time.Millisecond), drained.Load())
-		require.Less(t, took, 1500*time.Millisecond)
+		require.Less(t, took, 3*time.Second)
 		require.Less(t, int(drained.Load()), 1000, "the busy topic must still be draining")
 	case <-time.After(5 * time.Second):
 		t.Fatal("the quiet topic's message did not arrive")
@@ -404,10 +406,11 @@ func TestBatchedAcks(t *testing.T) {
 	perMsg := float64(st.Receive+st.Delete) / n
 	t.Logf("%d messages in %s: %d receives, %d deletes, %d visibility changes; %.3f requests per message",
 		n, took.Round(time.Millisecond), st.Receive, st.Delete, st.ChangeVisibility, perMsg)
-	// Batched deletes come to ≈ 0.1 per message; the margins hold on a loaded machine under
-	// -race (exact figures are in BENCHMARKS.md).
-	require.LessOrEqual(t, float64(st.Delete)/n, 0.15)
-	require.LessOrEqual(t, perMsg, 0.3)
+	// Batched: about 0.1 deletes and 0.2 requests per message (exact figures: make bench). One
+	// delete per message, as Kombu sends, would be 1.0 and 1.1; the bounds leave room for
+	// partial batches on a loaded machine.
+	require.Less(t, float64(st.Delete)/n, 0.3, "deletes per message")
+	require.Less(t, perMsg, 0.6, "receives and deletes per message")
 }
 
 // TestPrefetchAboveTen: PrefetchCount 30 fills the buffer with several receives, and never
@@ -523,7 +526,7 @@ func TestETADeferral(t *testing.T) {
 				wg.Wait()
 				t.Logf("delivered %s after its eta", at.Sub(eta).Round(time.Millisecond))
 				require.False(t, at.Before(eta.Add(-100*time.Millisecond)), "delivered %s before its eta", eta.Sub(at))
-				require.Less(t, at.Sub(eta), time.Second)
+				require.Less(t, at.Sub(eta), 3*time.Second)
 				require.Zero(t, stolen.Load(), "another consumer received the deferred task")
 			case <-time.After(c.countdown + 5*time.Second):
 				close(stop)
@@ -550,11 +553,11 @@ func TestContextCancellation(t *testing.T) {
 	cancel()
 	m := message.NewMessage(watermill.NewUUID(), []byte("x"))
 	m.SetContext(ctx)
-	start := time.Now()
+	sends := pub.Stats().Send
 	err := pub.Publish(topic, m)
 	require.ErrorIs(t, err, context.Canceled)
 	require.False(t, errors.Is(err, kombu.ErrConnection) || errors.Is(err, kombu.ErrChannel))
-	require.Less(t, time.Since(start), 100*time.Millisecond)
+	require.Equal(t, sends, pub.Stats().Send, "a publish with a cancelled context sent a request")
 
 	// Cancelled while a large publish is under way.
 	ctx, cancel = context.WithCancel(context.Background())
@@ -565,7 +568,7 @@ func TestContextCancellation(t *testing.T) {
 		batch = append(batch, bm)
 	}
 	go func() { time.Sleep(5 * time.Millisecond); cancel() }()
-	start = time.Now()
+	start := time.Now()
 	err = pub.Publish(topic, batch...)
 	if err != nil { // it may have finished before the cancel
 		require.ErrorIs(t, err, context.Canceled)

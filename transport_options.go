@@ -63,9 +63,6 @@ var noEffectOptions = map[string]bool{
 	// Read but never used by Kombu's SQS transport; the port comes from the broker URL.
 	"regioninfo": true,
 	"port":       true,
-	// SNS fanout exchanges: this package publishes to and consumes from queues directly.
-	"supports_fanout":      true,
-	"predefined_exchanges": true,
 	// Kombu's virtual transport routes messages with no route there; a Publisher always names
 	// its queue.
 	"deadletter_queue": true,
@@ -186,12 +183,15 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //	                         without its own (Kombu reads them only on predefined queues)
 //	sqs_base64_encoding      TransportOptions.SQSBase64Encoding (PublisherConfig's EnvelopeMarshaler)
 //	body_encoding            TransportOptions.BodyEncoding (informative only)
+//	supports_fanout          Config.SupportsFanout (fanout exchanges through SNS)
+//	predefined_exchanges     fanout exchanges in Config.Exchanges with TopicARN (arn),
+//	                         AccessKeyID, SecretAccessKey, SessionToken; sets
+//	                         DisableTopicCreation (no effect without supports_fanout, as in Kombu)
 //
 // Accepted without effect, and listed in TransportOptions.NoEffect: fetch_message_attributes
 // (the Subscriber fetches every attribute), regioninfo and port (Kombu reads but never uses
-// them), supports_fanout and predefined_exchanges (no SNS fanout here), deadletter_queue, and
-// Kombu's connection retry policy max_retries, interval_start, interval_step, interval_max and
-// connect_retries_timeout (the AWS SDK retries SQS calls).
+// them), deadletter_queue, and Kombu's connection retry policy max_retries, interval_start,
+// interval_step, interval_max and connect_retries_timeout (the AWS SDK retries SQS calls).
 //
 // Where this package departs from Kombu 5.7:
 //   - STS: Kombu assumes sts_role_arn only for predefined queues, with the ambient AWS
@@ -315,8 +315,15 @@ func applyTransportOptions(base Config, opts map[string]any) (TransportOptions, 
 			if l, ok := p.stringList(key, v); ok {
 				res.BackoffTasks = l
 			}
+		case "supports_fanout":
+			if b, ok := p.boolean(key, v); ok {
+				cfg.SupportsFanout = b
+			}
+		case "predefined_exchanges":
+			p.predefinedExchanges(key, v)
 		}
 	}
+	p.applyPredefinedExchanges(cfg)
 	// is_secure picks the scheme of the broker URL's host, as in Kombu; it changes nothing
 	// else.
 	if secure != nil {
@@ -350,6 +357,7 @@ var effectiveOptions = map[string]bool{
 	"sqs-creation-attributes": true, "queue_tags": true, "sts_role_arn": true,
 	"sts_token_timeout": true, "sts_token_buffer_time": true, "client-config": true,
 	"wait_time_seconds": true, "polling_interval": true, "backoff_policy": true, "backoff_tasks": true,
+	"supports_fanout": true, "predefined_exchanges": true,
 }
 
 // predefinedQueueKeys are the keys of a `predefined_queues` entry.

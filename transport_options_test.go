@@ -107,7 +107,8 @@ func TestParseTransportOptions(t *testing.T) {
 
 	require.False(t, o.SQSBase64Encoding)
 	require.Equal(t, "base64", o.BodyEncoding)
-	require.Equal(t, []string{"fetch_message_attributes", "is_secure", "port", "supports_fanout"}, o.NoEffect, "is_secure has no effect with endpoint_url")
+	require.Equal(t, []string{"fetch_message_attributes", "is_secure", "port"}, o.NoEffect, "is_secure has no effect with endpoint_url")
+	require.False(t, o.SupportsFanout, "supports_fanout: false (fanout exchanges stay client-side)")
 
 	pc := o.PublisherConfig()
 	require.Equal(t, o.Config.String(), pc.Config.String())

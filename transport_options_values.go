@@ -16,6 +16,8 @@ import (
 type optionParser struct {
 	errs     []error
 	noEffect []string
+	// exchanges are the predefined_exchanges read, applied once supports_fanout is known.
+	exchanges map[string]Exchange
 }
 
 func (p *optionParser) fail(key, format string, args ...any) {
@@ -246,6 +248,9 @@ var predefinedFields = map[string]string{
 // optionName turns a Validate field name into the transport option it comes from.
 func optionName(field string) string {
 	if name, ok := optionFields[field]; ok {
+		return name
+	}
+	if name := predefinedExchangeOption(field); name != "" {
 		return name
 	}
 	if rest, ok := strings.CutPrefix(field, "PredefinedQueues["); ok {

@@ -22,7 +22,7 @@ const (
 const DefaultResultExpires = 24 * time.Hour
 
 // ErrResultNotFound is returned by ResultBackend.Get for a task without a stored result.
-var ErrResultNotFound = errors.New("kombu: no result stored for the task")
+var ErrResultNotFound = errors.New("celery: no result stored for the task")
 
 // TaskResult is a task's state as a Celery result backend stores it.
 type TaskResult struct {

@@ -15,15 +15,15 @@ import (
 var (
 	// ErrNotATask means a message is not a Celery task: no `task` header and no protocol 1
 	// task body.
-	ErrNotATask = errors.New("kombu: message is not a Celery task")
+	ErrNotATask = errors.New("celery: message is not a Celery task")
 	// ErrInvalidTask means a Celery task is malformed, or cannot be built from the values given.
-	ErrInvalidTask = errors.New("kombu: invalid Celery task")
+	ErrInvalidTask = errors.New("celery: invalid Celery task")
 	// ErrTaskArguments means a task's arguments do not fit the Go values given to DecodeArgs or
 	// DecodeKwargs.
-	ErrTaskArguments = errors.New("kombu: task arguments do not match")
+	ErrTaskArguments = errors.New("celery: task arguments do not match")
 )
 
-// TaskFromMessage reads the Celery task in a message received through EnvelopeMarshaler (or built
+// TaskFromMessage reads the Celery task in a message received through kombu.EnvelopeMarshaler (or built
 // by NewTask). It understands what Celery's worker does:
 //
 //   - protocol 2: a `task` header, and a body [args, kwargs, embed];
@@ -35,6 +35,9 @@ var (
 // wrapping ErrInvalidTask.
 func TaskFromMessage(msg *message.Message) (*Task, error) {
 	md := msg.Metadata
+	if reason := md[kombu.MetadataDecodeError]; reason != "" {
+		return nil, undecodedMessage(msg.UUID, reason)
+	}
 	if md[kombu.MetadataRaw] == "true" {
 		return nil, fmt.Errorf("%w: message %s is not a Kombu envelope", ErrNotATask, msg.UUID)
 	}
@@ -54,7 +57,8 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 	}
 	_, hybrid := bodyDict["args"]
 
-	t := &Task{ReplyTo: md[kombu.MetadataReplyTo], CorrelationID: md[kombu.MetadataCorrelationID], UTC: true}
+	t := &Task{ReplyTo: md[kombu.MetadataReplyTo], CorrelationID: md[kombu.MetadataCorrelationID], UTC: true,
+		Compression: md[kombu.MetadataCompression]}
 	if p, ok := md[kombu.MetadataPriority]; ok {
 		var n int
 		if _, err := fmt.Sscan(p, &n); err == nil {

@@ -53,7 +53,7 @@ func (d *DateTime) UnmarshalJSON(b []byte) error {
 			return err
 		}
 		if typed.Type != "datetime" && typed.Type != "date" {
-			return errors.New("kombu: a DateTime needs a Kombu datetime or date, got __type__ " + typed.Type)
+			return errors.New("celery: a DateTime needs a Kombu datetime or date, got __type__ " + typed.Type)
 		}
 		s = typed.Value
 	} else if err := json.Unmarshal(b, &s); err != nil {

@@ -29,7 +29,7 @@ const DefaultRetryDelay = 180 * time.Second
 // WorkerConfig.UnknownTaskTopic routes such tasks elsewhere. As a Celery 5.7 worker does, it
 // logs the task once, stores a NotRegistered failure for it (when it has a result backend),
 // and acks it: the message is deleted, not delivered again and again.
-var ErrUnknownTask = errors.New("kombu: unknown task")
+var ErrUnknownTask = errors.New("celery: unknown task")
 
 // TaskFunc runs a task. Its result is stored (encoded with encoding/json) and passed on to
 // the task's callbacks and chain. Returning an error fails the task: FAILURE is stored and
@@ -38,8 +38,8 @@ type TaskFunc func(ctx context.Context, t *Task) (any, error)
 
 // WorkerConfig configures a Worker.
 type WorkerConfig struct {
-	// Publisher sends retries, callbacks, chain steps and errbacks (a *Publisher with
-	// EnvelopeMarshaler). Required.
+	// Publisher sends retries, callbacks, chain steps and errbacks (a *kombu.Publisher with
+	// kombu.EnvelopeMarshaler). Required.
 	Publisher message.Publisher
 	// Results stores task states where Celery clients read them; nil stores nothing.
 	Results ResultBackend
@@ -55,7 +55,7 @@ type WorkerConfig struct {
 	// Celery does (see ErrUnknownTask).
 	UnknownTaskTopic string
 	// MaxETAWait is how long the handler holds a task whose eta is still ahead before it runs
-	// it; a task further ahead is Nacked (the Subscriber then hides it until its eta).
+	// it; a task further ahead is Nacked (the kombu.Subscriber then hides it until its eta).
 	// Default 30 s; it must not be negative.
 	MaxETAWait time.Duration
 	// Hostname names the worker in the results' traceback texts and STARTED states; default
@@ -88,6 +88,8 @@ type registered struct {
 	maxRetries   int
 	retryDelay   time.Duration
 	ignoreResult bool
+	auto         autoRetry    // worker_autoretry.go
+	limiter      *rateLimiter // worker_ratelimit.go
 }
 
 // Worker runs Celery tasks received through a Watermill router, the way a Celery worker
@@ -207,10 +209,10 @@ func (w *Worker) Handle(msg *message.Message) error {
 		// Rebuilt from the task, so that the SQS receipt metadata is not sent along.
 		out, err := t.Message()
 		if err != nil {
-			return fmt.Errorf("kombu: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
+			return fmt.Errorf("celery: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
 		}
 		if err := w.cfg.Publisher.Publish(w.cfg.UnknownTaskTopic, out); err != nil {
-			return fmt.Errorf("kombu: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
+			return fmt.Errorf("celery: worker: routing unknown task %s (%s): %w", t.Name, t.ID, err)
 		}
 		return nil
 	}
@@ -231,7 +233,7 @@ func (w *Worker) rejectUnknown(ctx context.Context, t *Task) error {
 	res := TaskResult{TaskID: t.ID, Status: StateFailure, Result: exc, GroupID: t.Group, ParentID: t.ParentID,
 		Traceback: fmt.Sprintf("Traceback (most recent call last):\n  Go worker %s\n%s\n", w.cfg.Hostname, exc.Error())}
 	if err := w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
-		return fmt.Errorf("kombu: worker: storing the NotRegistered failure of task %s (%s): %w", t.Name, t.ID, err)
+		return fmt.Errorf("celery: worker: storing the NotRegistered failure of task %s (%s): %w", t.Name, t.ID, err)
 	}
 	return nil
 }
@@ -249,12 +251,12 @@ func (r *run) execute(ctx context.Context) error {
 	now := r.w.now()
 	if t.Expires != nil && now.After(*t.Expires) {
 		r.w.logger.Info("Task expired, not run", watermill.LogFields{"task": t.Name, "task_id": t.ID})
-		return r.store(ctx, StateRevoked, &ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}, "")
+		return r.revoke(ctx)
 	}
 	if t.ETA != nil && t.ETA.After(now) {
 		wait := t.ETA.Sub(now)
 		if wait > r.w.cfg.MaxETAWait {
-			return fmt.Errorf("kombu: worker: task %s (%s) is not due before %s", t.Name, t.ID, t.ETA.UTC().Format(time.RFC3339Nano))
+			return fmt.Errorf("celery: worker: task %s (%s) is not due before %s", t.Name, t.ID, t.ETA.UTC().Format(time.RFC3339Nano))
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -264,13 +266,12 @@ func (r *run) execute(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if t.Expires != nil && r.w.now().After(*t.Expires) {
-			return r.store(ctx, StateRevoked, &ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}, "")
+			return r.revoke(ctx)
 		}
 	}
 
-	if t.Chord != nil {
-		r.w.logger.Error("Task is part of a chord, which this worker does not support: the chord body will not be sent", errUnsupportedCanvas,
-			watermill.LogFields{"task": t.Name, "task_id": t.ID})
+	if err := r.rateLimit(ctx); err != nil {
+		return err
 	}
 	if r.w.cfg.TrackStarted {
 		if err := r.store(ctx, StateStarted, map[string]any{"pid": os.Getpid(), "hostname": r.w.cfg.Hostname}, ""); err != nil {
@@ -278,6 +279,7 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 	result, err := r.call(ctx)
+	err = r.reg.auto.retryFor(err, t.Retries)
 	var retry *RetryError
 	switch {
 	case err == nil:
@@ -355,7 +357,19 @@ func (r *run) succeed(ctx context.Context, result any) error {
 	if err := r.storeResult(ctx, StateSuccess, json.RawMessage(raw), "", children(out)); err != nil {
 		return err
 	}
-	return r.publish(ctx, out)
+	if err := r.publish(ctx, out); err != nil {
+		return err
+	}
+	return r.chordPartReturn(ctx, StateSuccess, json.RawMessage(raw))
+}
+
+// revoke stores REVOKED for an expired task, as Celery does.
+func (r *run) revoke(ctx context.Context) error {
+	exc := &ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}
+	if err := r.store(ctx, StateRevoked, exc, ""); err != nil {
+		return err
+	}
+	return r.chordPartReturn(ctx, StateRevoked, exc)
 }
 
 func (r *run) fail(ctx context.Context, err error) error {
@@ -363,6 +377,12 @@ func (r *run) fail(ctx context.Context, err error) error {
 	r.w.logger.Info("Task failed", watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "error": err.Error()})
 	if serr := r.store(ctx, StateFailure, exc, r.traceback(exc)); serr != nil {
 		return serr
+	}
+	if cerr := r.chordPartReturn(ctx, StateFailure, exc); cerr != nil {
+		return cerr
+	}
+	if cerr := r.failChain(ctx, exc, r.traceback(exc)); cerr != nil { // worker_chainfail.go
+		return cerr
 	}
 	return r.sendErrbacks(ctx)
 }
@@ -397,7 +417,7 @@ func (r *run) retry(ctx context.Context, re *RetryError) error {
 		topic = r.w.cfg.DefaultQueue
 	}
 	if err := r.w.cfg.Publisher.Publish(topic, msg); err != nil {
-		return fmt.Errorf("kombu: worker: sending the retry of task %s (%s): %w", t.Name, t.ID, err)
+		return fmt.Errorf("celery: worker: sending the retry of task %s (%s): %w", t.Name, t.ID, err)
 	}
 	var exc any = &ExceptionInfo{Type: "Retry", Module: "celery.exceptions", Message: []any{fmt.Sprintf("Retry in %gs", countdown.Seconds())}}
 	if re.Err != nil {
@@ -420,7 +440,7 @@ func (r *run) storeResult(ctx context.Context, state string, result any, traceba
 	res := TaskResult{TaskID: r.t.ID, Status: state, Result: result, Traceback: traceback,
 		GroupID: r.t.Group, ParentID: r.t.ParentID, Children: children}
 	if err := r.w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
-		return fmt.Errorf("kombu: worker: storing the result of task %s (%s): %w", r.t.Name, r.t.ID, err)
+		return fmt.Errorf("celery: worker: storing the result of task %s (%s): %w", r.t.Name, r.t.ID, err)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 type goWorkerEnv struct {
 	endpoint, redisURL string
 	goQueue, pyQueue   string
+	worker             *celery.Worker
 
 	mu     sync.Mutex
 	runs   map[string][]int   // task id → the retries count of each run
@@ -80,6 +81,7 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 		TaskQueues:   map[string]string{"interop.py.*": e.pyQueue},
 	}, logger)
 	require.NoError(t, err)
+	e.worker = w
 
 	type addArgs struct {
 		A int `json:"a"`
@@ -139,18 +141,24 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 // client runs interop/worker_client.py CASE and decodes what it prints.
 func (e *goWorkerEnv) client(t *testing.T, ctx context.Context, name string) map[string]any {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, testenv.Python(t), "interop/worker_client.py", name)
+	return e.script(t, ctx, "interop/worker_client.py", name)
+}
+
+// script runs a Python client script of interop/ with a case name and decodes what it prints.
+func (e *goWorkerEnv) script(t *testing.T, ctx context.Context, script, name string) map[string]any {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, testenv.Python(t), script, name)
 	cmd.Dir = testenv.RepoRoot(t)
 	cmd.Env = append(os.Environ(), e.pyEnv()...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("worker_client.py %s: %v\n%s", name, err, stderr.String())
+		t.Fatalf("%s %s: %v\n%s", script, name, err, stderr.String())
 	}
 	var out map[string]any
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &out), stdout.String())
-	t.Logf("worker_client.py %s: %s (%.1fs)", name, strings.TrimSpace(stdout.String()), time.Since(start).Seconds())
+	t.Logf("%s %s: %s (%.1fs)", script, name, strings.TrimSpace(stdout.String()), time.Since(start).Seconds())
 	return out
 }
 
@@ -188,7 +196,7 @@ func TestWorkerInterop(t *testing.T) {
 		out := e.client(t, ctx, "eta")
 		ran, due := out["ran"].(float64), out["due"].(float64)
 		assert.GreaterOrEqual(t, ran, due-0.05, "ran before its eta")
-		assert.LessOrEqual(t, ran, due+1, "ran more than 1s after its eta")
+		assert.LessOrEqual(t, ran, due+3, "ran more than 3s after its eta")
 		t.Logf("ran %.3fs after its eta", ran-due)
 	})
 	t.Run("expires", func(t *testing.T) {
@@ -227,7 +235,9 @@ func TestWorkerInterop(t *testing.T) {
 		assert.Equal(t, "TimeLimitExceeded", out["raised"])
 		assert.Equal(t, "billiard.exceptions", out["module"])
 		assert.Equal(t, []any{1.0}, out["args"])
-		assert.InDelta(t, 1.5, out["elapsed"], 1.5)
+		// Failed at its hard limit (1 s), not before; the round trip adds what the machine's load adds.
+		assert.GreaterOrEqual(t, out["elapsed"], 0.9, "failed before its hard limit")
+		assert.Less(t, out["elapsed"], 8.0, "the hard limit did not stop the wait")
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		require.Len(t, e.limits, 1)

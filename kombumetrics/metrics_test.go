@@ -1,6 +1,7 @@
 package kombumetrics_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,8 +38,19 @@ func TestRegisterRequestMetrics(t *testing.T) {
 // gatherValue returns the value of the series of name with exactly these labels.
 func gatherValue(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
+	v, err := lookupValue(g, name, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// lookupValue is gatherValue for use outside the test's goroutine (require.Eventually).
+func lookupValue(g prometheus.Gatherer, name string, labels map[string]string) (float64, error) {
 	families, err := g.Gather()
-	require.NoError(t, err)
+	if err != nil {
+		return 0, err
+	}
 	for _, f := range families {
 		if f.GetName() != name {
 			continue
@@ -55,16 +67,15 @@ func gatherValue(t *testing.T, g prometheus.Gatherer, name string, labels map[st
 			}
 			switch {
 			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
+				return m.GetCounter().GetValue(), nil
 			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
+				return m.GetGauge().GetValue(), nil
 			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
+				return float64(m.GetHistogram().GetSampleCount()), nil
 			}
 		}
 	}
-	t.Fatalf("no series %s%v", name, labels)
-	return 0
+	return 0, fmt.Errorf("no series %s%v", name, labels)
 }
 
 // TestPrometheusMetrics decorates a Publisher and Subscriber with Watermill's Prometheus
@@ -124,13 +135,18 @@ func TestPrometheusMetrics(t *testing.T) {
 			t.Fatalf("handled %d of %d messages", i, n)
 		}
 	}
-	// The forwarded messages are on the out queue; give the acks a moment to be sent.
-	require.Eventually(t, func() bool {
-		return gatherValue(t, reg, kombumetrics.MetricSQSRequests, map[string]string{"client": "subscriber", "kind": "delete"}) > 0
-	}, 5*time.Second, 20*time.Millisecond)
-
+	// A handler signals before it returns, and Watermill records its metrics after: wait for
+	// the last handler's metrics and for the acks to be sent.
 	labels := map[string]string{"handler_name": "forward", "success": "true"}
-	assert.Equal(t, float64(n), gatherValue(t, reg, "test_kombu_handler_execution_time_seconds", labels))
+	require.Eventually(t, func() bool {
+		handled, err1 := lookupValue(reg, "test_kombu_handler_execution_time_seconds", labels)
+		acked, err2 := lookupValue(reg, "test_kombu_subscriber_messages_received_total", map[string]string{
+			"handler_name": "forward", "acked": "acked", "subscriber_name": "kombu.Subscriber",
+		})
+		deletes, err3 := lookupValue(reg, kombumetrics.MetricSQSRequests, map[string]string{"client": "subscriber", "kind": "delete"})
+		return err1 == nil && err2 == nil && err3 == nil && handled == n && acked == n && deletes > 0
+	}, 10*time.Second, 20*time.Millisecond)
+
 	assert.GreaterOrEqual(t, gatherValue(t, reg, "test_kombu_publish_time_seconds", map[string]string{
 		"handler_name": "forward", "success": "true", "publisher_name": "kombu.Publisher",
 	}), float64(n))

@@ -25,6 +25,10 @@ type Config struct {
 	// KeyPrefix is prepended to the keys (Celery's result_backend_transport_options
 	// global_keyprefix); empty by default.
 	KeyPrefix string
+	// DisableChordOrdering records chord header results in a list, in the order they finish,
+	// instead of a sorted set by their place in the header: set it when the Celery app sets
+	// result_backend_transport_options={"result_chord_ordered": False}.
+	DisableChordOrdering bool
 }
 
 // Backend is Celery's Redis result backend: a task's result is the JSON document at key
@@ -36,6 +40,8 @@ type Backend struct {
 	expires time.Duration
 	prefix  string
 	now     func() time.Time
+	// unordered is DisableChordOrdering.
+	unordered bool
 }
 
 // setDefaults fills the zero fields with their defaults.
@@ -71,7 +77,8 @@ func New(cfg Config) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now}
+	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now,
+		unordered: cfg.DisableChordOrdering}
 	if b.client == nil {
 		opts, err := redis.ParseURL(cfg.URL)
 		if err != nil {
@@ -89,7 +96,7 @@ func (b *Backend) Key(taskID string) string { return b.prefix + "celery-task-met
 // transaction, unless the stored result is already SUCCESS.
 func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 	if r.TaskID == "" {
-		return errors.New("kombu: redis result backend: empty task id")
+		return errors.New("redisbackend: empty task id")
 	}
 	key := b.Key(r.TaskID)
 	if cur, err := b.Get(ctx, r.TaskID); err == nil && cur.Status == celery.StateSuccess {
@@ -102,7 +109,7 @@ func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 	}
 	doc, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("kombu: result of task %s: %w", r.TaskID, err)
+		return fmt.Errorf("redisbackend: result of task %s: %w", r.TaskID, err)
 	}
 	_, err = b.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if b.expires > 0 {
@@ -114,7 +121,7 @@ func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w: redis result backend: storing task %s: %w", kombu.ErrConnection, r.TaskID, err)
+		return fmt.Errorf("%w: redisbackend: storing task %s: %w", kombu.ErrConnection, r.TaskID, err)
 	}
 	return nil
 }
@@ -126,11 +133,11 @@ func (b *Backend) Get(ctx context.Context, taskID string) (*celery.TaskResult, e
 		return nil, fmt.Errorf("%w: %s", celery.ErrResultNotFound, taskID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: redis result backend: reading task %s: %w", kombu.ErrConnection, taskID, err)
+		return nil, fmt.Errorf("%w: redisbackend: reading task %s: %w", kombu.ErrConnection, taskID, err)
 	}
 	var r celery.TaskResult
 	if err := json.Unmarshal(doc, &r); err != nil {
-		return nil, fmt.Errorf("kombu: redis result backend: task %s: %w", taskID, err)
+		return nil, fmt.Errorf("redisbackend: task %s: %w", taskID, err)
 	}
 	return &r, nil
 }

@@ -17,6 +17,14 @@
 # run; concurrent calls for the same broker are serialised with a lock.
 # reset is stop, delete the stored data, start.
 #
+# A checkout manages only the brokers it started: the pid file names the
+# process, and that process must still be this checkout's ElasticMQ (its
+# command line names this directory's config file). start fails when the
+# port is held by anything else, another checkout's broker included, and
+# stop never stops a process it did not start. The broker runs in its own
+# session with every file descriptor of the caller closed, so a caller
+# that waits on a pipe or holds a lock is not held up by it.
+#
 # Everything lives under <repo>/.cache: lib/ and data/ in elasticmq/,
 # logs in logs/elasticmq-<name>.log, pid files and locks in run/.
 #
@@ -51,6 +59,12 @@ fi
 
 log() { printf 'elasticmq: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+
+# Run by `setsid bash -c` with the pid file and the command as arguments:
+# closes every file descriptor above 2, writes its pid, becomes the command.
+# shellcheck disable=SC2016 # expanded by the inner shell
+DAEMON_SHELL='for fd in /proc/$$/fd/*; do fd=${fd##*/}; if ((fd > 2)); then eval "exec $fd>&-"; fi; done
+echo $$ >"$1"; shift; exec "$@"'
 
 # ---------------------------------------------------------------- fetch
 
@@ -120,31 +134,62 @@ alive() {
   [[ $state != Z && $state != X ]]
 }
 
-is_elasticmq_pid() {
-  local pid=$1
-  [[ -n $pid ]] && alive "$pid" &&
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'org\.elasticmq\.server\.Main'
+# The command line of a process, arguments separated by spaces.
+cmdline_of() {
+  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null
 }
 
-# Pid of the broker: from the pid file, else whatever ElasticMQ process
-# listens on the port (e.g. one whose pid file was removed).
+# The process is this checkout's broker NAME: ElasticMQ run with this
+# directory's config file for that broker.
+is_our_broker() {
+  local pid=$1 cmd
+  [[ -n $pid ]] && alive "$pid" || return 1
+  cmd=$(cmdline_of "$pid") || return 1
+  [[ $cmd == *" org.elasticmq.server.Main"* && $cmd == *" -Dconfig.file=$CONF "* ]]
+}
+
+# Pid of the broker this checkout started: the one in the pid file, else
+# the one listening on the port if it is ours (its pid file was deleted).
+# Empty when there is none: the process is gone, or the pid now belongs to
+# another process.
 find_pid() {
   local pid=""
   if [[ -f $PIDFILE ]]; then
     pid=$(<"$PIDFILE")
-    if is_elasticmq_pid "$pid"; then
-      echo "$pid"
-      return 0
-    fi
   fi
-  pid=$(ss -Hltnp "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true)
-  if is_elasticmq_pid "$pid"; then
+  if ! is_our_broker "$pid"; then
+    pid=$(listener_pid)
+  fi
+  if is_our_broker "$pid"; then
     echo "$pid"
   fi
 }
 
+# The port the broker with pid $1 was started on.
+port_of() {
+  cmdline_of "$1" | grep -o -- '-Drest-sqs.bind-port=[0-9]*' | head -n1 | cut -d= -f2
+}
+
 port_in_use() {
   [[ -n $(ss -Hltn "sport = :$PORT" 2>/dev/null) ]]
+}
+
+# Pid of the process listening on the port, when ss can tell.
+listener_pid() {
+  ss -Hltnp "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
+}
+
+# Who holds the port, for messages.
+port_holder() {
+  local pid
+  pid=$(listener_pid)
+  if [[ -z $pid ]]; then
+    echo "a process this user cannot see"
+  elif [[ $(cmdline_of "$pid") == *org.elasticmq.server.Main* ]]; then
+    echo "pid $pid, an ElasticMQ this checkout did not start (cwd $(readlink "/proc/$pid/cwd" 2>/dev/null || echo unknown)): $(cmdline_of "$pid" | grep -o -- '-Dconfig.file=[^ ]*' || true)"
+  else
+    echo "pid $pid: $(cmdline_of "$pid" | cut -c1-120)"
+  fi
 }
 
 list_queue_names() {
@@ -185,6 +230,12 @@ wait_ready() {
       return 1
     fi
     if healthy && restored "$offset"; then
+      local holder
+      holder=$(listener_pid)
+      if [[ -n $pid && -n $holder && $holder != "$pid" ]]; then
+        log "$NAME: port $PORT answers, but from $(port_holder), not from pid $pid"
+        return 1
+      fi
       return 0
     fi
     sleep 0.2
@@ -195,20 +246,26 @@ wait_ready() {
 }
 
 start_one() {
-  if healthy; then
-    log "$NAME: already running on 127.0.0.1:$PORT"
-    return 0
-  fi
   local pid
   pid=$(find_pid)
   if [[ -n $pid ]]; then
+    local running
+    running=$(port_of "$pid")
+    if [[ $running != "$PORT" ]]; then
+      die "$NAME: this checkout's broker (pid $pid) runs on port $running, not $PORT; stop it first"
+    fi
+    if healthy; then
+      log "$NAME: already running on 127.0.0.1:$PORT (pid $pid)"
+      return 0
+    fi
     # Started but not answering yet (e.g. by a start that was interrupted).
     log "$NAME: waiting for running process $pid"
     wait_ready "$pid" 0
     return
   fi
+  rm -f "$PIDFILE"
   if port_in_use; then
-    die "$NAME: port $PORT is in use by a process that is not a healthy ElasticMQ"
+    die "$NAME: port $PORT is already in use by $(port_holder); not starting a broker there. Stop that process or choose another port (ELASTICMQ_${NAME^^}_PORT)"
   fi
 
   [[ -f $LIB_DIR/.pom.xml ]] || fetch
@@ -241,14 +298,15 @@ start_one() {
   jvm+=(${ELASTICMQ_JAVA_OPTS:-})
 
   # New session so that Ctrl-C in a terminal or a test runner's process
-  # group kill does not take the broker down; the inner shell records its
-  # own pid and becomes java. Standard streams and the lock fd are not
-  # inherited, so callers waiting on their pipes are not held up.
+  # group kill does not take the broker down; the inner shell closes every
+  # descriptor above 2 it inherited (the lock, a CI wrapper's lock or pipe,
+  # make's jobserver), records its own pid and becomes java. Standard
+  # streams go to the log, so callers waiting on their pipes are not held up.
   rm -f "$PIDFILE"
-  # shellcheck disable=SC2016 # expanded by the inner shell
-  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' elasticmq "$PIDFILE" \
+  cd "$REPO_ROOT"
+  setsid bash -c "$DAEMON_SHELL" elasticmq "$PIDFILE" \
     "$JAVA" "${jvm[@]}" -cp "$LIB_DIR/*" org.elasticmq.server.Main \
-    </dev/null >>"$LOG" 2>&1 9>&- &
+    </dev/null >>"$LOG" 2>&1 &
 
   local t=0
   while [[ ! -s $PIDFILE ]] && ((t < 50)); do
@@ -272,10 +330,11 @@ stop_one() {
   pid=$(find_pid)
   if [[ -z $pid ]]; then
     rm -f "$PIDFILE"
-    if healthy; then
-      die "$NAME: something answers on port $PORT but it is not an ElasticMQ process this script can find"
+    if port_in_use; then
+      log "$NAME: not started by this checkout; port $PORT is held by $(port_holder), left alone"
+    else
+      log "$NAME: not running"
     fi
-    log "$NAME: not running"
     return 0
   fi
   if [[ $NAME == persistent ]] && healthy; then
@@ -313,10 +372,13 @@ reset_one() {
 status_one() {
   local pid
   pid=$(find_pid)
-  if healthy; then
-    echo "$NAME: running on 127.0.0.1:$PORT (pid ${pid:-unknown})"
+  if [[ -n $pid ]] && healthy; then
+    echo "$NAME: running on 127.0.0.1:$PORT (pid $pid)"
   elif [[ -n $pid ]]; then
     echo "$NAME: process $pid is up but not healthy on 127.0.0.1:$PORT"
+    return 1
+  elif port_in_use; then
+    echo "$NAME: not started by this checkout; port $PORT is held by $(port_holder)"
     return 1
   else
     echo "$NAME: not running (port $PORT)"

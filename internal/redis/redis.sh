@@ -4,22 +4,36 @@
 #
 #   internal/redis/redis.sh {install|start|stop|status}
 #
-# The server listens on 127.0.0.1:$REDIS_PORT (default 6379), runs
-# daemonized with its directory, pidfile and log under .cache/redis/, and
-# keeps nothing on disk (no RDB snapshots, no AOF). `install` installs the
-# Debian package redis-server when redis-server is not on the PATH (as root,
-# or through sudo when available), non-interactively.
+# The server listens on 127.0.0.1:$REDIS_PORT (default 6379), with its
+# directory, pid file and log under .cache/redis/, and keeps nothing on disk
+# (no RDB snapshots, no AOF). `install` installs the Debian package
+# redis-server when redis-server is not on the PATH (as root, or through
+# sudo when available), non-interactively.
+#
+# A checkout manages only the server it started: the pid file names the
+# process, and that process must still be a redis-server running in this
+# checkout's .cache/redis. start fails when the port is held by anything
+# else (another checkout's Redis included) and stop never stops a process
+# it did not start. The server runs in its own session with every file
+# descriptor of the caller closed.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 PORT="${REDIS_PORT:-6379}"
 DIR="$ROOT/.cache/redis"
 PIDFILE="$DIR/redis-$PORT.pid"
 LOGFILE="$DIR/redis-$PORT.log"
+STOP_TIMEOUT="${REDIS_STOP_TIMEOUT:-10}"
+
+# Run by `setsid bash -c` with the pid file and the command as arguments:
+# closes every file descriptor above 2, writes its pid, becomes the command.
+# shellcheck disable=SC2016 # expanded by the inner shell
+DAEMON_SHELL='for fd in /proc/$$/fd/*; do fd=${fd##*/}; if ((fd > 2)); then eval "exec $fd>&-"; fi; done
+echo $$ >"$1"; shift; exec "$@"'
 
 ping() {
   if command -v redis-cli >/dev/null 2>&1; then
-    [ "$(redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null)" = "PONG" ]
+    [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null)" = "PONG" ]
   else
     # Without redis-cli: speak the inline protocol over bash's /dev/tcp.
     local reply
@@ -28,6 +42,62 @@ ping() {
     IFS= read -r -t 2 reply <&3 || true
     exec 3<&- 3>&-
     [ "${reply%$'\r'}" = "+PONG" ]
+  fi
+}
+
+# kill -0 also succeeds for a zombie: look at the state too.
+alive() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state=$(sed -e 's/^.*) //' -e 's/ .*//' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ $state != Z && $state != X ]]
+}
+
+cmdline_of() {
+  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null
+}
+
+# The process is a redis-server whose working directory is this checkout's
+# .cache/redis (where start runs it).
+is_ours() {
+  local pid=$1
+  [[ -n $pid ]] && alive "$pid" || return 1
+  [[ $(cmdline_of "$pid") == redis-server* ]] || return 1
+  [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$DIR" ]]
+}
+
+# Pid of the server this checkout started: the one in the pid file, else
+# the one listening on the port if it is ours (its pid file was deleted).
+# Empty when there is none.
+find_pid() {
+  local pid=""
+  if [[ -f $PIDFILE ]]; then
+    pid=$(<"$PIDFILE")
+  fi
+  if ! is_ours "$pid"; then
+    pid=$(listener_pid)
+  fi
+  if is_ours "$pid"; then
+    echo "$pid"
+  fi
+}
+
+# Pid of the process listening on the port, when ss can tell.
+listener_pid() {
+  ss -Hltnp "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
+}
+
+port_in_use() {
+  [[ -n $(ss -Hltn "sport = :$PORT" 2>/dev/null) ]]
+}
+
+port_holder() {
+  local pid
+  pid=$(listener_pid)
+  if [[ -z $pid ]]; then
+    echo "a process this user cannot see"
+  else
+    echo "pid $pid ($(cmdline_of "$pid" | cut -c1-80 | sed 's/ *$//'), cwd $(readlink "/proc/$pid/cwd" 2>/dev/null || echo unknown))"
   fi
 }
 
@@ -50,48 +120,84 @@ install() {
 }
 
 start() {
-  if ping; then
-    echo "redis: already serving on 127.0.0.1:$PORT"
+  local pid
+  pid=$(find_pid)
+  if [[ -n $pid ]] && ping; then
+    echo "redis: already serving on 127.0.0.1:$PORT (pid $pid)"
     return 0
   fi
-  command -v redis-server >/dev/null 2>&1 || { echo "redis: redis-server not found; run \`make redis-up\`" >&2; exit 1; }
-  mkdir -p "$DIR"
-  redis-server --bind 127.0.0.1 --port "$PORT" --daemonize yes \
-    --dir "$DIR" --pidfile "$PIDFILE" --logfile "$LOGFILE" \
-    --save "" --appendonly no --protected-mode yes >/dev/null
+  if [[ -z $pid ]]; then
+    rm -f "$PIDFILE"
+    if port_in_use; then
+      echo "redis: port $PORT is already in use by $(port_holder), which this checkout did not start; not starting a server there. Stop that process or choose another port (REDIS_PORT)" >&2
+      exit 1
+    fi
+    command -v redis-server >/dev/null 2>&1 || { echo "redis: redis-server not found; run \`make redis-up\`" >&2; exit 1; }
+    mkdir -p "$DIR"
+    # New session, no inherited descriptors, standard streams to the log;
+    # --dir makes the server's working directory this checkout's.
+    setsid bash -c "$DAEMON_SHELL" redis "$PIDFILE" \
+      redis-server --bind 127.0.0.1 --port "$PORT" --daemonize no \
+      --dir "$DIR" --logfile "" --save "" --appendonly no --protected-mode yes \
+      </dev/null >>"$LOGFILE" 2>&1 &
+    for _ in $(seq 1 50); do
+      [[ -s $PIDFILE ]] && break
+      sleep 0.1
+    done
+    pid=$(cat "$PIDFILE" 2>/dev/null || true)
+  fi
   for _ in $(seq 1 100); do
+    if [[ -z $pid ]] || ! alive "$pid"; then
+      break
+    fi
     if ping; then
-      echo "redis: serving on 127.0.0.1:$PORT"
+      echo "redis: serving on 127.0.0.1:$PORT (pid $pid)"
       return 0
     fi
     sleep 0.1
   done
-  echo "redis: no PONG on 127.0.0.1:$PORT after 10s; see $LOGFILE" >&2
+  echo "redis: no PONG from pid ${pid:-unknown} on 127.0.0.1:$PORT; see $LOGFILE" >&2
   tail -n 20 "$LOGFILE" >&2 || true
   exit 1
 }
 
 stop() {
-  if [ ! -f "$PIDFILE" ]; then
-    echo "redis: not started from here (no $PIDFILE)"
+  local pid
+  pid=$(find_pid)
+  if [[ -z $pid ]]; then
+    rm -f "$PIDFILE"
+    if port_in_use; then
+      echo "redis: not started by this checkout; port $PORT is held by $(port_holder), left alone"
+    else
+      echo "redis: not running"
+    fi
     return 0
   fi
-  local pid
-  pid="$(cat "$PIDFILE")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  while alive "$pid" && ((SECONDS < deadline)); do
+    sleep 0.1
+  done
+  if alive "$pid"; then
+    echo "redis: pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    while alive "$pid"; do sleep 0.1; done
   fi
   rm -f "$PIDFILE"
-  echo "redis: stopped"
+  echo "redis: stopped (pid $pid)"
 }
 
 status() {
-  if ping; then
-    echo "redis: serving on 127.0.0.1:$PORT"
+  local pid
+  pid=$(find_pid)
+  if [[ -n $pid ]] && ping; then
+    echo "redis: serving on 127.0.0.1:$PORT (pid $pid)"
+  elif [[ -n $pid ]]; then
+    echo "redis: pid $pid is up but does not answer on 127.0.0.1:$PORT"
+    return 1
+  elif port_in_use; then
+    echo "redis: not started by this checkout; port $PORT is held by $(port_holder)"
+    return 1
   else
     echo "redis: not serving on 127.0.0.1:$PORT"
     return 1

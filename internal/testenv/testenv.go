@@ -11,6 +11,9 @@
 //	KOMBU_TEST_RESTART_COMMAND          restarts the persistent broker
 //	                                    (internal/elasticmq/elasticmq.sh restart persistent)
 //	KOMBU_TEST_PYTHON                   Python with Celery/Kombu (.cache/venv/bin/python)
+//	KOMBU_TEST_REDIS_URL                Redis of the result backend tests (redis://127.0.0.1:6379/0)
+//	KOMBU_TEST_MOTO_ENDPOINT            moto server, SQS and SNS (http://127.0.0.1:9400)
+//	CI                                  "true": no test is skipped, not even under -short
 //
 // Under `go test -short` every test that needs a service is skipped, so that
 // the unit tests run anywhere in seconds. Otherwise a missing service fails
@@ -101,6 +104,10 @@ func PersistentSQSEndpoint(t testing.TB) string {
 // did not answer is not waited for again.
 var probes sync.Map // endpoint -> *probe
 
+// probeTimeout is how long the first check of an endpoint waits for it to answer, which
+// covers a broker still starting.
+var probeTimeout = 10 * time.Second
+
 type probe struct {
 	once sync.Once
 	err  error
@@ -115,7 +122,7 @@ func endpoint(t testing.TB, env, def string) string {
 	}
 	p, _ := probes.LoadOrStore(ep, &probe{})
 	pr := p.(*probe)
-	pr.once.Do(func() { pr.err = waitHealthy(ep, 10*time.Second) })
+	pr.once.Do(func() { pr.err = waitHealthy(ep, probeTimeout) })
 	if pr.err != nil {
 		t.Fatalf("testenv: SQS endpoint %s (%s) is not reachable: %v; %s", ep, env, pr.err, hint)
 	}
@@ -342,4 +349,62 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(buf)
+}
+
+// ReportedRestartCommand wraps RestartCommand for Watermill's
+// Features.RestartServiceCommand. Watermill's TestReconnect runs that command
+// in a goroutine it does not wait for, and calls t.Error from there when the
+// command fails: a restart still running when the test ends then panics the
+// whole test binary ("Fail in goroutine after TestReconnect has completed").
+// The wrapper always exits 0 and records each run's exit status instead;
+// when t ends, its cleanup waits (up to 3 minutes) for the restarts under way
+// and fails t, from the test's own goroutine, for each one that failed. It
+// returns nil, so that TestReconnect skips, when there is no restart command.
+func ReportedRestartCommand(t testing.TB) []string {
+	t.Helper()
+	args := RestartCommand()
+	if len(args) == 0 {
+		return nil
+	}
+	return reportedCommand(t, args, 3*time.Minute)
+}
+
+func reportedCommand(t testing.TB, args []string, wait time.Duration) []string {
+	t.Helper()
+	status := filepath.Join(t.TempDir(), "restarts.log")
+	if err := os.WriteFile(status, nil, 0o600); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(wait)
+		for {
+			b, err := os.ReadFile(status)
+			if err != nil {
+				t.Errorf("testenv: reading the restart log: %v", err)
+				return
+			}
+			started, done := 0, 0
+			for _, line := range strings.Split(string(b), "\n") {
+				switch {
+				case line == "start":
+					started++
+				case strings.HasPrefix(line, "exit "):
+					done++
+					if line != "exit 0" {
+						t.Errorf("testenv: %s failed (%s)", strings.Join(args, " "), line)
+					}
+				}
+			}
+			if done >= started {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("testenv: %d of %d runs of %s still running after %s", started-done, started, strings.Join(args, " "), wait)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	const script = `echo start >>"$0"; "$@"; echo "exit $?" >>"$0"; exit 0`
+	return append([]string{"/bin/sh", "-c", script, status}, args...)
 }

@@ -1,0 +1,200 @@
+package kombu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// snsMaxMessageSize is SNS's limit on one message (body and attributes) and on a whole
+// PublishBatch request.
+const snsMaxMessageSize = 256 * 1024
+
+// publishToTopic sends messages to the SNS topic of a fanout exchange: one Publish for a single
+// message, PublishBatch calls of up to 10 (and 256 KiB) otherwise. The queues Config.Exchanges
+// binds to the exchange are subscribed first (once). When SNS says the topic does not exist
+// (deleted meanwhile), it is created and subscribed to again, and the messages sent once more.
+func (p *Publisher) publishToTopic(ctx context.Context, exchange string, msgs []*message.Message) error {
+	f := p.fanout
+	for attempt := 0; ; attempt++ {
+		if err := f.bindExchange(ctx, exchange); err != nil {
+			return err
+		}
+		ref, err := f.topic(ctx, exchange)
+		if err != nil {
+			return err
+		}
+		err = p.sendToTopic(ctx, exchange, ref, msgs)
+		if attempt == 0 && isTopicNotFound(err) && f.forgetTopic(exchange, ref) {
+			p.logger.Info("SNS topic was gone; creating it again and publishing once more", watermill.LogFields{"exchange": exchange})
+			continue
+		}
+		return err
+	}
+}
+
+// snsMarshaler is the Publisher's marshaler for SNS: a EnvelopeMarshaler writes the JSON envelope
+// without the base64 layer, as Kombu's _put_fanout does; other marshalers are used as they are.
+func (p *Publisher) snsMarshaler() Marshaler {
+	switch m := p.config.Marshaler.(type) {
+	case EnvelopeMarshaler:
+		m.RawEnvelope = true
+		return m
+	case *EnvelopeMarshaler:
+		c := *m
+		c.RawEnvelope = true
+		return c
+	}
+	return p.config.Marshaler
+}
+
+func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicRef, msgs []*message.Message) error {
+	marshaler := p.snsMarshaler()
+	limit := min(p.config.MaxMessageSize, snsMaxMessageSize)
+	entries := make([]snstypes.PublishBatchRequestEntry, len(msgs))
+	sizes := make([]int, len(msgs))
+	for i, msg := range msgs {
+		dest := Destination{Exchange: exchange, RoutingKey: msg.Metadata.Get(MetadataRoutingKey), FIFO: ref.fifo}
+		out, err := marshaler.Marshal(dest, msg)
+		if err != nil {
+			return &Error{Op: "marshal", Exchange: exchange, MessageID: msg.UUID, Class: ErrChannel, Err: err}
+		}
+		sizes[i] = out.size()
+		if sizes[i] > limit {
+			return &Error{Op: "publish", Exchange: exchange, MessageID: msg.UUID, Class: ErrChannel, Err: fmt.Errorf(
+				"message %s is %d bytes once encoded, over the SNS limit of %d bytes; nothing was sent: %w", msg.UUID, sizes[i], limit, ErrMessageTooLarge)}
+		}
+		entries[i] = snstypes.PublishBatchRequestEntry{
+			Id:                aws.String(strconv.Itoa(i)),
+			Message:           aws.String(out.Body),
+			MessageAttributes: snsAttributes(out.MessageAttributes),
+		}
+		// As Kombu: group and deduplication ids on FIFO topics only; SNS has no per-message
+		// delay, so DelaySeconds does not apply.
+		if ref.fifo {
+			entries[i].MessageGroupId = aws.String(out.MessageGroupID)
+			entries[i].MessageDeduplicationId = aws.String(out.DeduplicationID)
+		}
+	}
+	if len(entries) == 1 {
+		e := entries[0]
+		_, err := ref.client.Publish(ctx, &sns.PublishInput{
+			TopicArn:               aws.String(ref.arn),
+			Message:                e.Message,
+			MessageAttributes:      e.MessageAttributes,
+			MessageGroupId:         e.MessageGroupId,
+			MessageDeduplicationId: e.MessageDeduplicationId,
+		})
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				err = ctxErr
+			}
+			return exchangeError("publish", exchange, "", fmt.Errorf("publishing message %s to topic %s: %w", msgs[0].UUID, ref.arn, err))
+		}
+		return nil
+	}
+
+	var (
+		mu     sync.Mutex
+		failed []FailedMessage
+		errs   []error
+		wg     sync.WaitGroup
+	)
+	parallel := maxParallelBatches
+	if ref.fifo {
+		parallel = 1 // keep the order
+	}
+	sem := make(chan struct{}, parallel)
+	for _, b := range splitBatches(sizes, limit) {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return fmt.Errorf("kombu: publishing to exchange %q: %w", exchange, ctx.Err())
+		}
+		wg.Add(1)
+		go func(batch []snstypes.PublishBatchRequestEntry) {
+			defer func() { <-sem; wg.Done() }()
+			f, err := p.publishBatch(ctx, exchange, ref, batch, msgs)
+			mu.Lock()
+			failed = append(failed, f...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			mu.Unlock()
+		}(entries[b[0]:b[1]])
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if len(failed) > 0 {
+		return &PublishError{Exchange: exchange, Failed: failed}
+	}
+	return nil
+}
+
+// publishBatch sends one PublishBatch, resending entries SNS failed on its side, and returns
+// the entries that still failed. Entry ids are indexes into msgs.
+func (p *Publisher) publishBatch(ctx context.Context, exchange string, ref topicRef, batch []snstypes.PublishBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, error) {
+	var failed []FailedMessage
+	pause := 100 * time.Millisecond
+	for attempt := 0; len(batch) > 0; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return failed, fmt.Errorf("kombu: publishing %d message(s) again to exchange %q: %w", len(batch), exchange, ctx.Err())
+			}
+			pause *= 2
+		}
+		out, err := ref.client.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: aws.String(ref.arn), PublishBatchRequestEntries: batch})
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				err = ctxErr
+			}
+			return failed, exchangeError("publish", exchange, "", fmt.Errorf("publishing %d message(s) to topic %s: %w", len(batch), ref.arn, err))
+		}
+		byID := make(map[string]snstypes.PublishBatchRequestEntry, len(batch))
+		for _, e := range batch {
+			byID[aws.ToString(e.Id)] = e
+		}
+		var retry []snstypes.PublishBatchRequestEntry
+		for _, f := range out.Failed {
+			if !f.SenderFault && attempt < sendRetries {
+				retry = append(retry, byID[aws.ToString(f.Id)])
+				continue
+			}
+			uuid := ""
+			if idx, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && idx >= 0 && idx < len(msgs) {
+				uuid = msgs[idx].UUID
+			}
+			failed = append(failed, FailedMessage{MessageUUID: uuid, Code: aws.ToString(f.Code), Reason: aws.ToString(f.Message), SenderFault: f.SenderFault})
+		}
+		batch = retry
+	}
+	return failed, nil
+}
+
+// snsAttributes converts SQS message attributes to SNS ones; with raw message delivery SNS
+// hands them on to the queues as SQS message attributes.
+func snsAttributes(attrs map[string]sqstypes.MessageAttributeValue) map[string]snstypes.MessageAttributeValue {
+	if len(attrs) == 0 {
+		return nil
+	}
+	out := make(map[string]snstypes.MessageAttributeValue, len(attrs))
+	for name, v := range attrs {
+		out[name] = snstypes.MessageAttributeValue{DataType: v.DataType, StringValue: v.StringValue, BinaryValue: v.BinaryValue}
+	}
+	return out
+}
