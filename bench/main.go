@@ -76,6 +76,7 @@ func run() error {
 	endpoint := flag.String("endpoint", "", "use this broker instead of a private ElasticMQ")
 	python := flag.String("python", "", "Python of the virtualenv with Celery and Kombu")
 	root := flag.String("root", "..", "repository root")
+	slack := flag.Float64("request-slack", 0, "fail only when a request-count goal is missed by more than this many requests per message (make test's smoke run allows for a loaded machine)")
 	flag.Parse()
 
 	b := &bench{timeout: 5 * time.Minute, log: os.Stderr, start: time.Now()}
@@ -164,7 +165,7 @@ func run() error {
 	for _, line := range rep.goalLines() {
 		b.logf("%s", line)
 	}
-	if missed := rep.missedRequestGoals(); len(missed) > 0 {
+	if missed := rep.missedRequestGoals(*slack); len(missed) > 0 {
 		return fmt.Errorf("request-count goals missed: %s", strings.Join(missed, "; "))
 	}
 	return nil

@@ -170,7 +170,7 @@ func (rep *report) oneQueueGoals() []goal {
 	if r, b := rep.findLabel("single", singleRuns[0].label), rep.findLabel("single", singleRuns[1].label); r != nil {
 		x := r.median(childResult.reqPerMsg)
 		out = append(out, goal{Name: "16 goroutines, one message per Publish: requests per message", Target: "≤ 0.15",
-			Figure: fmt.Sprintf("%.3f", x), Met: x <= 0.15, Requests: true, Broken: x > 0.35})
+			Figure: fmt.Sprintf("%.3f", x), Met: x <= 0.15, Requests: true, Value: x, Limit: 0.15})
 		if b != nil {
 			y := r.rate() / b.rate()
 			out = append(out, goal{Name: "16 goroutines, one message per Publish, against a raw SendMessageBatch loop", Target: "≥ 0.9×",
