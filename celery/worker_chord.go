@@ -45,11 +45,19 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 	if join == nil {
 		return nil
 	}
+	// On an error the claim is given up, so that the header task, redelivered after its
+	// Nack, claims the chord again (a lapsed claim is only taken again by a header task).
+	release := func(err error) error {
+		if rerr := join.Release(ctx); rerr != nil {
+			r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": gid})
+		}
+		return err
+	}
 	values, failure := chordValues(join.Results())
 	if failure != "" {
 		r.w.logger.Info("Chord failed", watermill.LogFields{"group": gid, "error": failure})
 		if err := r.failChordBody(ctx, gid, body, failure); err != nil {
-			return err
+			return release(err)
 		}
 		return join.Abandon(ctx)
 	}
@@ -63,7 +71,7 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 	}
 	owned, err := join.Extend(ctx)
 	if err != nil {
-		return fmt.Errorf("celery: worker: chord %s: %w", gid, err)
+		return release(fmt.Errorf("celery: worker: chord %s: %w", gid, err))
 	}
 	if !owned {
 		r.w.logger.Info("Chord body not sent: another worker claimed it", watermill.LogFields{"group": gid})
@@ -71,11 +79,7 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 	}
 	for _, o := range out {
 		if err := r.w.cfg.Publisher.Publish(o.queue, o.msg); err != nil {
-			// Give the claim up, so that the redelivered header task sends the body.
-			if rerr := join.Release(ctx); rerr != nil {
-				r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": gid})
-			}
-			return fmt.Errorf("celery: worker: sending the body %s of chord %s: %w", o.sig, gid, err)
+			return release(fmt.Errorf("celery: worker: sending the body %s of chord %s: %w", o.sig, gid, err))
 		}
 	}
 	if err := join.Complete(ctx); err != nil {
@@ -88,7 +92,9 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 // for a callback error, and deletes the chord's state.
 func (r *run) abortChord(ctx context.Context, join ChordJoin, gid string, body Signature, reason string) error {
 	if err := r.failChordBody(ctx, gid, body, reason); err != nil {
-		_ = join.Release(ctx)
+		if rerr := join.Release(ctx); rerr != nil {
+			r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": gid})
+		}
 		return err
 	}
 	if err := join.Complete(ctx); err != nil {
