@@ -91,7 +91,7 @@ func TestPubSubFIFO(t *testing.T) {
 		tests.Features{
 			ConsumerGroups:        false,
 			ExactlyOnceDelivery:   false, // deduplication lasts 5 minutes only, and redelivery after Nack is by design
-			GuaranteedOrder:       true,  // one message group ("default") per queue: SQS keeps its order
+			GuaranteedOrder:       true,  // one message group ("default") per queue: handed out one at a time, in order
 			Persistent:            true,
 			RestartServiceCommand: testenv.ReportedRestartCommand(t),
 		},
@@ -103,11 +103,10 @@ func TestPubSubFIFO(t *testing.T) {
 			cfg := testSubscriberConfig(endpoint)
 			cfg.DisableLongPolling = true
 			cfg.PollingInterval = 100 * time.Millisecond
-			// TestContinueAfterErrors Nacks the head of the queue's single group 300 times in a
-			// row. With the Nack backoff a message that failed more than 3 times waits 1 s, 2 s,
-			// 4 s... and, FIFO, holds its whole group back meanwhile: right for a service, too
-			// slow for that test's 30 s limit. The standard-queue run keeps the default.
-			cfg.DisableNackBackoff = true
+			// TestContinueAfterErrors nacks the head of the one message group 300 times: with
+			// the default backoff the head would stay away for minutes (the group waits for
+			// it, as it should). Redeliveries stay immediate here.
+			cfg.NackBackoffImmediate = 1000
 			pub, sub := newPubSub(t, endpoint, cfg)
 			return fifoPublisher{pub}, fifoSubscriber{sub}
 		},

@@ -70,7 +70,7 @@ func main() {
 }
 
 func run() error {
-	quick := flag.Bool("quick", false, "smoke run: ~500 messages, one repetition")
+	quick := flag.Bool("quick", false, "smoke run: ~1000 messages, one repetition")
 	out := flag.String("out", "BENCHMARKS.md", "report to write")
 	svg := flag.String("svg", "", "chart to write (default: throughput.svg next to this tool)")
 	endpoint := flag.String("endpoint", "", "use this broker instead of a private ElasticMQ")
@@ -82,7 +82,7 @@ func run() error {
 	b.s = settings{n: 10000, nPy: 1000, reps: 3, repsLarge: 1, repsPy: 1, memN: 10000, paced: 400, pacedRate: 200,
 		sizes: []int{200, 20 * 1024}, queues: 4}
 	if *quick {
-		b.s = settings{quick: true, n: 500, nPy: 100, reps: 1, repsLarge: 1, repsPy: 1, memN: 1000, paced: 50, pacedRate: 200,
+		b.s = settings{quick: true, n: 1000, nPy: 100, reps: 1, repsLarge: 1, repsPy: 1, memN: 1000, paced: 50, pacedRate: 200,
 			sizes: []int{200, 20 * 1024}, queues: 4}
 		b.timeout = 60 * time.Second
 		testing.Init()
@@ -146,6 +146,9 @@ func run() error {
 			return err
 		}
 	}
+	if err := b.oneQueueRows(ctx, rep); err != nil {
+		return err
+	}
 	if err := b.memoryRows(ctx, rep); err != nil {
 		return err
 	}
@@ -160,6 +163,9 @@ func run() error {
 	b.logf("wrote %s and %s in %s", *out, *svg, rep.Duration.Round(time.Second))
 	for _, line := range rep.goalLines() {
 		b.logf("%s", line)
+	}
+	if missed := rep.missedRequestGoals(); len(missed) > 0 {
+		return fmt.Errorf("request-count goals missed: %s", strings.Join(missed, "; "))
 	}
 	return nil
 }
