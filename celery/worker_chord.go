@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/google/uuid"
 
 	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
@@ -169,8 +170,12 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 		return nil
 	}
 	id, _ := body.Options["task_id"].(string)
+	if id == "" {
+		// As Celery: a body without an id gets one, so that its failure can be stored.
+		id = uuid.NewString()
+	}
 	exc := &ExceptionInfo{Type: "ChordError", Module: "celery.exceptions", Message: []any{reason}}
-	if id != "" && r.w.cfg.Results != nil {
+	if r.w.cfg.Results != nil {
 		res := TaskResult{TaskID: id, Status: StateFailure, Result: exc,
 			Traceback: fmt.Sprintf("Traceback (most recent call last):\n  Go worker %s, chord %s\ncelery.exceptions.ChordError: %s\n", r.w.cfg.Hostname, gid, reason)}
 		if err := r.w.cfg.Results.Store(ctx, res); err != nil {
@@ -188,10 +193,7 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": gid})
 			continue
 		}
-		// The errback's parent is the failed body, as in Celery.
-		if id != "" {
-			et.ParentID = id
-		}
+		et.ParentID = id // the failed body, as in Celery
 		msg, err := et.Message()
 		if err != nil {
 			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": gid})
