@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/google/uuid"
 
 	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
@@ -45,11 +46,19 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 	if join == nil {
 		return nil
 	}
+	// On an error the claim is given up, so that the header task, redelivered after its
+	// Nack, claims the chord again (a lapsed claim is only taken again by a header task).
+	release := func(err error) error {
+		if rerr := join.Release(ctx); rerr != nil {
+			r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": gid})
+		}
+		return err
+	}
 	values, failure := chordValues(join.Results())
 	if failure != "" {
 		r.w.logger.Info("Chord failed", watermill.LogFields{"group": gid, "error": failure})
 		if err := r.failChordBody(ctx, gid, body, failure); err != nil {
-			return err
+			return release(err)
 		}
 		return join.Abandon(ctx)
 	}
@@ -63,7 +72,7 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 	}
 	owned, err := join.Extend(ctx)
 	if err != nil {
-		return fmt.Errorf("celery: worker: chord %s: %w", gid, err)
+		return release(fmt.Errorf("celery: worker: chord %s: %w", gid, err))
 	}
 	if !owned {
 		r.w.logger.Info("Chord body not sent: another worker claimed it", watermill.LogFields{"group": gid})
@@ -71,11 +80,7 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 	}
 	for _, o := range out {
 		if err := r.w.cfg.Publisher.Publish(o.queue, o.msg); err != nil {
-			// Give the claim up, so that the redelivered header task sends the body.
-			if rerr := join.Release(ctx); rerr != nil {
-				r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": gid})
-			}
-			return fmt.Errorf("celery: worker: sending the body %s of chord %s: %w", o.sig, gid, err)
+			return release(fmt.Errorf("celery: worker: sending the body %s of chord %s: %w", o.sig, gid, err))
 		}
 	}
 	if err := join.Complete(ctx); err != nil {
@@ -88,7 +93,9 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 // for a callback error, and deletes the chord's state.
 func (r *run) abortChord(ctx context.Context, join ChordJoin, gid string, body Signature, reason string) error {
 	if err := r.failChordBody(ctx, gid, body, reason); err != nil {
-		_ = join.Release(ctx)
+		if rerr := join.Release(ctx); rerr != nil {
+			r.w.logger.Error("Cannot release a chord claim", rerr, watermill.LogFields{"group": gid})
+		}
 		return err
 	}
 	if err := join.Complete(ctx); err != nil {
@@ -163,8 +170,12 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 		return nil
 	}
 	id, _ := body.Options["task_id"].(string)
+	if id == "" {
+		// As Celery: a body without an id gets one, so that its failure can be stored.
+		id = uuid.NewString()
+	}
 	exc := &ExceptionInfo{Type: "ChordError", Module: "celery.exceptions", Message: []any{reason}}
-	if id != "" && r.w.cfg.Results != nil {
+	if r.w.cfg.Results != nil {
 		res := TaskResult{TaskID: id, Status: StateFailure, Result: exc,
 			Traceback: fmt.Sprintf("Traceback (most recent call last):\n  Go worker %s, chord %s\ncelery.exceptions.ChordError: %s\n", r.w.cfg.Hostname, gid, reason)}
 		if err := r.w.cfg.Results.Store(ctx, res); err != nil {
@@ -182,10 +193,7 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": gid})
 			continue
 		}
-		// The errback's parent is the failed body, as in Celery.
-		if id != "" {
-			et.ParentID = id
-		}
+		et.ParentID = id // the failed body, as in Celery
 		msg, err := et.Message()
 		if err != nil {
 			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": gid})

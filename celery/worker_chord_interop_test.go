@@ -123,6 +123,10 @@ func TestWorkerChordInterop(t *testing.T) {
 		assert.Equal(t, []any{12.0, []any{0.0, 2.0, 4.0, 6.0}}, out["result"], "each task of the group body gets the header's results")
 		assert.Equal(t, []any{15.0, 10.0}, out["link"], "a group as a Go task's link: add_ten(5), double(5)")
 	})
+	t.Run("ChordChainBody", func(t *testing.T) {
+		out := e.script(t, ctx, script, "chain_body")
+		assert.Equal(t, 34.0, out["result"], "add_ten(double(tsum([0, 2, 4, 6])))")
+	})
 	t.Run("ChordNestedGroupHeader", func(t *testing.T) {
 		ref := e.script(t, ctx, script, "nested_py")
 		out := e.script(t, ctx, script, "nested")

@@ -16,6 +16,7 @@ prints one JSON object describing what the client saw. Cases:
                 with a group as its link
     nested      chord(group(Go add x2), Go add)(Python collect): a header
                 that nests a group; nested_py the same in Python only
+    chain_body  chord(Go add x4)(chain(Python tsum, Go double, Python add_ten))
     chain_fail  chain(Go boom, Python add_ten): the failure reaches the chain's
                 last result; chord(Go add, chain(Go boom, Go double))(Python
                 tsum): the failure reaches the chord
@@ -133,6 +134,11 @@ def case_nested():
     r = chord([group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)])(py_collect.s())
     gid = r.parent.id
     return {"result": r.get(timeout=TIMEOUT), "left": chord_keys_left(gid)}
+
+
+def case_chain_body():
+    r = chord([add.s(i, i) for i in range(4)])(chain(py_tsum.s(), double.s(), add_ten.s()))
+    return {"result": r.get(timeout=TIMEOUT)}
 
 
 def case_nested_py():

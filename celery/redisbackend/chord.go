@@ -174,7 +174,8 @@ func (b *Backend) ChordPartReturn(ctx context.Context, part celery.ChordPart) (c
 		return nil, nil
 	}
 	if err := j.load(ctx); err != nil {
-		// Leave the claim to lapse: another copy of a header task can claim it again.
+		// Give the claim up, so that the redelivered header task claims the chord again.
+		_ = j.Release(ctx)
 		return nil, err
 	}
 	return j, nil
