@@ -36,6 +36,7 @@ type ackOp struct {
 	visibility int32 // seconds; -1 means delete
 	attempts   int
 	done       chan struct{} // closed when the op is settled; may be nil
+	at         time.Time     // when it was queued
 }
 
 // acker sends Acks as DeleteMessageBatch and Nacks, returns and heartbeats as
@@ -52,6 +53,7 @@ type acker struct {
 	held    map[*held]struct{}
 	closed  bool
 	wake    chan struct{}
+	due     chan struct{} // held partial batches have waited out the window
 	stop    chan struct{}
 	stopped chan struct{}
 
@@ -70,6 +72,7 @@ func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bo
 		pending:   map[*queue][]*ackOp{},
 		held:      map[*held]struct{}{},
 		wake:      make(chan struct{}, 1),
+		due:       make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
@@ -93,11 +96,25 @@ func (a *acker) hold(q *queue, handle, messageID string, visibility time.Duratio
 // channel closed once SQS has answered (or the op was given up).
 func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
 	done := make(chan struct{})
+	a.enqueue(h, visibility, done)
+	return done
+}
+
+// settleAsync is settle for a caller that does not wait for SQS's answer.
+func (a *acker) settleAsync(h *held, visibility int32) { a.enqueue(h, visibility, nil) }
+
+// enqueue queues the op that settles h; done, if not nil, is closed once it is settled.
+func (a *acker) enqueue(h *held, visibility int32, done chan struct{}) {
+	closeDone := func() {
+		if done != nil {
+			close(done)
+		}
+	}
 	a.mu.Lock()
 	if h.done {
 		a.mu.Unlock()
-		close(done)
-		return done
+		closeDone()
+		return
 	}
 	h.done = true
 	if a.closed {
@@ -114,11 +131,11 @@ func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
 		if h.onSettled != nil {
 			h.onSettled()
 		}
-		close(done)
-		return done
+		closeDone()
+		return
 	}
 	delete(a.held, h)
-	a.pending[h.q] = append(a.pending[h.q], &ackOp{h: h, visibility: visibility, done: done})
+	a.pending[h.q] = append(a.pending[h.q], &ackOp{h: h, visibility: visibility, done: done, at: time.Now()})
 	full := len(a.pending[h.q]) >= maxMessagesPerRequest
 	a.mu.Unlock()
 	if full || a.window == 0 {
@@ -129,7 +146,6 @@ func (a *acker) settle(h *held, visibility int32) <-chan struct{} {
 		default:
 		}
 	}
-	return done
 }
 
 func (a *acker) kick() {
@@ -149,6 +165,8 @@ func (a *acker) run() {
 			return
 		case <-a.wake:
 			a.waitForCompany()
+			a.flush(a.calls, false)
+		case <-a.due:
 			a.flush(a.calls, false)
 		case <-tick.C:
 			a.flush(a.calls, false)
@@ -186,13 +204,18 @@ func (a *acker) waitForCompany() {
 	}
 }
 
-// flush sends every pending op, in batches of up to 10 per queue, batches of different queues
-// in parallel. With all set it keeps going until nothing is pending, retries included.
+// flush sends the pending ops, in batches of up to 10 per queue, batches of different queues
+// in parallel. Without all, the ops beyond whole batches that were queued less than the batch
+// window ago wait for company until it has passed; with all set it sends everything and keeps
+// going until nothing is pending, retries included.
 func (a *acker) flush(ctx context.Context, all bool) {
 	for {
 		a.mu.Lock()
 		work := a.pending
 		a.pending = map[*queue][]*ackOp{}
+		if !all && a.window > 0 {
+			a.holdPartialBatches(work)
+		}
 		a.mu.Unlock()
 		if len(work) == 0 {
 			return
@@ -300,6 +323,50 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 		a.pending[q] = append(a.pending[q], retry...)
 		a.mu.Unlock()
 		a.kick()
+	}
+}
+
+// holdPartialBatches moves back to pending, per queue and kind, the ops beyond whole batches
+// while the oldest of them is younger than the batch window, and arranges a flush for when it
+// is not. Called with mu held.
+func (a *acker) holdPartialBatches(work map[*queue][]*ackOp) {
+	now := time.Now()
+	var due time.Time
+	for q, ops := range work {
+		var deletes, changes []*ackOp
+		for _, op := range ops {
+			if op.visibility < 0 {
+				deletes = append(deletes, op)
+			} else {
+				changes = append(changes, op)
+			}
+		}
+		send := ops[:0]
+		for _, group := range [][]*ackOp{deletes, changes} {
+			whole := len(group) / maxMessagesPerRequest * maxMessagesPerRequest
+			rest := group[whole:]
+			if len(rest) > 0 && now.Sub(rest[0].at) < a.window {
+				a.pending[q] = append(a.pending[q], rest...)
+				if d := rest[0].at.Add(a.window); due.IsZero() || d.Before(due) {
+					due = d
+				}
+				group = group[:whole]
+			}
+			send = append(send, group...)
+		}
+		if len(send) == 0 {
+			delete(work, q)
+		} else {
+			work[q] = send
+		}
+	}
+	if !due.IsZero() {
+		time.AfterFunc(time.Until(due), func() {
+			select {
+			case a.due <- struct{}{}:
+			default:
+			}
+		})
 	}
 }
 

@@ -67,7 +67,7 @@ func TestClientRequestTimeout(t *testing.T) {
 	proxy := newRecordingProxy(t, endpoint)
 	var slowSend atomic.Bool
 	proxy.delay = func(op string) time.Duration {
-		if op == "SendMessage" && slowSend.Load() {
+		if (op == "SendMessage" || op == "SendMessageBatch") && slowSend.Load() {
 			return 3 * time.Second
 		}
 		return 0

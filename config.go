@@ -23,9 +23,13 @@ const (
 	minStsTokenTimeout       = 900 * time.Second
 	maxStsTokenTimeout       = 12 * time.Hour
 
-	// defaultPrefetchCount lets the next ReceiveMessage of 10 go out while the handler still has
-	// up to 10 messages to work through, so it does not wait for the round trip.
+	// defaultPrefetchCount lets the next ReceiveMessage of 10 go out while the handlers still
+	// have up to 10 messages to work through, so they do not wait for the round trip. It is the
+	// default PrefetchCount for a Concurrency up to 10; above, PrefetchCount grows with it.
 	defaultPrefetchCount = 2 * maxMessagesPerRequest
+	// defaultConcurrency is how many messages of a subscription are handled at once by
+	// default (see SubscriberConfig.Concurrency and BENCHMARKS.md for the measurements).
+	defaultConcurrency = 16
 
 	// maxMessagesPerRequest is SQS's limit of messages per ReceiveMessage and entries per batch call.
 	maxMessagesPerRequest = 10
@@ -292,6 +296,15 @@ type PublisherConfig struct {
 	// CloseTimeout bounds how long Close waits for Publish calls under way; those still running
 	// then are cancelled and fail. Default 30 s.
 	CloseTimeout time.Duration
+
+	// Publish calls of one message to the same queue that run at the same time are sent
+	// together, up to 10 per SendMessageBatch, each call returning its own message's outcome.
+	// A message that finds no send under way leaves at once; CoalesceLinger makes it wait up
+	// to that long for company (a full batch leaves at once), trading latency for fewer
+	// requests when single publishes trickle in. Default 0, at most 1 s. DisableCoalescing
+	// sends each single message with its own SendMessage.
+	CoalesceLinger    time.Duration
+	DisableCoalescing bool
 }
 
 func (c *PublisherConfig) setDefaults() {
@@ -316,6 +329,9 @@ func (c PublisherConfig) Validate() error {
 	if c.CloseTimeout < 0 {
 		errs = append(errs, &ConfigError{Field: "CloseTimeout", Reason: fmt.Sprintf("must not be negative, got %s", c.CloseTimeout)})
 	}
+	if c.CoalesceLinger < 0 || c.CoalesceLinger > time.Second {
+		errs = append(errs, &ConfigError{Field: "CoalesceLinger", Reason: fmt.Sprintf("must be between 0 and 1 s, got %s", c.CoalesceLinger)})
+	}
 	return errors.Join(errs...)
 }
 
@@ -332,10 +348,23 @@ type SubscriberConfig struct {
 	// (Kombu: `polling_interval`). Default 1 s. Set DisablePollingInterval to poll again at once.
 	PollingInterval        time.Duration
 	DisablePollingInterval bool
-	// PrefetchCount is how many messages per topic are held ahead of the handler. A
-	// ReceiveMessage of up to 10 goes out whenever a whole batch fits, so the default 20 lets
-	// the next receive overlap the handling of the current batch; 10 receives only once the
-	// buffer is empty. Default 20.
+	// Concurrency is how many messages of one subscription (one Subscribe call) are handed out
+	// at once and not yet acked or nacked: how many handlers run in parallel on one topic, as
+	// Celery's worker_concurrency is how many tasks a worker runs at once. A Watermill Router
+	// runs one handler goroutine per message it is given, so with the default 16 up to 16
+	// messages of a topic are handled in parallel. On a FIFO queue messages of one
+	// MessageGroupId are still handed out one after the other, in order (the next once the
+	// previous was acked, and not at all after a Nack until SQS delivers the group again);
+	// different groups run in parallel. 1 hands out one message at a time: the next only once
+	// the previous one was acked or nacked. Default 16; at most 1000.
+	Concurrency int
+	// PrefetchCount is how many messages per topic are received ahead of the handlers, on top
+	// of those they hold (Kombu's prefetch; Celery's worker_prefetch_multiplier ×
+	// worker_concurrency counts both). A ReceiveMessage of up to 10 goes out whenever a whole
+	// batch fits, and more than one at a time when it has room for more than one batch and
+	// the last receive came back full. Default: Concurrency rounded up to a multiple of 10,
+	// plus 10, at least 20, so the next receive is under way while the handlers work through
+	// the current batch.
 	PrefetchCount int
 
 	// BackoffPolicy and BackoffTasks decide how long a Nacked message stays invisible before
@@ -402,6 +431,12 @@ type SubscriberConfig struct {
 
 	// Unmarshaler turns SQS messages into Watermill messages. Default: EnvelopeMarshaler.
 	Unmarshaler Marshaler
+
+	// KeepSQSBody sets the "sqs_body" metadata of every received message to its SQS body as
+	// received (the Kombu envelope before any decoding, base64-encoded as Kombu sends it), for
+	// debugging. A message that could not be decoded (MetadataDecodeError) always has it, as
+	// its payload. The key is never sent on when the message is published again.
+	KeepSQSBody bool
 }
 
 func (c *SubscriberConfig) setDefaults() {
@@ -418,8 +453,11 @@ func (c *SubscriberConfig) setDefaults() {
 	if c.DisablePollingInterval {
 		c.PollingInterval = 0
 	}
+	if c.Concurrency == 0 {
+		c.Concurrency = defaultConcurrency
+	}
 	if c.PrefetchCount == 0 {
-		c.PrefetchCount = defaultPrefetchCount
+		c.PrefetchCount = prefetchFor(c.Concurrency)
 	}
 	if c.AckBatchWindow == 0 {
 		c.AckBatchWindow = 20 * time.Millisecond
@@ -462,6 +500,9 @@ func (c SubscriberConfig) Validate() error {
 	if c.PollingInterval < 0 {
 		bad("PollingInterval", "must not be negative, got %s", secondsText(c.PollingInterval))
 	}
+	if c.Concurrency < 0 || c.Concurrency > 1000 {
+		bad("Concurrency", "must be between 1 and 1000 (0: the default), got %d", c.Concurrency)
+	}
 	if c.PrefetchCount < 1 || c.PrefetchCount > 1000 {
 		bad("PrefetchCount", "must be between 1 and 1000, got %d", c.PrefetchCount)
 	}
@@ -484,4 +525,11 @@ func (c SubscriberConfig) Validate() error {
 		bad("Unmarshaler", "is required")
 	}
 	return errors.Join(errs...)
+}
+
+// prefetchFor keeps the prefetch buffer a batch ahead of the handlers: concurrency
+// rounded up to whole batches, plus one batch, at least defaultPrefetchCount.
+func prefetchFor(concurrency int) int {
+	batches := (concurrency+maxMessagesPerRequest-1)/maxMessagesPerRequest + 1
+	return min(max(batches*maxMessagesPerRequest, defaultPrefetchCount), 1000)
 }

@@ -54,3 +54,24 @@ func TestConfigStringHidesCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrencyDefaultsAndLimits(t *testing.T) {
+	for _, c := range []struct{ concurrency, prefetch int }{{0, 30}, {1, 20}, {10, 20}, {16, 30}, {26, 40}, {64, 80}, {1000, 1000}} {
+		cfg := SubscriberConfig{Concurrency: c.concurrency}
+		cfg.setDefaults()
+		if c.concurrency == 0 && cfg.Concurrency != defaultConcurrency {
+			t.Errorf("default Concurrency %d, want %d", cfg.Concurrency, defaultConcurrency)
+		}
+		if cfg.PrefetchCount != c.prefetch {
+			t.Errorf("Concurrency %d: default PrefetchCount %d, want %d", cfg.Concurrency, cfg.PrefetchCount, c.prefetch)
+		}
+	}
+	err := SubscriberConfig{Concurrency: 1001, PrefetchCount: 10, Unmarshaler: EnvelopeMarshaler{}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "Concurrency") {
+		t.Errorf("Concurrency 1001 accepted or not named: %v", err)
+	}
+	err = PublisherConfig{CoalesceLinger: 2 * time.Second, Marshaler: EnvelopeMarshaler{}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "CoalesceLinger") {
+		t.Errorf("CoalesceLinger 2 s accepted or not named: %v", err)
+	}
+}

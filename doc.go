@@ -69,8 +69,11 @@
 //     PredefinedQueue.BackoffPolicy), at once without one. A message never acked nor nacked
 //     comes back after the queue's visibility timeout, which the Subscriber extends while a
 //     handler works on it.
+//   - Concurrency: SubscriberConfig.Concurrency messages per topic are handed out at once
+//     (default 16), Celery's worker_concurrency; on a FIFO queue one at a time per message
+//     group, in order.
 //   - Prefetch: SubscriberConfig.PrefetchCount messages per topic are received ahead of the
-//     handler, Kombu's prefetch count.
+//     handlers, Kombu's prefetch count.
 //   - Connection and channel errors: ErrConnection and ErrChannel classify every error.
 //
 // # Metadata

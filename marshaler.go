@@ -1,6 +1,7 @@
 package kombu
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -392,10 +393,10 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 	}
 	p.Expiration = md[MetadataExpiration]
 	p.DeliveryMode = 2
-	if n, err := strconv.Atoi(md[metadataDeliveryMode]); err == nil && (n == 1 || n == 2) {
+	if n, err := atoiIfSet(md[metadataDeliveryMode]); err == nil && (n == 1 || n == 2) {
 		p.DeliveryMode = n
 	}
-	if n, err := strconv.Atoi(md[MetadataPriority]); err == nil && n >= 0 && n <= 255 {
+	if n, err := atoiIfSet(md[MetadataPriority]); err == nil && n >= 0 && n <= 255 {
 		p.Priority = n
 	}
 	p.Exchange, p.RoutingKey = dest.Exchange, dest.RoutingKey
@@ -445,9 +446,12 @@ func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.
 		return nil, &DecodeError{MessageID: msgID, Part: "content-type", Err: fmt.Errorf("%w: %q", ErrUnsupportedContentType, env.ContentType)}
 	}
 
-	md := make(message.Metadata, 16)
+	// A Celery task carries some 30 metadata entries: sized once.
+	md := make(message.Metadata, 32)
 	var headerID, compression string
 	if len(env.Headers) > 0 {
+		// The header values are substrings of this one copy, kept as MetadataHeaders.
+		headers := string(env.Headers)
 		s := pywire.NewScanner(env.Headers)
 		hasCompression := false
 		err := s.Object(func(key []byte, escaped bool) error {
@@ -455,11 +459,11 @@ func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.
 			if err != nil {
 				return err
 			}
-			name := string(key)
+			name := headerName(key)
 			if escaped {
 				name = string(pywire.Unescape(nil, key))
 			}
-			text, ok := pywire.MetaText(raw)
+			text, ok := metaTextIn(headers, env.Headers, raw)
 			switch {
 			case name == "compression":
 				hasCompression, compression = true, text
@@ -478,7 +482,7 @@ func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.
 		if hasCompression {
 			md[MetadataHeaders] = string(withoutMember(env.Headers, "compression"))
 		} else {
-			md[MetadataHeaders] = string(env.Headers)
+			md[MetadataHeaders] = headers
 		}
 	} else {
 		md[MetadataHeaders] = "{}"
@@ -555,4 +559,26 @@ func setIf(md message.Metadata, key, value string) {
 	if value != "" {
 		md[key] = value
 	}
+}
+
+// errUnset is atoiIfSet's answer for an empty string, without strconv's error allocation.
+var errUnset = errors.New("unset")
+
+// atoiIfSet is strconv.Atoi for metadata that is often absent.
+func atoiIfSet(s string) (int, error) {
+	if s == "" {
+		return 0, errUnset
+	}
+	return strconv.Atoi(s)
+}
+
+// metaTextIn is pywire.MetaText of raw, a value inside src whose string copy is s: a string
+// without escapes is a substring of s rather than a copy of its own.
+func metaTextIn(s string, src, raw []byte) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		if i := cap(src) - cap(raw); i >= 0 && i+len(raw) <= len(s) && s[i:i+len(raw)] == string(raw) {
+			return s[i+1 : i+len(raw)-1], true
+		}
+	}
+	return pywire.MetaText(raw)
 }

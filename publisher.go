@@ -36,6 +36,9 @@ type Publisher struct {
 	// calls is cancelled when Close gives up waiting for Publish calls under way.
 	calls       context.Context
 	cancelCalls context.CancelFunc
+
+	coalMu     sync.Mutex
+	coalescers map[*queue]*coalescer
 }
 
 // NewPublisher creates a Publisher. A nil logger logs nothing.
@@ -58,9 +61,11 @@ func NewPublisher(config PublisherConfig, logger watermill.LoggerAdapter) (*Publ
 func (p *Publisher) Stats() RequestCounts { return p.stats.Snapshot() }
 
 // Publish sends messages to the queue named by topic and returns once SQS has accepted every
-// one of them. Messages go in SendMessageBatch calls of up to 10 entries (a single message
-// with SendMessage). A message over the size limit fails the whole call before any request.
-// When SQS rejects some entries, the error is a *PublishError naming them; the others were sent.
+// one of them. Messages go in SendMessageBatch calls of up to 10 entries. A single message is
+// sent together with those of other Publish calls to the same queue under way at the same
+// time (see PublisherConfig.DisableCoalescing); alone, it leaves at once. A message over the
+// size limit fails the whole call before any request. When SQS rejects some entries, the
+// error is a *PublishError naming them; the others were sent.
 //
 // The context of the first message bounds the call, and each SQS request is bounded by
 // RequestTimeout. When SQS says the queue does not exist (deleted, or lost by a broker
@@ -110,6 +115,7 @@ func (p *Publisher) publishToQueue(ctx context.Context, name string, dest Destin
 		dest.FIFO = q.fifo
 		err = p.publishTo(ctx, q, dest, msgs)
 		if attempt == 0 && p.resolver.recoverable(q, err) {
+			p.forgetCoalescer(q)
 			p.logger.Info("Queue was gone; resolving it again and publishing once more", watermill.LogFields{"topic": name})
 			continue
 		}
@@ -145,7 +151,10 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 	}
 
 	if len(entries) == 1 {
-		return p.sendOne(ctx, q, msgs[0], &entries[0])
+		if p.config.DisableCoalescing {
+			return p.sendOne(ctx, q, msgs[0], &entries[0])
+		}
+		return p.coalescerFor(q).send(ctx, msgs[0].UUID, entries[0], sizes[0])
 	}
 
 	batches := splitBatches(sizes, p.config.MaxMessageSize)

@@ -11,9 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // MetadataDecodeError is set, with the reason, on a message whose SQS body could not be
@@ -21,6 +19,9 @@ import (
 // dropped; a Nack returns it to the queue under the backoff policy, and an SQS redrive policy
 // (CreationAttributes["RedrivePolicy"]) can move it to a dead-letter queue.
 const MetadataDecodeError = "kombu_decode_error"
+
+// metadataSQSBody is the SQS body as received, set when SubscriberConfig.KeepSQSBody is on.
+const metadataSQSBody = "sqs_body"
 
 // maxReconnectRetrySleep is the longest pause between failed receives.
 const maxReconnectRetrySleep = 30 * time.Second
@@ -118,10 +119,13 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		settled: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		expired: make(chan struct{}),
-		slots:   make(chan struct{}, 1),
+		slots:   make(chan struct{}, s.config.Concurrency),
 		logger:  s.logger.With(watermill.LogFields{"topic": topic, "queue_url": q.url}),
 	}
 	sub.q.Store(q)
+	if q.fifo && s.config.Concurrency > 1 {
+		sub.gate = newGroupGate()
+	}
 	sub.calls, sub.cancelCalls = context.WithCancel(context.Background())
 	sub.visibility = q.visibilityTimeout(ctx, s.config.VisibilityTimeout)
 	sub.logger.Info("Subscribing to SQS queue", nil)
@@ -169,6 +173,10 @@ type inbound struct {
 	h            *held
 	q            *queue
 	receiveCount int
+	// group is the MessageGroupId and rx the receive it came with, on a FIFO queue handled
+	// concurrently (see groupGate).
+	group string
+	rx    *receiveBatch
 }
 
 type subscription struct {
@@ -189,14 +197,15 @@ type subscription struct {
 	calls         context.Context
 	cancelCalls   context.CancelFunc
 
-	// slots holds one token per message handed out and not settled yet.
+	// slots holds one token per message handed out and not settled yet: Concurrency of them.
 	slots    chan struct{}
 	handlers sync.WaitGroup
+	// gate keeps each FIFO message group in order when Concurrency is above 1; nil otherwise.
+	gate *groupGate
 
 	// unsettled counts messages received and not yet acked, nacked or returned with SQS's
-	// answer; settled is signalled when it drops. FIFO queues receive only when it is 0: a
-	// group stays locked while any of its messages is in flight, so an earlier receive would
-	// just wait out its long poll.
+	// answer; settled is signalled when it drops. FIFO queues with Concurrency 1 receive only
+	// when it is 0 (see poll).
 	unsettled atomic.Int64
 	settled   chan struct{}
 
@@ -272,6 +281,9 @@ func (sub *subscription) run() {
 	// receive already, so handing the message out is the only way its next delivery does not
 	// count twice. What nobody takes goes back.
 	left := sub.drainBuffer()
+	if sub.gate != nil {
+		left = append(left, sub.gate.close()...)
+	}
 	returned := make(chan struct{})
 	go func() {
 		defer close(returned)
@@ -311,6 +323,12 @@ func (sub *subscription) handOutLate(late []*inbound) int {
 		case <-sub.expired:
 			sub.requeue(helds(late[i:]))
 			return back + len(late) - i
+		}
+		if sub.gate != nil && sub.gate.admit(in, false) != handOut {
+			<-sub.slots
+			sub.requeue([]*held{in.h})
+			back++
+			continue
 		}
 		if !sub.handle(in, giveUp) {
 			back++
@@ -356,109 +374,6 @@ func (sub *subscription) requeue(hs []*held) {
 	}
 }
 
-// poll fills the prefetch buffer. It receives only when a whole batch (10, or PrefetchCount if
-// lower) fits, so receives stay full under load, and waits PollingInterval after an empty one.
-// A receive under way when the subscription stops is let finish: SQS hides the messages of a
-// cancelled long poll all the same, so they go to the buffer and are returned to the queue
-// rather than left invisible to everyone.
-func (sub *subscription) poll() {
-	cfg := sub.s.config
-	batch := min(cfg.PrefetchCount, maxMessagesPerRequest)
-	retrySleep := cfg.ReconnectRetrySleep
-	for {
-		if sub.stopped() {
-			return
-		}
-		free := cap(sub.buf) - len(sub.buf)
-		if free < batch {
-			select {
-			case <-sub.drained:
-				continue
-			case <-sub.stop:
-				return
-			}
-		}
-		q := sub.q.Load()
-		if q.fifo && !sub.waitSettled() {
-			return
-		}
-		n, err := sub.receive(q, min(free, maxMessagesPerRequest))
-		if err != nil {
-			if sub.s.resolver.recoverable(q, err) && sub.reresolve(q) {
-				retrySleep = cfg.ReconnectRetrySleep
-				continue
-			}
-			// Connection and channel errors alike wait, longer after each failure: a channel
-			// error (a missing queue, a revoked permission) can heal too, e.g. a queue being
-			// created again or restored by a restarting broker.
-			if sub.sleep(retrySleep) {
-				return
-			}
-			retrySleep = min(retrySleep*2, maxReconnectRetrySleep)
-			continue
-		}
-		retrySleep = cfg.ReconnectRetrySleep
-		if n == 0 && cfg.PollingInterval > 0 && sub.sleep(cfg.PollingInterval) {
-			return
-		}
-	}
-}
-
-// reresolve looks the queue up again after SQS said it does not exist, creating it when
-// allowed. It reports whether a queue was found.
-func (sub *subscription) reresolve(old *queue) bool {
-	q, err := sub.s.resolver.resolve(sub.calls, old.name)
-	if err != nil {
-		sub.logger.Error("Queue does not exist and could not be resolved again; retrying", classify("resolve queue", old.name, "", err), nil)
-		return false
-	}
-	sub.logger.Info("Queue was gone; resolved it again", watermill.LogFields{"queue_url": q.url})
-	sub.q.Store(q)
-	return true
-}
-
-// sleep waits d; it reports true when the subscription stopped meanwhile.
-func (sub *subscription) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return false
-	case <-sub.stop:
-		return true
-	}
-}
-
-func (sub *subscription) receive(q *queue, n int) (int, error) {
-	cfg := sub.s.config
-	margin := cfg.RequestTimeout
-	if margin <= 0 {
-		margin = defaultRequestTimeout
-	}
-	// Not cancelled when the subscription stops (see poll), only when its calls are cut off.
-	ctx, cancel := context.WithTimeout(sub.calls, time.Duration(cfg.WaitTimeSeconds)*time.Second+margin)
-	defer cancel()
-	out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl:                    aws.String(q.url),
-		MaxNumberOfMessages:         int32(n),
-		WaitTimeSeconds:             int32(cfg.WaitTimeSeconds),
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-		MessageAttributeNames:       []string{"All"},
-	})
-	if err != nil {
-		err = classify("receive", q.name, "", err)
-		sub.logger.Error("Could not receive messages; retrying", err, nil)
-		return 0, err
-	}
-	sub.unsettled.Add(int64(len(out.Messages)))
-	for _, m := range out.Messages {
-		count, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-		h := sub.s.acks.hold(q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled)
-		sub.buf <- &inbound{raw: m, h: h, q: q, receiveCount: count}
-	}
-	return len(out.Messages), nil
-}
-
 // deliver hands buffered messages to the output channel, as many at once as there are slots,
 // each slot freed when its message is acked or nacked. It returns when the subscription stops.
 func (sub *subscription) deliver() {
@@ -471,6 +386,17 @@ func (sub *subscription) deliver() {
 		select {
 		case in := <-sub.buf:
 			sub.signalDrained()
+			if sub.gate != nil {
+				switch sub.gate.admit(in, true) {
+				case waitBehind:
+					<-sub.slots
+					continue
+				case giveBack:
+					<-sub.slots
+					sub.requeue([]*held{in.h})
+					continue
+				}
+			}
 			sub.handle(in, sub.stop)
 		case <-sub.stop:
 			<-sub.slots
@@ -480,21 +406,20 @@ func (sub *subscription) deliver() {
 }
 
 // handle hands one message out, holding a slot taken by the caller, and has it settled when
-// the handler acks or nacks it; the slot is freed then. When giveUp is closed before the
-// consumer takes the message, it goes back to the queue at once. It reports whether the
-// message was handed out (or deferred to its eta).
+// the handler acks or nacks it; the slot is freed then (or passed on to the next message of
+// its FIFO group). When giveUp is closed before the consumer takes the message, it goes back
+// to the queue at once. It reports whether the message was handed out (or deferred to its eta).
 func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
-	release := func() { <-sub.slots }
 	select {
 	case <-giveUp:
-		release()
 		sub.requeue([]*held{in.h})
+		sub.release(in, false)
 		return false
 	default:
 	}
 	msg := sub.unmarshal(in)
 	if !sub.s.config.DisableETADeferral && sub.deferUntilETA(in, msg) {
-		release()
+		sub.release(in, false)
 		return true
 	}
 	ctx, cancel := context.WithCancel(sub.ctx)
@@ -504,26 +429,48 @@ func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
 	case sub.out <- msg:
 	case <-giveUp:
 		cancel()
-		release()
 		sub.requeue([]*held{in.h})
+		sub.release(in, false)
 		return false
 	}
 	sub.handlers.Add(1)
 	go func() {
 		defer sub.handlers.Done()
-		defer release()
-		defer cancel()
-		sub.await(in, msg)
+		acked := sub.await(in, msg)
+		cancel() // the message's context ends with its Ack or Nack
+		sub.release(in, acked)
 	}()
 	return true
 }
 
-// await settles a handed-out message when its handler acks or nacks it. After Close it waits
-// as long as CloseTimeout allows; a message still unsettled then is made visible again.
-func (sub *subscription) await(in *inbound, msg *message.Message) {
+// release frees the slot of a message that was acked, or went back to the queue (nacked,
+// deferred or returned). On a FIFO queue handled concurrently, an acked message passes its
+// slot on to the next message of its group, and one that went back takes the group's waiting
+// messages back with it, so none overtakes it.
+func (sub *subscription) release(in *inbound, acked bool) {
+	if sub.gate != nil {
+		if acked {
+			if next := sub.gate.acked(in); next != nil {
+				sub.signalDrained() // room in the prefetch for the poller
+				sub.handle(next, sub.stop)
+				return
+			}
+		} else if back := sub.gate.failed(in); len(back) > 0 {
+			sub.signalDrained()
+			sub.requeue(helds(back))
+		}
+	}
+	<-sub.slots
+}
+
+// await settles a handed-out message when its handler acks or nacks it, and reports whether
+// it was acked. After Close it waits as long as CloseTimeout allows; a message still unsettled
+// then is made visible again.
+func (sub *subscription) await(in *inbound, msg *message.Message) bool {
 	select {
 	case <-msg.Acked():
-		sub.s.acks.settle(in.h, -1)
+		sub.s.acks.settleAsync(in.h, -1)
+		return true
 	case <-msg.Nacked():
 		sub.nack(in, msg)
 	case <-sub.expired:
@@ -532,6 +479,7 @@ func (sub *subscription) await(in *inbound, msg *message.Message) {
 		sub.requeue([]*held{in.h})
 		go sub.watchLateAck(in, msg)
 	}
+	return false
 }
 
 // watchLateAck reports an Ack that came after its message was given back at Close: it can no
@@ -555,8 +503,8 @@ func (sub *subscription) nack(in *inbound, msg *message.Message) {
 	if delay > 0 {
 		sub.logger.Debug("Nacked message backs off", watermill.LogFields{"message_uuid": msg.UUID, "receive_count": in.receiveCount, "seconds": delay})
 	}
-	sub.s.acks.settle(in.h, int32(delay))
-	if in.q.fifo {
+	sub.s.acks.settleAsync(in.h, int32(delay))
+	if in.q.fifo && sub.gate == nil {
 		// The messages after it in the buffer must not overtake it: give them back too, so
 		// that SQS delivers the group again in order.
 		sub.requeue(helds(sub.drainBuffer()))
@@ -594,84 +542,10 @@ func (sub *subscription) unmarshal(in *inbound) *message.Message {
 		msg.Metadata.Set(MetadataDecodeError, err.Error())
 	}
 	msg.Metadata.Set(MetadataSQSMessageID, aws.ToString(in.raw.MessageId))
+	if sub.s.config.KeepSQSBody {
+		msg.Metadata.Set(metadataSQSBody, aws.ToString(in.raw.Body))
+	}
 	msg.Metadata.Set(MetadataReceiveCount, strconv.Itoa(in.receiveCount))
 	msg.Metadata.Set(MetadataQueue, in.q.name)
 	return msg
-}
-
-// etaHoldLimit is how close to its eta a task is held by the subscription instead of being
-// made invisible.
-const etaHoldLimit = 1500 * time.Millisecond
-
-// deferUntilETA keeps a Celery task whose eta lies ahead from the handler. It is made
-// invisible until exactly its eta: visibility timeouts are whole seconds, so the fraction of a
-// second is waited first (the heartbeat keeps the message invisible meanwhile, and delivery of
-// other messages goes on). A task less than etaHoldLimit from its eta is held here until then.
-// It reports whether the message was not handed over.
-func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
-	eta := msg.Metadata.Get("eta")
-	if eta == "" || eta == "null" {
-		return false
-	}
-	t, err := pywire.ParseTime(eta, true)
-	if err != nil {
-		return false
-	}
-	wait := time.Until(t)
-	if wait <= 0 {
-		return false
-	}
-	if wait <= etaHoldLimit {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-			return false
-		case <-sub.stop:
-		}
-		sub.requeue([]*held{in.h})
-		return true
-	}
-	secs := wait / time.Second
-	if limit := maxVisibilityTimeout/time.Second - 60; secs > limit {
-		secs = limit
-	}
-	sub.logger.Debug("Deferring task until its eta", watermill.LogFields{"message_uuid": msg.UUID, "eta": eta, "seconds": int(secs)})
-	sub.etaMu.Lock()
-	defer sub.etaMu.Unlock()
-	if sub.etaTimers == nil {
-		sub.etaTimers = map[*held]etaDeferral{}
-	}
-	sub.etaTimers[in.h] = etaDeferral{eta: t, timer: time.AfterFunc(wait-secs*time.Second, func() {
-		sub.etaMu.Lock()
-		_, pending := sub.etaTimers[in.h]
-		delete(sub.etaTimers, in.h)
-		sub.etaMu.Unlock()
-		if pending {
-			sub.s.acks.settle(in.h, int32(secs))
-		}
-	})}
-	return true
-}
-
-// flushETATimers settles at once the deferrals still waiting for their fraction of a second,
-// so that none is left to an acker that has stopped.
-func (sub *subscription) flushETATimers() {
-	sub.etaMu.Lock()
-	timers := sub.etaTimers
-	sub.etaTimers = nil
-	sub.etaMu.Unlock()
-	var waits []<-chan struct{}
-	for h, d := range timers {
-		d.timer.Stop()
-		// Rounded up: never visible before its eta.
-		waits = append(waits, sub.s.acks.settle(h, int32((max(time.Until(d.eta), 0)+time.Second-1)/time.Second)))
-	}
-	for _, w := range waits {
-		select {
-		case <-w:
-		case <-sub.calls.Done():
-			return
-		}
-	}
 }

@@ -48,6 +48,10 @@ type childArgs struct {
 	prefetch int
 	handler  time.Duration
 	conc     int
+	// concurrency is the Subscriber's Concurrency (0: the library default); goroutines the SDK
+	// loop's goroutines per queue.
+	concurrency int
+	goroutines  int
 }
 
 func runChild(args []string) error {
@@ -62,6 +66,8 @@ func runChild(args []string) error {
 	fs.IntVar(&a.prefetch, "prefetch", 0, "subscriber prefetch (0: the library default)")
 	fs.DurationVar(&a.handler, "handler", 0, "handler sleep")
 	fs.IntVar(&a.conc, "conc", 4, "publisher goroutines per queue for single sends")
+	fs.IntVar(&a.concurrency, "concurrency", 0, "subscriber Concurrency (0: the library default)")
+	fs.IntVar(&a.goroutines, "goroutines", 1, "SDK consume loop goroutines per queue")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -212,6 +218,7 @@ func subscriberConfig(a childArgs) kombu.SubscriberConfig {
 		WaitTimeSeconds:        1,
 		DisablePollingInterval: true,
 		PrefetchCount:          a.prefetch,
+		Concurrency:            a.concurrency,
 	}
 }
 
@@ -304,8 +311,18 @@ func consumeSDK(a childArgs) (childResult, error) {
 	cpu0 := cpuNow()
 	ready()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(urls))
+	perQueue := a.goroutines
+	if perQueue < 1 {
+		perQueue = 1
+	}
+	loops := make([]string, 0, len(urls)*perQueue)
 	for _, u := range urls {
+		for range perQueue {
+			loops = append(loops, u)
+		}
+	}
+	errc := make(chan error, len(loops))
+	for _, u := range loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

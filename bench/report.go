@@ -9,8 +9,9 @@ import (
 
 // row is one client at one message size in one scenario.
 type row struct {
-	Scenario string // consume or publish
+	Scenario string // consume or publish; handler and single for the one-queue rows
 	Client   string
+	Label    string // shown instead of the client's name when set
 	Size     int
 	Runs     []childResult
 	Paced    *childResult // consume: the latency phase
@@ -134,7 +135,7 @@ func (rep *report) table(sb *strings.Builder, scenario string) {
 			mark = " †"
 		}
 		fmt.Fprintf(sb, "| %s | %s | %.0f | %.0f–%.0f | %.1f | %s | %.3f | %.1f / %.1f%s | %.1f | %d × %d |\n",
-			clientNames[r.Client], sizeLabel(r.Size), med, lo, hi,
+			r.name(), sizeLabel(r.Size), med, lo, hi,
 			r.median(childResult.cpuPerMsg), ratio, r.median(childResult.reqPerMsg), p50, p99, mark,
 			r.median(func(c childResult) float64 { return float64(c.RSSKB) / 1024 }), len(r.Runs), r.Runs[0].N)
 	}
@@ -145,48 +146,96 @@ func stat1(runs []childResult, f func(childResult) float64) float64 {
 	return m
 }
 
-// goalLines checks the figures against the goals.
+// goal is one target of the benchmarks and what was measured against it.
+type goal struct {
+	Name, Target, Figure string
+	Met                  bool
+	// Requests marks a request-count goal: the run fails when Value exceeds Limit (plus the
+	// -request-slack given on the command line).
+	Requests     bool
+	Value, Limit float64
+}
+
+// goalLines describes every goal for the log.
 func (rep *report) goalLines() []string {
 	var out []string
-	mark := func(ok bool) string {
-		if ok {
-			return "met"
+	for _, g := range rep.goals() {
+		status := "met"
+		if !g.Met {
+			status = "not met"
 		}
-		return "MISSED"
+		out = append(out, fmt.Sprintf("%s: %s (goal %s): %s", g.Name, g.Figure, g.Target, status))
 	}
-	for _, size := range rep.Settings.sizes {
-		sl := sizeLabel(size)
-		if s, b := rep.find("consume", "sub", size), rep.find("consume", "sdk-batch", size); s != nil && b != nil {
-			x := s.rate() / b.rate()
-			out = append(out, fmt.Sprintf("consume %s: Subscriber at %.2f× the SDK batch loop (goal ≥ 0.9): %s", sl, x, mark(x >= 0.9)))
-		}
-		if s, k := rep.find("consume", "sub", size), rep.find("consume", "kombu", size); s != nil && k != nil {
-			x := s.rate() / k.rate()
-			out = append(out, fmt.Sprintf("consume %s: Subscriber at %.1f× the Kombu consumer (goal ≥ 10): %s", sl, x, mark(x >= 10)))
-		}
-		if s := rep.find("consume", "sub", size); s != nil {
-			x := s.median(childResult.reqPerMsg)
-			out = append(out, fmt.Sprintf("consume %s: %.3f requests per message (goal ≤ 0.21): %s", sl, x, mark(x <= 0.21)))
-		}
-		if p, b := rep.find("publish", "pub-batch", size), rep.find("publish", "sdk-send-batch", size); p != nil && b != nil {
-			x := p.rate() / b.rate()
-			out = append(out, fmt.Sprintf("publish %s: Publisher at %.2f× SendMessageBatch (goal ≥ 0.9): %s", sl, x, mark(x >= 0.9)))
-		}
-		if p, k := rep.find("publish", "pub-batch", size), rep.find("publish", "kombu-publish", size); p != nil && k != nil {
-			x := p.rate() / k.rate()
-			out = append(out, fmt.Sprintf("publish %s: Publisher at %.1f× the Kombu producer (goal ≥ 10): %s", sl, x, mark(x >= 10)))
-		}
-		if p := rep.find("publish", "pub-batch", size); p != nil {
-			x := p.median(childResult.reqPerMsg)
-			out = append(out, fmt.Sprintf("publish %s: %.3f requests per message (goal ≤ 0.11): %s", sl, x, mark(x <= 0.11)))
-		}
-	}
-	for _, e := range rep.Envelope {
-		if e.Name == "Envelope.Encode + DecodeEnvelope" || e.Name == "EnvelopeMarshaler Marshal + Unmarshal" {
-			ok := e.NsPerOp <= 2000 && e.Allocs <= 12
-			out = append(out, fmt.Sprintf("envelope: %s %.2f µs, %d allocs (goal ≤ 2 µs, ≤ 12 allocs): %s",
-				e.Name, e.NsPerOp/1000, e.Allocs, mark(ok)))
+	return out
+}
+
+// missedRequestGoals lists the request-count goals missed by more than slack requests per
+// message.
+func (rep *report) missedRequestGoals(slack float64) []string {
+	var out []string
+	for _, g := range rep.goals() {
+		if g.Requests && g.Value > g.Limit+slack {
+			out = append(out, fmt.Sprintf("%s: %s (goal %s)", g.Name, g.Figure, g.Target))
 		}
 	}
 	return out
+}
+
+// goals checks the figures against the goals.
+func (rep *report) goals() []goal {
+	var out []goal
+	for i, size := range rep.Settings.sizes {
+		sl := sizeLabel(size)
+		if s, b := rep.find("consume", "sub", size), rep.find("consume", "sdk-batch", size); s != nil && b != nil {
+			x := s.rate() / b.rate()
+			out = append(out, goal{Name: "consume " + sl + ": Subscriber against the SDK batch loop (4 queues)", Target: "≥ 0.9×",
+				Figure: fmt.Sprintf("%.0f vs %.0f msg/s = %.2f×", s.rate(), b.rate(), x), Met: x >= 0.9})
+		}
+		if s, k := rep.find("consume", "sub", size), rep.find("consume", "kombu", size); s != nil && k != nil {
+			x := s.rate() / k.rate()
+			out = append(out, goal{Name: "consume " + sl + ": Subscriber against the Kombu consumer", Target: "≥ 10×",
+				Figure: fmt.Sprintf("%.0f vs %.0f msg/s = %.1f×", s.rate(), k.rate(), x), Met: x >= 10})
+		}
+		if s := rep.find("consume", "sub", size); s != nil {
+			x := s.median(childResult.reqPerMsg)
+			// The smaller size decides the smoke run; large responses broken off by ElasticMQ
+			// add retried receives at the larger one.
+			out = append(out, goal{Name: "consume " + sl + ": requests per message", Target: "≤ 0.21",
+				Figure: fmt.Sprintf("%.3f", x), Met: x <= 0.21, Requests: i == 0, Value: x, Limit: 0.21})
+		}
+		if p, b := rep.find("publish", "pub-batch", size), rep.find("publish", "sdk-send-batch", size); p != nil && b != nil {
+			x := p.rate() / b.rate()
+			out = append(out, goal{Name: "publish " + sl + ": Publisher (10 per Publish) against SendMessageBatch", Target: "≥ 0.9×",
+				Figure: fmt.Sprintf("%.0f vs %.0f msg/s = %.2f×", p.rate(), b.rate(), x), Met: x >= 0.9})
+		}
+		if p, k := rep.find("publish", "pub-batch", size), rep.find("publish", "kombu-publish", size); p != nil && k != nil {
+			x := p.rate() / k.rate()
+			out = append(out, goal{Name: "publish " + sl + ": Publisher against the Kombu producer", Target: "≥ 10×",
+				Figure: fmt.Sprintf("%.0f vs %.0f msg/s = %.1f×", p.rate(), k.rate(), x), Met: x >= 10})
+		}
+		if p := rep.find("publish", "pub-batch", size); p != nil {
+			x := p.median(childResult.reqPerMsg)
+			out = append(out, goal{Name: "publish " + sl + ": requests per message, 10 per Publish", Target: "≤ 0.11",
+				Figure: fmt.Sprintf("%.3f", x), Met: x <= 0.11})
+		}
+	}
+	out = append(out, rep.oneQueueGoals()...)
+	for _, e := range rep.Envelope {
+		switch e.Name {
+		case "Envelope.Encode + DecodeEnvelope":
+			out = append(out, goal{Name: "envelope: " + e.Name, Target: "≤ 2 µs",
+				Figure: fmt.Sprintf("%.2f µs, %d allocs", e.NsPerOp/1000, e.Allocs), Met: e.NsPerOp <= 2000})
+		case "EnvelopeMarshaler Marshal + Unmarshal":
+			out = append(out, goal{Name: "envelope: " + e.Name, Target: "≤ 4 µs, ≤ 20 allocs",
+				Figure: fmt.Sprintf("%.2f µs, %d allocs", e.NsPerOp/1000, e.Allocs), Met: e.NsPerOp <= 4000 && e.Allocs <= 20})
+		}
+	}
+	return out
+}
+
+func (r *row) name() string {
+	if r.Label != "" {
+		return r.Label
+	}
+	return clientNames[r.Client]
 }

@@ -27,9 +27,13 @@ func (rep *report) markdown(svg string) string {
 		mode, s.n, s.reps, sizeLabel(s.sizes[0]), s.repsLarge, sizeLabel(s.sizes[len(s.sizes)-1]), s.nPy, s.repsPy, s.queues)
 	fmt.Fprintf(&sb, "![Throughput by client and message size](%s)\n\n", svg)
 
-	sb.WriteString("## Goals\n\n")
-	for _, l := range rep.goalLines() {
-		fmt.Fprintf(&sb, "- %s\n", l)
+	sb.WriteString("## Goals\n\n| goal | target | measured | status |\n|---|---|---|---|\n")
+	for _, g := range rep.goals() {
+		status := "met"
+		if !g.Met {
+			status = "**not met**"
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", g.Name, g.Target, g.Figure, status)
 	}
 
 	sb.WriteString("\n## Consume and ack\n\n")
@@ -51,6 +55,16 @@ func (rep *report) markdown(svg string) string {
 	sb.WriteString("\n² Duration of each publish call (10 messages per call for the batch rows).\n")
 	sb.WriteString("\nThe Kombu and Celery producers publish from one thread, one message per SendMessage call, as they do in an application; " +
 		"the Go clients use one goroutine per queue (four per queue for the single-message rows).\n")
+
+	sb.WriteString("\n## One subscription with a 50 ms handler\n\n")
+	sb.WriteString("One queue filled first; one Subscribe through a message.Router whose handler sleeps 50 ms (an I/O-bound task), " +
+		"at several SubscriberConfig.Concurrency settings, against raw SDK loops (Receive(10) + DeleteMessageBatch, no handler) " +
+		"with 1, 2 and 4 goroutines on a queue filled the same way: the best of them is the queue's consume ceiling in this run.\n\n")
+	rep.oneQueueTable(&sb, "handler")
+	sb.WriteString("\n## Single-message publishing\n\n")
+	sb.WriteString("One queue; every Publish call carries one message. Calls running at the same time are sent together " +
+		"in SendMessageBatch calls; a lone call is sent at once.\n\n")
+	rep.oneQueueTable(&sb, "single")
 
 	sb.WriteString("\n## Envelope encode and decode\n\n")
 	sb.WriteString("A Celery protocol 2 task `proj.tasks.add(2, 3)` built by `NewTask`. Go: `testing.Benchmark` with allocation counts. " +

@@ -41,7 +41,11 @@ type Task struct {
 	// Group and GroupIndex place the task in a group.
 	Group      string
 	GroupIndex *int
-	// ParentID and RootID link the task to the workflow that started it. RootID defaults to ID.
+	// ParentID and RootID link the task to the workflow that started it. RootID is the id of
+	// the workflow's first task. A task published with an empty RootID is its own root: the
+	// message carries root_id = ID. A received task has the root_id it was sent with, ""
+	// when it has none (Celery's protocol 1 client writes none; Celery's worker, as this
+	// library's, then takes the task's own id as the root of the tasks it sends).
 	ParentID, RootID string
 	// Shadow is the name shown in logs and monitors instead of Name.
 	Shadow string
@@ -77,6 +81,9 @@ type Task struct {
 	CorrelationID string
 	// Priority is properties.priority (0 when nil).
 	Priority *int
+	// Compression is the body's compression, e.g. "application/x-gzip" (kombu's
+	// MetadataCompression): received, or to send with (WithCompression).
+	Compression string
 }
 
 // Signature is a serialized Celery signature, as embedded in callbacks, errbacks, chains
@@ -304,6 +311,9 @@ func (t *Task) message(now func() time.Time) (*message.Message, error) {
 		return nil, fmt.Errorf("%w: task %s: kwargs must be a JSON object", ErrInvalidTask, t.Name)
 	}
 
+	if err := checkCompression(t.Compression); err != nil {
+		return nil, fmt.Errorf("%w: task %s: %w", ErrInvalidTask, t.Name, err)
+	}
 	var headers, body []byte
 	switch t.Protocol {
 	case 0, 2:
@@ -331,6 +341,9 @@ func (t *Task) message(now func() time.Time) (*message.Message, error) {
 		md[kombu.MetadataReplyTo] = processOID()
 	}
 	md[kombu.MetadataTask] = t.Name
+	if t.Compression != "" {
+		md[kombu.MetadataCompression] = t.Compression
+	}
 	if t.Priority != nil {
 		md[kombu.MetadataPriority] = strconv.Itoa(*t.Priority)
 	}
@@ -349,10 +362,10 @@ func (t *Task) message(now func() time.Time) (*message.Message, error) {
 func (t *Task) v2(id string, args, kwargs []byte) (headers, body []byte, err error) {
 	argsRepr, kwargsRepr := t.ArgsRepr, t.KwargsRepr
 	if argsRepr == "" {
-		argsRepr = pywire.Repr(args, true)
+		argsRepr = pywire.ArgsRepr(args, true)
 	}
 	if kwargsRepr == "" {
-		kwargsRepr = pywire.Repr(kwargs, false)
+		kwargsRepr = pywire.ArgsRepr(kwargs, false)
 	}
 	rootID := t.RootID
 	if rootID == "" {

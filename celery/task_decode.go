@@ -35,6 +35,9 @@ var (
 // wrapping ErrInvalidTask.
 func TaskFromMessage(msg *message.Message) (*Task, error) {
 	md := msg.Metadata
+	if reason := md[kombu.MetadataDecodeError]; reason != "" {
+		return nil, undecodedMessage(msg.UUID, reason)
+	}
 	if md[kombu.MetadataRaw] == "true" {
 		return nil, fmt.Errorf("%w: message %s is not a Kombu envelope", ErrNotATask, msg.UUID)
 	}
@@ -54,7 +57,8 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 	}
 	_, hybrid := bodyDict["args"]
 
-	t := &Task{ReplyTo: md[kombu.MetadataReplyTo], CorrelationID: md[kombu.MetadataCorrelationID], UTC: true}
+	t := &Task{ReplyTo: md[kombu.MetadataReplyTo], CorrelationID: md[kombu.MetadataCorrelationID], UTC: true,
+		Compression: md[kombu.MetadataCompression]}
 	if p, ok := md[kombu.MetadataPriority]; ok {
 		var n int
 		if _, err := fmt.Sscan(p, &n); err == nil {

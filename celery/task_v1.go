@@ -2,12 +2,16 @@ package celery
 
 import "strconv"
 
-// v1 writes a protocol 1 message: empty headers (but for extra ones) and a body dict with
-// Celery's keys in Celery's order.
+// v1 writes a protocol 1 message: headers empty but for extra ones and ignore_result, and a
+// body dict with Celery's keys in Celery's order, then root_id, parent_id and shadow when set.
 func (t *Task) v1(id string, args, kwargs []byte) (headers, body []byte, err error) {
 	h := newHeaderWriter()
 	if err := h.extra(t.Headers); err != nil {
 		return nil, nil, err
+	}
+	if t.IgnoreResult {
+		// Celery's worker reads a protocol 1 task's message headers over its body fields.
+		h.raw("ignore_result", []byte("true"))
 	}
 	headers = h.bytes()
 
@@ -37,5 +41,16 @@ func (t *Task) v1(id string, args, kwargs []byte) (headers, body []byte, err err
 		return nil, nil, err
 	}
 	b.raw("chord", sigs)
+	// Celery's protocol 1 client does not write these, but its worker reads them from the
+	// body (hybrid_to_proto2): written only when set, so that they are never dropped.
+	if t.RootID != "" && t.RootID != id {
+		b.str("root_id", t.RootID)
+	}
+	if t.ParentID != "" {
+		b.str("parent_id", t.ParentID)
+	}
+	if t.Shadow != "" {
+		b.str("shadow", t.Shadow)
+	}
 	return headers, b.bytes(), nil
 }

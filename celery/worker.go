@@ -88,6 +88,8 @@ type registered struct {
 	maxRetries   int
 	retryDelay   time.Duration
 	ignoreResult bool
+	auto         autoRetry    // worker_autoretry.go
+	limiter      *rateLimiter // worker_ratelimit.go
 }
 
 // Worker runs Celery tasks received through a Watermill router, the way a Celery worker
@@ -249,7 +251,7 @@ func (r *run) execute(ctx context.Context) error {
 	now := r.w.now()
 	if t.Expires != nil && now.After(*t.Expires) {
 		r.w.logger.Info("Task expired, not run", watermill.LogFields{"task": t.Name, "task_id": t.ID})
-		return r.store(ctx, StateRevoked, &ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}, "")
+		return r.revoke(ctx)
 	}
 	if t.ETA != nil && t.ETA.After(now) {
 		wait := t.ETA.Sub(now)
@@ -264,13 +266,12 @@ func (r *run) execute(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if t.Expires != nil && r.w.now().After(*t.Expires) {
-			return r.store(ctx, StateRevoked, &ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}, "")
+			return r.revoke(ctx)
 		}
 	}
 
-	if t.Chord != nil {
-		r.w.logger.Error("Task is part of a chord, which this worker does not support: the chord body will not be sent", errUnsupportedCanvas,
-			watermill.LogFields{"task": t.Name, "task_id": t.ID})
+	if err := r.rateLimit(ctx); err != nil {
+		return err
 	}
 	if r.w.cfg.TrackStarted {
 		if err := r.store(ctx, StateStarted, map[string]any{"pid": os.Getpid(), "hostname": r.w.cfg.Hostname}, ""); err != nil {
@@ -278,6 +279,7 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 	result, err := r.call(ctx)
+	err = r.reg.auto.retryFor(err, t.Retries)
 	var retry *RetryError
 	switch {
 	case err == nil:
@@ -355,7 +357,19 @@ func (r *run) succeed(ctx context.Context, result any) error {
 	if err := r.storeResult(ctx, StateSuccess, json.RawMessage(raw), "", children(out)); err != nil {
 		return err
 	}
-	return r.publish(ctx, out)
+	if err := r.publish(ctx, out); err != nil {
+		return err
+	}
+	return r.chordPartReturn(ctx, StateSuccess, json.RawMessage(raw))
+}
+
+// revoke stores REVOKED for an expired task, as Celery does.
+func (r *run) revoke(ctx context.Context) error {
+	exc := &ExceptionInfo{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}
+	if err := r.store(ctx, StateRevoked, exc, ""); err != nil {
+		return err
+	}
+	return r.chordPartReturn(ctx, StateRevoked, exc)
 }
 
 func (r *run) fail(ctx context.Context, err error) error {
@@ -363,6 +377,12 @@ func (r *run) fail(ctx context.Context, err error) error {
 	r.w.logger.Info("Task failed", watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "error": err.Error()})
 	if serr := r.store(ctx, StateFailure, exc, r.traceback(exc)); serr != nil {
 		return serr
+	}
+	if cerr := r.chordPartReturn(ctx, StateFailure, exc); cerr != nil {
+		return cerr
+	}
+	if cerr := r.failChain(ctx, exc, r.traceback(exc)); cerr != nil { // worker_chainfail.go
+		return cerr
 	}
 	return r.sendErrbacks(ctx)
 }

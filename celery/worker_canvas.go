@@ -29,11 +29,15 @@ type sigOptions struct {
 	Priority      *int            `json:"priority"`
 	Headers       map[string]any  `json:"headers"`
 	Shadow        string          `json:"shadow"`
+	GroupID       string          `json:"group_id"`
+	GroupIndex    *int            `json:"group_index"`
+	ReplyTo       string          `json:"reply_to"`
+	Chord         *Signature      `json:"chord"`
 }
 
-// errUnsupportedCanvas is logged for group and chord signatures, which need a result
-// backend's group bookkeeping that this worker does not do.
-var errUnsupportedCanvas = errors.New("celery: worker: group and chord signatures are not supported")
+// errUnsupportedCanvas is logged for chord signatures used as callbacks or errbacks, which
+// this worker does not send.
+var errUnsupportedCanvas = errors.New("celery: worker: chord signatures are not supported as callbacks")
 
 // outgoing is a canvas task ready to be published.
 type outgoing struct {
@@ -90,12 +94,9 @@ func (r *run) publish(_ context.Context, out []outgoing) error {
 // (a group or chord, or a malformed one) is logged and skipped: the task itself has run and
 // must not run again.
 func (r *run) appendSignature(out []outgoing, sig Signature, prepend []any, chain []Signature) []outgoing {
-	t, queue, err := r.taskFromSignature(sig, prepend, chain)
+	msgs, err := r.signatureMessages(sig, prepend, chain) // worker_group.go
 	if err == nil {
-		var msg *message.Message
-		if msg, err = t.Message(); err == nil {
-			return append(out, outgoing{queue: queue, sig: t.Name, msg: msg})
-		}
+		return append(out, msgs...)
 	}
 	r.w.logger.Error("Cannot send a canvas task", err, watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID, "signature": sig.Task})
 	return out
@@ -133,7 +134,8 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 	}
 	t := &Task{Name: sig.Task, ID: opts.TaskID, Kwargs: sig.Kwargs, Chain: chain,
 		ParentID: r.t.ID, RootID: r.t.RootID, IgnoreResult: opts.IgnoreResult,
-		Priority: opts.Priority, Headers: opts.Headers, Shadow: opts.Shadow}
+		Priority: opts.Priority, Headers: opts.Headers, Shadow: opts.Shadow,
+		Group: opts.GroupID, GroupIndex: opts.GroupIndex, ReplyTo: opts.ReplyTo, Chord: opts.Chord}
 	if t.RootID == "" {
 		t.RootID = r.t.ID
 	}

@@ -27,6 +27,7 @@ import (
 type goWorkerEnv struct {
 	endpoint, redisURL string
 	goQueue, pyQueue   string
+	worker             *celery.Worker
 
 	mu     sync.Mutex
 	runs   map[string][]int   // task id → the retries count of each run
@@ -80,6 +81,7 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 		TaskQueues:   map[string]string{"interop.py.*": e.pyQueue},
 	}, logger)
 	require.NoError(t, err)
+	e.worker = w
 
 	type addArgs struct {
 		A int `json:"a"`
@@ -139,18 +141,24 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 // client runs interop/worker_client.py CASE and decodes what it prints.
 func (e *goWorkerEnv) client(t *testing.T, ctx context.Context, name string) map[string]any {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, testenv.Python(t), "interop/worker_client.py", name)
+	return e.script(t, ctx, "interop/worker_client.py", name)
+}
+
+// script runs a Python client script of interop/ with a case name and decodes what it prints.
+func (e *goWorkerEnv) script(t *testing.T, ctx context.Context, script, name string) map[string]any {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, testenv.Python(t), script, name)
 	cmd.Dir = testenv.RepoRoot(t)
 	cmd.Env = append(os.Environ(), e.pyEnv()...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("worker_client.py %s: %v\n%s", name, err, stderr.String())
+		t.Fatalf("%s %s: %v\n%s", script, name, err, stderr.String())
 	}
 	var out map[string]any
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &out), stdout.String())
-	t.Logf("worker_client.py %s: %s (%.1fs)", name, strings.TrimSpace(stdout.String()), time.Since(start).Seconds())
+	t.Logf("%s %s: %s (%.1fs)", script, name, strings.TrimSpace(stdout.String()), time.Since(start).Seconds())
 	return out
 }
 

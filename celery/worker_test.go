@@ -187,13 +187,30 @@ func TestWorkerChainSignatureAsLink(t *testing.T) {
 	msg, _ := received(t, "q", "go.t", nil, nil, celery.WithLink(link, group))
 	require.NoError(t, w.Handle(msg))
 	sent := pub.all()
-	require.Len(t, sent, 1, "the group is skipped")
+	require.Len(t, sent, 4, "the chain's first step, then each task of the group")
+	for i, m := range sent[1:] {
+		assert.Equal(t, steps[i].Task, m.task.Name)
+		assert.NotEmpty(t, m.task.Group, "a group member carries the group id")
+		assert.Equal(t, sent[1].task.Group, m.task.Group)
+		require.NotNil(t, m.task.GroupIndex)
+		assert.Equal(t, i, *m.task.GroupIndex)
+		assert.Equal(t, float64(7), mustFirstArg(t, m.task), "the result is prepended")
+	}
+	assert.Equal(t, "qa", sent[1].topic)
 	assert.Equal(t, "qa", sent[0].topic)
 	assert.Equal(t, "a.first", sent[0].task.Name)
 	assert.JSONEq(t, `[7, 1]`, string(sent[0].task.RawArgs))
 	require.Len(t, sent[0].task.Chain, 2)
 	assert.Equal(t, "a.third", sent[0].task.Chain[0].Task, "last step first")
 	assert.Equal(t, "a.second", sent[0].task.Chain[1].Task)
+}
+
+func mustFirstArg(t *testing.T, task *celery.Task) any {
+	t.Helper()
+	var args []any
+	require.NoError(t, json.Unmarshal(task.RawArgs, &args))
+	require.NotEmpty(t, args)
+	return args[0]
 }
 
 func TestWorkerFailureSendsErrbacks(t *testing.T) {

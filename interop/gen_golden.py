@@ -354,9 +354,14 @@ def check_go(directory):
             (args, kwargs, _), headers, _, utc = hybrid_to_proto2(message, decoded)
             req = Request(message, app=app, task=add, body=(args, kwargs, {}), headers=headers,
                           decoded=True, utc=utc)
-        assert req.name == 'proj.tasks.add' and req.id == message.properties['correlation_id'], name
+        # A shadow name replaces the task name in the request.
+        expected = 'shadowed' if '_links' in name else 'proj.tasks.add'
+        assert req.name == expected and req.id == message.properties['correlation_id'], name
         assert add(*args) == 5, name
         assert isinstance(kwargs['when'], datetime.datetime), name
+        if '_links' in name:  # written WithParent("p-1", "r-1"), WithShadow, WithIgnoreResult
+            assert (req.parent_id, req.root_id) == ('p-1', 'r-1'), (name, req.parent_id, req.root_id)
+            assert req.ignore_result is True, name
         print(f'{name}: task {req.id} eta={req.eta} expires={req.expires} '
               f'time_limits={req.time_limits} reply_to={req.reply_to}: ok')
 

@@ -66,3 +66,63 @@ def add_ten(x):
 def on_error(task_id):
     """An errback: Celery passes the failed task's id."""
     return {"failed": task_id, "state": app.AsyncResult(task_id).state}
+
+
+# Chords (worker_chord_interop_test.go): Go tasks...
+tsum = app.task(name="interop.go.tsum")(_go_only)
+collect = app.task(name="interop.go.collect")(_go_only)
+
+
+# ...and Python ones.
+@app.task(name="interop.py.add")
+def py_add(x, y):
+    return x + y
+
+
+@app.task(name="interop.py.tsum")
+def py_tsum(values):
+    return sum(values)
+
+
+@app.task(name="interop.py.collect")
+def py_collect(values):
+    return values
+
+
+@app.task(name="interop.py.fail")
+def py_fail(msg):
+    raise ValueError(msg)
+
+
+@app.task(name="interop.py.tsum_counted")
+def py_tsum_counted(values, counter):
+    """A chord body that counts its calls in Redis, to show it runs once."""
+    app.backend.client.incr(counter)
+    app.backend.client.expire(counter, 3600)
+    return sum(values)
+
+
+# Task options (worker_options_interop_test.go): the Go tasks, and Python ones with the same
+# options as a reference.
+autoflaky = app.task(name="interop.go.autoflaky")(_go_only)
+limited = app.task(name="interop.go.limited")(_go_only)
+
+
+@app.task(name="interop.py.autoflaky", bind=True, autoretry_for=(KeyError,), retry_backoff=True,
+          retry_jitter=False, max_retries=3)
+def py_autoflaky(self, key):
+    """Fails with KeyError until its third retry; returns when each run started."""
+    import time
+
+    app.backend.client.rpush(key, repr(time.time()))
+    app.backend.client.expire(key, 3600)
+    if self.request.retries < 3:
+        raise KeyError(key)
+    return [float(x) for x in app.backend.client.lrange(key, 0, -1)]
+
+
+@app.task(name="interop.py.limited", rate_limit="5/s")
+def py_limited():
+    import time
+
+    return time.time()

@@ -25,6 +25,10 @@ type Config struct {
 	// KeyPrefix is prepended to the keys (Celery's result_backend_transport_options
 	// global_keyprefix); empty by default.
 	KeyPrefix string
+	// DisableChordOrdering records chord header results in a list, in the order they finish,
+	// instead of a sorted set by their place in the header: set it when the Celery app sets
+	// result_backend_transport_options={"result_chord_ordered": False}.
+	DisableChordOrdering bool
 }
 
 // Backend is Celery's Redis result backend: a task's result is the JSON document at key
@@ -36,6 +40,8 @@ type Backend struct {
 	expires time.Duration
 	prefix  string
 	now     func() time.Time
+	// unordered is DisableChordOrdering.
+	unordered bool
 }
 
 // setDefaults fills the zero fields with their defaults.
@@ -71,7 +77,8 @@ func New(cfg Config) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now}
+	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now,
+		unordered: cfg.DisableChordOrdering}
 	if b.client == nil {
 		opts, err := redis.ParseURL(cfg.URL)
 		if err != nil {

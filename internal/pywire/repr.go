@@ -10,9 +10,9 @@ import (
 // ReprMaxSize is Celery's default argsrepr_maxsize / kwargsrepr_maxsize.
 const ReprMaxSize = 1024
 
-// Repr renders a JSON value the way Python's repr shows the decoded value, as Celery
-// puts in the argsrepr and kwargsrepr headers: a list of arguments as a tuple when asTuple.
-// Long results are cut to Celery's 1024 characters.
+// Repr renders a JSON value the way Python's repr shows the decoded value (a list as a
+// tuple when asTuple), e.g. for the arguments of an exception. Long results are cut to 1024
+// characters. Celery's argsrepr and kwargsrepr headers use saferepr instead: see ArgsRepr.
 func Repr(js []byte, asTuple bool) string {
 	var b strings.Builder
 	s := Scanner{b: js}

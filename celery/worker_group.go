@@ -1,0 +1,90 @@
+package celery
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// signatureMessages builds the tasks Celery's Signature.apply_async(prepend) sends for sig:
+// one for a task or a chain, one per member for a group.
+func (r *run) signatureMessages(sig Signature, prepend []any, chain []Signature) ([]outgoing, error) {
+	if members, ok, err := groupMembers(sig); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		var out []outgoing
+		for _, m := range members {
+			o, err := r.signatureMessages(m, prepend, nil)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, o...)
+		}
+		return out, nil
+	}
+	t, queue, err := r.taskFromSignature(sig, prepend, chain)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := t.Message()
+	if err != nil {
+		return nil, err
+	}
+	return []outgoing{{queue: queue, sig: t.Name, msg: msg}}, nil
+}
+
+// groupMembers returns the member signatures of a group signature, as group.apply_async
+// sends them: each with the group's id (its task_id option, else a new one) and its index,
+// and the group's other options under its own.
+func groupMembers(sig Signature) ([]Signature, bool, error) {
+	if len(sig.Raw) > 0 {
+		var s Signature
+		if err := json.Unmarshal(sig.Raw, &s); err != nil {
+			return nil, false, err
+		}
+		sig = s
+	}
+	if sig.SubtaskType != "group" {
+		return nil, false, nil
+	}
+	raw, ok := sig.Kwargs["tasks"]
+	if !ok {
+		return nil, true, errors.New("celery: worker: a group signature without tasks")
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, true, err
+	}
+	var tasks []Signature
+	if err := json.Unmarshal(b, &tasks); err != nil {
+		return nil, true, fmt.Errorf("celery: worker: group signature: %w", err)
+	}
+	gid, _ := sig.Options["task_id"].(string)
+	if gid == "" {
+		gid = uuid.NewString()
+	}
+	members := make([]Signature, 0, len(tasks))
+	for i, m := range tasks {
+		opts := make(map[string]any, len(sig.Options)+len(m.Options)+2)
+		for k, v := range sig.Options {
+			switch k {
+			case "task_id", "link", "link_error", "chord", "group_id", "group_index":
+			default:
+				opts[k] = v
+			}
+		}
+		for k, v := range m.Options {
+			opts[k] = v
+		}
+		if _, ok := opts["group_id"]; !ok {
+			opts["group_id"] = gid
+		}
+		opts["group_index"] = i
+		members = append(members, Signature{Task: m.Task, Args: m.Args, Kwargs: m.Kwargs, Options: opts,
+			SubtaskType: m.SubtaskType, Immutable: m.Immutable || sig.Immutable})
+	}
+	return members, true, nil
+}

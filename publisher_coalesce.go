@@ -1,0 +1,220 @@
+package kombu
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// coalescer sends the single-message Publish calls of one queue together, in
+// SendMessageBatch calls of up to 10 entries. A message that finds nothing under way is sent
+// at once (after CoalesceLinger, if set); while calls are under way, messages wait for the
+// next one and leave together. A further call is started only for a full batch, so the
+// request count stays near one per ten messages under load, and at most maxParallelBatches
+// calls run at once (one on a FIFO queue, so that messages leave in the order they came).
+// Each caller gets the outcome of its own entry.
+type coalescer struct {
+	p        *Publisher
+	q        *queue
+	parallel int
+
+	mu       sync.Mutex
+	pending  []*coalesced
+	inflight int
+	company  chan struct{} // signalled when a message joins, for a lingering sender
+}
+
+// coalesced is one message waiting to be sent, and where its outcome goes.
+type coalesced struct {
+	entry types.SendMessageBatchRequestEntry
+	size  int
+	uuid  string
+	done  chan error // buffered: the sender never blocks on a caller that gave up
+}
+
+func newCoalescer(p *Publisher, q *queue) *coalescer {
+	parallel := maxParallelBatches
+	if q.fifo {
+		parallel = 1
+	}
+	return &coalescer{p: p, q: q, parallel: parallel, company: make(chan struct{}, 1)}
+}
+
+// coalescerFor returns the coalescer of a queue.
+func (p *Publisher) coalescerFor(q *queue) *coalescer {
+	p.coalMu.Lock()
+	defer p.coalMu.Unlock()
+	c, ok := p.coalescers[q]
+	if !ok {
+		if p.coalescers == nil {
+			p.coalescers = map[*queue]*coalescer{}
+		}
+		c = newCoalescer(p, q)
+		p.coalescers[q] = c
+	}
+	return c
+}
+
+// forgetCoalescer drops the coalescer of a queue that was resolved again.
+func (p *Publisher) forgetCoalescer(q *queue) {
+	p.coalMu.Lock()
+	delete(p.coalescers, q)
+	p.coalMu.Unlock()
+}
+
+// send queues one message and waits for its outcome, or for ctx. A caller whose ctx ends
+// while its message is under way gets ctx's error; the message may have been sent.
+func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessageBatchRequestEntry, size int) error {
+	item := &coalesced{entry: entry, size: size, uuid: uuid, done: make(chan error, 1)}
+	c.mu.Lock()
+	c.pending = append(c.pending, item)
+	start := c.inflight == 0 || (c.inflight < c.parallel && len(c.pending) >= maxMessagesPerRequest)
+	if start {
+		c.inflight++
+	}
+	c.mu.Unlock()
+	if start {
+		go c.run()
+	} else {
+		select {
+		case c.company <- struct{}{}:
+		default:
+		}
+	}
+	select {
+	case err := <-item.done:
+		return err
+	case <-ctx.Done():
+		c.mu.Lock()
+		for i, it := range c.pending {
+			if it == item {
+				c.pending = append(c.pending[:i], c.pending[i+1:]...)
+				break
+			}
+		}
+		c.mu.Unlock()
+		return fmt.Errorf("kombu: publishing to queue %q: %w", c.q.name, ctx.Err())
+	}
+}
+
+// run sends batches until nothing is pending.
+func (c *coalescer) run() {
+	if linger := c.p.config.CoalesceLinger; linger > 0 {
+		c.linger(linger)
+	}
+	for first := true; ; first = false {
+		c.mu.Lock()
+		// After a send, a partial batch is left to the last call under way: the messages
+		// gather while the others are in flight, so batches stay full under load.
+		if len(c.pending) == 0 || (!first && c.inflight > 1 && len(c.pending) < maxMessagesPerRequest) {
+			c.inflight--
+			c.mu.Unlock()
+			return
+		}
+		batch := c.take()
+		c.mu.Unlock()
+		c.sendBatch(batch)
+	}
+}
+
+// linger waits up to d for a full batch.
+func (c *coalescer) linger(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		n := len(c.pending)
+		c.mu.Unlock()
+		if n >= maxMessagesPerRequest {
+			return
+		}
+		select {
+		case <-t.C:
+			return
+		case <-c.company:
+		}
+	}
+}
+
+// take removes the next batch from pending: up to 10 messages whose sizes add up to at most
+// MaxMessageSize. Called with mu held.
+func (c *coalescer) take() []*coalesced {
+	n, total := 0, 0
+	for n < len(c.pending) && n < maxMessagesPerRequest {
+		s := c.pending[n].size
+		if n > 0 && total+s > c.p.config.MaxMessageSize {
+			break
+		}
+		total += s
+		n++
+	}
+	batch := make([]*coalesced, n)
+	copy(batch, c.pending[:n])
+	rest := copy(c.pending, c.pending[n:])
+	clear(c.pending[rest:])
+	c.pending = c.pending[:rest]
+	return batch
+}
+
+// sendBatch sends one batch, resends the entries SQS failed on its side, and gives every
+// caller its own outcome.
+func (c *coalescer) sendBatch(batch []*coalesced) {
+	q := c.q
+	pause := 100 * time.Millisecond
+	for attempt := 0; len(batch) > 0; attempt++ {
+		if attempt > 0 {
+			c.p.logger.Debug("Resending entries SQS failed on its side", watermill.LogFields{"topic": q.name, "entries": len(batch), "attempt": attempt})
+			select {
+			case <-time.After(pause):
+			case <-c.p.calls.Done():
+				for _, it := range batch {
+					it.done <- fmt.Errorf("kombu: publishing to queue %q: %w", q.name, c.p.calls.Err())
+				}
+				return
+			}
+			pause *= 2
+		}
+		entries := make([]types.SendMessageBatchRequestEntry, len(batch))
+		for i, it := range batch {
+			entries[i] = it.entry
+			entries[i].Id = aws.String(strconv.Itoa(i))
+		}
+		out, err := q.client.SendMessageBatch(c.p.calls, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+		if err != nil {
+			if ctxErr := c.p.calls.Err(); ctxErr != nil {
+				err = ctxErr
+			}
+			for _, it := range batch {
+				it.done <- classify("send", q.name, it.uuid, fmt.Errorf("sending message %s to queue %q: %w", it.uuid, q.name, err))
+			}
+			return
+		}
+		failed := make(map[int]types.BatchResultErrorEntry, len(out.Failed))
+		for _, f := range out.Failed {
+			if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i >= 0 && i < len(batch) {
+				failed[i] = f
+			}
+		}
+		var retry []*coalesced
+		for i, it := range batch {
+			f, ok := failed[i]
+			switch {
+			case !ok:
+				it.done <- nil
+			case !f.SenderFault && attempt < sendRetries:
+				retry = append(retry, it)
+			default:
+				it.done <- &PublishError{Queue: q.name, Failed: []FailedMessage{{
+					MessageUUID: it.uuid, Code: aws.ToString(f.Code), Reason: aws.ToString(f.Message), SenderFault: f.SenderFault}}}
+			}
+		}
+		batch = retry
+	}
+}
