@@ -235,40 +235,67 @@ func (p *Publisher) sendOne(ctx context.Context, q *queue, msg *message.Message,
 // sendBatch sends one batch, resending entries SQS failed on its side, and returns the entries
 // that still failed. Entry ids are indexes into msgs.
 func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendMessageBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, error) {
+	return resendFailed(ctx, batch, msgs, func(e types.SendMessageBatchRequestEntry) string { return aws.ToString(e.Id) },
+		func(batch []types.SendMessageBatchRequestEntry, attempt int) ([]batchFailure, error) {
+			if attempt > 0 {
+				p.logger.Debug("Resending entries SQS failed on its side", watermill.LogFields{"topic": q.name, "entries": len(batch), "attempt": attempt})
+			}
+			out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: batch})
+			if err != nil {
+				if ctxErr := ctx.Err(); ctxErr != nil {
+					err = ctxErr
+				}
+				return nil, classify("send", q.name, "", fmt.Errorf("sending %d message(s) to queue %q: %w", len(batch), q.name, err))
+			}
+			failures := make([]batchFailure, len(out.Failed))
+			for i, f := range out.Failed {
+				failures[i] = batchFailure{id: aws.ToString(f.Id), code: aws.ToString(f.Code), message: aws.ToString(f.Message), senderFault: f.SenderFault}
+			}
+			return failures, nil
+		})
+}
+
+// batchFailure is an entry a batch call (SQS SendMessageBatch, SNS PublishBatch) failed.
+type batchFailure struct {
+	id, code, message string
+	senderFault       bool
+}
+
+// resendFailed calls send with the batch, then again (after a growing pause) with the entries
+// the service failed on its side, up to sendRetries times. It returns the entries that failed
+// for good, named by the message whose index in msgs is the entry's id.
+func resendFailed[E any](ctx context.Context, batch []E, msgs []*message.Message, entryID func(E) string,
+	send func(batch []E, attempt int) ([]batchFailure, error)) ([]FailedMessage, error) {
 	var failed []FailedMessage
 	pause := 100 * time.Millisecond
 	for attempt := 0; len(batch) > 0; attempt++ {
 		if attempt > 0 {
-			p.logger.Debug("Resending entries SQS failed on its side", watermill.LogFields{"topic": q.name, "entries": len(batch), "attempt": attempt})
 			select {
 			case <-time.After(pause):
 			case <-ctx.Done():
-				return failed, fmt.Errorf("kombu: resending %d message(s) to queue %q: %w", len(batch), q.name, ctx.Err())
+				return failed, fmt.Errorf("kombu: sending %d message(s) again: %w", len(batch), ctx.Err())
 			}
 			pause *= 2
 		}
-		out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: batch})
+		failures, err := send(batch, attempt)
 		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				err = ctxErr
-			}
-			return failed, classify("send", q.name, "", fmt.Errorf("sending %d message(s) to queue %q: %w", len(batch), q.name, err))
+			return failed, err
 		}
-		byID := make(map[string]types.SendMessageBatchRequestEntry, len(batch))
+		byID := make(map[string]E, len(batch))
 		for _, e := range batch {
-			byID[aws.ToString(e.Id)] = e
+			byID[entryID(e)] = e
 		}
-		var retry []types.SendMessageBatchRequestEntry
-		for _, f := range out.Failed {
-			if !f.SenderFault && attempt < sendRetries {
-				retry = append(retry, byID[aws.ToString(f.Id)])
+		var retry []E
+		for _, f := range failures {
+			if !f.senderFault && attempt < sendRetries {
+				retry = append(retry, byID[f.id])
 				continue
 			}
 			uuid := ""
-			if idx, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && idx >= 0 && idx < len(msgs) {
+			if idx, err := strconv.Atoi(f.id); err == nil && idx >= 0 && idx < len(msgs) {
 				uuid = msgs[idx].UUID
 			}
-			failed = append(failed, FailedMessage{MessageUUID: uuid, Code: aws.ToString(f.Code), Reason: aws.ToString(f.Message), SenderFault: f.SenderFault})
+			failed = append(failed, FailedMessage{MessageUUID: uuid, Code: f.code, Reason: f.message, SenderFault: f.senderFault})
 		}
 		batch = retry
 	}

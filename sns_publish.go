@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -147,43 +146,21 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 // publishBatch sends one PublishBatch, resending entries SNS failed on its side, and returns
 // the entries that still failed. Entry ids are indexes into msgs.
 func (p *Publisher) publishBatch(ctx context.Context, exchange string, ref topicRef, batch []snstypes.PublishBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, error) {
-	var failed []FailedMessage
-	pause := 100 * time.Millisecond
-	for attempt := 0; len(batch) > 0; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-time.After(pause):
-			case <-ctx.Done():
-				return failed, fmt.Errorf("kombu: publishing %d message(s) again to exchange %q: %w", len(batch), exchange, ctx.Err())
+	return resendFailed(ctx, batch, msgs, func(e snstypes.PublishBatchRequestEntry) string { return aws.ToString(e.Id) },
+		func(batch []snstypes.PublishBatchRequestEntry, _ int) ([]batchFailure, error) {
+			out, err := ref.client.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: aws.String(ref.arn), PublishBatchRequestEntries: batch})
+			if err != nil {
+				if ctxErr := ctx.Err(); ctxErr != nil {
+					err = ctxErr
+				}
+				return nil, exchangeError("publish", exchange, "", fmt.Errorf("publishing %d message(s) to topic %s: %w", len(batch), ref.arn, err))
 			}
-			pause *= 2
-		}
-		out, err := ref.client.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: aws.String(ref.arn), PublishBatchRequestEntries: batch})
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				err = ctxErr
+			failures := make([]batchFailure, len(out.Failed))
+			for i, f := range out.Failed {
+				failures[i] = batchFailure{id: aws.ToString(f.Id), code: aws.ToString(f.Code), message: aws.ToString(f.Message), senderFault: f.SenderFault}
 			}
-			return failed, exchangeError("publish", exchange, "", fmt.Errorf("publishing %d message(s) to topic %s: %w", len(batch), ref.arn, err))
-		}
-		byID := make(map[string]snstypes.PublishBatchRequestEntry, len(batch))
-		for _, e := range batch {
-			byID[aws.ToString(e.Id)] = e
-		}
-		var retry []snstypes.PublishBatchRequestEntry
-		for _, f := range out.Failed {
-			if !f.SenderFault && attempt < sendRetries {
-				retry = append(retry, byID[aws.ToString(f.Id)])
-				continue
-			}
-			uuid := ""
-			if idx, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && idx >= 0 && idx < len(msgs) {
-				uuid = msgs[idx].UUID
-			}
-			failed = append(failed, FailedMessage{MessageUUID: uuid, Code: aws.ToString(f.Code), Reason: aws.ToString(f.Message), SenderFault: f.SenderFault})
-		}
-		batch = retry
-	}
-	return failed, nil
+			return failures, nil
+		})
 }
 
 // snsAttributes converts SQS message attributes to SNS ones; with raw message delivery SNS
