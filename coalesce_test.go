@@ -60,7 +60,7 @@ func TestCoalescedPublishSharesBatches(t *testing.T) {
 	}
 	require.Equal(t, int64(5), pub.Stats().Send-before.Send)
 
-	seen := semReceiveAll(t, client, url, publishers*each+6, 30*time.Second)
+	seen := semReceiveAll(t, client, url, publishers*each+6, 60*time.Second)
 	require.Len(t, seen, publishers*each+6)
 }
 
