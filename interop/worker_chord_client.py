@@ -154,6 +154,11 @@ def case_chain_fail():
         r.get(timeout=TIMEOUT)
     except Exception as e:  # noqa: BLE001 - the point is what Celery raises
         out["chain_raised"] = f"{type(e).__module__}.{type(e).__name__}: {e}"
+    # get() raises as soon as the failed step's FAILURE is stored (Celery checks the parents);
+    # the worker stores the later steps' FAILURE right after, as Celery's worker does.
+    deadline = time.monotonic() + 10
+    while app.AsyncResult(r.id).state == "PENDING" and time.monotonic() < deadline:
+        time.sleep(0.05)
     out["chain_last_state"] = app.AsyncResult(r.id).state
     member = chain(boom.s("broken"), double.s())
     c = chord([add.s(1, 1), member])(py_tsum.s())
