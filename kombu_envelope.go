@@ -1,7 +1,6 @@
 package kombu
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -145,7 +144,7 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 		dst = pywire.AppendString(dst, string(e.Body))
 	} else {
 		dst = append(dst, '"')
-		dst = base64.StdEncoding.AppendEncode(dst, e.Body)
+		dst = appendBase64(dst, e.Body)
 		dst = append(dst, '"')
 	}
 	dst = append(dst, `, "content-encoding": `...)
@@ -211,7 +210,7 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 
 // estimatedJSONSize is a generous guess of the envelope's JSON size, to allocate once.
 func (e *Envelope) estimatedJSONSize() int {
-	n := 300 + base64.StdEncoding.EncodedLen(len(e.Body)) + len(e.Headers) + len(e.ContentType) +
+	n := 300 + fastBase64.EncodedLen(len(e.Body)) + len(e.Headers) + len(e.ContentType) +
 		len(e.Properties.CorrelationID) + len(e.Properties.ReplyTo) + len(e.Properties.RoutingKey) +
 		len(e.Properties.Exchange) + len(e.Properties.DeliveryTag) + len(e.Properties.MessageGroupID) +
 		len(e.Properties.MessageDeduplicationID) + len(e.Properties.Expiration)
@@ -228,8 +227,8 @@ func (e *Envelope) estimatedJSONSize() int {
 // (sqs_base64_encoding true).
 func (e *Envelope) Encode() string {
 	js := e.AppendJSON(make([]byte, 0, e.estimatedJSONSize()))
-	out := make([]byte, base64.StdEncoding.EncodedLen(len(js)))
-	base64.StdEncoding.Encode(out, js)
+	out := make([]byte, fastBase64.EncodedLen(len(js)))
+	fastBase64.Encode(out, js)
 	// out is never written again, so it can back the string without a copy.
 	return unsafe.String(unsafe.SliceData(out), len(out))
 }

@@ -1,7 +1,6 @@
 package kombu
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,14 +31,25 @@ func DecodeEnvelope(body string) (*Envelope, error) {
 }
 
 // Decode is DecodeEnvelope into e, which it overwrites.
+//
+// The decoded fields share one buffer, which Decode allocates: the strings are not copied
+// out of it, and Body and Headers are slices of it (they may be changed in place).
 func (e *Envelope) Decode(body string) error {
+	return e.decode(body, nil)
+}
+
+// decode is Decode that calls header, when not nil, with each member of the headers object as
+// it is read (raw is the member's JSON value), so that a caller needing the headers does not
+// read them a second time. header may be called for a body that turns out not to be an
+// envelope (Raw).
+func (e *Envelope) decode(body string, header func(key []byte, escaped bool, raw []byte)) error {
 	*e = Envelope{}
 	text := optionalBase64(body)
 	if !utf8.Valid(text) {
 		// SQS bodies are Unicode text, so only a corrupted message gets here.
 		return &DecodeError{Part: "body", Err: errors.New("not valid UTF-8")}
 	}
-	d := envelopeDecoder{s: pywire.NewScanner(text), e: e}
+	d := envelopeDecoder{s: pywire.NewScanner(text), e: e, header: header}
 	if d.s.Peek() != '{' {
 		e.Raw, e.Body = true, text
 		return nil
@@ -72,7 +82,7 @@ func (e *Envelope) Decode(body string) error {
 		if d.bodyEscaped {
 			e.Body = pywire.Unescape(make([]byte, 0, len(d.bodyRaw)), d.bodyRaw)
 		} else {
-			e.Body = d.bodyRaw
+			e.Body = capped(d.bodyRaw)
 		}
 	case bodyEncodingBase64:
 		raw := d.bodyRaw
@@ -99,6 +109,7 @@ type envelopeDecoder struct {
 	sawProperties bool
 	bodyRaw       []byte
 	bodyEscaped   bool
+	header        func(key []byte, escaped bool, raw []byte)
 }
 
 func (d *envelopeDecoder) wrongType(part, what string) error {
@@ -136,8 +147,12 @@ func (d *envelopeDecoder) member(key []byte, escaped bool) error {
 		switch s.Peek() {
 		case '{':
 			var raw []byte
-			raw, err = s.Value()
-			e.Headers = json.RawMessage(raw)
+			if d.header == nil {
+				raw, err = s.Value()
+			} else {
+				raw, err = s.ObjectText(d.headerMember)
+			}
+			e.Headers = json.RawMessage(capped(raw))
 		case 'n':
 			e.Headers, err = nil, s.Literal("null")
 		default:
@@ -152,6 +167,14 @@ func (d *envelopeDecoder) member(key []byte, escaped bool) error {
 		err = s.Object(d.property)
 	default:
 		_, err = s.Value()
+	}
+	return err
+}
+
+func (d *envelopeDecoder) headerMember(key []byte, escaped bool) error {
+	raw, err := d.s.Value()
+	if err == nil {
+		d.header(key, escaped, raw)
 	}
 	return err
 }
@@ -171,7 +194,7 @@ func (d *envelopeDecoder) scalar(name string, dst *string) error {
 			if escaped {
 				*dst = string(pywire.Unescape(nil, raw))
 			} else {
-				*dst = internString(raw)
+				*dst = bytesString(raw)
 			}
 		}
 		return err
@@ -220,7 +243,8 @@ func (d *envelopeDecoder) property(key []byte, escaped bool) error {
 			case "priority":
 				p.Priority = n
 			default:
-				p.DelaySeconds = &n
+				delay := n // a variable of its own, so that only DelaySeconds allocates
+				p.DelaySeconds = &delay
 			}
 		}
 		return err
@@ -237,12 +261,12 @@ func (d *envelopeDecoder) property(key []byte, escaped bool) error {
 	if err == nil {
 		name := k
 		if name == "" {
-			name = string(key)
+			name = bytesString(key)
 			if escaped {
 				name = string(pywire.Unescape(nil, key))
 			}
 		}
-		p.Extra = append(p.Extra, Field{Key: name, Value: json.RawMessage(raw)})
+		p.Extra = append(p.Extra, Field{Key: name, Value: json.RawMessage(capped(raw))})
 	}
 	return err
 }
@@ -258,7 +282,7 @@ func (d *envelopeDecoder) deliveryInfo(key []byte, escaped bool) error {
 	return err
 }
 
-// nullableString reads a string or null (""), with constants for common values.
+// nullableString reads a string or null ("").
 func nullableString(s *pywire.Scanner) (string, error) {
 	if s.Peek() == 'n' {
 		return "", s.Literal("null")
@@ -270,31 +294,26 @@ func nullableString(s *pywire.Scanner) (string, error) {
 	if escaped {
 		return string(pywire.Unescape(nil, raw)), nil
 	}
-	return internString(raw), nil
+	return bytesString(raw), nil
 }
 
-func internString(b []byte) string {
-	switch string(b) {
-	case "":
-		return ""
-	case contentTypeJSON:
-		return contentTypeJSON
-	case "utf-8":
-		return "utf-8"
-	case bodyEncodingBase64:
-		return bodyEncodingBase64
-	case "binary":
-		return "binary"
-	case contentTypeText:
-		return contentTypeText
-	case "celery":
-		return "celery"
-	}
-	return string(b)
+// bytesString is b as a string without a copy: b must never change afterwards. The decoder uses
+// it for the parts of the buffer it allocated itself.
+func bytesString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// capped is b with no room to grow, so that appending to a decoded Body or Headers copies
+// them instead of writing over the rest of the buffer.
+func capped(b []byte) []byte { return b[:len(b):len(b)] }
+
+// stringBytes is s as a byte slice without a copy, for reading only.
+func stringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // strictBase64 rejects non-zero padding bits, which Kombu's re-encoding check also rejects.
-var strictBase64 = base64.StdEncoding.Strict()
+var strictBase64 = fastBase64.Strict()
 
 // optionalBase64 returns the decoded body when it is canonical, padded base64 as Kombu checks
 // it (with surrounding ASCII spaces ignored), else the body itself.
@@ -314,7 +333,7 @@ func optionalBase64(body string) []byte {
 		}
 	}
 	out := make([]byte, len(candidate)/4*3)
-	n, err := strictBase64.Decode(out, unsafe.Slice(unsafe.StringData(candidate), len(candidate)))
+	n, err := strictBase64.Decode(out, stringBytes(candidate))
 	// The Go decoder skips \r and \n, which Kombu's pattern rejects: then fewer bytes come out.
 	if err != nil || n != len(out)-pad || !utf8.Valid(out[:n]) {
 		return []byte(body)
@@ -343,8 +362,8 @@ func trimPySpace(s string) string {
 // decodeBase64Lenient decodes standard base64 like Python's b64decode without validate:
 // characters outside the alphabet are skipped, the padding must be right.
 func decodeBase64Lenient(src []byte) ([]byte, error) {
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(src)))
-	n, err := base64.StdEncoding.Decode(out, src)
+	out := make([]byte, fastBase64.DecodedLen(len(src)))
+	n, err := fastBase64.Decode(out, src)
 	if err == nil {
 		return out[:n], nil
 	}
@@ -357,7 +376,7 @@ func decodeBase64Lenient(src []byte) ([]byte, error) {
 	if len(filtered) == len(src) {
 		return nil, err
 	}
-	n, err2 := base64.StdEncoding.Decode(out, filtered)
+	n, err2 := fastBase64.Decode(out, filtered)
 	if err2 != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 // detectContentType picks the content type Kombu would give the payload.
 func detectContentType(payload []byte) (contentType, contentEncoding string) {
 	switch {
-	case json.Valid(payload):
+	case pywire.Valid(payload):
 		return contentTypeJSON, "utf-8"
 	case utf8.Valid(payload):
 		return contentTypeText, "utf-8"
@@ -44,7 +44,7 @@ func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessag
 		if len(extra) > 0 {
 			seen = make(map[string]bool, len(extra))
 		}
-		s := pywire.NewScanner([]byte(base))
+		s := pywire.NewScanner(stringBytes(base))
 		err := s.Object(func(key []byte, escaped bool) error {
 			name := headerName(key)
 			if escaped {
@@ -146,8 +146,7 @@ func v1TaskFields(payload []byte) (fields [len(v1BodyKeys)]string) {
 	return fields
 }
 
-// headerName returns a header's name as a string, without allocating for the headers of
-// Celery's task protocol.
+// headerName returns a header's name as a string, without allocating.
 func headerName(key []byte) string {
 	switch string(key) {
 	case "lang":
@@ -191,5 +190,6 @@ func headerName(key []byte) string {
 	case "compression":
 		return "compression"
 	}
-	return string(key)
+	// The key lies in a buffer that never changes: the decoder's or a metadata string.
+	return bytesString(key)
 }

@@ -250,3 +250,21 @@ func BenchmarkEnvelopeDecodeNew(b *testing.B) {
 		}
 	}
 }
+
+// The decoded fields share one buffer: appending to Body or Headers must not write over the
+// fields that follow them in it.
+func TestDecodedFieldsIndependent(t *testing.T) {
+	js := `{"body": "{\"a\": 1}", "content-encoding": "utf-8", "content-type": "application/json", ` +
+		`"headers": {"task": "t"}, "properties": {"correlation_id": "c", "delivery_info": ` +
+		`{"exchange": "", "routing_key": "q"}, "body_encoding": "utf-8", "delivery_tag": "d"}}`
+	env, err := DecodeEnvelope(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(env.Body, `XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX`...)
+	_ = append(env.Headers, `XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX`...)
+	if string(env.Headers) != `{"task": "t"}` || env.ContentEncoding != "utf-8" ||
+		env.Properties.CorrelationID != "c" || env.Properties.RoutingKey != "q" {
+		t.Fatalf("appending changed the envelope: %q %+v", env.Headers, env)
+	}
+}

@@ -3,7 +3,6 @@ package kombu
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -421,16 +420,31 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.Message, error) {
 	msgID := aws.ToString(in.MessageId)
 	var env Envelope
-	if err := env.Decode(aws.ToString(in.Body)); err != nil {
+	var h headerReader
+	if err := env.decode(aws.ToString(in.Body), h.add); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) {
 			de.MessageID = msgID
 		}
 		return nil, err
 	}
+	if env.Raw {
+		h = headerReader{}
+	}
 	// A queue subscribed to an SNS topic without raw message delivery gets the envelope
 	// wrapped in an SNS notification.
-	in = unwrapSNSNotification(&env, in)
+	if in = unwrapSNSNotification(&env, in); !env.Raw && h.md == nil && len(env.Headers) > 0 {
+		s := pywire.NewScanner(env.Headers)
+		if err := s.Object(func(key []byte, escaped bool) error {
+			raw, err := s.Value()
+			if err == nil {
+				h.add(key, escaped, raw)
+			}
+			return err
+		}); err != nil {
+			return nil, &DecodeError{MessageID: msgID, Part: "headers", Err: err}
+		}
+	}
 	if env.Raw {
 		msg := message.NewMessage(msgID, env.Body)
 		msg.Metadata[MetadataRaw] = "true"
@@ -446,46 +460,17 @@ func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.
 		return nil, &DecodeError{MessageID: msgID, Part: "content-type", Err: fmt.Errorf("%w: %q", ErrUnsupportedContentType, env.ContentType)}
 	}
 
-	// A Celery task carries some 30 metadata entries: sized once.
-	md := make(message.Metadata, 32)
-	var headerID, compression string
-	if len(env.Headers) > 0 {
-		// The header values are substrings of this one copy, kept as MetadataHeaders.
-		headers := string(env.Headers)
-		s := pywire.NewScanner(env.Headers)
-		hasCompression := false
-		err := s.Object(func(key []byte, escaped bool) error {
-			raw, err := s.Value()
-			if err != nil {
-				return err
-			}
-			name := headerName(key)
-			if escaped {
-				name = string(pywire.Unescape(nil, key))
-			}
-			text, ok := metaTextIn(headers, env.Headers, raw)
-			switch {
-			case name == "compression":
-				hasCompression, compression = true, text
-			case ok && !isReservedMetadata(name):
-				// A header named like a reserved key stays in MetadataHeaders only.
-				md[name] = text
-				if name == "id" && raw[0] == '"' {
-					headerID = text
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, &DecodeError{MessageID: msgID, Part: "headers", Err: err}
-		}
-		if hasCompression {
-			md[MetadataHeaders] = string(withoutMember(env.Headers, "compression"))
-		} else {
-			md[MetadataHeaders] = headers
-		}
-	} else {
+	md, headerID, compression := h.md, h.id, h.compression
+	if md == nil {
+		md = make(message.Metadata, 16)
+	}
+	switch {
+	case len(env.Headers) == 0:
 		md[MetadataHeaders] = "{}"
+	case h.hasCompression:
+		md[MetadataHeaders] = string(withoutMember(env.Headers, "compression"))
+	default:
+		md[MetadataHeaders] = bytesString(env.Headers)
 	}
 
 	payload := env.Body
@@ -501,7 +486,7 @@ func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.
 		}
 		md[MetadataCompression] = compression
 	}
-	if strings.EqualFold(env.ContentType, contentTypeJSON) && !json.Valid(payload) {
+	if strings.EqualFold(env.ContentType, contentTypeJSON) && !pywire.Valid(payload) {
 		return nil, &DecodeError{MessageID: msgID, Part: "payload", Err: errors.New("content type is application/json but the payload is not JSON")}
 	}
 
@@ -572,13 +557,46 @@ func atoiIfSet(s string) (int, error) {
 	return strconv.Atoi(s)
 }
 
-// metaTextIn is pywire.MetaText of raw, a value inside src whose string copy is s: a string
-// without escapes is a substring of s rather than a copy of its own.
-func metaTextIn(s string, src, raw []byte) (string, bool) {
-	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-		if i := cap(src) - cap(raw); i >= 0 && i+len(raw) <= len(s) && s[i:i+len(raw)] == string(raw) {
-			return s[i+1 : i+len(raw)-1], true
+// headerReader turns the envelope headers into metadata as the decoder reads them: each value
+// is a string sharing the decoded buffer when it can be.
+type headerReader struct {
+	md             message.Metadata
+	id             string // the "id" header, when a string
+	compression    string
+	hasCompression bool
+}
+
+func (h *headerReader) add(key []byte, escaped bool, raw []byte) {
+	if h.md == nil {
+		// A Celery task carries some 30 metadata entries: sized once.
+		h.md = make(message.Metadata, 32)
+	}
+	name := headerName(key)
+	if escaped {
+		name = string(pywire.Unescape(nil, key))
+	}
+	text, ok := metaText(raw)
+	switch {
+	case name == "compression":
+		h.hasCompression, h.compression = true, text
+	case ok && !isReservedMetadata(name):
+		// A header named like a reserved key stays in MetadataHeaders only.
+		h.md[name] = text
+		if name == "id" && raw[0] == '"' {
+			h.id = text
 		}
+	}
+}
+
+// metaText is pywire.MetaText of raw, a value in the decoder's buffer, without a copy when
+// the text is there as it is: a string without escapes, or a value without spaces.
+func metaText(raw []byte) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' {
+		if bytes.IndexByte(raw, '\\') < 0 {
+			return bytesString(raw[1 : len(raw)-1]), true
+		}
+	} else if string(raw) != "null" && bytes.IndexAny(raw, " \t\r\n") < 0 {
+		return bytesString(raw), true
 	}
 	return pywire.MetaText(raw)
 }

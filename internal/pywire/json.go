@@ -2,7 +2,9 @@ package pywire
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -29,6 +31,14 @@ type Scanner struct {
 func NewScanner(text []byte) Scanner { return Scanner{b: text} }
 
 func (s *Scanner) ws() {
+	// Python's layout puts at most one space between tokens: the common cases return at once.
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
+	}
+	s.wsSlow()
+}
+
+func (s *Scanner) wsSlow() {
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -71,21 +81,27 @@ func (s *Scanner) RawString() (raw []byte, escaped bool, err error) {
 	}
 	s.i++
 	start := s.i
-	for s.i < len(s.b) {
-		// Skip eight plain bytes at a time: none a quote, a backslash or a control character.
-		for s.i+8 <= len(s.b) && !hasStringSpecial(binary.LittleEndian.Uint64(s.b[s.i:])) {
+	for {
+		// Jump eight bytes at a time to the next quote, backslash or control character.
+		for s.i+8 <= len(s.b) {
+			if m := stringSpecials(binary.LittleEndian.Uint64(s.b[s.i:])); m != 0 {
+				s.i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			s.i += 8
 		}
-		if s.i >= len(s.b) {
-			break
+		for s.i < len(s.b) && !isStringSpecial(s.b[s.i]) {
+			s.i++
 		}
-		c := s.b[s.i]
-		switch {
-		case c == '"':
+		if s.i >= len(s.b) {
+			return nil, false, s.syntaxError("unterminated string")
+		}
+		switch s.b[s.i] {
+		case '"':
 			raw = s.b[start:s.i]
 			s.i++
 			return raw, escaped, nil
-		case c == '\\':
+		case '\\':
 			escaped = true
 			if s.i+1 >= len(s.b) {
 				return nil, false, s.syntaxError("unterminated string")
@@ -106,13 +122,10 @@ func (s *Scanner) RawString() (raw []byte, escaped bool, err error) {
 			default:
 				return nil, false, s.syntaxError("bad escape")
 			}
-		case c < 0x20:
-			return nil, false, s.syntaxError("control character in string")
 		default:
-			s.i++
+			return nil, false, s.syntaxError("control character in string")
 		}
 	}
-	return nil, false, s.syntaxError("unterminated string")
 }
 
 const (
@@ -120,15 +133,18 @@ const (
 	swarHigh = 0x8080808080808080
 )
 
-// hasStringSpecial reports whether any of the eight bytes in x is '"', '\\' or below 0x20.
-func hasStringSpecial(x uint64) bool {
+// stringSpecials flags the bytes of x (little-endian) that are '"', '\\' or below 0x20: the
+// lowest flag is exact (higher ones may be false alarms, which the byte loop sorts out).
+func stringSpecials(x uint64) uint64 {
 	lt20 := (x - swarOnes*0x20) &^ x
 	quote := x ^ (swarOnes * '"')
 	quote = (quote - swarOnes) &^ quote
 	bslash := x ^ (swarOnes * '\\')
 	bslash = (bslash - swarOnes) &^ bslash
-	return (lt20|quote|bslash)&swarHigh != 0
+	return (lt20 | quote | bslash) & swarHigh
 }
+
+func isStringSpecial(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
 
 // Str consumes a string and returns it decoded.
 func (s *Scanner) Str() (string, error) {
@@ -284,6 +300,16 @@ func (s *Scanner) skip(depth int) error {
 	}
 }
 
+// Valid reports whether b is one JSON value, as encoding/json's Valid does, but faster: a
+// text the scanner rejects is checked again by encoding/json, so the two always agree.
+func Valid(b []byte) bool {
+	s := NewScanner(b)
+	if _, _, err := s.value(); err == nil && s.End() == nil {
+		return true
+	}
+	return json.Valid(b)
+}
+
 // Literal consumes the literal lit (true, false or null).
 func (s *Scanner) Literal(lit string) error {
 	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
@@ -327,6 +353,14 @@ func (s *Scanner) number() error {
 		}
 	}
 	return nil
+}
+
+// ObjectText is Object that also returns the object's text, a slice of the scanned text.
+func (s *Scanner) ObjectText(member func(key []byte, escaped bool) error) (raw []byte, err error) {
+	s.ws()
+	start := s.i
+	err = s.Object(member)
+	return s.b[start:s.i], err
 }
 
 // Object consumes an object, calling member for each key with the scanner positioned at the
