@@ -200,16 +200,23 @@ list_queue_names() {
 
 # Restore of persisted queues runs after the port opens. Succeeds when
 # every queue in QUEUES_FILE has logged "Restored N messages in queue X"
-# since byte offset $1 of the log.
+# since byte offset $1 of the log. QUEUES_FILE is listed just before the
+# broker stops, so a queue deleted in between is in it but never restored:
+# once the broker has answered for RESTORE_GRACE seconds ($2 is how long
+# it has), queues it neither restored nor lists are no longer waited for.
+RESTORE_GRACE=10
 restored() {
-  local offset=$1
+  local offset=$1 healthy_for=$2
   [[ -s $QUEUES_FILE ]] || return 0
   local seen
   seen=$(tail -c +"$((offset + 1))" "$LOG" 2>/dev/null |
     sed -n 's/.*Restored [0-9]* messages in queue //p' | sort -u)
   local missing
   missing=$(comm -23 <(sort -u "$QUEUES_FILE") <(printf '%s\n' "$seen"))
-  [[ -z $missing ]]
+  [[ -z $missing ]] && return 0
+  ((healthy_for >= RESTORE_GRACE)) || return 1
+  # Only queues the broker lists are still being restored.
+  [[ -z $(comm -12 <(printf '%s\n' "$missing") <(list_queue_names | sort -u)) ]]
 }
 
 log_tail() {
@@ -222,14 +229,14 @@ log_tail() {
 # Waits until the broker started at log offset $2 with pid $1 is ready.
 wait_ready() {
   local pid=$1 offset=$2
-  local deadline=$((SECONDS + START_TIMEOUT))
+  local deadline=$((SECONDS + START_TIMEOUT)) healthy_since=""
   while ((SECONDS < deadline)); do
     if [[ -n $pid ]] && ! alive "$pid"; then
       log "$NAME: process $pid exited during startup"
       log_tail
       return 1
     fi
-    if healthy && restored "$offset"; then
+    if healthy && { : "${healthy_since:=$SECONDS}"; restored "$offset" "$((SECONDS - healthy_since))"; }; then
       local holder
       holder=$(listener_pid)
       if [[ -n $pid && -n $holder && $holder != "$pid" ]]; then

@@ -4,6 +4,7 @@ package elasticmq_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -166,5 +167,72 @@ func TestScriptManagesOnlyItsOwnBroker(t *testing.T) {
 	}
 	if testenv.Alive(pid) {
 		t.Errorf("pid %d still alive after stop", pid)
+	}
+}
+
+// TestScriptRestartAfterQueueDeletedAtStop: the persistent broker's stop lists its queues so
+// that the next start waits for their restore; a queue deleted between that list and the stop
+// is never restored. The start must still succeed once the broker has restored all it lists,
+// not wait out its whole timeout and fail.
+func TestScriptRestartAfterQueueDeletedAtStop(t *testing.T) {
+	testenv.NeedsServices(t)
+	lib := filepath.Join(testenv.RepoRoot(t), ".cache", "elasticmq", "lib")
+	if _, err := os.Stat(filepath.Join(lib, ".pom.xml")); err != nil {
+		t.Fatalf("ElasticMQ is not fetched (%v); run `make elasticmq-fetch` (or `make up`)", err)
+	}
+	c := newCheckout(t, lib, testenv.FreePort(t))
+	port := c.port + 1
+	t.Cleanup(func() { c.run("stop", "persistent") })
+	if _, ok := c.run("start", "persistent"); !ok {
+		t.Fatal("start failed")
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for _, q := range []string{
+		"/?Action=CreateQueue&QueueName=kept",
+		"/queue/kept?Action=SendMessage&MessageBody=hello",
+	} {
+		resp, err := http.Get(base + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", q, resp.Status)
+		}
+	}
+	if _, ok := c.run("stop", "persistent"); !ok {
+		t.Fatal("stop failed")
+	}
+	// As if "gone" had been deleted after stop listed the queues.
+	list := filepath.Join(c.root, ".cache", "elasticmq", "data", "persistent.queues")
+	f, err := os.OpenFile(list, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "gone")
+	f.Close()
+
+	const timeout = 45
+	started := time.Now()
+	cmd := exec.Command(c.script(), "start", "persistent")
+	cmd.Env = append(c.env(), "ELASTICMQ_START_TIMEOUT="+strconv.Itoa(timeout))
+	out, err := cmd.CombinedOutput()
+	took := time.Since(started)
+	t.Logf("start after the deletion: %v in %v\n%s", err, took.Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("start waited for a queue that no longer exists: %v", err)
+	}
+	if took > (timeout-10)*time.Second {
+		t.Errorf("start took %v, close to its %d s timeout", took, timeout)
+	}
+	resp, err := http.Get(base + "/queue/kept?Action=ReceiveMessage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body strings.Builder
+	_, _ = io.Copy(&body, resp.Body)
+	if !strings.Contains(body.String(), "hello") {
+		t.Errorf("the kept queue's message was not restored: %s", body.String())
 	}
 }
