@@ -3,7 +3,9 @@ package kombu
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
+	"sync"
 	"unsafe"
 
 	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
@@ -208,6 +210,18 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 	return append(dst, "}}"...)
 }
 
+// buffers holds scratch buffers for the JSON that only lives until it is base64-encoded.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+// putBuffer returns a buffer to the pool unless it grew past what a typical message needs.
+func putBuffer(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		buffers.Put(b)
+	}
+}
+
 // estimatedJSONSize is a generous guess of the envelope's JSON size, to allocate once.
 func (e *Envelope) estimatedJSONSize() int {
 	n := 300 + fastBase64.EncodedLen(len(e.Body)) + len(e.Headers) + len(e.ContentType) +
@@ -226,7 +240,10 @@ func (e *Envelope) estimatedJSONSize() int {
 // Encode returns the SQS message body Kombu sends by default: base64 of the envelope JSON
 // (sqs_base64_encoding true).
 func (e *Envelope) Encode() string {
-	js := e.AppendJSON(make([]byte, 0, e.estimatedJSONSize()))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	js := e.AppendJSON(slices.Grow((*buf)[:0], e.estimatedJSONSize()))
+	*buf = js
 	out := make([]byte, fastBase64.EncodedLen(len(js)))
 	fastBase64.Encode(out, js)
 	// out is never written again, so it can back the string without a copy.

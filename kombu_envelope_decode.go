@@ -38,18 +38,21 @@ func (e *Envelope) Decode(body string) error {
 	return e.decode(body, nil)
 }
 
-// decode is Decode that calls header, when not nil, with each member of the headers object as
-// it is read (raw is the member's JSON value), so that a caller needing the headers does not
-// read them a second time. header may be called for a body that turns out not to be an
-// envelope (Raw).
-func (e *Envelope) decode(body string, header func(key []byte, escaped bool, raw []byte)) error {
+// decode is Decode that gives header, when not nil, each member of the headers object as it is
+// read, so that a caller needing the headers does not read them a second time. header may be
+// given members of a body that turns out not to be an envelope (Raw).
+func (e *Envelope) decode(body string, header *headerReader) error {
 	*e = Envelope{}
 	text := optionalBase64(body)
 	if !utf8.Valid(text) {
 		// SQS bodies are Unicode text, so only a corrupted message gets here.
 		return &DecodeError{Part: "body", Err: errors.New("not valid UTF-8")}
 	}
-	d := envelopeDecoder{s: pywire.NewScanner(text), e: e, header: header}
+	// The scanner is a variable of its own: the decoder holding a pointer to it keeps the
+	// envelope and the header reader on the caller's stack.
+	sc := pywire.NewScanner(text)
+	var sem error
+	d := envelopeDecoder{s: &sc, e: e, header: header, sem: &sem}
 	if d.s.Peek() != '{' {
 		e.Raw, e.Body = true, text
 		return nil
@@ -63,8 +66,8 @@ func (e *Envelope) decode(body string, header func(key []byte, escaped bool, raw
 		*e = Envelope{Raw: true, Body: text}
 		return nil
 	}
-	if d.sem != nil {
-		return d.sem
+	if sem != nil {
+		return sem
 	}
 	// An unknown body_encoding is an error even without a body, so that what decodes also
 	// decodes again once encoded.
@@ -74,18 +77,21 @@ func (e *Envelope) decode(body string, header func(key []byte, escaped bool, raw
 	default:
 		return &DecodeError{Part: "body", Err: fmt.Errorf("unknown body_encoding %q", enc)}
 	}
-	if d.bodyRaw == nil {
+	if !d.hasBody {
 		return nil
 	}
+	// The body's place in text (see envelopeDecoder).
+	start := cap(text) - d.bodyCap
+	bodyRaw := text[start : start+d.bodyLen]
 	switch enc {
 	case "", "utf-8", "UTF-8":
 		if d.bodyEscaped {
-			e.Body = pywire.Unescape(make([]byte, 0, len(d.bodyRaw)), d.bodyRaw)
+			e.Body = pywire.Unescape(make([]byte, 0, len(bodyRaw)), bodyRaw)
 		} else {
-			e.Body = capped(d.bodyRaw)
+			e.Body = capped(bodyRaw)
 		}
 	case bodyEncodingBase64:
-		raw := d.bodyRaw
+		raw := bodyRaw
 		if d.bodyEscaped {
 			raw = pywire.Unescape(nil, raw)
 		}
@@ -103,33 +109,40 @@ func (e *Envelope) decode(body string, header func(key []byte, escaped bool, raw
 // not an envelope); wrong types are kept in sem and reported once the body is known to be an
 // envelope.
 type envelopeDecoder struct {
-	s             pywire.Scanner
+	s             *pywire.Scanner
 	e             *Envelope
-	sem           error
+	sem           *error // the first wrong type seen; a pointer, for the same reason
 	sawProperties bool
-	bodyRaw       []byte
+	// The body string's length and the capacity of its slice of the text: a place rather than
+	// a slice, because the compiler would move the decoder's pointees to the heap once one of
+	// its slices is passed to the (assembly) base64 decoder.
+	hasBody       bool
+	bodyLen       int
+	bodyCap       int
 	bodyEscaped   bool
-	header        func(key []byte, escaped bool, raw []byte)
+	header        *headerReader
 }
 
 func (d *envelopeDecoder) wrongType(part, what string) error {
-	if d.sem == nil {
-		d.sem = &DecodeError{Part: part, Err: errors.New(what)}
+	if *d.sem == nil {
+		*d.sem = &DecodeError{Part: part, Err: errors.New(what)}
 	}
 	_, err := d.s.Value()
 	return err
 }
 
 func (d *envelopeDecoder) member(key []byte, escaped bool) error {
-	s, e := &d.s, d.e
+	s, e := d.s, d.e
 	var err error
 	switch keyName(key, escaped) {
 	case "body":
 		switch s.Peek() {
 		case '"':
-			d.bodyRaw, d.bodyEscaped, err = s.RawString()
+			var raw []byte
+			raw, d.bodyEscaped, err = s.RawString()
+			d.hasBody, d.bodyLen, d.bodyCap = true, len(raw), cap(raw)
 		case 'n':
-			d.bodyRaw, err = nil, s.Literal("null")
+			d.hasBody, err = false, s.Literal("null")
 		default:
 			return d.wrongType("body", "the envelope body is not a string")
 		}
@@ -174,7 +187,7 @@ func (d *envelopeDecoder) member(key []byte, escaped bool) error {
 func (d *envelopeDecoder) headerMember(key []byte, escaped bool) error {
 	raw, err := d.s.Value()
 	if err == nil {
-		d.header(key, escaped, raw)
+		d.header.add(key, escaped, raw)
 	}
 	return err
 }
@@ -209,7 +222,7 @@ func (d *envelopeDecoder) scalar(name string, dst *string) error {
 }
 
 func (d *envelopeDecoder) property(key []byte, escaped bool) error {
-	s, p := &d.s, &d.e.Properties
+	s, p := d.s, &d.e.Properties
 	k := keyName(key, escaped)
 	switch k {
 	case "correlation_id":

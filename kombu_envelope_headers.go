@@ -1,8 +1,8 @@
 package kombu
 
 import (
-	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"unicode/utf8"
 
@@ -23,45 +23,54 @@ func detectContentType(payload []byte) (contentType, contentEncoding string) {
 	}
 }
 
-// buildHeaders writes the envelope headers for a message to publish (see EnvelopeMarshaler).
-func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessage, error) {
+// buildHeaders appends the envelope headers for a message to publish (see EnvelopeMarshaler)
+// to dst; it returns dst unchanged when there are none.
+func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) ([]byte, error) {
 	base, hasBase := md[MetadataHeaders]
-	var extra []string
+	// The metadata keys that become headers, sorted: few, so kept on the stack.
+	var extraBuf [8]string
+	extra := extraBuf[:0]
 	for k := range md {
-		if isReservedMetadata(k) {
-			continue
+		if !isReservedMetadata(k) {
+			extra = append(extra, k)
 		}
-		extra = append(extra, k)
 	}
 	if !hasBase && len(extra) == 0 && compressionHeader == "" {
-		return nil, nil
+		return dst, nil
 	}
 	sort.Strings(extra)
-	dst := make([]byte, 0, len(base)+32*len(extra)+16)
+	// seen marks the extra keys that were headers already.
+	var seenBuf [8]bool
+	seen := seenBuf[:0]
+	if len(extra) <= len(seenBuf) {
+		seen = seenBuf[:len(extra)]
+	} else {
+		seen = make([]bool, len(extra))
+	}
+	start := len(dst)
 	dst = append(dst, '{')
-	var seen map[string]bool
 	if hasBase {
-		if len(extra) > 0 {
-			seen = make(map[string]bool, len(extra))
-		}
 		s := pywire.NewScanner(stringBytes(base))
 		err := s.Object(func(key []byte, escaped bool) error {
+			raw, err := s.Value()
+			if err != nil {
+				return err
+			}
 			name := headerName(key)
 			if escaped {
 				name = string(pywire.Unescape(nil, key))
 			}
-			raw, err := s.Value()
-			if err != nil || name == "compression" {
-				return err
+			if name == "compression" {
+				return nil
 			}
-			if len(dst) > 1 {
+			if len(dst) > start+1 {
 				dst = append(dst, ", "...)
 			}
-			dst = append(pywire.AppendString(dst, name), ": "...)
-			if v, ok := md[name]; ok && !isReservedMetadata(name) {
-				seen[name] = true
-				if text, _ := pywire.MetaText(raw); text != v {
-					dst = pywire.AppendString(dst, v)
+			dst = append(appendKey(dst, key, escaped, name), ": "...)
+			if i, ok := slices.BinarySearch(extra, name); ok {
+				seen[i] = true
+				if text, _ := pywire.MetaText(raw); text != md[name] {
+					dst = pywire.AppendString(dst, md[name])
 					return nil
 				}
 			}
@@ -75,24 +84,44 @@ func buildHeaders(md message.Metadata, compressionHeader string) (json.RawMessag
 			return nil, fmt.Errorf("metadata %s is not a JSON object: %w", MetadataHeaders, err)
 		}
 	}
-	for _, k := range extra {
-		if seen[k] || (hasBase && isV1BodyKey(k)) {
+	for i, k := range extra {
+		if seen[i] || (hasBase && isV1BodyKey(k)) {
 			continue
 		}
-		if len(dst) > 1 {
+		if len(dst) > start+1 {
 			dst = append(dst, ", "...)
 		}
 		dst = append(pywire.AppendString(dst, k), ": "...)
 		dst = pywire.AppendString(dst, md[k])
 	}
 	if compressionHeader != "" {
-		if len(dst) > 1 {
+		if len(dst) > start+1 {
 			dst = append(dst, ", "...)
 		}
 		dst = append(dst, `"compression": `...)
 		dst = pywire.AppendString(dst, compressionHeader)
 	}
 	return append(dst, '}'), nil
+}
+
+// appendKey appends a header key as Python writes it: the raw key when it is printable ASCII
+// without escapes (the same bytes), else name encoded.
+func appendKey(dst, key []byte, escaped bool, name string) []byte {
+	if !escaped {
+		plain := true
+		for _, c := range key {
+			if c >= 0x7f {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			dst = append(dst, '"')
+			dst = append(dst, key...)
+			return append(dst, '"')
+		}
+	}
+	return pywire.AppendString(dst, name)
 }
 
 func isV1BodyKey(k string) bool {

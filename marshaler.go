@@ -371,10 +371,13 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 		}
 	}
 
-	headers, err := buildHeaders(md, compressionHeader)
+	scratch := getBuffer()
+	defer putBuffer(scratch)
+	headers, err := buildHeaders((*scratch)[:0], md, compressionHeader)
 	if err != nil {
 		return nil, fmt.Errorf("kombu: message %s: %w", msg.UUID, err)
 	}
+	*scratch = headers
 	env.Headers = headers
 
 	p := &env.Properties
@@ -421,7 +424,7 @@ func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.
 	msgID := aws.ToString(in.MessageId)
 	var env Envelope
 	var h headerReader
-	if err := env.decode(aws.ToString(in.Body), h.add); err != nil {
+	if err := env.decode(aws.ToString(in.Body), &h); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) {
 			de.MessageID = msgID
@@ -569,7 +572,7 @@ type headerReader struct {
 func (h *headerReader) add(key []byte, escaped bool, raw []byte) {
 	if h.md == nil {
 		// A Celery task carries some 30 metadata entries: sized once.
-		h.md = make(message.Metadata, 32)
+		h.md = make(message.Metadata, 28)
 	}
 	name := headerName(key)
 	if escaped {
