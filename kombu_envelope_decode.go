@@ -116,11 +116,11 @@ type envelopeDecoder struct {
 	// The body string's length and the capacity of its slice of the text: a place rather than
 	// a slice, because the compiler would move the decoder's pointees to the heap once one of
 	// its slices is passed to the (assembly) base64 decoder.
-	hasBody       bool
-	bodyLen       int
-	bodyCap       int
-	bodyEscaped   bool
-	header        *headerReader
+	hasBody     bool
+	bodyLen     int
+	bodyCap     int
+	bodyEscaped bool
+	header      *headerReader
 }
 
 func (d *envelopeDecoder) wrongType(part, what string) error {
