@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/watermill-kombu/watermill-kombu/internal/gopool"
 )
 
 // ackRetries is how many times a delete or visibility change is sent again after SQS failed it
@@ -43,6 +44,7 @@ type ackOp struct {
 // ChangeMessageVisibilityBatch, up to 10 entries per call, per queue. Ops wait at most the
 // batch window for company.
 type acker struct {
+	workers   *gopool.Pool // runs the batch calls
 	logger    watermill.LoggerAdapter
 	window    time.Duration
 	heartbeat bool
@@ -63,8 +65,9 @@ type acker struct {
 	cancelCalls context.CancelFunc
 }
 
-func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bool, failed *atomic.Int64) *acker {
+func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bool, failed *atomic.Int64, workers *gopool.Pool) *acker {
 	a := &acker{
+		workers:   workers,
 		logger:    logger,
 		window:    window,
 		heartbeat: heartbeat,
@@ -236,10 +239,10 @@ func (a *acker) flush(ctx context.Context, all bool) {
 					batch := group[:n]
 					group = group[n:]
 					wg.Add(1)
-					go func() {
+					a.workers.Go(func() {
 						defer wg.Done()
 						a.send(ctx, q, batch)
-					}()
+					})
 				}
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/watermill-kombu/watermill-kombu/internal/gopool"
 )
 
 // maxParallelBatches bounds the SendMessageBatch calls one Publish runs at once on a standard
@@ -39,6 +40,8 @@ type Publisher struct {
 
 	coalMu     sync.Mutex
 	coalescers map[*queue]*coalescer
+	// workers run the batch sends, keeping their goroutines.
+	workers *gopool.Pool
 }
 
 // NewPublisher creates a Publisher. A nil logger logs nothing.
@@ -51,7 +54,7 @@ func NewPublisher(config PublisherConfig, logger watermill.LoggerAdapter) (*Publ
 	if err != nil {
 		return nil, err
 	}
-	p := &Publisher{sqsConn: conn, config: config, logger: componentLogger(logger, "kombu.Publisher")}
+	p := &Publisher{sqsConn: conn, config: config, logger: componentLogger(logger, "kombu.Publisher"), workers: gopool.New()}
 	p.fanout = newSNSFanout(config.Config, conn, p.logger)
 	p.calls, p.cancelCalls = context.WithCancel(context.Background())
 	return p, nil
@@ -177,7 +180,8 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 			return fmt.Errorf("kombu: publishing to queue %q: %w", q.name, ctx.Err())
 		}
 		wg.Add(1)
-		go func(batch []types.SendMessageBatchRequestEntry) {
+		batch := entries[b[0]:b[1]]
+		p.workers.Go(func() {
 			defer func() { <-sem; wg.Done() }()
 			f, err := p.sendBatch(ctx, q, batch, msgs)
 			mu.Lock()
@@ -186,7 +190,7 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 				errs = append(errs, err)
 			}
 			mu.Unlock()
-		}(entries[b[0]:b[1]])
+		})
 	}
 	wg.Wait()
 	if len(errs) > 0 {
@@ -325,6 +329,7 @@ func (p *Publisher) Close() error {
 			<-done
 		}
 		p.cancelCalls()
+		p.workers.Close()
 	})
 	return nil
 }

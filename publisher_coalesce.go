@@ -81,7 +81,7 @@ func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessa
 	}
 	c.mu.Unlock()
 	if start {
-		go c.run()
+		c.p.workers.Go(c.run)
 	} else {
 		select {
 		case c.company <- struct{}{}:

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/watermill-kombu/watermill-kombu/internal/gopool"
 )
 
 // MetadataDecodeError is set, with the reason, on a message whose SQS body could not be
@@ -39,6 +40,8 @@ type Subscriber struct {
 	failed  atomic.Int64
 	acks    *acker
 	backoff nackBackoff
+	// workers run the SQS calls and the per-message waits, keeping their goroutines.
+	workers *gopool.Pool
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -59,11 +62,11 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 		return nil, err
 	}
 	logger = componentLogger(logger, "kombu.Subscriber")
-	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{})}
+	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{}), workers: gopool.New()}
 	s.fanout = newSNSFanout(config.Config, conn, logger)
 	s.backoff = nackBackoff{disabled: config.DisableNackBackoff, immediate: config.NackBackoffImmediate,
 		initial: config.NackBackoffInitial, max: config.NackBackoffMax}
-	s.acks = newAcker(logger, config.AckBatchWindow, !config.DisableHeartbeat, &s.failed)
+	s.acks = newAcker(logger, config.AckBatchWindow, !config.DisableHeartbeat, &s.failed, s.workers)
 	return s, nil
 }
 
@@ -162,6 +165,7 @@ func (s *Subscriber) Close() error {
 		ctx, cancel := context.WithDeadline(context.Background(), hard)
 		defer cancel()
 		s.acks.close(ctx)
+		s.workers.Close()
 		s.logger.Debug("Subscriber closed", watermill.LogFields{"failed_acks": s.failed.Load()})
 	})
 	return nil
@@ -434,12 +438,12 @@ func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
 		return false
 	}
 	sub.handlers.Add(1)
-	go func() {
+	sub.s.workers.Go(func() {
 		defer sub.handlers.Done()
 		acked := sub.await(in, msg)
 		cancel() // the message's context ends with its Ack or Nack
 		sub.release(in, acked)
-	}()
+	})
 	return true
 }
 

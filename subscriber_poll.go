@@ -64,10 +64,10 @@ func (sub *subscription) poll() {
 			q := sub.q.Load()
 			reserved += n
 			inflight++
-			go func() {
+			sub.s.workers.Go(func() {
 				got, err := sub.receive(q, n)
 				results <- receiveResult{q: q, asked: n, got: got, err: err}
-			}()
+			})
 		}
 		var pause <-chan time.Time
 		var pauseTimer *time.Timer
