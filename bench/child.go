@@ -303,9 +303,9 @@ func consumeSDK(a childArgs) (childResult, error) {
 		}
 		urls[i] = aws.ToString(out.QueueUrl)
 	}
-	max := int32(10)
+	batch := int32(10)
 	if a.client == "sdk-single" {
-		max = 1
+		batch = 1
 	}
 	tr := newTracker(a.n)
 	cpu0 := cpuNow()
@@ -315,6 +315,7 @@ func consumeSDK(a childArgs) (childResult, error) {
 	if perQueue < 1 {
 		perQueue = 1
 	}
+	sem := make(chan struct{}, max(a.concurrency, 1))
 	loops := make([]string, 0, len(urls)*perQueue)
 	for _, u := range urls {
 		for range perQueue {
@@ -335,7 +336,7 @@ func consumeSDK(a childArgs) (childResult, error) {
 				default:
 				}
 				out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-					QueueUrl: aws.String(u), MaxNumberOfMessages: max, WaitTimeSeconds: 1,
+					QueueUrl: aws.String(u), MaxNumberOfMessages: batch, WaitTimeSeconds: 1,
 					MessageAttributeNames: []string{"bench_ts"},
 				})
 				reqs.Add(1)
@@ -348,14 +349,28 @@ func consumeSDK(a childArgs) (childResult, error) {
 				if len(out.Messages) == 0 {
 					continue
 				}
+				var handlers sync.WaitGroup
 				for _, m := range out.Messages {
 					var ts int64
 					if v, ok := m.MessageAttributes["bench_ts"]; ok {
 						ts, _ = strconv.ParseInt(aws.ToString(v.StringValue), 10, 64)
 					}
-					tr.handled(ts)
+					if a.handler <= 0 {
+						tr.handled(ts)
+						continue
+					}
+					// With a handler, the batch's messages are handled at once, at most
+					// a.concurrency across the loops.
+					sem <- struct{}{}
+					handlers.Add(1)
+					go func() {
+						defer func() { <-sem; handlers.Done() }()
+						time.Sleep(a.handler)
+						tr.handled(ts)
+					}()
 				}
-				if max == 1 {
+				handlers.Wait()
+				if batch == 1 {
 					_, err = client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(u), ReceiptHandle: out.Messages[0].ReceiptHandle})
 				} else {
 					entries := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))

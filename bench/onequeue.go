@@ -30,6 +30,9 @@ var handlerRuns = []handlerRun{
 	{"router", "Router, 50 ms handler, Concurrency 4", []string{"-handler", handlerDelay, "-concurrency", "4"}, 400, 160},
 	{"router", "Router, 50 ms handler, default config (Concurrency 16)", []string{"-handler", handlerDelay}, 2000, 500},
 	{"router", "Router, 50 ms handler, Concurrency 64", []string{"-handler", handlerDelay, "-concurrency", "64"}, 5000, 1500},
+	// The raw ceiling for that handler: SDK loops whose received messages are handled at once,
+	// 64 at most (7 loops keep 64 handlers busy), each batch deleted once handled.
+	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 7 goroutines, 50 ms handler, 64 at once", []string{"-goroutines", "7", "-handler", handlerDelay, "-concurrency", "64"}, 5000, 1500},
 }
 
 // singleRun is one publish configuration of the single-message scenario.
@@ -105,7 +108,7 @@ func (rep *report) findLabel(scenario, label string) *row {
 func (rep *report) rawCeiling() *row {
 	var best *row
 	for _, r := range rep.Rows {
-		if r.Scenario == "handler" && r.Client == "sdk-batch" && (best == nil || r.rate() > best.rate()) {
+		if r.Scenario == "handler" && r.Client == "sdk-batch" && !strings.Contains(r.Label, "handler,") && (best == nil || r.rate() > best.rate()) {
 			best = r
 		}
 	}
@@ -150,14 +153,14 @@ func (rep *report) oneQueueGoals() []goal {
 		out = append(out, goal{Name: "Router + 50 ms handler, default config, one Subscribe", Target: "≥ 150 msg/s",
 			Figure: fmt.Sprintf("%.0f msg/s", x), Met: x >= 150})
 	}
-	if r := rep.findLabel("handler", handlerRuns[7].label); r != nil && ceiling != nil {
-		// 64 handlers of 50 ms cannot pass 1280 msg/s, however fast the queue: the figure says
-		// how close to that bound the subscription came too.
-		x := r.rate() / ceiling.rate()
+	if r, raw := rep.findLabel("handler", handlerRuns[7].label), rep.findLabel("handler", handlerRuns[8].label); r != nil && raw != nil {
+		// 64 handlers of 50 ms cannot pass 1280 msg/s, however fast the queue: the ceiling is
+		// a raw SDK loop running the same handler 64 at a time.
+		x := r.rate() / raw.rate()
 		bound := 64 / 0.050
-		out = append(out, goal{Name: "Router + 50 ms handler, Concurrency 64, against the best raw SDK loop on the queue", Target: "≥ 0.8×",
-			Figure: fmt.Sprintf("%.0f vs %.0f msg/s = %.2f× (64 handlers × 20/s bound it at %.0f msg/s: %.2f× of that)",
-				r.rate(), ceiling.rate(), x, bound, r.rate()/bound), Met: x >= 0.8})
+		out = append(out, goal{Name: "Router + 50 ms handler, Concurrency 64, against raw SDK loops running that handler 64 at once", Target: "≥ 0.8×",
+			Figure: fmt.Sprintf("%.0f vs %.0f msg/s = %.2f× (64 handlers × 20/s bound both at %.0f msg/s)",
+				r.rate(), raw.rate(), x, bound), Met: x >= 0.8})
 	}
 	if r := rep.findLabel("handler", handlerRuns[3].label); r != nil && ceiling != nil {
 		x := r.rate() / ceiling.rate()
