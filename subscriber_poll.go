@@ -133,6 +133,13 @@ func (sub *subscription) reresolve(old *queue) bool {
 	return true
 }
 
+// receiveAttributes are the system attributes the subscription reads; asking for all of them
+// made every response several attributes per message larger to send and parse.
+var receiveAttributes = []types.MessageSystemAttributeName{
+	types.MessageSystemAttributeNameApproximateReceiveCount,
+	types.MessageSystemAttributeNameMessageGroupId,
+}
+
 func (sub *subscription) receive(q *queue, n int) (int, error) {
 	cfg := sub.s.config
 	margin := cfg.RequestTimeout
@@ -146,7 +153,7 @@ func (sub *subscription) receive(q *queue, n int) (int, error) {
 		QueueUrl:                    aws.String(q.url),
 		MaxNumberOfMessages:         int32(n),
 		WaitTimeSeconds:             int32(cfg.WaitTimeSeconds),
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		MessageSystemAttributeNames: receiveAttributes,
 		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
