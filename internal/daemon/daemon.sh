@@ -135,25 +135,26 @@ daemon_log_tail() {
 
 # daemon_wait_ready PID TIMEOUT READY LOG LINES PORT
 # Waits up to TIMEOUT seconds until the function READY, called with PID,
-# returns 0 (ready); 1 is not yet, anything else gives up at once. Fails,
-# showing the last LINES lines of LOG, when process PID exits first or the
-# time runs out.
+# returns 0 (ready). A READY that finds the start has failed (and says why)
+# sets DAEMON_READY_FAILED=1: the wait gives up at once. Fails, showing the
+# last LINES lines of LOG, when process PID exits first or the time runs
+# out.
 daemon_wait_ready() {
   local pid=$1 timeout=$2 ready=$3 log=$4 lines=$5 port=$6
-  local deadline=$((SECONDS + timeout)) rc
+  local deadline=$((SECONDS + timeout))
+  DAEMON_READY_FAILED=0
   while ((SECONDS < deadline)); do
     if [[ -n $pid ]] && ! daemon_alive "$pid"; then
       daemon_log "process $pid exited during startup"
       daemon_log_tail "$log" "$lines"
       return 1
     fi
-    rc=0
-    "$ready" "$pid" || rc=$?
-    case $rc in
-      0) return 0 ;;
-      1) ;;
-      *) return 1 ;;
-    esac
+    if "$ready" "$pid"; then
+      return 0
+    fi
+    if ((DAEMON_READY_FAILED)); then
+      return 1
+    fi
     sleep 0.2
   done
   daemon_log "not healthy after ${timeout}s on port $port"

@@ -185,8 +185,8 @@ restored() {
 }
 
 # For daemon_wait_ready: the broker with pid $1, started at log offset
-# READY_OFFSET, answers and has restored its queues (1 while not yet, 2
-# when another process answers on the port).
+# READY_OFFSET, answers and has restored its queues (a failed start when
+# another process answers on the port).
 broker_ready() {
   local pid=$1
   healthy || return 1
@@ -196,7 +196,8 @@ broker_ready() {
   holder=$(daemon_listener_pid "$PORT")
   if [[ -n $pid && -n $holder && $holder != "$pid" ]]; then
     log "$NAME: port $PORT answers, but from $(port_holder), not from pid $pid"
-    return 2
+    DAEMON_READY_FAILED=1
+    return 1
   fi
 }
 
