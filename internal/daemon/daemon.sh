@@ -9,11 +9,13 @@
 # streams on its log, and stop is SIGTERM, then SIGKILL after a timeout,
 # then a wait for the port to be free.
 #
-# Messages go to standard error, each prefixed with DAEMON_PREFIX (e.g.
-# "redis: "), which the sourcing script sets.
+# Messages are prefixed with DAEMON_PREFIX (e.g. "redis: "), which the
+# sourcing script sets. Warnings and errors go to standard error, notices
+# (stopped, not running) to descriptor DAEMON_NOTICE_FD (2 unless set).
 
 DAEMON_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 DAEMON_PREFIX=${DAEMON_PREFIX:-}
+DAEMON_NOTICE_FD=${DAEMON_NOTICE_FD:-2}
 
 # Run by `setsid bash -c` with the pid file and the command as arguments:
 # closes every file descriptor above 2, writes its pid, becomes the command.
@@ -23,6 +25,7 @@ echo $$ >"$1"; shift; exec "$@"'
 
 daemon_log() { printf '%s%s\n' "$DAEMON_PREFIX" "$*" >&2; }
 daemon_die() { daemon_log "$*"; exit 1; }
+daemon_notice() { printf '%s%s\n' "$DAEMON_PREFIX" "$*" >&"$DAEMON_NOTICE_FD"; }
 
 # kill -0 also succeeds for a zombie, and the init process of some
 # machines reaps orphans only every few seconds: look at the state too.
@@ -183,6 +186,31 @@ daemon_stop_pid() {
     sleep 0.1
     t=$((t + 1))
   done
+}
+
+# daemon_stop PIDFILE PORT TIMEOUT IS_OURS [DESCRIBE [BEFORE]]
+# Stops the server this checkout started on PORT (see daemon_find_pid) with
+# daemon_stop_pid, after calling the function BEFORE, when given, with its
+# pid. A process on the port that is not ours is left alone (DESCRIBE as
+# for daemon_port_holder). Succeeds when there is nothing to stop.
+daemon_stop() {
+  local pidfile=$1 port=$2 timeout=$3 is_ours=$4 describe=${5:-} before=${6:-} pid
+  pid=$(daemon_find_pid "$pidfile" "$port" "$is_ours")
+  if [[ -z $pid ]]; then
+    rm -f "$pidfile"
+    if daemon_port_in_use "$port"; then
+      daemon_notice "not started by this checkout; port $port is held by $(daemon_port_holder "$port" "$describe"), left alone"
+    else
+      daemon_notice "not running"
+    fi
+    return 0
+  fi
+  if [[ -n $before ]]; then
+    "$before" "$pid"
+  fi
+  daemon_stop_pid "$pid" "$port" "$timeout"
+  rm -f "$pidfile"
+  daemon_notice "stopped (pid $pid)"
 }
 
 # daemon_locked LOCKFILE TIMEOUT COMMAND...

@@ -268,25 +268,17 @@ start_one() {
   fi
 }
 
-stop_one() {
-  local pid
-  pid=$(find_pid)
-  if [[ -z $pid ]]; then
-    rm -f "$PIDFILE"
-    if port_in_use; then
-      log "$NAME: not started by this checkout; port $PORT is held by $(port_holder), left alone"
-    else
-      log "$NAME: not running"
-    fi
-    return 0
-  fi
+# Before the persistent broker stops: list its queues, so that the next
+# start waits for their restore.
+save_queue_list() {
   if [[ $NAME == persistent ]] && healthy; then
     mkdir -p "$DATA_DIR"
     list_queue_names >"$QUEUES_FILE.tmp" && mv "$QUEUES_FILE.tmp" "$QUEUES_FILE"
   fi
-  daemon_stop_pid "$pid" "$PORT" "$STOP_TIMEOUT"
-  rm -f "$PIDFILE"
-  log "$NAME: stopped (pid $pid)"
+}
+
+stop_one() {
+  daemon_stop "$PIDFILE" "$PORT" "$STOP_TIMEOUT" is_our_broker describe_holder save_queue_list
 }
 
 # Stops the broker and deletes its stored queues and messages.

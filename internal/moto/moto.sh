@@ -118,22 +118,7 @@ start() {
   fi
 }
 
-stop() {
-  local pid
-  pid=$(find_pid)
-  if [[ -z $pid ]]; then
-    rm -f "$PIDFILE"
-    if port_in_use; then
-      log "not started by this checkout; port $PORT is held by $(port_holder), left alone"
-    else
-      log "not running"
-    fi
-    return 0
-  fi
-  daemon_stop_pid "$pid" "$PORT" "$STOP_TIMEOUT"
-  rm -f "$PIDFILE"
-  log "stopped (pid $pid)"
-}
+stop() { daemon_stop "$PIDFILE" "$PORT" "$STOP_TIMEOUT" is_ours; }
 
 status() {
   local pid

@@ -28,6 +28,7 @@ STOP_TIMEOUT="${REDIS_STOP_TIMEOUT:-10}"
 # shellcheck source=../daemon/daemon.sh
 . "$ROOT/internal/daemon/daemon.sh"
 DAEMON_PREFIX="redis: "
+DAEMON_NOTICE_FD=1
 
 ping() {
   if command -v redis-cli >/dev/null 2>&1; then
@@ -114,22 +115,7 @@ start() {
   exit 1
 }
 
-stop() {
-  local pid
-  pid=$(find_pid)
-  if [[ -z $pid ]]; then
-    rm -f "$PIDFILE"
-    if port_in_use; then
-      echo "redis: not started by this checkout; port $PORT is held by $(port_holder), left alone"
-    else
-      echo "redis: not running"
-    fi
-    return 0
-  fi
-  daemon_stop_pid "$pid" "$PORT" "$STOP_TIMEOUT"
-  rm -f "$PIDFILE"
-  echo "redis: stopped (pid $pid)"
-}
+stop() { daemon_stop "$PIDFILE" "$PORT" "$STOP_TIMEOUT" is_ours; }
 
 status() {
   local pid
