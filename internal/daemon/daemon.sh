@@ -124,6 +124,7 @@ daemon_spawn() {
     sleep 0.1
     t=$((t + 1))
   done
+  # shellcheck disable=SC2034 # read by the sourcing script
   DAEMON_PID=$(cat "$pidfile" 2>/dev/null || true)
 }
 

@@ -60,7 +60,7 @@ fi
 log() { printf 'elasticmq: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-# shellcheck source=../daemon/daemon.sh
+# shellcheck source-path=SCRIPTDIR source=../daemon/daemon.sh
 . "$REPO_ROOT/internal/daemon/daemon.sh"
 DAEMON_PREFIX="elasticmq: "
 

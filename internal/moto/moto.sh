@@ -41,7 +41,7 @@ STOP_TIMEOUT=${MOTO_STOP_TIMEOUT:-10}
 LOG=$LOG_DIR/moto-$PORT.log
 PIDFILE=$RUN_DIR/moto-$PORT.pid
 
-# shellcheck source=../daemon/daemon.sh
+# shellcheck source-path=SCRIPTDIR source=../daemon/daemon.sh
 . "$REPO_ROOT/internal/daemon/daemon.sh"
 DAEMON_PREFIX="moto: "
 

@@ -25,7 +25,7 @@ PIDFILE="$DIR/redis-$PORT.pid"
 LOGFILE="$DIR/redis-$PORT.log"
 STOP_TIMEOUT="${REDIS_STOP_TIMEOUT:-10}"
 
-# shellcheck source=../daemon/daemon.sh
+# shellcheck source-path=SCRIPTDIR source=../daemon/daemon.sh
 . "$ROOT/internal/daemon/daemon.sh"
 DAEMON_PREFIX="redis: "
 DAEMON_NOTICE_FD=1
