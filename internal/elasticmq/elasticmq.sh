@@ -60,11 +60,9 @@ fi
 log() { printf 'elasticmq: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-# Run by `setsid bash -c` with the pid file and the command as arguments:
-# closes every file descriptor above 2, writes its pid, becomes the command.
-# shellcheck disable=SC2016 # expanded by the inner shell
-DAEMON_SHELL='for fd in /proc/$$/fd/*; do fd=${fd##*/}; if ((fd > 2)); then eval "exec $fd>&-"; fi; done
-echo $$ >"$1"; shift; exec "$@"'
+# shellcheck source-path=SCRIPTDIR source=../daemon/daemon.sh
+. "$REPO_ROOT/internal/daemon/daemon.sh"
+DAEMON_PREFIX="elasticmq: "
 
 # ---------------------------------------------------------------- fetch
 
@@ -113,6 +111,7 @@ select_instance() {
   # each of them has been restored from H2. Kept next to the H2 file so
   # that deleting the data also forgets the list.
   QUEUES_FILE=$DATA_DIR/$NAME.queues
+  DAEMON_PREFIX="elasticmq: $NAME: "
 }
 
 base_url() { printf 'http://127.0.0.1:%s' "$PORT"; }
@@ -125,72 +124,38 @@ healthy() {
     curl -fsS -o /dev/null --max-time 2 "$url/?Action=ListQueues" 2>/dev/null
 }
 
-# kill -0 also succeeds for a zombie, and the init process of some
-# machines reaps orphans only every few seconds: look at the state too.
-alive() {
-  local pid=$1 state
-  kill -0 "$pid" 2>/dev/null || return 1
-  state=$(sed -e 's/^.*) //' -e 's/ .*//' "/proc/$pid/stat" 2>/dev/null) || return 1
-  [[ $state != Z && $state != X ]]
-}
-
-# The command line of a process, arguments separated by spaces.
-cmdline_of() {
-  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null
-}
-
 # The process is this checkout's broker NAME: ElasticMQ run with this
 # directory's config file for that broker.
 is_our_broker() {
   local pid=$1 cmd
-  [[ -n $pid ]] && alive "$pid" || return 1
-  cmd=$(cmdline_of "$pid") || return 1
+  [[ -n $pid ]] && daemon_alive "$pid" || return 1
+  cmd=$(daemon_cmdline "$pid") || return 1
   [[ $cmd == *" org.elasticmq.server.Main"* && $cmd == *" -Dconfig.file=$CONF "* ]]
 }
 
-# Pid of the broker this checkout started: the one in the pid file, else
-# the one listening on the port if it is ours (its pid file was deleted).
-# Empty when there is none: the process is gone, or the pid now belongs to
-# another process.
-find_pid() {
-  local pid=""
-  if [[ -f $PIDFILE ]]; then
-    pid=$(<"$PIDFILE")
-  fi
-  if ! is_our_broker "$pid"; then
-    pid=$(listener_pid)
-  fi
-  if is_our_broker "$pid"; then
-    echo "$pid"
-  fi
-}
+# Pid of the broker this checkout started (the pid file's, else the port's
+# listener); empty when there is none.
+find_pid() { daemon_find_pid "$PIDFILE" "$PORT" is_our_broker; }
 
 # The port the broker with pid $1 was started on.
 port_of() {
-  cmdline_of "$1" | grep -o -- '-Drest-sqs.bind-port=[0-9]*' | head -n1 | cut -d= -f2
+  daemon_cmdline "$1" | grep -o -- '-Drest-sqs.bind-port=[0-9]*' | head -n1 | cut -d= -f2
 }
 
-port_in_use() {
-  [[ -n $(ss -Hltn "sport = :$PORT" 2>/dev/null) ]]
-}
+port_in_use() { daemon_port_in_use "$PORT"; }
 
-# Pid of the process listening on the port, when ss can tell.
-listener_pid() {
-  ss -Hltnp "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
+# Describes the process listening on the port, for messages.
+describe_holder() {
+  local pid=$1
+  if [[ $(daemon_cmdline "$pid") == *org.elasticmq.server.Main* ]]; then
+    echo "pid $pid, an ElasticMQ this checkout did not start (cwd $(daemon_cwd "$pid" || echo unknown)): $(daemon_cmdline "$pid" | grep -o -- '-Dconfig.file=[^ ]*' || true)"
+  else
+    echo "pid $pid: $(daemon_cmdline "$pid" | cut -c1-120)"
+  fi
 }
 
 # Who holds the port, for messages.
-port_holder() {
-  local pid
-  pid=$(listener_pid)
-  if [[ -z $pid ]]; then
-    echo "a process this user cannot see"
-  elif [[ $(cmdline_of "$pid") == *org.elasticmq.server.Main* ]]; then
-    echo "pid $pid, an ElasticMQ this checkout did not start (cwd $(readlink "/proc/$pid/cwd" 2>/dev/null || echo unknown)): $(cmdline_of "$pid" | grep -o -- '-Dconfig.file=[^ ]*' || true)"
-  else
-    echo "pid $pid: $(cmdline_of "$pid" | cut -c1-120)"
-  fi
-}
+port_holder() { daemon_port_holder "$PORT" describe_holder; }
 
 list_queue_names() {
   curl -fsS --max-time 5 "$(base_url)/?Action=ListQueues" 2>/dev/null |
@@ -219,37 +184,27 @@ restored() {
   [[ -z $(comm -12 <(printf '%s\n' "$missing") <(list_queue_names | sort -u)) ]]
 }
 
-log_tail() {
-  if [[ -f $LOG ]]; then
-    log "last lines of ${LOG#"$REPO_ROOT"/}:"
-    tail -n 40 "$LOG" >&2 || true
+# For daemon_wait_ready: the broker with pid $1, started at log offset
+# READY_OFFSET, answers and has restored its queues (a failed start when
+# another process answers on the port).
+broker_ready() {
+  local pid=$1
+  healthy || return 1
+  : "${HEALTHY_SINCE:=$SECONDS}"
+  restored "$READY_OFFSET" "$((SECONDS - HEALTHY_SINCE))" || return 1
+  local holder
+  holder=$(daemon_listener_pid "$PORT")
+  if [[ -n $pid && -n $holder && $holder != "$pid" ]]; then
+    log "$NAME: port $PORT answers, but from $(port_holder), not from pid $pid"
+    DAEMON_READY_FAILED=1
+    return 1
   fi
 }
 
 # Waits until the broker started at log offset $2 with pid $1 is ready.
 wait_ready() {
-  local pid=$1 offset=$2
-  local deadline=$((SECONDS + START_TIMEOUT)) healthy_since=""
-  while ((SECONDS < deadline)); do
-    if [[ -n $pid ]] && ! alive "$pid"; then
-      log "$NAME: process $pid exited during startup"
-      log_tail
-      return 1
-    fi
-    if healthy && { : "${healthy_since:=$SECONDS}"; restored "$offset" "$((SECONDS - healthy_since))"; }; then
-      local holder
-      holder=$(listener_pid)
-      if [[ -n $pid && -n $holder && $holder != "$pid" ]]; then
-        log "$NAME: port $PORT answers, but from $(port_holder), not from pid $pid"
-        return 1
-      fi
-      return 0
-    fi
-    sleep 0.2
-  done
-  log "$NAME: not healthy after ${START_TIMEOUT}s on port $PORT"
-  log_tail
-  return 1
+  READY_OFFSET=$2 HEALTHY_SINCE=""
+  daemon_wait_ready "$1" "$START_TIMEOUT" broker_ready "$LOG" 40 "$PORT"
 }
 
 start_one() {
@@ -279,15 +234,8 @@ start_one() {
   command -v "$JAVA" >/dev/null || die "java not found (set JAVA_HOME or JAVA)"
   mkdir -p "$LOG_DIR" "$RUN_DIR" "$DATA_DIR"
 
-  local offset=0
-  if [[ -f $LOG ]]; then
-    offset=$(stat -c %s "$LOG")
-    if ((offset > 10 * 1024 * 1024)); then
-      mv -f "$LOG" "$LOG.1"
-      offset=0
-    fi
-  fi
-  printf '==== %s starting %s broker on port %s\n' "$(date '+%F %T')" "$NAME" "$PORT" >>"$LOG"
+  daemon_open_log "$LOG" "starting $NAME broker on port $PORT"
+  local offset=$DAEMON_LOG_OFFSET
 
   local -a jvm=(
     -Xmx512m
@@ -304,23 +252,11 @@ start_one() {
   # shellcheck disable=SC2206 # word splitting of extra options is intended
   jvm+=(${ELASTICMQ_JAVA_OPTS:-})
 
-  # New session so that Ctrl-C in a terminal or a test runner's process
-  # group kill does not take the broker down; the inner shell closes every
-  # descriptor above 2 it inherited (the lock, a CI wrapper's lock or pipe,
-  # make's jobserver), records its own pid and becomes java. Standard
-  # streams go to the log, so callers waiting on their pipes are not held up.
-  rm -f "$PIDFILE"
-  cd "$REPO_ROOT"
-  setsid bash -c "$DAEMON_SHELL" elasticmq "$PIDFILE" \
-    "$JAVA" "${jvm[@]}" -cp "$LIB_DIR/*" org.elasticmq.server.Main \
-    </dev/null >>"$LOG" 2>&1 &
-
-  local t=0
-  while [[ ! -s $PIDFILE ]] && ((t < 50)); do
-    sleep 0.1
-    t=$((t + 1))
-  done
-  pid=$(cat "$PIDFILE" 2>/dev/null || true)
+  # Own session, no inherited descriptors, output to the log, run from the
+  # repository root.
+  daemon_spawn "$PIDFILE" "$LOG" "$REPO_ROOT" elasticmq \
+    "$JAVA" "${jvm[@]}" -cp "$LIB_DIR/*" org.elasticmq.server.Main
+  pid=$DAEMON_PID
 
   if wait_ready "$pid" "$offset"; then
     rm -f "$QUEUES_FILE"
@@ -332,41 +268,17 @@ start_one() {
   fi
 }
 
-stop_one() {
-  local pid
-  pid=$(find_pid)
-  if [[ -z $pid ]]; then
-    rm -f "$PIDFILE"
-    if port_in_use; then
-      log "$NAME: not started by this checkout; port $PORT is held by $(port_holder), left alone"
-    else
-      log "$NAME: not running"
-    fi
-    return 0
-  fi
+# Before the persistent broker stops: list its queues, so that the next
+# start waits for their restore.
+save_queue_list() {
   if [[ $NAME == persistent ]] && healthy; then
     mkdir -p "$DATA_DIR"
     list_queue_names >"$QUEUES_FILE.tmp" && mv "$QUEUES_FILE.tmp" "$QUEUES_FILE"
   fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  while alive "$pid" && ((SECONDS < deadline)); do
-    sleep 0.1
-  done
-  if alive "$pid"; then
-    log "$NAME: pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while alive "$pid"; do sleep 0.1; done
-  fi
-  # The listening socket goes away with the process; make sure of it so
-  # that an immediate start can bind.
-  local t=0
-  while port_in_use && ((t < 50)); do
-    sleep 0.1
-    t=$((t + 1))
-  done
-  rm -f "$PIDFILE"
-  log "$NAME: stopped (pid $pid)"
+}
+
+stop_one() {
+  daemon_stop "$PIDFILE" "$PORT" "$STOP_TIMEOUT" is_our_broker describe_holder save_queue_list
 }
 
 # Stops the broker and deletes its stored queues and messages.
@@ -393,22 +305,19 @@ status_one() {
   fi
 }
 
-# Runs "$1_one" for one broker while holding that broker's lock.
-locked() {
-  local action=$1
-  select_instance "$2"
-  mkdir -p "$RUN_DIR"
-  exec 9>"$RUN_DIR/elasticmq-$NAME.lock"
-  flock -w $((START_TIMEOUT + STOP_TIMEOUT + 30)) 9 || die "$NAME: timed out waiting for lock"
-  case $action in
+run_one() {
+  case $1 in
     start) start_one ;;
     stop) stop_one ;;
     restart) stop_one && start_one ;;
     reset) reset_one && start_one ;;
   esac
-  local rc=$?
-  exec 9>&-
-  return $rc
+}
+
+# Runs action $1 for broker $2 while holding that broker's lock.
+locked() {
+  select_instance "$2"
+  daemon_locked "$RUN_DIR/elasticmq-$NAME.lock" $((START_TIMEOUT + STOP_TIMEOUT + 30)) run_one "$1"
 }
 
 usage() {

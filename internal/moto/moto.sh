@@ -13,6 +13,13 @@
 # interop/requirements.txt; `make venv` installs it). Its log is
 # .cache/logs/moto-<port>.log, its pid file .cache/run/moto-<port>.pid.
 #
+# A checkout manages only the server it started: the pid file names the
+# process, and that process must still be a moto_server for this port whose
+# working directory is this checkout's root (where start runs it). start
+# fails when the port is held by anything else (another checkout's moto
+# included), and stop and status leave such a process alone. The server
+# runs in its own session with every file descriptor of the caller closed.
+#
 # Environment:
 #   MOTO_PORT           port on 127.0.0.1 (9400)
 #   MOTO_SERVER         the moto_server to run (.cache/venv/bin/moto_server)
@@ -34,8 +41,12 @@ STOP_TIMEOUT=${MOTO_STOP_TIMEOUT:-10}
 LOG=$LOG_DIR/moto-$PORT.log
 PIDFILE=$RUN_DIR/moto-$PORT.pid
 
-log() { printf 'moto: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=../daemon/daemon.sh
+. "$REPO_ROOT/internal/daemon/daemon.sh"
+DAEMON_PREFIX="moto: "
+
+log() { daemon_log "$@"; }
+die() { daemon_die "$@"; }
 
 base_url() { printf 'http://127.0.0.1:%s' "$PORT"; }
 
@@ -50,103 +61,54 @@ healthy() {
       --data 'Action=ListTopics&Version=2010-03-31' "$url/" 2>/dev/null
 }
 
-# kill -0 also succeeds for a zombie: look at the process state too.
-alive() {
-  local pid=$1 state
-  kill -0 "$pid" 2>/dev/null || return 1
-  state=$(sed -e 's/^.*) //' -e 's/ .*//' "/proc/$pid/stat" 2>/dev/null) || return 1
-  [[ $state != Z && $state != X ]]
+# The process is a moto server for this port whose working directory is
+# this checkout's root.
+is_ours() {
+  local pid=$1 cmd
+  [[ -n $pid ]] && daemon_alive "$pid" || return 1
+  cmd=" $(daemon_cmdline "$pid")"
+  [[ $cmd == *moto_server* || $cmd == *moto.server* ]] || return 1
+  [[ $cmd == *" -p $PORT "* ]] || return 1
+  [[ $(daemon_cwd "$pid") == "$REPO_ROOT" ]]
 }
 
-is_moto_pid() {
-  local pid=$1
-  [[ -n $pid ]] && alive "$pid" &&
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'moto_server\|moto\.server'
-}
+# Pid of the server this checkout started; empty when there is none.
+find_pid() { daemon_find_pid "$PIDFILE" "$PORT" is_ours; }
 
-# Pid of the server: from the pid file, else a moto process listening on the port.
-find_pid() {
-  local pid=""
-  if [[ -f $PIDFILE ]]; then
-    pid=$(<"$PIDFILE")
-    if is_moto_pid "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-p $PORT\b"; then
-      echo "$pid"
-      return 0
-    fi
-  fi
-  pid=$(ss -Hltnp "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true)
-  if is_moto_pid "$pid"; then
-    echo "$pid"
-  fi
-}
+port_in_use() { daemon_port_in_use "$PORT"; }
 
-port_in_use() {
-  [[ -n $(ss -Hltn "sport = :$PORT" 2>/dev/null) ]]
-}
-
-log_tail() {
-  if [[ -f $LOG ]]; then
-    log "last lines of ${LOG#"$REPO_ROOT"/}:"
-    tail -n 30 "$LOG" >&2 || true
-  fi
-}
+port_holder() { daemon_port_holder "$PORT"; }
 
 wait_ready() {
-  local pid=$1
-  local deadline=$((SECONDS + START_TIMEOUT))
-  while ((SECONDS < deadline)); do
-    if [[ -n $pid ]] && ! alive "$pid"; then
-      log "process $pid exited during startup"
-      log_tail
-      return 1
-    fi
-    if healthy; then
-      return 0
-    fi
-    sleep 0.2
-  done
-  log "not healthy after ${START_TIMEOUT}s on port $PORT"
-  log_tail
-  return 1
+  daemon_wait_ready "$1" "$START_TIMEOUT" healthy "$LOG" 30 "$PORT"
 }
 
 start() {
-  if healthy; then
-    log "already running on 127.0.0.1:$PORT"
-    return 0
-  fi
   local pid
   pid=$(find_pid)
   if [[ -n $pid ]]; then
+    if healthy; then
+      log "already running on 127.0.0.1:$PORT (pid $pid)"
+      return 0
+    fi
+    # Started but not answering yet (e.g. by a start that was interrupted).
     log "waiting for running process $pid"
     wait_ready "$pid"
     return
   fi
+  rm -f "$PIDFILE"
   if port_in_use; then
-    die "port $PORT is in use by a process that is not a healthy moto server"
+    die "port $PORT is already in use by $(port_holder), which this checkout did not start; not starting a server there. Stop that process or choose another port (MOTO_PORT)"
   fi
   [[ -x $SERVER ]] || die "no moto_server at $SERVER (run \`make venv\`)"
   mkdir -p "$LOG_DIR" "$RUN_DIR"
-  if [[ -f $LOG ]] && (($(stat -c %s "$LOG") > 10 * 1024 * 1024)); then
-    mv -f "$LOG" "$LOG.1"
-  fi
-  printf '==== %s starting moto on port %s\n' "$(date '+%F %T')" "$PORT" >>"$LOG"
+  daemon_open_log "$LOG" "starting moto on port $PORT"
 
-  # New session, so that a test runner's process group kill does not take
-  # the server down; the inner shell records its pid and becomes the
-  # server. No standard stream or lock fd is inherited.
-  rm -f "$PIDFILE"
-  # shellcheck disable=SC2016 # expanded by the inner shell
-  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' moto "$PIDFILE" \
-    "$SERVER" -H 127.0.0.1 -p "$PORT" \
-    </dev/null >>"$LOG" 2>&1 9>&- &
-
-  local t=0
-  while [[ ! -s $PIDFILE ]] && ((t < 50)); do
-    sleep 0.1
-    t=$((t + 1))
-  done
-  pid=$(cat "$PIDFILE" 2>/dev/null || true)
+  # Own session, no inherited descriptors, output to the log; the working
+  # directory, the repository root, marks the server as this checkout's.
+  daemon_spawn "$PIDFILE" "$LOG" "$REPO_ROOT" moto \
+    "$SERVER" -H 127.0.0.1 -p "$PORT"
+  pid=$DAEMON_PID
   if wait_ready "$pid"; then
     log "ready on 127.0.0.1:$PORT (pid $pid)"
   else
@@ -156,40 +118,18 @@ start() {
   fi
 }
 
-stop() {
-  local pid
-  pid=$(find_pid)
-  if [[ -z $pid ]]; then
-    rm -f "$PIDFILE"
-    log "not running"
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  while alive "$pid" && ((SECONDS < deadline)); do
-    sleep 0.1
-  done
-  if alive "$pid"; then
-    log "pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while alive "$pid"; do sleep 0.1; done
-  fi
-  local t=0
-  while port_in_use && ((t < 50)); do
-    sleep 0.1
-    t=$((t + 1))
-  done
-  rm -f "$PIDFILE"
-  log "stopped (pid $pid)"
-}
+stop() { daemon_stop "$PIDFILE" "$PORT" "$STOP_TIMEOUT" is_ours; }
 
 status() {
   local pid
   pid=$(find_pid)
-  if healthy; then
-    echo "moto: running on 127.0.0.1:$PORT (pid ${pid:-unknown})"
+  if [[ -n $pid ]] && healthy; then
+    echo "moto: running on 127.0.0.1:$PORT (pid $pid)"
   elif [[ -n $pid ]]; then
     echo "moto: process $pid is up but not healthy on 127.0.0.1:$PORT"
+    return 1
+  elif port_in_use; then
+    echo "moto: not started by this checkout; port $PORT is held by $(port_holder)"
     return 1
   else
     echo "moto: not running (port $PORT)"
@@ -198,13 +138,7 @@ status() {
 }
 
 locked() {
-  mkdir -p "$RUN_DIR"
-  exec 9>"$RUN_DIR/moto-$PORT.lock"
-  flock -w $((START_TIMEOUT + STOP_TIMEOUT + 30)) 9 || die "timed out waiting for lock"
-  "$@"
-  local rc=$?
-  exec 9>&-
-  return $rc
+  daemon_locked "$RUN_DIR/moto-$PORT.lock" $((START_TIMEOUT + STOP_TIMEOUT + 30)) "$@"
 }
 
 case ${1:-} in

@@ -25,11 +25,10 @@ PIDFILE="$DIR/redis-$PORT.pid"
 LOGFILE="$DIR/redis-$PORT.log"
 STOP_TIMEOUT="${REDIS_STOP_TIMEOUT:-10}"
 
-# Run by `setsid bash -c` with the pid file and the command as arguments:
-# closes every file descriptor above 2, writes its pid, becomes the command.
-# shellcheck disable=SC2016 # expanded by the inner shell
-DAEMON_SHELL='for fd in /proc/$$/fd/*; do fd=${fd##*/}; if ((fd > 2)); then eval "exec $fd>&-"; fi; done
-echo $$ >"$1"; shift; exec "$@"'
+# shellcheck source-path=SCRIPTDIR source=../daemon/daemon.sh
+. "$ROOT/internal/daemon/daemon.sh"
+DAEMON_PREFIX="redis: "
+DAEMON_NOTICE_FD=1
 
 ping() {
   if command -v redis-cli >/dev/null 2>&1; then
@@ -45,61 +44,21 @@ ping() {
   fi
 }
 
-# kill -0 also succeeds for a zombie: look at the state too.
-alive() {
-  local state
-  kill -0 "$1" 2>/dev/null || return 1
-  state=$(sed -e 's/^.*) //' -e 's/ .*//' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ $state != Z && $state != X ]]
-}
-
-cmdline_of() {
-  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null
-}
-
 # The process is a redis-server whose working directory is this checkout's
 # .cache/redis (where start runs it).
 is_ours() {
   local pid=$1
-  [[ -n $pid ]] && alive "$pid" || return 1
-  [[ $(cmdline_of "$pid") == redis-server* ]] || return 1
-  [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$DIR" ]]
+  [[ -n $pid ]] && daemon_alive "$pid" || return 1
+  [[ $(daemon_cmdline "$pid") == redis-server* ]] || return 1
+  [[ $(daemon_cwd "$pid") == "$DIR" ]]
 }
 
-# Pid of the server this checkout started: the one in the pid file, else
-# the one listening on the port if it is ours (its pid file was deleted).
-# Empty when there is none.
-find_pid() {
-  local pid=""
-  if [[ -f $PIDFILE ]]; then
-    pid=$(<"$PIDFILE")
-  fi
-  if ! is_ours "$pid"; then
-    pid=$(listener_pid)
-  fi
-  if is_ours "$pid"; then
-    echo "$pid"
-  fi
-}
+# Pid of the server this checkout started; empty when there is none.
+find_pid() { daemon_find_pid "$PIDFILE" "$PORT" is_ours; }
 
-# Pid of the process listening on the port, when ss can tell.
-listener_pid() {
-  ss -Hltnp "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
-}
+port_in_use() { daemon_port_in_use "$PORT"; }
 
-port_in_use() {
-  [[ -n $(ss -Hltn "sport = :$PORT" 2>/dev/null) ]]
-}
-
-port_holder() {
-  local pid
-  pid=$(listener_pid)
-  if [[ -z $pid ]]; then
-    echo "a process this user cannot see"
-  else
-    echo "pid $pid ($(cmdline_of "$pid" | cut -c1-80 | sed 's/ *$//'), cwd $(readlink "/proc/$pid/cwd" 2>/dev/null || echo unknown))"
-  fi
-}
+port_holder() { daemon_port_holder "$PORT"; }
 
 install() {
   if command -v redis-server >/dev/null 2>&1; then
@@ -135,19 +94,14 @@ start() {
     command -v redis-server >/dev/null 2>&1 || { echo "redis: redis-server not found; run \`make redis-up\`" >&2; exit 1; }
     mkdir -p "$DIR"
     # New session, no inherited descriptors, standard streams to the log;
-    # --dir makes the server's working directory this checkout's.
-    setsid bash -c "$DAEMON_SHELL" redis "$PIDFILE" \
+    # the server's working directory (also --dir) is this checkout's.
+    daemon_spawn "$PIDFILE" "$LOGFILE" "$DIR" redis \
       redis-server --bind 127.0.0.1 --port "$PORT" --daemonize no \
-      --dir "$DIR" --logfile "" --save "" --appendonly no --protected-mode yes \
-      </dev/null >>"$LOGFILE" 2>&1 &
-    for _ in $(seq 1 50); do
-      [[ -s $PIDFILE ]] && break
-      sleep 0.1
-    done
-    pid=$(cat "$PIDFILE" 2>/dev/null || true)
+      --dir "$DIR" --logfile "" --save "" --appendonly no --protected-mode yes
+    pid=$DAEMON_PID
   fi
   for _ in $(seq 1 100); do
-    if [[ -z $pid ]] || ! alive "$pid"; then
+    if [[ -z $pid ]] || ! daemon_alive "$pid"; then
       break
     fi
     if ping; then
@@ -161,31 +115,7 @@ start() {
   exit 1
 }
 
-stop() {
-  local pid
-  pid=$(find_pid)
-  if [[ -z $pid ]]; then
-    rm -f "$PIDFILE"
-    if port_in_use; then
-      echo "redis: not started by this checkout; port $PORT is held by $(port_holder), left alone"
-    else
-      echo "redis: not running"
-    fi
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  while alive "$pid" && ((SECONDS < deadline)); do
-    sleep 0.1
-  done
-  if alive "$pid"; then
-    echo "redis: pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    while alive "$pid"; do sleep 0.1; done
-  fi
-  rm -f "$PIDFILE"
-  echo "redis: stopped (pid $pid)"
-}
+stop() { daemon_stop "$PIDFILE" "$PORT" "$STOP_TIMEOUT" is_ours; }
 
 status() {
   local pid

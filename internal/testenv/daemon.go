@@ -26,14 +26,18 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// scriptLibrary is the shell library every service script sources.
+const scriptLibrary = "internal/daemon"
+
 // CopyCheckout makes a second checkout of the repository in a temporary directory with the
-// given files and directories of this one (relative paths), and returns its root. It stands
-// for another clone on the same machine running the same scripts.
+// given files and directories of this one (relative paths) and the shell library the service
+// scripts source, and returns its root. It stands for another clone on the same machine
+// running the same scripts.
 func CopyCheckout(t testing.TB, paths ...string) string {
 	t.Helper()
 	src := RepoRoot(t)
 	dst := t.TempDir()
-	for _, p := range paths {
+	for _, p := range append([]string{scriptLibrary}, paths...) {
 		if err := copyTree(filepath.Join(src, p), filepath.Join(dst, p)); err != nil {
 			t.Fatalf("testenv: copy %s: %v", p, err)
 		}
