@@ -6,9 +6,7 @@ import (
 )
 
 // predefinedExchangeKeys are the keys of a `predefined_exchanges` entry.
-var predefinedExchangeKeys = map[string]bool{
-	"arn": true, "access_key_id": true, "secret_access_key": true, "session_token": true, "region": true,
-}
+var predefinedExchangeKeys = []string{"arn", "access_key_id", "secret_access_key", "session_token", "region"}
 
 // exchangeFields maps the Exchange fields Config.Validate names to the options of a
 // predefined_exchanges entry.
@@ -35,54 +33,35 @@ func predefinedExchangeOption(field string) string {
 // access_key_id, secret_access_key, session_token, region}, into p.exchanges.
 // Config.Validate checks the values.
 func (p *optionParser) predefinedExchanges(key string, v any) {
-	entries, ok := p.mapping(key, v)
+	entries, ok := p.namedEntries(key, "exchange", v, predefinedExchangeKeys)
 	if !ok {
 		return
 	}
 	p.exchanges = make(map[string]Exchange, len(entries))
 	for _, e := range entries {
-		name, ok := e.key.(string)
-		if !ok || name == "" {
-			p.fail(key, "exchange names must be non-empty strings")
-			continue
-		}
-		ekey := key + "[" + strconv.Quote(name) + "]"
-		fields, ok := p.mapping(ekey, e.value)
-		if !ok {
-			continue
-		}
 		x := Exchange{Type: ExchangeFanout}
 		region := ""
-		for _, f := range fields {
-			fname, _ := f.key.(string)
-			fkey := ekey + "[" + strconv.Quote(fname) + "]"
-			if !predefinedExchangeKeys[fname] {
-				p.fail(fkey, "is not an option of a predefined exchange (arn, access_key_id, secret_access_key, session_token, region)")
-				continue
-			}
-			if f.value == nil {
-				continue
-			}
-			switch fname {
+		for _, o := range e.options {
+			switch o.name {
 			case "arn":
-				x.TopicARN, _ = p.str(fkey, f.value)
+				x.TopicARN, _ = p.str(o.key, o.value)
 			case "access_key_id":
-				x.AccessKeyID, _ = p.credential(fkey, f.value)
+				x.AccessKeyID, _ = p.credential(o.key, o.value)
 			case "secret_access_key":
-				x.SecretAccessKey, _ = p.credential(fkey, f.value)
+				x.SecretAccessKey, _ = p.credential(o.key, o.value)
 			case "session_token":
-				x.SessionToken, _ = p.credential(fkey, f.value)
+				x.SessionToken, _ = p.credential(o.key, o.value)
 			case "region":
-				region, _ = p.str(fkey, f.value)
+				region, _ = p.str(o.key, o.value)
 			}
 		}
 		if x.TopicARN == "" {
-			p.fail(ekey+`["arn"]`, "is required")
+			p.fail(e.key+`["arn"]`, "is required")
 		} else if arn, err := parseTopicARN(x.TopicARN); err == nil && region != "" && region != arn.region {
 			// SNS serves a topic only in its own region, the ARN's.
-			p.fail(ekey+`["region"]`, "must be the region of the topic's ARN (%s), got %q", arn.region, region)
+			p.fail(e.key+`["region"]`, "must be the region of the topic's ARN (%s), got %q", arn.region, region)
 		}
-		p.exchanges[name] = x
+		p.exchanges[e.name] = x
 	}
 }
 

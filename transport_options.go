@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -361,61 +362,91 @@ var effectiveOptions = map[string]bool{
 }
 
 // predefinedQueueKeys are the keys of a `predefined_queues` entry.
-var predefinedQueueKeys = map[string]bool{
-	"url": true, "access_key_id": true, "secret_access_key": true, "session_token": true,
-	"region": true, "backoff_policy": true, "backoff_tasks": true,
+var predefinedQueueKeys = []string{
+	"url", "access_key_id", "secret_access_key", "session_token", "region", "backoff_policy", "backoff_tasks",
 }
 
 func (p *optionParser) predefinedQueues(key string, v any) map[string]PredefinedQueue {
-	entries, ok := p.mapping(key, v)
+	entries, ok := p.namedEntries(key, "queue", v, predefinedQueueKeys)
 	if !ok {
 		return nil
 	}
 	queues := make(map[string]PredefinedQueue, len(entries))
 	for _, e := range entries {
-		name, ok := e.key.(string)
-		if !ok || name == "" {
-			p.fail(key, "queue names must be non-empty strings")
-			continue
-		}
-		qkey := key + "[" + strconv.Quote(name) + "]"
-		fields, ok := p.mapping(qkey, e.value)
-		if !ok {
-			continue
-		}
 		var q PredefinedQueue
-		for _, f := range fields {
-			fname, _ := f.key.(string)
-			fkey := qkey + "[" + strconv.Quote(fname) + "]"
-			if !predefinedQueueKeys[fname] {
-				p.fail(fkey, "is not an option of a predefined queue (url, access_key_id, secret_access_key, session_token, region, backoff_policy, backoff_tasks)")
-				continue
-			}
-			if f.value == nil {
-				continue
-			}
-			switch fname {
+		for _, o := range e.options {
+			switch o.name {
 			case "url":
-				if s, ok := p.str(fkey, f.value); ok {
+				if s, ok := p.str(o.key, o.value); ok {
 					q.URL = s
 				}
 			case "access_key_id":
-				q.AccessKeyID, _ = p.credential(fkey, f.value)
+				q.AccessKeyID, _ = p.credential(o.key, o.value)
 			case "secret_access_key":
-				q.SecretAccessKey, _ = p.credential(fkey, f.value)
+				q.SecretAccessKey, _ = p.credential(o.key, o.value)
 			case "session_token":
-				q.SessionToken, _ = p.credential(fkey, f.value)
+				q.SessionToken, _ = p.credential(o.key, o.value)
 			case "region":
-				q.Region, _ = p.str(fkey, f.value)
+				q.Region, _ = p.str(o.key, o.value)
 			case "backoff_policy":
-				q.BackoffPolicy = p.backoffPolicy(fkey, f.value)
+				q.BackoffPolicy = p.backoffPolicy(o.key, o.value)
 			case "backoff_tasks":
-				q.BackoffTasks, _ = p.stringList(fkey, f.value)
+				q.BackoffTasks, _ = p.stringList(o.key, o.value)
 			}
 		}
-		queues[name] = q
+		queues[e.name] = q
 	}
 	return queues
+}
+
+// namedEntry is one entry of a mapping of names to options, as predefined_queues and
+// predefined_exchanges are written; key is its option path for messages.
+type namedEntry struct {
+	name, key string
+	options   []namedOption
+}
+
+// namedOption is one option of a namedEntry that is set (not null).
+type namedOption struct {
+	name, key string
+	value     any
+}
+
+// namedEntries reads a mapping of names to option mappings. Names must be non-empty strings
+// and options among allowed; what is wrong is reported and left out. kind names an entry in
+// the messages ("queue": "queue names must be...", "an option of a predefined queue").
+func (p *optionParser) namedEntries(key, kind string, v any, allowed []string) ([]namedEntry, bool) {
+	entries, ok := p.mapping(key, v)
+	if !ok {
+		return nil, false
+	}
+	out := make([]namedEntry, 0, len(entries))
+	for _, e := range entries {
+		name, ok := e.key.(string)
+		if !ok || name == "" {
+			p.fail(key, "%s names must be non-empty strings", kind)
+			continue
+		}
+		ekey := key + "[" + strconv.Quote(name) + "]"
+		fields, ok := p.mapping(ekey, e.value)
+		if !ok {
+			continue
+		}
+		entry := namedEntry{name: name, key: ekey}
+		for _, f := range fields {
+			fname, _ := f.key.(string)
+			fkey := ekey + "[" + strconv.Quote(fname) + "]"
+			if !slices.Contains(allowed, fname) {
+				p.fail(fkey, "is not an option of a predefined %s (%s)", kind, strings.Join(allowed, ", "))
+				continue
+			}
+			if f.value != nil {
+				entry.options = append(entry.options, namedOption{name: fname, key: fkey, value: f.value})
+			}
+		}
+		out = append(out, entry)
+	}
+	return out, true
 }
 
 func (p *optionParser) backoffPolicy(key string, v any) map[int]int {
