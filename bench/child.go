@@ -133,37 +133,47 @@ func peakRSS() int64 {
 }
 
 // tracker counts handled messages, their latency from the publish timestamp, and the first and
-// last handling times.
+// last handling times, with the process's CPU time at both: a consumer's CPU per message is
+// measured over that window, as its throughput is, so that start-up (clients, queue lookups,
+// the Router) is not spread over the messages.
 type tracker struct {
-	target  int64
-	count   atomic.Int64
-	mu      sync.Mutex
-	lats    []float64
-	first   time.Time
-	last    time.Time
-	done    chan struct{}
-	doneOne sync.Once
+	target   int64
+	count    atomic.Int64
+	mu       sync.Mutex
+	lats     []float64
+	first    time.Time
+	last     time.Time
+	cpuFirst time.Duration
+	cpuLast  time.Duration
+	done     chan struct{}
+	doneOne  sync.Once
 }
 
 func newTracker(n int) *tracker {
 	return &tracker{target: int64(n), lats: make([]float64, 0, n), done: make(chan struct{})}
 }
 
-// handled records one message published at tsMicro (0 if unknown).
+// handled records one message published at tsMicro (0 if unknown). Messages past the target
+// (a warm-up message, a redelivery) are counted but move neither the window nor the figures.
 func (t *tracker) handled(tsMicro int64) {
+	c := t.count.Add(1)
+	if c > t.target {
+		return
+	}
 	now := time.Now()
 	t.mu.Lock()
 	if t.first.IsZero() {
-		t.first = now
+		t.first, t.cpuFirst = now, cpuNow()
 	}
 	t.last = now
 	if tsMicro > 0 {
 		t.lats = append(t.lats, float64(now.UnixMicro()-tsMicro))
 	}
-	t.mu.Unlock()
-	if t.count.Add(1) == t.target {
+	if c == t.target {
+		t.cpuLast = cpuNow()
 		t.doneOne.Do(func() { close(t.done) })
 	}
+	t.mu.Unlock()
 }
 
 // wait waits until the target is reached. When no message came for a while and at most 2%
@@ -194,9 +204,15 @@ func (t *tracker) wait(idle time.Duration) error {
 	}
 }
 
-func (t *tracker) result(n int, cpu time.Duration, reqs int64) childResult {
+// result gives the figures; cpuEnd is the process's CPU time now, the end of the window when
+// the target was not reached (the last messages stayed in flight).
+func (t *tracker) result(n int, cpuEnd time.Duration, reqs int64) childResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.cpuLast > 0 {
+		cpuEnd = t.cpuLast
+	}
+	cpu := cpuEnd - t.cpuFirst
 	p50, p99 := percentiles(t.lats)
 	got := int(t.count.Load())
 	return childResult{N: got, Lost: n - got, Elapsed: t.last.Sub(t.first).Seconds(), CPU: cpu.Seconds(), Requests: reqs, P50: p50, P99: p99}
@@ -242,7 +258,6 @@ func consumeLibrary(a childArgs) (childResult, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cpu0 := cpuNow()
 	ready()
 	if a.client == "router" {
 		router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 5 * time.Second}, watermill.NopLogger{})
@@ -259,7 +274,7 @@ func consumeLibrary(a childArgs) (childResult, error) {
 		if err := tr.wait(15 * time.Second); err != nil {
 			return childResult{}, err
 		}
-		cpu := cpuNow() - cpu0
+		cpu := cpuNow()
 		_ = router.Close()
 		_ = sub.Close()
 		return tr.result(a.n, cpu, sub.Stats().Total()), nil
@@ -279,7 +294,7 @@ func consumeLibrary(a childArgs) (childResult, error) {
 	if err := tr.wait(15 * time.Second); err != nil {
 		return childResult{}, err
 	}
-	cpu := cpuNow() - cpu0
+	cpu := cpuNow()
 	_ = sub.Close()
 	return tr.result(a.n, cpu, sub.Stats().Total()), nil
 }
@@ -308,7 +323,6 @@ func consumeSDK(a childArgs) (childResult, error) {
 		batch = 1
 	}
 	tr := newTracker(a.n)
-	cpu0 := cpuNow()
 	ready()
 	var wg sync.WaitGroup
 	perQueue := a.goroutines
@@ -397,7 +411,7 @@ func consumeSDK(a childArgs) (childResult, error) {
 	case err := <-errc:
 		return childResult{}, err
 	}
-	cpu := cpuNow() - cpu0
+	cpu := cpuNow()
 	cancel()
 	wg.Wait()
 	return tr.result(a.n, cpu, reqs.Load()), nil
