@@ -105,6 +105,12 @@ func run() error {
 	}
 	started := time.Now()
 	env := machineInfo(b.python)
+	// The codec figures first, while no broker runs: a JVM warming up beside them would
+	// slow them down by half.
+	envelope, err := b.envelope()
+	if err != nil {
+		return fmt.Errorf("envelope: %w", err)
+	}
 
 	b.backend = *endpoint
 	if b.backend == "" {
@@ -127,7 +133,7 @@ func run() error {
 	}
 	defer b.proxy.close()
 
-	rep := &report{Env: env, Settings: b.s}
+	rep := &report{Env: env, Settings: b.s, Envelope: envelope}
 	b.logf("warming up the broker")
 	warm := 2000
 	if b.s.quick {
@@ -135,9 +141,6 @@ func run() error {
 	}
 	if _, err := b.consume(ctx, "sub", warm, 200, nil); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
-	}
-	if rep.Envelope, err = b.envelope(); err != nil {
-		return fmt.Errorf("envelope: %w", err)
 	}
 	for _, size := range b.s.sizes {
 		if err := b.consumeRows(ctx, rep, size); err != nil {
