@@ -28,7 +28,7 @@ var script = testenv.ServiceScript{
 		}
 	},
 	PidFile: func(int) string { return filepath.Join(".cache", "run", "elasticmq-standard.pid") },
-	Healthy: healthy,
+	Healthy: testenv.HTTPHealthy("/health"),
 	Timeout: 120 * time.Second,
 }
 
@@ -43,16 +43,6 @@ func newCheckout(t *testing.T, lib string, port int) *testenv.ScriptCheckout {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func healthy(port int) bool {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
 }
 
 // TestScriptManagesOnlyItsOwnBroker: two clones on one machine. The second one's `make up` on
@@ -71,7 +61,6 @@ func TestScriptManagesOnlyItsOwnBroker(t *testing.T) {
 	port := testenv.FreePort(t)
 	a := newCheckout(t, lib, port)
 	b := newCheckout(t, lib, port)
-	a.StopAtCleanup("standard")
 
 	// The first clone starts its broker from a wrapper that holds an extra descriptor.
 	pid := a.StartHoldingFD("standard")

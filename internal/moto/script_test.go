@@ -2,8 +2,6 @@
 package moto_test
 
 import (
-	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +22,7 @@ func motoScript(server string) testenv.ServiceScript {
 			return []string{"MOTO_PORT=" + strconv.Itoa(port), "MOTO_SERVER=" + server}
 		},
 		PidFile: func(port int) string { return filepath.Join(".cache", "run", "moto-"+strconv.Itoa(port)+".pid") },
-		Healthy: healthy,
+		Healthy: testenv.HTTPHealthy("/moto-api/"),
 		Timeout: 90 * time.Second,
 	}
 }
@@ -39,16 +37,6 @@ func motoServer(t *testing.T) string {
 		t.Fatalf("no moto_server (%v); run `make venv` or set MOTO_SERVER", err)
 	}
 	return server
-}
-
-func healthy(port int) bool {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/moto-api/", port))
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
 }
 
 // TestScriptManagesOnlyItsOwnMoto: a second clone's `make moto-up` on the port of the first
@@ -66,7 +54,6 @@ func TestScriptManagesOnlyItsOwnMoto(t *testing.T) {
 	port := testenv.FreePort(t)
 	a := testenv.NewScriptCheckout(t, script, port)
 	b := testenv.NewScriptCheckout(t, script, port)
-	a.StopAtCleanup()
 
 	// The first clone starts its server from a wrapper that holds an extra descriptor.
 	pid := a.StartHoldingFD()

@@ -51,7 +51,6 @@ func TestScriptManagesOnlyItsOwnRedis(t *testing.T) {
 	port := testenv.FreePort(t)
 	a := testenv.NewScriptCheckout(t, script, port)
 	b := testenv.NewScriptCheckout(t, script, port)
-	a.StopAtCleanup()
 
 	pid := a.StartHoldingFD()
 	b.CheckLeavesOthers(pid)

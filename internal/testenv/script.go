@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +35,20 @@ type ServiceScript struct {
 	Timeout time.Duration
 }
 
+// HTTPHealthy is a ServiceScript.Healthy for servers that answer 200 to a GET of path on
+// http://127.0.0.1:port.
+func HTTPHealthy(path string) func(port int) bool {
+	return func(port int) bool {
+		c := http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+}
+
 // ScriptCheckout is one clone of the repository (see CopyCheckout) with its own copy of a
 // service script, run for a server on Port.
 type ScriptCheckout struct {
@@ -41,7 +57,7 @@ type ScriptCheckout struct {
 
 	t      testing.TB
 	script ServiceScript
-	pid    int // the server StartHoldingFD started, for StopAtCleanup
+	pid    int // the server StartHoldingFD started, for stopAtCleanup
 }
 
 // NewScriptCheckout copies the script's directory into a new clone whose script serves on
@@ -90,28 +106,15 @@ func (c *ScriptCheckout) Run(args ...string) (string, bool) {
 	return string(out), err == nil
 }
 
-// StopAtCleanup runs "stop target..." when the test ends; the server this clone started
-// must be gone then (it is killed if not).
-func (c *ScriptCheckout) StopAtCleanup(target ...string) {
-	c.t.Cleanup(func() {
-		pid := c.Pid()
-		if pid == 0 {
-			pid = c.pid
-		}
-		c.Run(append([]string{"stop"}, target...)...)
-		if pid > 0 && Alive(pid) {
-			c.t.Errorf("pid %d still alive after stop", pid)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
-}
-
 // StartHoldingFD runs "start target..." from a wrapper that holds an extra descriptor (see
 // RunHoldingFD) and returns the server's pid. The test fails at once unless the start
 // succeeds and the server answers, and fails if the server kept the caller's descriptors.
+// When the test ends, "stop target..." runs and the server must be gone (it is killed if
+// not).
 func (c *ScriptCheckout) StartHoldingFD(target ...string) int {
 	t := c.t
 	t.Helper()
+	c.stopAtCleanup(target...)
 	res := RunHoldingFD(t, c.Env(), c.Script(), append([]string{"start"}, target...)...)
 	t.Logf("start from a wrapper holding fd 3: %v\n%s", res.Err, res.Output)
 	pid := c.Pid()
@@ -191,4 +194,20 @@ func (c *ScriptCheckout) CheckStopsWithoutPidFile(pid int, target ...string) {
 	if Alive(pid) {
 		t.Errorf("pid %d still alive after stop", pid)
 	}
+}
+
+// stopAtCleanup runs "stop target..." when the test ends; the server this clone started
+// must be gone then (it is killed if not).
+func (c *ScriptCheckout) stopAtCleanup(target ...string) {
+	c.t.Cleanup(func() {
+		pid := c.Pid()
+		if pid == 0 {
+			pid = c.pid
+		}
+		c.Run(append([]string{"stop"}, target...)...)
+		if pid > 0 && Alive(pid) {
+			c.t.Errorf("pid %d still alive after stop", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 }
