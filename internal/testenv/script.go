@@ -68,8 +68,8 @@ func NewScriptCheckout(t testing.TB, s ServiceScript, port int) *ScriptCheckout 
 	return &ScriptCheckout{Root: root, Port: port, t: t, script: s}
 }
 
-// OnPort returns the same clone running its script for a server on another port.
-func (c *ScriptCheckout) OnPort(port int) *ScriptCheckout {
+// onPort returns the same clone running its script for a server on another port.
+func (c *ScriptCheckout) onPort(port int) *ScriptCheckout {
 	return &ScriptCheckout{Root: c.Root, Port: port, t: c.t, script: c.script}
 }
 
@@ -79,12 +79,12 @@ func (c *ScriptCheckout) Env() []string { return append(os.Environ(), c.script.E
 // Script is the path of this clone's copy of the script.
 func (c *ScriptCheckout) Script() string { return filepath.Join(c.Root, c.script.Path) }
 
-// PidFile is the path of this clone's pid file of the server on Port.
-func (c *ScriptCheckout) PidFile() string { return filepath.Join(c.Root, c.script.PidFile(c.Port)) }
+// pidFile is the path of this clone's pid file of the server on Port.
+func (c *ScriptCheckout) pidFile() string { return filepath.Join(c.Root, c.script.PidFile(c.Port)) }
 
 // Pid is the process named in the pid file, 0 if there is none.
 func (c *ScriptCheckout) Pid() int {
-	b, err := os.ReadFile(c.PidFile())
+	b, err := os.ReadFile(c.pidFile())
 	if err != nil {
 		return 0
 	}
@@ -169,7 +169,7 @@ func (c *ScriptCheckout) CheckRefusesBusyPort(target ...string) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	other := c.OnPort(l.Addr().(*net.TCPAddr).Port)
+	other := c.onPort(l.Addr().(*net.TCPAddr).Port)
 	if out, ok := other.Run(append([]string{"start"}, target...)...); ok || !strings.Contains(out, "already in use") {
 		t.Errorf("start on a port held by another program must fail clearly, got ok=%v %q", ok, out)
 	}
@@ -181,7 +181,7 @@ func (c *ScriptCheckout) CheckRefusesBusyPort(target ...string) {
 func (c *ScriptCheckout) CheckStopsWithoutPidFile(pid int, target ...string) {
 	t := c.t
 	t.Helper()
-	if err := os.Remove(c.PidFile()); err != nil {
+	if err := os.Remove(c.pidFile()); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := c.Run(append([]string{"stop"}, target...)...); !ok {
