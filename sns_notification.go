@@ -26,8 +26,8 @@ type snsNotification struct {
 // SNS notification whose message is a Kombu envelope, env becomes that envelope and the
 // returned message carries the notification's message attributes as SQS ones would be.
 // Otherwise env and in are returned unchanged, so a consumer of other SNS traffic still gets
-// the whole notification.
-func unwrapSNSNotification(env *Envelope, in *types.Message) *types.Message {
+// the whole notification. h gets the inner envelope's headers, as env.decode gives them.
+func unwrapSNSNotification(env *Envelope, h *headerReader, in *types.Message) *types.Message {
 	if !env.Raw || !bytes.Contains(env.Body, []byte(`"Notification"`)) {
 		return in
 	}
@@ -36,10 +36,11 @@ func unwrapSNSNotification(env *Envelope, in *types.Message) *types.Message {
 		return in
 	}
 	var inner Envelope
-	if err := inner.Decode(*n.Message); err != nil || inner.Raw {
+	var headers headerReader
+	if err := inner.decode(*n.Message, &headers); err != nil || inner.Raw {
 		return in
 	}
-	*env = inner
+	*env, *h = inner, headers
 	out := *in
 	out.Body = n.Message
 	out.MessageAttributes = nil

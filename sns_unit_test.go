@@ -73,7 +73,9 @@ func TestSNSQueuePolicy(t *testing.T) {
 
 func TestSNSNotificationUnwrap(t *testing.T) {
 	inner := EnvelopeMarshaler{RawEnvelope: true}
-	out, err := inner.Marshal(Destination{Exchange: "ex"}, newTestMessage("id-1", `{"x":1}`))
+	sent := newTestMessage("id-1", `{"x":1}`)
+	sent.Metadata.Set("origin", "gen1@host")
+	out, err := inner.Marshal(Destination{Exchange: "ex"}, sent)
 	require.NoError(t, err)
 	notification, err := json.Marshal(map[string]any{
 		"Type": "Notification", "MessageId": "sns-id", "TopicArn": testTopicA, "Message": out.Body,
@@ -89,6 +91,8 @@ func TestSNSNotificationUnwrap(t *testing.T) {
 	assert.Equal(t, "id-1", msg.UUID)
 	assert.Equal(t, `{"x":1}`, string(msg.Payload))
 	assert.Equal(t, "ex", msg.Metadata.Get(MetadataExchange))
+	assert.Equal(t, "gen1@host", msg.Metadata.Get("origin"), "the inner envelope's headers")
+	assert.Equal(t, `{"origin": "gen1@host"}`, msg.Metadata.Get(MetadataHeaders))
 	assert.Equal(t, "v", msg.Metadata.Get(MetadataAttributePrefix+"s"))
 	assert.Equal(t, "\x00\x01", msg.Metadata.Get(MetadataAttributePrefix+"b"))
 	assert.Empty(t, msg.Metadata.Get(MetadataRaw))
