@@ -41,7 +41,7 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) ([]
 	sort.Strings(extra)
 	// seen marks the extra keys that were headers already.
 	var seenBuf [8]bool
-	seen := seenBuf[:0]
+	var seen []bool
 	if len(extra) <= len(seenBuf) {
 		seen = seenBuf[:len(extra)]
 	} else {
