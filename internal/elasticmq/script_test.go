@@ -32,10 +32,24 @@ var script = testenv.ServiceScript{
 	Timeout: 120 * time.Second,
 }
 
+// persistentScript is elasticmq.sh run for its persistent broker alone, on the checkout's port.
+var persistentScript = testenv.ServiceScript{
+	Path:    script.Path,
+	Name:    "persistent broker",
+	Env:     func(port int) []string { return []string{"ELASTICMQ_PERSISTENT_PORT=" + strconv.Itoa(port)} },
+	PidFile: func(int) string { return filepath.Join(".cache", "run", "elasticmq-persistent.pid") },
+	Healthy: script.Healthy,
+	Timeout: script.Timeout,
+}
+
 // newCheckout copies the script and its configuration into a temporary clone that uses the
 // ElasticMQ jars this repository fetched.
 func newCheckout(t *testing.T, lib string, port int) *testenv.ScriptCheckout {
-	c := testenv.NewScriptCheckout(t, script, port)
+	return newCheckoutOf(t, script, lib, port)
+}
+
+func newCheckoutOf(t *testing.T, s testenv.ServiceScript, lib string, port int) *testenv.ScriptCheckout {
+	c := testenv.NewScriptCheckout(t, s, port)
 	if err := os.MkdirAll(filepath.Join(c.Root, ".cache", "elasticmq"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +103,9 @@ func TestScriptRestartAfterQueueDeletedAtStop(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(lib, ".pom.xml")); err != nil {
 		t.Fatalf("ElasticMQ is not fetched (%v); run `make elasticmq-fetch` (or `make up`)", err)
 	}
-	c := newCheckout(t, lib, testenv.FreePort(t))
-	port := c.Port + 1
+	// A port of its own: the one after a free port may be taken.
+	c := newCheckoutOf(t, persistentScript, lib, testenv.FreePort(t))
+	port := c.Port
 	t.Cleanup(func() { c.Run("stop", "persistent") })
 	if _, ok := c.Run("start", "persistent"); !ok {
 		t.Fatal("start failed")
