@@ -245,7 +245,7 @@ func (e *Envelope) Encode() string {
 	js := e.AppendJSON(slices.Grow((*buf)[:0], e.estimatedJSONSize()))
 	*buf = js
 	out := make([]byte, fastBase64.EncodedLen(len(js)))
-	fastBase64.Encode(out, js)
+	encodeBase64(out, js)
 	// out is never written again, so it can back the string without a copy.
 	return unsafe.String(unsafe.SliceData(out), len(out))
 }

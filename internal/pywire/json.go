@@ -49,6 +49,15 @@ func (s *Scanner) wsSlow() {
 	}
 }
 
+// sep consumes a separator (',' or ':') and the single space Python's layout puts after it,
+// so that the next Peek finds its byte at once.
+func (s *Scanner) sep() {
+	s.i++
+	if s.i < len(s.b) && s.b[s.i] == ' ' {
+		s.i++
+	}
+}
+
 // Peek returns the next non-space byte without consuming it, or 0 at the end.
 func (s *Scanner) Peek() byte {
 	s.ws()
@@ -253,13 +262,13 @@ func (s *Scanner) skip(depth int) error {
 			if s.Peek() != ':' {
 				return s.syntaxError("expected ':'")
 			}
-			s.i++
+			s.sep()
 			if err := s.skip(depth + 1); err != nil {
 				return err
 			}
 			switch s.Peek() {
 			case ',':
-				s.i++
+				s.sep()
 			case '}':
 				s.i++
 				return nil
@@ -279,7 +288,7 @@ func (s *Scanner) skip(depth int) error {
 			}
 			switch s.Peek() {
 			case ',':
-				s.i++
+				s.sep()
 			case ']':
 				s.i++
 				return nil
@@ -382,13 +391,13 @@ func (s *Scanner) Object(member func(key []byte, escaped bool) error) error {
 		if s.Peek() != ':' {
 			return s.syntaxError("expected ':'")
 		}
-		s.i++
+		s.sep()
 		if err := member(key, escaped); err != nil {
 			return err
 		}
 		switch s.Peek() {
 		case ',':
-			s.i++
+			s.sep()
 		case '}':
 			s.i++
 			return nil
