@@ -13,7 +13,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/google/uuid"
 
 	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
@@ -406,7 +405,7 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 		p.RoutingKey = dest.Queue
 	}
 	p.BodyEncoding = bodyEncodingBase64
-	p.DeliveryTag = uuid.NewString()
+	p.DeliveryTag = newDeliveryTag()
 
 	out := &OutgoingMessage{}
 	if m.RawEnvelope {
