@@ -584,8 +584,18 @@ func metaText(raw []byte) (string, bool) {
 		if bytes.IndexByte(raw, '\\') < 0 {
 			return bytesString(raw[1 : len(raw)-1]), true
 		}
-	} else if string(raw) != "null" && bytes.IndexAny(raw, " \t\r\n") < 0 {
+	} else if string(raw) != "null" && !hasSpace(raw) {
 		return bytesString(raw), true
 	}
 	return pywire.MetaText(raw)
+}
+
+// hasSpace reports whether a JSON value has white space between its tokens (or in a string).
+func hasSpace(raw []byte) bool {
+	for _, c := range raw {
+		if c <= ' ' {
+			return true
+		}
+	}
+	return false
 }

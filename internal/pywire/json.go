@@ -91,17 +91,23 @@ func (s *Scanner) RawString() (raw []byte, escaped bool, err error) {
 	s.i++
 	start := s.i
 	for {
-		// Jump eight bytes at a time to the next quote, backslash or control character.
-		for s.i+8 <= len(s.b) {
-			if m := stringSpecials(binary.LittleEndian.Uint64(s.b[s.i:])); m != 0 {
-				s.i += bits.TrailingZeros64(m) >> 3
+		// Jump eight bytes at a time to the next quote, backslash or control character: the
+		// lowest flag is exact, so i is then at that byte.
+		i := s.i
+		for {
+			if i+8 > len(s.b) {
+				for i < len(s.b) && !isStringSpecial(s.b[i]) {
+					i++
+				}
 				break
 			}
-			s.i += 8
+			if m := stringSpecials(binary.LittleEndian.Uint64(s.b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
 		}
-		for s.i < len(s.b) && !isStringSpecial(s.b[s.i]) {
-			s.i++
-		}
+		s.i = i
 		if s.i >= len(s.b) {
 			return nil, false, s.syntaxError("unterminated string")
 		}
