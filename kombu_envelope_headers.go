@@ -1,6 +1,7 @@
 package kombu
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -39,6 +40,13 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) ([]
 		return dst, nil
 	}
 	sort.Strings(extra)
+	if hasBase && compressionHeader == "" {
+		// Most messages to publish carry headers that need no change (a Celery task's, or a
+		// received message's): they are sent as they are, once checked.
+		if raw, ok := unchangedHeaders(base, extra, md); ok {
+			return append(dst, raw...), nil
+		}
+	}
 	// seen marks the extra keys that were headers already.
 	var seenBuf [8]bool
 	var seen []bool
@@ -102,6 +110,55 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) ([]
 		dst = pywire.AppendString(dst, compressionHeader)
 	}
 	return append(dst, '}'), nil
+}
+
+// unchangedHeaders returns the object base when it is what buildHeaders would send for it: a
+// JSON object without a compression member or a key to re-encode, holding each extra
+// metadata key with the metadata's value (a protocol 1 body key may be absent). ok is false
+// for anything else, invalid JSON included, which buildHeaders then rewrites or reports.
+func unchangedHeaders(base string, extra []string, md message.Metadata) (raw []byte, ok bool) {
+	if len(extra) > 64 {
+		return nil, false
+	}
+	var found uint64 // bit i: extra[i] is a header
+	s := pywire.NewScanner(stringBytes(base))
+	raw, err := s.ObjectText(func(key []byte, escaped bool) error {
+		if escaped || !printableASCII(key) || string(key) == "compression" {
+			return errRewrite
+		}
+		value, err := s.Value()
+		if err != nil {
+			return err
+		}
+		if i, ok := slices.BinarySearch(extra, string(key)); ok {
+			if text, _ := pywire.MetaText(value); text != md[extra[i]] {
+				return errRewrite
+			}
+			found |= 1 << i
+		}
+		return nil
+	})
+	if err != nil || s.End() != nil {
+		return nil, false
+	}
+	for i, k := range extra {
+		if found&(1<<i) == 0 && !isV1BodyKey(k) {
+			return nil, false
+		}
+	}
+	return raw, true
+}
+
+// errRewrite ends unchangedHeaders' pass over headers that need rewriting.
+var errRewrite = errors.New("headers need rewriting")
+
+func printableASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // appendKey appends a header key as Python writes it: the raw key when it is printable ASCII

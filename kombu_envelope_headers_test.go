@@ -1,0 +1,45 @@
+package kombu
+
+import (
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Headers that need no change are sent as they are; every other case is rewritten as Kombu
+// would write it.
+func TestBuildHeaders(t *testing.T) {
+	const task = `{"lang": "py", "task": "proj.add", "id": "i1", "retries": 0, "timelimit": [null, null]}`
+	for _, c := range []struct {
+		name        string
+		md          message.Metadata
+		compression string
+		want        string
+	}{
+		{"celery task as built", message.Metadata{MetadataHeaders: task, MetadataTask: "proj.add", MetadataCorrelationID: "i1"}, "", task},
+		{"layout kept", message.Metadata{MetadataHeaders: `{"a":1,"b" : [1,2]}`}, "", `{"a":1,"b" : [1,2]}`},
+		{"spaces around the object", message.Metadata{MetadataHeaders: " {\"a\": 1}\n"}, "", `{"a": 1}`},
+		{"protocol 1 body keys need not be headers", message.Metadata{MetadataHeaders: `{"a": 1}`, "task": "t", "id": "x"}, "", `{"a": 1}`},
+		{"a changed header", message.Metadata{MetadataHeaders: task, MetadataTask: "proj.mul"},
+			"", `{"lang": "py", "task": "proj.mul", "id": "i1", "retries": 0, "timelimit": [null, null]}`},
+		{"a non-string header changed", message.Metadata{MetadataHeaders: `{"retries": 0}`, "retries": "1"}, "", `{"retries": "1"}`},
+		{"a non-string header kept", message.Metadata{MetadataHeaders: `{"timelimit": [null, null]}`, "timelimit": "[null,null]"},
+			"", `{"timelimit": [null, null]}`},
+		{"a new header", message.Metadata{MetadataHeaders: `{"a": 1}`, "b": "2"}, "", `{"a": 1, "b": "2"}`},
+		{"compression dropped", message.Metadata{MetadataHeaders: `{"compression": "x", "a": 1}`}, "", `{"a": 1}`},
+		{"compression set", message.Metadata{MetadataHeaders: `{"a": 1}`}, "application/x-gzip", `{"a": 1, "compression": "application/x-gzip"}`},
+		{"escaped key", message.Metadata{MetadataHeaders: `{"\u0061b": 1}`}, "", `{"ab": 1}`},
+		{"non-ASCII key", message.Metadata{MetadataHeaders: `{"é": 1}`}, "", `{"\u00e9": 1}`},
+		{"no base", message.Metadata{"b": "2", "a": "1", MetadataCorrelationID: "x"}, "", `{"a": "1", "b": "2"}`},
+	} {
+		got, err := buildHeaders(nil, c.md, c.compression)
+		if err != nil || string(got) != c.want {
+			t.Errorf("%s: buildHeaders = %s, %v; want %s", c.name, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{`{"a": 1`, `{"a": 1} x`, `[1]`, `{"a": tru}`} {
+		if got, err := buildHeaders(nil, message.Metadata{MetadataHeaders: bad}, ""); err == nil {
+			t.Errorf("buildHeaders(%q) = %s, want an error", bad, got)
+		}
+	}
+}
