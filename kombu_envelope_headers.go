@@ -75,7 +75,7 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) ([]
 				dst = append(dst, ", "...)
 			}
 			dst = append(appendKey(dst, key, escaped, name), ": "...)
-			if i, ok := slices.BinarySearch(extra, name); ok {
+			if i := indexSorted(extra, name); i >= 0 {
 				seen[i] = true
 				if text, _ := pywire.MetaText(raw); text != md[name] {
 					dst = pywire.AppendString(dst, md[name])
@@ -130,8 +130,8 @@ func unchangedHeaders(base string, extra []string, md message.Metadata) (raw []b
 		if err != nil {
 			return err
 		}
-		if i, ok := slices.BinarySearch(extra, string(key)); ok {
-			if text, _ := pywire.MetaText(value); text != md[extra[i]] {
+		if i := indexSorted(extra, bytesString(key)); i >= 0 {
+			if text, _ := metaText(value); text != md[extra[i]] {
 				return errRewrite
 			}
 			found |= 1 << i
@@ -147,6 +147,23 @@ func unchangedHeaders(base string, extra []string, md message.Metadata) (raw []b
 		}
 	}
 	return raw, true
+}
+
+// indexSorted returns the index of k in the sorted keys, or -1: a loop for the few keys
+// messages usually have.
+func indexSorted(keys []string, k string) int {
+	if len(keys) > 8 {
+		if i, ok := slices.BinarySearch(keys, k); ok {
+			return i
+		}
+		return -1
+	}
+	for i, key := range keys {
+		if key == k {
+			return i
+		}
+	}
+	return -1
 }
 
 // errRewrite ends unchangedHeaders' pass over headers that need rewriting.
