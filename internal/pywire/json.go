@@ -88,6 +88,11 @@ func (s *Scanner) RawString() (raw []byte, escaped bool, err error) {
 	if s.Peek() != '"' {
 		return nil, false, s.syntaxError("expected a string")
 	}
+	return s.str()
+}
+
+// str is RawString at the opening quote.
+func (s *Scanner) str() (raw []byte, escaped bool, err error) {
 	s.i++
 	start := s.i
 	for {
@@ -253,7 +258,7 @@ func (s *Scanner) skip(depth int) error {
 	}
 	switch c := s.Peek(); {
 	case c == '"':
-		_, _, err := s.RawString()
+		_, _, err := s.str()
 		return err
 	case c == '{':
 		s.i++
@@ -390,7 +395,10 @@ func (s *Scanner) Object(member func(key []byte, escaped bool) error) error {
 		return nil
 	}
 	for {
-		key, escaped, err := s.RawString()
+		if s.Peek() != '"' {
+			return s.syntaxError("expected a string")
+		}
+		key, escaped, err := s.str()
 		if err != nil {
 			return err
 		}
