@@ -164,6 +164,13 @@ func stringSpecials(x uint64) uint64 {
 	return (lt20 | quote | bslash) & swarHigh
 }
 
+// load64 is the eight bytes of s from i, little-endian.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
 func isStringSpecial(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
 
 // Str consumes a string and returns it decoded.
@@ -513,6 +520,17 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Jump eight bytes at a time over bytes written as they are.
+		if i+8 <= len(s) {
+			x := load64(s, i)
+			if m := stringSpecials(x) | x&swarHigh; m == 0 {
+				i += 8
+				continue
+			} else if n := bits.TrailingZeros64(m) >> 3; n > 0 {
+				i += n
+				continue
+			}
+		}
 		c := s[i]
 		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
 			i++

@@ -2,8 +2,10 @@ package pywire
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"testing"
+	"unicode/utf16"
 )
 
 // Valid must agree with encoding/json's Valid, whatever the input.
@@ -40,6 +42,49 @@ func TestValidMatchesEncodingJSON(t *testing.T) {
 				}
 			}
 			check(string(b))
+		}
+	}
+}
+
+// AppendString must write what Python's json.dumps writes (ensure_ascii), for any text.
+func TestAppendStringMatchesPython(t *testing.T) {
+	// reference escapes rune by rune, as Python's encoder does.
+	reference := func(s string) string {
+		out := []byte{'"'}
+		for _, r := range s { // invalid UTF-8 reads as U+FFFD, one byte at a time
+			switch {
+			case r == '"' || r == '\\':
+				out = append(out, '\\', byte(r))
+			case r == '\n':
+				out = append(out, `\n`...)
+			case r == '\r':
+				out = append(out, `\r`...)
+			case r == '\t':
+				out = append(out, `\t`...)
+			case r == '\b':
+				out = append(out, `\b`...)
+			case r == '\f':
+				out = append(out, `\f`...)
+			case r < 0x20 || (r >= 0x80 && r <= 0xFFFF):
+				out = fmt.Appendf(out, `\u%04x`, r)
+			case r > 0xFFFF:
+				r1, r2 := utf16.EncodeRune(r)
+				out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+			default:
+				out = append(out, byte(r))
+			}
+		}
+		return string(append(out, '"'))
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{"a", "task-id-0123456789", "\"", "\\", "\n", "\x01", "\x7f", "é", "€", "😀", "\xff", "\xc3", " ", "/"}
+	for i := 0; i < 20000; i++ {
+		var s string
+		for k := rng.IntN(12); k > 0; k-- {
+			s += pieces[rng.IntN(len(pieces))]
+		}
+		if got, want := string(AppendString(nil, s)), reference(s); got != want {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
 		}
 	}
 }
