@@ -43,8 +43,8 @@ func (e *Envelope) Decode(body string) error {
 // given members of a body that turns out not to be an envelope (Raw).
 func (e *Envelope) decode(body string, header *headerReader) error {
 	*e = Envelope{}
-	text := optionalBase64(body)
-	if !utf8.Valid(text) {
+	text, decoded := optionalBase64(body)
+	if !decoded && !utf8.Valid(text) {
 		// SQS bodies are Unicode text, so only a corrupted message gets here.
 		return &DecodeError{Part: "body", Err: errors.New("not valid UTF-8")}
 	}
@@ -329,14 +329,15 @@ func stringBytes(s string) []byte {
 var strictBase64 = fastBase64.Strict()
 
 // optionalBase64 returns the decoded body when it is canonical, padded base64 as Kombu checks
-// it (with surrounding ASCII spaces ignored), else the body itself.
-func optionalBase64(body string) []byte {
+// it (with surrounding ASCII spaces ignored) and decodes to UTF-8, else the body itself.
+// decoded tells which.
+func optionalBase64(body string) (text []byte, decoded bool) {
 	candidate := body
 	if len(candidate) > 0 && (isPySpace(candidate[0]) || isPySpace(candidate[len(candidate)-1])) {
 		candidate = trimPySpace(candidate)
 	}
 	if len(candidate)%4 != 0 {
-		return []byte(body)
+		return []byte(body), false
 	}
 	pad := 0
 	if len(candidate) > 0 && candidate[len(candidate)-1] == '=' {
@@ -349,9 +350,9 @@ func optionalBase64(body string) []byte {
 	n, err := strictBase64.Decode(out, stringBytes(candidate))
 	// The Go decoder skips \r and \n, which Kombu's pattern rejects: then fewer bytes come out.
 	if err != nil || n != len(out)-pad || !utf8.Valid(out[:n]) {
-		return []byte(body)
+		return []byte(body), false
 	}
-	return out[:n]
+	return out[:n], true
 }
 
 func isPySpace(c byte) bool {
