@@ -100,6 +100,22 @@ func (s *Scanner) str() (raw []byte, escaped bool, err error) {
 		// lowest flag is exact, so i is then at that byte.
 		i := s.i
 		for {
+			// Sixteen bytes a round while they last: most of a message's text is long strings
+			// (base64 bodies, UUIDs).
+			if i+16 <= len(s.b) {
+				lo := stringSpecials(binary.LittleEndian.Uint64(s.b[i:]))
+				hi := stringSpecials(binary.LittleEndian.Uint64(s.b[i+8:]))
+				if lo|hi == 0 {
+					i += 16
+					continue
+				}
+				if lo != 0 {
+					i += bits.TrailingZeros64(lo) >> 3
+				} else {
+					i += 8 + bits.TrailingZeros64(hi)>>3
+				}
+				break
+			}
 			if i+8 > len(s.b) {
 				for i < len(s.b) && !isStringSpecial(s.b[i]) {
 					i++

@@ -14,6 +14,7 @@ func TestValidMatchesEncodingJSON(t *testing.T) {
 		`[[2, 3], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]`,
 		`{"a": "\u00e9\ud800", "b": [1.5e-3, -0, 0.0, true, false, null], "c": "\/\b\f\n\r\t"}`,
 		`"x"`, `01`, `-`, `1.`, `1e`, `.5`, `[1,]`, `{"a" 1}`, `{"a":1,}`, "\"\x01\"", "\"\xff\xfe\"",
+		`{"body": "W1syLCAzXSwge30sIHsiY2FsbGJhY2tzIjogbnVsbCwgImVycmJhY2tzIjogbnVsbH1d", "id": "3b0c5a8e-2f6b-4f5e\n-9d59-1c7e4e2b8c11"}`,
 		` 7 `, "", " ", `nul`, `truex`, `[`, `"\u12g4"`, `"\x"`, `{"a":{"b":[{}]}}`,
 	}
 	check := func(s string) {
