@@ -84,9 +84,9 @@ func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bo
 	return a
 }
 
-// hold starts tracking a received message for the heartbeat.
-func (a *acker) hold(q *queue, handle, messageID string, visibility time.Duration, onSettled func()) *held {
-	h := &held{q: q, handle: handle, messageID: messageID, visibility: visibility, extendAt: time.Now().Add(visibility * 2 / 3), onSettled: onSettled}
+// hold starts tracking a message received at now for the heartbeat.
+func (a *acker) hold(q *queue, handle, messageID string, visibility time.Duration, onSettled func(), now time.Time) *held {
+	h := &held{q: q, handle: handle, messageID: messageID, visibility: visibility, extendAt: now.Add(visibility * 2 / 3), onSettled: onSettled}
 	if a.heartbeat {
 		a.mu.Lock()
 		a.held[h] = struct{}{}

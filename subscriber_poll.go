@@ -166,9 +166,10 @@ func (sub *subscription) receive(q *queue, n int) (int, error) {
 	if sub.gate != nil && len(out.Messages) > 0 {
 		rx = &receiveBatch{}
 	}
+	now := time.Now()
 	for _, m := range out.Messages {
 		count, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-		h := sub.s.acks.hold(q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled)
+		h := sub.s.acks.hold(q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled, now)
 		in := &inbound{raw: m, h: h, q: q, receiveCount: count, rx: rx}
 		if rx != nil {
 			in.group = m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
