@@ -19,20 +19,26 @@ type handlerRun struct {
 	client, label string
 	args          []string
 	n, nQuick     int
+	reps          int // runs in a full benchmark (one in a quick one); 0 means 1
 }
 
+// pairedReps is how many runs the configurations compared by a ratio get in a full benchmark:
+// a run lasts about a second, and the machine's speed changes from one second to the next.
+// Their runs alternate, and each figure is the median of its runs.
+const pairedReps = 3
+
 var handlerRuns = []handlerRun{
-	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 1 goroutine, no handler", []string{"-goroutines", "1"}, 5000, 1000},
-	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 2 goroutines, no handler", []string{"-goroutines", "2"}, 5000, 1000},
-	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 4 goroutines, no handler", []string{"-goroutines", "4"}, 5000, 1000},
-	{"router", "Router, no-op handler, default config", nil, 5000, 1000},
-	{"router", "Router, 50 ms handler, Concurrency 1", []string{"-handler", handlerDelay, "-concurrency", "1"}, 100, 40},
-	{"router", "Router, 50 ms handler, Concurrency 4", []string{"-handler", handlerDelay, "-concurrency", "4"}, 400, 160},
-	{"router", "Router, 50 ms handler, default config (Concurrency 16)", []string{"-handler", handlerDelay}, 2000, 500},
-	{"router", "Router, 50 ms handler, Concurrency 64", []string{"-handler", handlerDelay, "-concurrency", "64"}, 5000, 1500},
+	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 1 goroutine, no handler", []string{"-goroutines", "1"}, 5000, 1000, pairedReps},
+	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 2 goroutines, no handler", []string{"-goroutines", "2"}, 5000, 1000, pairedReps},
+	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 4 goroutines, no handler", []string{"-goroutines", "4"}, 5000, 1000, pairedReps},
+	{"router", "Router, no-op handler, default config", nil, 5000, 1000, pairedReps},
+	{"router", "Router, 50 ms handler, Concurrency 1", []string{"-handler", handlerDelay, "-concurrency", "1"}, 100, 40, 1},
+	{"router", "Router, 50 ms handler, Concurrency 4", []string{"-handler", handlerDelay, "-concurrency", "4"}, 400, 160, 1},
+	{"router", "Router, 50 ms handler, default config (Concurrency 16)", []string{"-handler", handlerDelay}, 2000, 500, 1},
+	{"router", "Router, 50 ms handler, Concurrency 64", []string{"-handler", handlerDelay, "-concurrency", "64"}, 5000, 1500, 1},
 	// The raw ceiling for that handler: SDK loops whose received messages are handled at once,
 	// 64 at most (7 loops keep 64 handlers busy), each batch deleted once handled.
-	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 7 goroutines, 50 ms handler, 64 at once", []string{"-goroutines", "7", "-handler", handlerDelay, "-concurrency", "64"}, 5000, 1500},
+	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 7 goroutines, 50 ms handler, 64 at once", []string{"-goroutines", "7", "-handler", handlerDelay, "-concurrency", "64"}, 5000, 1500, 1},
 }
 
 // singleRun is one publish configuration of the single-message scenario.
@@ -40,56 +46,85 @@ type singleRun struct {
 	client, label string
 	conc          int
 	n, nQuick     int
+	reps          int
 }
 
 var singleRuns = []singleRun{
-	{"pub-single", "Publisher, 1 per Publish, 16 goroutines", 16, 5000, 1000},
-	{"sdk-send-batch", "SDK SendMessageBatch, 1 goroutine", 1, 5000, 1000},
-	{"pub-single", "Publisher, 1 per Publish, alone", 1, 1000, 300},
-	{"sdk-send", "SDK SendMessage, alone", 1, 1000, 300},
+	{"pub-single", "Publisher, 1 per Publish, 16 goroutines", 16, 5000, 1000, pairedReps},
+	{"sdk-send-batch", "SDK SendMessageBatch, 1 goroutine", 1, 5000, 1000, pairedReps},
+	{"pub-single", "Publisher, 1 per Publish, alone", 1, 1000, 300, 1},
+	{"sdk-send", "SDK SendMessage, alone", 1, 1000, 300, 1},
 }
 
 // oneQueueRows runs the handler and single-publish scenarios at the smaller size.
 func (b *bench) oneQueueRows(ctx context.Context, rep *report) error {
 	size := b.s.sizes[0]
-	for _, hr := range handlerRuns {
-		n := hr.n
-		if b.s.quick {
-			n = hr.nQuick
+	reps := func(r int) int {
+		if b.s.quick || r < 1 {
+			return 1
 		}
-		qs, err := b.queueSet(ctx, 1)
-		if err != nil {
-			return err
-		}
-		if err := b.broker.send(ctx, qs, n, size, 0); err != nil {
-			return err
-		}
-		args := append([]string{"-client", hr.client, "-endpoint", b.backend, "-queues", qs[0], "-n", strconv.Itoa(n)}, hr.args...)
-		res, err := b.runGo(ctx, nil, args...)
-		b.broker.remove(ctx, qs)
-		if err != nil {
-			return fmt.Errorf("%s: %w", hr.label, err)
-		}
-		b.logf("handler %-60s %s", hr.label, res.summary(true))
-		rep.Rows = append(rep.Rows, &row{Scenario: "handler", Client: hr.client, Label: hr.label, Size: size, Runs: []childResult{res}})
+		return r
 	}
-	for _, sr := range singleRuns {
-		n := sr.n
-		if b.s.quick {
-			n = sr.nQuick
+	// Each configuration's row, in the order of the list; repeated runs alternate with those
+	// of the other repeated configurations.
+	handlerRows := make([]*row, len(handlerRuns))
+	for i, hr := range handlerRuns {
+		handlerRows[i] = &row{Scenario: "handler", Client: hr.client, Label: hr.label, Size: size}
+		rep.Rows = append(rep.Rows, handlerRows[i])
+	}
+	for pass := 0; pass < pairedReps; pass++ {
+		for i, hr := range handlerRuns {
+			if pass >= reps(hr.reps) {
+				continue
+			}
+			n := hr.n
+			if b.s.quick {
+				n = hr.nQuick
+			}
+			qs, err := b.queueSet(ctx, 1)
+			if err != nil {
+				return err
+			}
+			if err := b.broker.send(ctx, qs, n, size, 0); err != nil {
+				return err
+			}
+			args := append([]string{"-client", hr.client, "-endpoint", b.backend, "-queues", qs[0], "-n", strconv.Itoa(n)}, hr.args...)
+			res, err := b.runGo(ctx, nil, args...)
+			b.broker.remove(ctx, qs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", hr.label, err)
+			}
+			b.logf("handler %-60s %s", hr.label, res.summary(true))
+			handlerRows[i].Runs = append(handlerRows[i].Runs, res)
 		}
-		qs, err := b.queueSet(ctx, 1)
-		if err != nil {
-			return err
+	}
+	singleRows := make([]*row, len(singleRuns))
+	for i, sr := range singleRuns {
+		singleRows[i] = &row{Scenario: "single", Client: sr.client, Label: sr.label, Size: size}
+		rep.Rows = append(rep.Rows, singleRows[i])
+	}
+	for pass := 0; pass < pairedReps; pass++ {
+		for i, sr := range singleRuns {
+			if pass >= reps(sr.reps) {
+				continue
+			}
+			n := sr.n
+			if b.s.quick {
+				n = sr.nQuick
+			}
+			qs, err := b.queueSet(ctx, 1)
+			if err != nil {
+				return err
+			}
+			res, err := b.runGo(ctx, nil, "-client", sr.client, "-endpoint", b.backend, "-queues", qs[0],
+				"-n", strconv.Itoa(n), "-size", strconv.Itoa(size), "-conc", strconv.Itoa(sr.conc))
+			b.broker.remove(ctx, qs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sr.label, err)
+			}
+			b.logf("single  %-60s %s", sr.label, res.summary(false))
+			singleRows[i].Runs = append(singleRows[i].Runs, res)
 		}
-		res, err := b.runGo(ctx, nil, "-client", sr.client, "-endpoint", b.backend, "-queues", qs[0],
-			"-n", strconv.Itoa(n), "-size", strconv.Itoa(size), "-conc", strconv.Itoa(sr.conc))
-		b.broker.remove(ctx, qs)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sr.label, err)
-		}
-		b.logf("single  %-60s %s", sr.label, res.summary(false))
-		rep.Rows = append(rep.Rows, &row{Scenario: "single", Client: sr.client, Label: sr.label, Size: size, Runs: []childResult{res}})
 	}
 	return nil
 }
@@ -126,7 +161,7 @@ func (rep *report) oneQueueTable(sb *strings.Builder, scenario string) {
 		refHead = "× SDK SendMessageBatch"
 		latHead = "call latency p50 / p99 (ms)"
 	}
-	fmt.Fprintf(sb, "| client | msg/s | CPU µs/msg | %s | requests/msg | %s | messages |\n|---|--:|--:|--:|--:|--:|--:|\n", refHead, latHead)
+	fmt.Fprintf(sb, "| client | msg/s | CPU µs/msg | %s | requests/msg | %s | runs × msgs |\n|---|--:|--:|--:|--:|--:|--:|\n", refHead, latHead)
 	for _, r := range rep.Rows {
 		if r.Scenario != scenario {
 			continue
@@ -139,8 +174,8 @@ func (rep *report) oneQueueTable(sb *strings.Builder, scenario string) {
 		if p50, p99 := r.median(func(c childResult) float64 { return c.P50 / 1000 }), r.median(func(c childResult) float64 { return c.P99 / 1000 }); p99 > 0 {
 			lat = fmt.Sprintf("%.1f / %.1f", p50, p99)
 		}
-		fmt.Fprintf(sb, "| %s | %.0f | %.1f | %s | %.3f | %s | %d |\n", r.name(), r.rate(),
-			r.median(childResult.cpuPerMsg), ratio, r.median(childResult.reqPerMsg), lat, r.Runs[0].N)
+		fmt.Fprintf(sb, "| %s | %.0f | %.1f | %s | %.3f | %s | %d × %d |\n", r.name(), r.rate(),
+			r.median(childResult.cpuPerMsg), ratio, r.median(childResult.reqPerMsg), lat, len(r.Runs), r.Runs[0].N)
 	}
 }
 

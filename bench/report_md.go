@@ -59,15 +59,19 @@ func (rep *report) markdown(svg string) string {
 	sb.WriteString("\n## One subscription with a 50 ms handler\n\n")
 	sb.WriteString("One queue filled first; one Subscribe through a message.Router whose handler sleeps 50 ms (an I/O-bound task), " +
 		"at several SubscriberConfig.Concurrency settings, against raw SDK loops (Receive(10) + DeleteMessageBatch, no handler) " +
-		"with 1, 2 and 4 goroutines on a queue filled the same way: the best of them is the queue's consume ceiling in this run.\n\n")
+		"with 1, 2 and 4 goroutines on a queue filled the same way: the best of them is the queue's consume ceiling in this run. " +
+		"The raw loops and the no-op Router run three times each, taking turns, and their figures are medians: a run lasts about a second, " +
+		"and this machine's speed changes from one second to the next.\n\n")
 	rep.oneQueueTable(&sb, "handler")
 	sb.WriteString("\n## Single-message publishing\n\n")
 	sb.WriteString("One queue; every Publish call carries one message. Calls running at the same time are sent together " +
-		"in SendMessageBatch calls; a lone call is sent at once.\n\n")
+		"in SendMessageBatch calls; a lone call is sent at once. The 16-goroutine Publisher and the SendMessageBatch loop run three times each, " +
+		"taking turns (medians).\n\n")
 	rep.oneQueueTable(&sb, "single")
 
 	sb.WriteString("\n## Envelope encode and decode\n\n")
-	sb.WriteString("A Celery protocol 2 task `proj.tasks.add(2, 3)` built by `NewTask`. Go: `testing.Benchmark` with allocation counts. " +
+	sb.WriteString("A Celery protocol 2 task `proj.tasks.add(2, 3)` built by `NewTask`. Go: `testing.Benchmark` with allocation counts, " +
+		"the best of three rounds (the first round also pays for the process's heap growing). " +
 		"Kombu: `timeit` (best of 5) of the same steps on the same SQS body: serialise the body, build the message, " +
 		"base64 the body, JSON-encode and base64 the envelope; and the reverse.\n\n")
 	sb.WriteString("| operation | language | µs/op | allocs/op | bytes/op |\n|---|---|--:|--:|--:|\n")
