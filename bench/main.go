@@ -196,35 +196,43 @@ var goConsumers = []string{"sub", "router", "sdk-batch", "sdk-single"}
 var pyConsumers = []string{"kombu", "celery"}
 
 // consumeRows measures every consumer at one size: saturation (prefilled queues) and latency
-// (paced publishing while the consumer runs).
+// (paced publishing while the consumer runs). The clients' runs take turns, so that a
+// change in the machine's speed touches them all alike.
 func (b *bench) consumeRows(ctx context.Context, rep *report, size int) error {
-	for _, c := range append(append([]string{}, goConsumers...), pyConsumers...) {
-		r := &row{Scenario: "consume", Client: c, Size: size}
-		n, reps := b.runsOf(c, size)
-		for i := 0; i < reps; i++ {
-			res, err := b.consume(ctx, c, n, size, nil)
-			if err != nil {
-				b.logf("consume %s %d B failed (%v); running it again", c, size, err)
-				res, err = b.consume(ctx, c, n, size, nil)
-			}
-			if err != nil {
-				return fmt.Errorf("consume %s %d B: %w", c, size, err)
-			}
-			r.Runs = append(r.Runs, res)
-			b.logf("consume %-10s %6d B run %d: %s", c, size, i+1, res.summary(true))
+	clients := append(append([]string{}, goConsumers...), pyConsumers...)
+	rows := make([]*row, len(clients))
+	for i, c := range clients {
+		rows[i] = &row{Scenario: "consume", Client: c, Size: size}
+	}
+	err := b.inTurns(clients, size, func(i, run int) error {
+		c := clients[i]
+		res, err := b.consume(ctx, c, b.nOf(c), size, nil)
+		if err != nil {
+			b.logf("consume %s %d B failed (%v); running it again", c, size, err)
+			res, err = b.consume(ctx, c, b.nOf(c), size, nil)
 		}
+		if err != nil {
+			return fmt.Errorf("consume %s %d B: %w", c, size, err)
+		}
+		rows[i].Runs = append(rows[i].Runs, res)
+		b.logf("consume %-10s %6d B run %d: %s", c, size, run+1, res.summary(true))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, c := range clients {
+		rep.Rows = append(rep.Rows, rows[i])
 		if b.s.quick && size != b.s.sizes[0] {
 			// The smoke run measures latency at the smaller size only.
-			rep.Rows = append(rep.Rows, r)
 			continue
 		}
 		lat, err := b.consume(ctx, c, b.s.paced, size, &b.s.pacedRate)
 		if err != nil {
 			return fmt.Errorf("latency %s %d B: %w", c, size, err)
 		}
-		r.Paced = &lat
+		rows[i].Paced = &lat
 		b.logf("latency %-10s %6d B: p50 %.1f ms p99 %.1f ms", c, size, lat.P50/1000, lat.P99/1000)
-		rep.Rows = append(rep.Rows, r)
 	}
 	return nil
 }
@@ -232,29 +240,49 @@ func (b *bench) consumeRows(ctx context.Context, rep *report, size int) error {
 var publishers = []string{"pub-batch", "pub-single", "sdk-send-batch", "sdk-send", "kombu-publish", "celery-publish"}
 
 func (b *bench) publishRows(ctx context.Context, rep *report, size int) error {
-	for _, c := range publishers {
-		r := &row{Scenario: "publish", Client: c, Size: size}
-		n, reps := b.runsOf(c, size)
-		for i := 0; i < reps; i++ {
-			qs, err := b.queueSet(ctx, b.s.queues)
-			if err != nil {
-				return err
-			}
-			var res childResult
-			if isPy(c) {
-				res, err = b.runPy(ctx, nil, c, b.proxy.URL, strings.Join(qs, ","), strconv.Itoa(n), strconv.Itoa(size))
-			} else {
-				res, err = b.runGo(ctx, nil, "-client", c, "-endpoint", b.backend, "-queues", strings.Join(qs, ","),
-					"-n", strconv.Itoa(n), "-size", strconv.Itoa(size))
-			}
-			b.broker.remove(ctx, qs)
-			if err != nil {
-				return fmt.Errorf("publish %s %d B: %w", c, size, err)
-			}
-			r.Runs = append(r.Runs, res)
-			b.logf("publish %-14s %6d B run %d: %s", c, size, i+1, res.summary(false))
+	rows := make([]*row, len(publishers))
+	for i, c := range publishers {
+		rows[i] = &row{Scenario: "publish", Client: c, Size: size}
+		rep.Rows = append(rep.Rows, rows[i])
+	}
+	return b.inTurns(publishers, size, func(i, run int) error {
+		c := publishers[i]
+		n := b.nOf(c)
+		qs, err := b.queueSet(ctx, b.s.queues)
+		if err != nil {
+			return err
 		}
-		rep.Rows = append(rep.Rows, r)
+		var res childResult
+		if isPy(c) {
+			res, err = b.runPy(ctx, nil, c, b.proxy.URL, strings.Join(qs, ","), strconv.Itoa(n), strconv.Itoa(size))
+		} else {
+			res, err = b.runGo(ctx, nil, "-client", c, "-endpoint", b.backend, "-queues", strings.Join(qs, ","),
+				"-n", strconv.Itoa(n), "-size", strconv.Itoa(size))
+		}
+		b.broker.remove(ctx, qs)
+		if err != nil {
+			return fmt.Errorf("publish %s %d B: %w", c, size, err)
+		}
+		rows[i].Runs = append(rows[i].Runs, res)
+		b.logf("publish %-14s %6d B run %d: %s", c, size, run+1, res.summary(false))
+		return nil
+	})
+}
+
+// inTurns calls run for each client's repetitions at a size, one of each client per round.
+func (b *bench) inTurns(clients []string, size int, run func(i, rep int) error) error {
+	rounds := 0
+	for _, c := range clients {
+		rounds = max(rounds, b.repsOf(c, size))
+	}
+	for r := 0; r < rounds; r++ {
+		for i, c := range clients {
+			if r < b.repsOf(c, size) {
+				if err := run(i, r); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -282,15 +310,23 @@ func (b *bench) memoryRows(ctx context.Context, rep *report) error {
 	return nil
 }
 
-// runsOf is the message count and repetitions of a client at a size.
-func (b *bench) runsOf(client string, size int) (n, reps int) {
+// nOf is the message count of a client's run.
+func (b *bench) nOf(client string) int {
+	if isPy(client) {
+		return b.s.nPy
+	}
+	return b.s.n
+}
+
+// repsOf is how many runs a client gets at a size.
+func (b *bench) repsOf(client string, size int) int {
 	switch {
 	case isPy(client):
-		return b.s.nPy, b.s.repsPy
+		return b.s.repsPy
 	case size > b.s.sizes[0]:
-		return b.s.n, b.s.repsLarge
+		return b.s.repsLarge
 	default:
-		return b.s.n, b.s.reps
+		return b.s.reps
 	}
 }
 

@@ -23,7 +23,7 @@ func (rep *report) markdown(svg string) string {
 	}
 	fmt.Fprintf(&sb, "- Mode: %s. Go clients: %d messages per run, %d run(s) at %s and %d at %s; Kombu and Celery: %d messages, %d run(s). "+
 		"Fewer runs at the larger size and for Python keep the whole run near ten minutes (Kombu and Celery are one to two orders of "+
-		"magnitude slower). %d queues per run; figures are medians with the range over the runs.\n\n",
+		"magnitude slower). %d queues per run; figures are medians with the range over the runs, and the clients take turns (one run of each, then the next round) so that the machine's changing speed touches them alike.\n\n",
 		mode, s.n, s.reps, sizeLabel(s.sizes[0]), s.repsLarge, sizeLabel(s.sizes[len(s.sizes)-1]), s.nPy, s.repsPy, s.queues)
 	fmt.Fprintf(&sb, "![Throughput by client and message size](%s)\n\n", svg)
 
