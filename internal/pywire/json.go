@@ -96,12 +96,11 @@ func (s *Scanner) str() (raw []byte, escaped bool, err error) {
 	s.i++
 	start := s.i
 	for {
-		// Jump eight bytes at a time to the next quote, backslash or control character: the
-		// lowest flag is exact, so i is then at that byte.
+		// Jump to the next quote, backslash or control character: sixteen bytes a round while
+		// they last (most of a message's text is long strings: base64 bodies, UUIDs), then
+		// eight, then one. The lowest flag is exact, so i is then at that byte.
 		i := s.i
 		for {
-			// Sixteen bytes a round while they last: most of a message's text is long strings
-			// (base64 bodies, UUIDs).
 			if i+16 <= len(s.b) {
 				lo := stringSpecials(binary.LittleEndian.Uint64(s.b[i:]))
 				hi := stringSpecials(binary.LittleEndian.Uint64(s.b[i+8:]))
