@@ -54,7 +54,7 @@ func NewPublisher(config PublisherConfig, logger watermill.LoggerAdapter) (*Publ
 	if err != nil {
 		return nil, err
 	}
-	p := &Publisher{sqsConn: conn, config: config, logger: componentLogger(logger, "kombu.Publisher"), workers: gopool.New()}
+	p := &Publisher{sqsConn: conn, config: config, logger: componentLogger(logger, "kombu.Publisher"), workers: gopool.NewDeep()}
 	p.fanout = newSNSFanout(config.Config, conn, p.logger)
 	p.calls, p.cancelCalls = context.WithCancel(context.Background())
 	return p, nil

@@ -40,8 +40,9 @@ type Subscriber struct {
 	failed  atomic.Int64
 	acks    *acker
 	backoff nackBackoff
-	// workers run the SQS calls and the per-message waits, keeping their goroutines.
-	workers *gopool.Pool
+	// sqsCalls run the SQS calls, workers the per-message waits, keeping their goroutines.
+	sqsCalls *gopool.Pool
+	workers  *gopool.Pool
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -62,11 +63,12 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 		return nil, err
 	}
 	logger = componentLogger(logger, "kombu.Subscriber")
-	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{}), workers: gopool.New()}
+	s := &Subscriber{sqsConn: conn, config: config, logger: logger, closing: make(chan struct{}),
+		sqsCalls: gopool.NewDeep(), workers: gopool.New()}
 	s.fanout = newSNSFanout(config.Config, conn, logger)
 	s.backoff = nackBackoff{disabled: config.DisableNackBackoff, immediate: config.NackBackoffImmediate,
 		initial: config.NackBackoffInitial, max: config.NackBackoffMax}
-	s.acks = newAcker(logger, config.AckBatchWindow, !config.DisableHeartbeat, &s.failed, s.workers)
+	s.acks = newAcker(logger, config.AckBatchWindow, !config.DisableHeartbeat, &s.failed, s.sqsCalls)
 	return s, nil
 }
 
@@ -165,6 +167,7 @@ func (s *Subscriber) Close() error {
 		ctx, cancel := context.WithDeadline(context.Background(), hard)
 		defer cancel()
 		s.acks.close(ctx)
+		s.sqsCalls.Close()
 		s.workers.Close()
 		s.logger.Debug("Subscriber closed", watermill.LogFields{"failed_acks": s.failed.Load()})
 	})

@@ -64,7 +64,7 @@ func (sub *subscription) poll() {
 			q := sub.q.Load()
 			reserved += n
 			inflight++
-			sub.s.workers.Go(func() {
+			sub.s.sqsCalls.Go(func() {
 				got, err := sub.receive(q, n)
 				results <- receiveResult{q: q, asked: n, got: got, err: err}
 			})

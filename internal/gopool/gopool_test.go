@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestPoolReusesWorkers(t *testing.T) {
@@ -71,4 +72,49 @@ func TestPoolCloseStopsWorkers(t *testing.T) {
 	ran := make(chan struct{})
 	p.Go(func() { close(ran) })
 	<-ran
+}
+
+// deepCall uses some 40 KiB of stack, as an SDK call does.
+//
+//go:noinline
+func deepCall(n int) byte {
+	var frame [256]byte
+	frame[n%256] = byte(n)
+	if n == 0 {
+		return frame[0]
+	}
+	return deepCall(n-1) + frame[n%256]
+}
+
+// A waiting worker of NewDeep keeps the stack its deep call grew through garbage collections,
+// where one of New loses it: the collector shrinks the stack, moving it.
+func TestDeepPoolKeepsStack(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    *Pool
+		kept bool
+	}{{"NewDeep", NewDeep(), true}, {"New", New(), false}} {
+		// The first call grows the stack, then notes where its frame is; the second notes it
+		// first: a stack shrunk meanwhile was copied elsewhere.
+		var addrs []uintptr
+		call := func(grow bool) {
+			var local byte
+			if grow {
+				deepCall(40 << 10 / 300)
+			}
+			addrs = append(addrs, uintptr(unsafe.Pointer(&local)))
+		}
+		for _, grow := range []bool{true, false} {
+			done := make(chan struct{})
+			c.p.Go(func() { call(grow); close(done) })
+			<-done
+			time.Sleep(100 * time.Millisecond) // the worker is back waiting
+			runtime.GC()
+			runtime.GC()
+		}
+		if kept := addrs[0] == addrs[1]; kept != c.kept {
+			t.Errorf("%s: stack kept between calls = %v, want %v", c.name, kept, c.kept)
+		}
+		c.p.Close()
+	}
 }
