@@ -207,6 +207,10 @@ type subscription struct {
 	// slots holds one token per message handed out and not settled yet: Concurrency of them.
 	slots    chan struct{}
 	handlers sync.WaitGroup
+	// deliverers are the goroutines of deliver; takeMu makes taking a message from the buffer
+	// and admitting it to its FIFO group one step.
+	deliverers sync.WaitGroup
+	takeMu     sync.Mutex
 	// gate keeps each FIFO message group in order when Concurrency is above 1; nil otherwise.
 	gate *groupGate
 
@@ -300,6 +304,9 @@ func (sub *subscription) run() {
 	late := sub.drainBuffer()
 	lateReturned := sub.handOutLate(late)
 	<-returned
+	// Deliverers count their messages in handlers: once they are gone, nothing adds to it but
+	// the messages it counts.
+	sub.deliverers.Wait()
 	sub.handlers.Wait()
 	sub.flushETATimers()
 	close(sub.out)
@@ -381,53 +388,101 @@ func (sub *subscription) requeue(hs []*held) {
 	}
 }
 
-// deliver hands buffered messages to the output channel, as many at once as there are slots,
-// each slot freed when its message is acked or nacked. It returns when the subscription stops.
+// deliver runs Concurrency deliverers, which hand buffered messages to the output channel
+// and each wait for its message to be acked or nacked before taking the next: waiting in the
+// goroutine that handed the message out spares a hand-off per message. It returns when the
+// subscription stops; deliverers still waiting for their messages go on until those are
+// settled (run waits for them).
 func (sub *subscription) deliver() {
+	n := cap(sub.slots)
+	sub.deliverers.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			defer sub.deliverers.Done()
+			sub.deliverLoop()
+		}()
+	}
+	<-sub.stop
+}
+
+// deliverLoop takes a slot and a buffered message, hands it out and waits for it to be
+// settled, until the subscription stops.
+func (sub *subscription) deliverLoop() {
 	for {
 		select {
 		case sub.slots <- struct{}{}:
 		case <-sub.stop:
 			return
 		}
-		select {
-		case in := <-sub.buf:
-			sub.signalDrained()
-			if sub.gate != nil {
-				switch sub.gate.admit(in, true) {
-				case waitBehind:
-					<-sub.slots
-					continue
-				case giveBack:
-					<-sub.slots
-					sub.requeue([]*held{in.h})
-					continue
-				}
+		if in := sub.take(); in != nil {
+			if msg, cancel, _ := sub.handOut(in, sub.stop); msg != nil {
+				sub.serve(in, msg, cancel)
 			}
-			sub.handle(in, sub.stop)
-		case <-sub.stop:
-			<-sub.slots
+		}
+		if sub.stopped() {
 			return
 		}
 	}
 }
 
-// handle hands one message out, holding a slot taken by the caller, and has it settled when
-// the handler acks or nacks it; the slot is freed then (or passed on to the next message of
-// its FIFO group). When giveUp is closed before the consumer takes the message, it goes back
-// to the queue at once. It reports whether the message was handed out (or deferred to its eta).
+// take returns the next buffered message to hand out, holding the caller's slot; nil when
+// the subscription stopped, or the message waits behind its FIFO group or went back (the slot
+// is then freed). Taking and admitting a message is one step, so that the messages of a
+// group are admitted in the order of the buffer.
+func (sub *subscription) take() *inbound {
+	sub.takeMu.Lock()
+	defer sub.takeMu.Unlock()
+	select {
+	case in := <-sub.buf:
+		sub.signalDrained()
+		if sub.gate != nil {
+			switch sub.gate.admit(in, true) {
+			case waitBehind:
+				<-sub.slots
+				return nil
+			case giveBack:
+				<-sub.slots
+				sub.requeue([]*held{in.h})
+				return nil
+			}
+		}
+		return in
+	case <-sub.stop:
+		<-sub.slots
+		return nil
+	}
+}
+
+// handle hands one message out, holding a slot taken by the caller, and has it settled by a
+// worker when the handler acks or nacks it; the slot is freed then (or passed on to the next
+// message of its FIFO group). When giveUp is closed before the consumer takes the message, it
+// goes back to the queue at once. It reports whether the message was handed out (or deferred
+// to its eta).
 func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
+	msg, cancel, deferred := sub.handOut(in, giveUp)
+	if msg == nil {
+		return deferred
+	}
+	sub.s.workers.Go(func() { sub.serve(in, msg, cancel) })
+	return true
+}
+
+// handOut hands one message out, holding a slot taken by the caller, and returns it with the
+// cancel func of its context, counted in handlers; the caller must then serve it. msg is nil
+// when the message went back to the queue (giveUp was closed before the consumer took it) or
+// was deferred to its eta (deferred true); the slot is then freed.
+func (sub *subscription) handOut(in *inbound, giveUp <-chan struct{}) (msg *message.Message, cancel context.CancelFunc, deferred bool) {
 	select {
 	case <-giveUp:
 		sub.requeue([]*held{in.h})
 		sub.release(in, false)
-		return false
+		return nil, nil, false
 	default:
 	}
-	msg := sub.unmarshal(in)
+	msg = sub.unmarshal(in)
 	if !sub.s.config.DisableETADeferral && sub.deferUntilETA(in, msg) {
 		sub.release(in, false)
-		return true
+		return nil, nil, true
 	}
 	ctx, cancel := context.WithCancel(sub.ctx)
 	msg.SetContext(ctx)
@@ -438,29 +493,40 @@ func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
 		cancel()
 		sub.requeue([]*held{in.h})
 		sub.release(in, false)
-		return false
+		return nil, nil, false
 	}
 	sub.handlers.Add(1)
-	sub.s.workers.Go(func() {
-		defer sub.handlers.Done()
+	return msg, cancel, false
+}
+
+// serve waits until the handler acks or nacks a message handed out and settles it, freeing
+// its slot; on a FIFO queue the slot may pass on to the next message of the group, which it
+// then hands out and serves in turn.
+func (sub *subscription) serve(in *inbound, msg *message.Message, cancel context.CancelFunc) {
+	for msg != nil {
 		acked := sub.await(in, msg)
 		cancel() // the message's context ends with its Ack or Nack
-		sub.release(in, acked)
-	})
-	return true
+		next := sub.release(in, acked)
+		var nextMsg *message.Message
+		var nextCancel context.CancelFunc
+		if next != nil {
+			nextMsg, nextCancel, _ = sub.handOut(next, sub.stop)
+		}
+		sub.handlers.Done() // once the next message, if any, is counted
+		in, msg, cancel = next, nextMsg, nextCancel
+	}
 }
 
 // release frees the slot of a message that was acked, or went back to the queue (nacked,
 // deferred or returned). On a FIFO queue handled concurrently, an acked message passes its
-// slot on to the next message of its group, and one that went back takes the group's waiting
-// messages back with it, so none overtakes it.
-func (sub *subscription) release(in *inbound, acked bool) {
+// slot on to the next message of its group, which it returns for the caller to hand out, and
+// one that went back takes the group's waiting messages back with it, so none overtakes it.
+func (sub *subscription) release(in *inbound, acked bool) (next *inbound) {
 	if sub.gate != nil {
 		if acked {
 			if next := sub.gate.acked(in); next != nil {
 				sub.signalDrained() // room in the prefetch for the poller
-				sub.handle(next, sub.stop)
-				return
+				return next
 			}
 		} else if back := sub.gate.failed(in); len(back) > 0 {
 			sub.signalDrained()
@@ -468,6 +534,7 @@ func (sub *subscription) release(in *inbound, acked bool) {
 		}
 	}
 	<-sub.slots
+	return nil
 }
 
 // await settles a handed-out message when its handler acks or nacks it, and reports whether
