@@ -40,7 +40,8 @@ type Subscriber struct {
 	failed  atomic.Int64
 	acks    *acker
 	backoff nackBackoff
-	// sqsCalls run the SQS calls, workers the per-message waits, keeping their goroutines.
+	// sqsCalls run the SQS calls, workers the waits of messages handed out outside the
+	// deliverers (while stopping), keeping their goroutines.
 	sqsCalls *gopool.Pool
 	workers  *gopool.Pool
 
