@@ -196,15 +196,14 @@ var goConsumers = []string{"sub", "router", "sdk-batch", "sdk-single"}
 var pyConsumers = []string{"kombu", "celery"}
 
 // consumeRows measures every consumer at one size: saturation (prefilled queues) and latency
-// (paced publishing while the consumer runs). The clients' runs take turns, so that a
-// change in the machine's speed touches them all alike.
+// (paced publishing while the consumer runs). The clients' runs take turns.
 func (b *bench) consumeRows(ctx context.Context, rep *report, size int) error {
 	clients := append(append([]string{}, goConsumers...), pyConsumers...)
 	rows := make([]*row, len(clients))
 	for i, c := range clients {
 		rows[i] = &row{Scenario: "consume", Client: c, Size: size}
 	}
-	err := b.inTurns(clients, size, func(i, run int) error {
+	err := takeTurns(len(clients), func(i int) int { return b.repsOf(clients[i], size) }, func(i, run int) error {
 		c := clients[i]
 		res, err := b.consume(ctx, c, b.nOf(c), size, nil)
 		if err != nil {
@@ -245,7 +244,7 @@ func (b *bench) publishRows(ctx context.Context, rep *report, size int) error {
 		rows[i] = &row{Scenario: "publish", Client: c, Size: size}
 		rep.Rows = append(rep.Rows, rows[i])
 	}
-	return b.inTurns(publishers, size, func(i, run int) error {
+	return takeTurns(len(publishers), func(i int) int { return b.repsOf(publishers[i], size) }, func(i, run int) error {
 		c := publishers[i]
 		n := b.nOf(c)
 		qs, err := b.queueSet(ctx, b.s.queues)
@@ -269,15 +268,16 @@ func (b *bench) publishRows(ctx context.Context, rep *report, size int) error {
 	})
 }
 
-// inTurns calls run for each client's repetitions at a size, one of each client per round.
-func (b *bench) inTurns(clients []string, size int, run func(i, rep int) error) error {
+// takeTurns calls run for each repetition of n configurations, one of each per round, so
+// that a change in the machine's speed touches them all alike.
+func takeTurns(n int, reps func(i int) int, run func(i, rep int) error) error {
 	rounds := 0
-	for _, c := range clients {
-		rounds = max(rounds, b.repsOf(c, size))
+	for i := 0; i < n; i++ {
+		rounds = max(rounds, reps(i))
 	}
 	for r := 0; r < rounds; r++ {
-		for i, c := range clients {
-			if r < b.repsOf(c, size) {
+		for i := 0; i < n; i++ {
+			if r < reps(i) {
 				if err := run(i, r); err != nil {
 					return err
 				}

@@ -56,7 +56,8 @@ var singleRuns = []singleRun{
 	{"sdk-send", "SDK SendMessage, alone", 1, 1000, 300, 1},
 }
 
-// oneQueueRows runs the handler and single-publish scenarios at the smaller size.
+// oneQueueRows runs the handler and single-publish scenarios at the smaller size; the runs
+// of the repeated configurations take turns.
 func (b *bench) oneQueueRows(ctx context.Context, rep *report) error {
 	size := b.s.sizes[0]
 	reps := func(r int) int {
@@ -65,68 +66,61 @@ func (b *bench) oneQueueRows(ctx context.Context, rep *report) error {
 		}
 		return r
 	}
-	// Each configuration's row, in the order of the list; repeated runs alternate with those
-	// of the other repeated configurations.
+	count := func(n, nQuick int) int {
+		if b.s.quick {
+			return nQuick
+		}
+		return n
+	}
 	handlerRows := make([]*row, len(handlerRuns))
 	for i, hr := range handlerRuns {
 		handlerRows[i] = &row{Scenario: "handler", Client: hr.client, Label: hr.label, Size: size}
 		rep.Rows = append(rep.Rows, handlerRows[i])
 	}
-	for pass := 0; pass < pairedReps; pass++ {
-		for i, hr := range handlerRuns {
-			if pass >= reps(hr.reps) {
-				continue
-			}
-			n := hr.n
-			if b.s.quick {
-				n = hr.nQuick
-			}
-			qs, err := b.queueSet(ctx, 1)
-			if err != nil {
-				return err
-			}
-			if err := b.broker.send(ctx, qs, n, size, 0); err != nil {
-				return err
-			}
-			args := append([]string{"-client", hr.client, "-endpoint", b.backend, "-queues", qs[0], "-n", strconv.Itoa(n)}, hr.args...)
-			res, err := b.runGo(ctx, nil, args...)
-			b.broker.remove(ctx, qs)
-			if err != nil {
-				return fmt.Errorf("%s: %w", hr.label, err)
-			}
-			b.logf("handler %-60s %s", hr.label, res.summary(true))
-			handlerRows[i].Runs = append(handlerRows[i].Runs, res)
+	err := takeTurns(len(handlerRuns), func(i int) int { return reps(handlerRuns[i].reps) }, func(i, _ int) error {
+		hr := handlerRuns[i]
+		n := count(hr.n, hr.nQuick)
+		qs, err := b.queueSet(ctx, 1)
+		if err != nil {
+			return err
 		}
+		if err := b.broker.send(ctx, qs, n, size, 0); err != nil {
+			return err
+		}
+		args := append([]string{"-client", hr.client, "-endpoint", b.backend, "-queues", qs[0], "-n", strconv.Itoa(n)}, hr.args...)
+		res, err := b.runGo(ctx, nil, args...)
+		b.broker.remove(ctx, qs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", hr.label, err)
+		}
+		b.logf("handler %-60s %s", hr.label, res.summary(true))
+		handlerRows[i].Runs = append(handlerRows[i].Runs, res)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	singleRows := make([]*row, len(singleRuns))
 	for i, sr := range singleRuns {
 		singleRows[i] = &row{Scenario: "single", Client: sr.client, Label: sr.label, Size: size}
 		rep.Rows = append(rep.Rows, singleRows[i])
 	}
-	for pass := 0; pass < pairedReps; pass++ {
-		for i, sr := range singleRuns {
-			if pass >= reps(sr.reps) {
-				continue
-			}
-			n := sr.n
-			if b.s.quick {
-				n = sr.nQuick
-			}
-			qs, err := b.queueSet(ctx, 1)
-			if err != nil {
-				return err
-			}
-			res, err := b.runGo(ctx, nil, "-client", sr.client, "-endpoint", b.backend, "-queues", qs[0],
-				"-n", strconv.Itoa(n), "-size", strconv.Itoa(size), "-conc", strconv.Itoa(sr.conc))
-			b.broker.remove(ctx, qs)
-			if err != nil {
-				return fmt.Errorf("%s: %w", sr.label, err)
-			}
-			b.logf("single  %-60s %s", sr.label, res.summary(false))
-			singleRows[i].Runs = append(singleRows[i].Runs, res)
+	return takeTurns(len(singleRuns), func(i int) int { return reps(singleRuns[i].reps) }, func(i, _ int) error {
+		sr := singleRuns[i]
+		qs, err := b.queueSet(ctx, 1)
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		res, err := b.runGo(ctx, nil, "-client", sr.client, "-endpoint", b.backend, "-queues", qs[0],
+			"-n", strconv.Itoa(count(sr.n, sr.nQuick)), "-size", strconv.Itoa(size), "-conc", strconv.Itoa(sr.conc))
+		b.broker.remove(ctx, qs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sr.label, err)
+		}
+		b.logf("single  %-60s %s", sr.label, res.summary(false))
+		singleRows[i].Runs = append(singleRows[i].Runs, res)
+		return nil
+	})
 }
 
 // findLabel returns the row of a scenario with that label.
