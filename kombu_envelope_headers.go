@@ -169,6 +169,8 @@ func indexSorted(keys []string, k string) int {
 // errRewrite ends unchangedHeaders' pass over headers that need rewriting.
 var errRewrite = errors.New("headers need rewriting")
 
+// printableASCII reports whether a raw JSON key (which has no control characters) is ASCII
+// without DEL: Python writes such a key as it is.
 func printableASCII(b []byte) bool {
 	for _, c := range b {
 		if c >= 0x7f {
@@ -181,19 +183,10 @@ func printableASCII(b []byte) bool {
 // appendKey appends a header key as Python writes it: the raw key when it is printable ASCII
 // without escapes (the same bytes), else name encoded.
 func appendKey(dst, key []byte, escaped bool, name string) []byte {
-	if !escaped {
-		plain := true
-		for _, c := range key {
-			if c >= 0x7f {
-				plain = false
-				break
-			}
-		}
-		if plain {
-			dst = append(dst, '"')
-			dst = append(dst, key...)
-			return append(dst, '"')
-		}
+	if !escaped && printableASCII(key) {
+		dst = append(dst, '"')
+		dst = append(dst, key...)
+		return append(dst, '"')
 	}
 	return pywire.AppendString(dst, name)
 }

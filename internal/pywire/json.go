@@ -417,10 +417,7 @@ func (s *Scanner) Object(member func(key []byte, escaped bool) error) error {
 		return nil
 	}
 	for {
-		if s.Peek() != '"' {
-			return s.syntaxError("expected a string")
-		}
-		key, escaped, err := s.str()
+		key, escaped, err := s.RawString()
 		if err != nil {
 			return err
 		}
