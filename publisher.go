@@ -92,31 +92,49 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 			return fmt.Errorf("kombu: publishing to %q: message %d of %d is nil", topic, i+1, len(msgs))
 		}
 	}
-	ctx, cancel := context.WithCancel(msgs[0].Context())
-	defer cancel()
-	defer context.AfterFunc(p.calls, cancel)()
+	ctx := msgs[0].Context()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("kombu: publishing to %q: %w", topic, err)
 	}
 	if p.fanout != nil && p.config.snsExchange(topic) {
+		ctx, cancel := p.bound(ctx)
+		defer cancel()
 		return p.publishToTopic(ctx, topic, msgs)
 	}
 	if ex, ok := p.config.Exchanges[topic]; ok {
+		ctx, cancel := p.bound(ctx)
+		defer cancel()
 		return classify("publish", topic, "", p.publishToExchange(ctx, topic, ex, msgs))
 	}
 	return p.publishToQueue(ctx, topic, Destination{Queue: topic, RoutingKey: topic}, msgs)
+}
+
+// bound returns ctx, also cancelled when Close gives up waiting (p.calls), for the SQS and
+// SNS calls of a Publish. The common path, one message to a known queue, does without it:
+// deriving a context and registering it with p.calls costs every concurrent Publish a turn
+// at p.calls' lock.
+func (p *Publisher) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(p.calls, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // publishToQueue resolves a queue and sends to it; when SQS says the queue does not exist, it
 // resolves it again (creating it when allowed) and sends once more.
 func (p *Publisher) publishToQueue(ctx context.Context, name string, dest Destination, msgs []*message.Message) error {
 	for attempt := 0; ; attempt++ {
-		q, err := p.resolver.resolve(ctx, name)
-		if err != nil {
-			return classify("resolve queue", name, "", err)
+		q := p.resolver.known(name)
+		if q == nil {
+			var err error
+			bctx, cancel := p.bound(ctx)
+			q, err = p.resolver.resolve(bctx, name)
+			cancel()
+			if err != nil {
+				return classify("resolve queue", name, "", err)
+			}
 		}
 		dest.FIFO = q.fifo
-		err = p.publishTo(ctx, q, dest, msgs)
+		err := p.publishTo(ctx, q, dest, msgs)
 		if attempt == 0 && p.resolver.recoverable(q, err) {
 			p.forgetCoalescer(q)
 			p.logger.Info("Queue was gone; resolving it again and publishing once more", watermill.LogFields{"topic": name})
@@ -153,11 +171,13 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 		}
 	}
 
-	if len(entries) == 1 {
-		if p.config.DisableCoalescing {
-			return p.sendOne(ctx, q, msgs[0], &entries[0])
-		}
+	if len(entries) == 1 && !p.config.DisableCoalescing {
 		return p.coalescerFor(q).send(ctx, msgs[0].UUID, entries[0], sizes[0])
+	}
+	ctx, cancel := p.bound(ctx)
+	defer cancel()
+	if len(entries) == 1 {
+		return p.sendOne(ctx, q, msgs[0], &entries[0])
 	}
 
 	batches := splitBatches(sizes, p.config.MaxMessageSize)

@@ -3,6 +3,7 @@ package kombu
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -69,8 +70,9 @@ func (p *Publisher) forgetCoalescer(q *queue) {
 	p.coalMu.Unlock()
 }
 
-// send queues one message and waits for its outcome, or for ctx. A caller whose ctx ends
-// while its message is under way gets ctx's error; the message may have been sent.
+// send queues one message and waits for its outcome, or for ctx or the Publisher's calls to
+// end. A caller whose ctx ends while its message is under way gets ctx's error; the message
+// may have been sent.
 func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessageBatchRequestEntry, size int) error {
 	item := &coalesced{entry: entry, size: size, uuid: uuid, done: make(chan error, 1)}
 	c.mu.Lock()
@@ -88,20 +90,24 @@ func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessa
 		default:
 		}
 	}
+	var err error
 	select {
-	case err := <-item.done:
+	case err = <-item.done:
 		return err
 	case <-ctx.Done():
-		c.mu.Lock()
-		for i, it := range c.pending {
-			if it == item {
-				c.pending = append(c.pending[:i], c.pending[i+1:]...)
-				break
-			}
-		}
-		c.mu.Unlock()
-		return fmt.Errorf("kombu: publishing to queue %q: %w", c.q.name, ctx.Err())
+		err = ctx.Err()
+	case <-c.p.calls.Done():
+		err = c.p.calls.Err()
 	}
+	c.mu.Lock()
+	for i, it := range c.pending {
+		if it == item {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	return fmt.Errorf("kombu: publishing to queue %q: %w", c.q.name, err)
 }
 
 // run sends batches until nothing is pending.
@@ -121,6 +127,10 @@ func (c *coalescer) run() {
 		batch := c.take()
 		c.mu.Unlock()
 		c.sendBatch(batch)
+		// The callers just answered often publish again at once: giving them the processor
+		// before looking at pending lets their messages join the next batch instead of
+		// following in a batch of their own.
+		runtime.Gosched()
 	}
 }
 

@@ -150,6 +150,22 @@ func (r *queueResolver) resolve(ctx context.Context, name string) (*queue, error
 	}
 }
 
+// known returns the queue of a name when it has been resolved already, and nil otherwise.
+func (r *queueResolver) known(name string) *queue {
+	r.mu.Lock()
+	e := r.queues[name]
+	r.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	select {
+	case <-e.ready:
+		return e.q // nil when the lookup failed
+	default:
+		return nil
+	}
+}
+
 // forget drops the cached queue q of a name, after SQS said it does not exist (deleted, or
 // lost by a broker restart), so that the next resolve looks it up, and creates it when
 // allowed, again. A newer entry for the name is kept.
