@@ -19,6 +19,7 @@ type privateBroker struct {
 	cmd     *exec.Cmd
 	URL     string
 	Version string
+	stopped bool
 }
 
 // startElasticMQ runs the jars `make up` fetched into .cache/elasticmq/lib, with the repository's
@@ -70,10 +71,12 @@ func startElasticMQ(root string) (*privateBroker, error) {
 	return nil, fmt.Errorf("ElasticMQ did not start on port %d (log: %s)", port, logf.Name())
 }
 
+// stop ends the broker and waits for it; later calls do nothing.
 func (b *privateBroker) stop() {
-	if b == nil || b.cmd.Process == nil {
+	if b == nil || b.cmd.Process == nil || b.stopped {
 		return
 	}
+	b.stopped = true
 	_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = b.cmd.Wait(); close(done) }()

@@ -59,9 +59,14 @@ func envelopeOf(msg *message.Message) (*kombu.Envelope, string, error) {
 	return env, out.Body, err
 }
 
-// envelope measures Go's encode+decode (testing.Benchmark with allocation counts) and Kombu's
-// (timeit) on the same task.
-func (b *bench) envelope() ([]envelopeResult, error) {
+// codecCase is one Go codec benchmark of the envelope table.
+type codecCase struct {
+	name string
+	fn   func(*testing.B)
+}
+
+// codecCases are the Go rows of the envelope table, on the typical task.
+func codecCases() ([]codecCase, error) {
 	msg, err := typicalTask()
 	if err != nil {
 		return nil, err
@@ -70,66 +75,92 @@ func (b *bench) envelope() ([]envelopeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	var res []envelopeResult
-	add := func(name string, fn func(*testing.B)) {
-		// The best of three rounds: the first pays for the heap growing, and the machine's
-		// speed changes from second to second.
-		var best testing.BenchmarkResult
-		for round := 0; round < 3; round++ {
-			if r := testing.Benchmark(fn); round == 0 || r.NsPerOp() < best.NsPerOp() {
-				best = r
+	return []codecCase{
+		{"Envelope.Encode + DecodeEnvelope", func(tb *testing.B) {
+			tb.ReportAllocs()
+			var dec kombu.Envelope
+			for i := 0; i < tb.N; i++ {
+				s := env.Encode()
+				if err := dec.Decode(s); err != nil {
+					tb.Fatal(err)
+				}
 			}
+		}},
+		{"Envelope.Encode", func(tb *testing.B) {
+			tb.ReportAllocs()
+			for i := 0; i < tb.N; i++ {
+				_ = env.Encode()
+			}
+		}},
+		{"DecodeEnvelope", func(tb *testing.B) {
+			tb.ReportAllocs()
+			var dec kombu.Envelope
+			for i := 0; i < tb.N; i++ {
+				if err := dec.Decode(body); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}},
+		{"EnvelopeMarshaler Marshal + Unmarshal", func(tb *testing.B) {
+			tb.ReportAllocs()
+			for i := 0; i < tb.N; i++ {
+				if err := marshalRoundTrip(msg); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}},
+		{"NewTask + Marshal + Unmarshal", func(tb *testing.B) {
+			tb.ReportAllocs()
+			for i := 0; i < tb.N; i++ {
+				m, err := typicalTask()
+				if err != nil {
+					tb.Fatal(err)
+				}
+				if err := marshalRoundTrip(m); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}},
+	}, nil
+}
+
+// codecRounds is the number of testing.Benchmark rounds per codec row in each of the two
+// passes (see envelope and codecAgain).
+const codecRounds = 3
+
+// measureCodec is the fastest of codecRounds rounds of c: the first round also pays for the
+// heap growing, and the machine's speed changes from second to second.
+func measureCodec(c codecCase) envelopeResult {
+	var best testing.BenchmarkResult
+	for round := 0; round < codecRounds; round++ {
+		if r := testing.Benchmark(c.fn); round == 0 || r.NsPerOp() < best.NsPerOp() {
+			best = r
 		}
-		r := best
-		res = append(res, envelopeResult{Name: name, NsPerOp: float64(r.T.Nanoseconds()) / float64(r.N),
-			Allocs: r.AllocsPerOp(), BytesOp: r.AllocedBytesPerOp(), Language: "Go"})
-		b.logf("envelope %-40s %8.0f ns/op %3d allocs/op", name, res[len(res)-1].NsPerOp, r.AllocsPerOp())
 	}
-	add("Envelope.Encode + DecodeEnvelope", func(tb *testing.B) {
-		tb.ReportAllocs()
-		var dec kombu.Envelope
-		for i := 0; i < tb.N; i++ {
-			s := env.Encode()
-			if err := dec.Decode(s); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	})
-	add("Envelope.Encode", func(tb *testing.B) {
-		tb.ReportAllocs()
-		for i := 0; i < tb.N; i++ {
-			_ = env.Encode()
-		}
-	})
-	add("DecodeEnvelope", func(tb *testing.B) {
-		tb.ReportAllocs()
-		var dec kombu.Envelope
-		for i := 0; i < tb.N; i++ {
-			if err := dec.Decode(body); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	})
-	add("EnvelopeMarshaler Marshal + Unmarshal", func(tb *testing.B) {
-		tb.ReportAllocs()
-		for i := 0; i < tb.N; i++ {
-			if err := marshalRoundTrip(msg); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	})
-	add("NewTask + Marshal + Unmarshal", func(tb *testing.B) {
-		tb.ReportAllocs()
-		for i := 0; i < tb.N; i++ {
-			m, err := typicalTask()
-			if err != nil {
-				tb.Fatal(err)
-			}
-			if err := marshalRoundTrip(m); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	})
+	return envelopeResult{Name: c.name, NsPerOp: float64(best.T.Nanoseconds()) / float64(best.N),
+		Allocs: best.AllocsPerOp(), BytesOp: best.AllocedBytesPerOp(), Language: "Go"}
+}
+
+// envelope measures Go's encode+decode (testing.Benchmark with allocation counts) and Kombu's
+// (timeit) on the same task.
+func (b *bench) envelope() ([]envelopeResult, error) {
+	cases, err := codecCases()
+	if err != nil {
+		return nil, err
+	}
+	var res []envelopeResult
+	for _, c := range cases {
+		res = append(res, measureCodec(c))
+		b.logf("envelope %-40s %8.0f ns/op %3d allocs/op", c.name, res[len(res)-1].NsPerOp, res[len(res)-1].Allocs)
+	}
+	msg, err := typicalTask()
+	if err != nil {
+		return nil, err
+	}
+	_, body, err := envelopeOf(msg)
+	if err != nil {
+		return nil, err
+	}
 
 	number := 2000
 	if b.s.quick {
@@ -181,4 +212,27 @@ func machineInfo(python string) environment {
 		e.Python, e.Celery, e.Kombu = f[0], f[1], f[2]
 	}
 	return e
+}
+
+// codecAgain measures the Go rows a second time, minutes after the first, and keeps the
+// faster figure of each: the machine's speed changes over minutes too, and a slow spell only
+// ever adds time to a CPU-bound loop.
+func (b *bench) codecAgain(res []envelopeResult) error {
+	cases, err := codecCases()
+	if err != nil {
+		return err
+	}
+	for _, c := range cases {
+		for i := range res {
+			if res[i].Language != "Go" || res[i].Name != c.name {
+				continue
+			}
+			r := measureCodec(c)
+			b.logf("envelope %-40s %8.0f ns/op (first pass %.0f)", c.name, r.NsPerOp, res[i].NsPerOp)
+			if r.NsPerOp < res[i].NsPerOp {
+				res[i] = r
+			}
+		}
+	}
+	return nil
 }

@@ -71,7 +71,8 @@ func (rep *report) markdown(svg string) string {
 
 	sb.WriteString("\n## Envelope encode and decode\n\n")
 	sb.WriteString("A Celery protocol 2 task `proj.tasks.add(2, 3)` built by `NewTask`. Go: `testing.Benchmark` with allocation counts, " +
-		"the best of three rounds (the first round also pays for the process's heap growing). " +
+		"the best of six rounds: three before the broker starts and three after it has stopped, some minutes apart " +
+		"(the first round also pays for the process's heap growing, and the machine's speed changes over minutes). " +
 		"Kombu: `timeit` (best of 5) of the same steps on the same SQS body: serialise the body, build the message, " +
 		"base64 the body, JSON-encode and base64 the envelope; and the reverse.\n\n")
 	sb.WriteString("| operation | language | µs/op | allocs/op | bytes/op |\n|---|---|--:|--:|--:|\n")
