@@ -29,6 +29,7 @@ type held struct {
 	extendAt   time.Time // when the heartbeat next extends its visibility
 	done       bool      // acked, nacked or returned: no more heartbeats
 	onSettled  func()    // called once SQS has answered the settling op; may be nil
+	op         ackOp     // the settling op: a held message is settled once
 }
 
 // ackOp is a pending DeleteMessage (visibility < 0) or ChangeMessageVisibility.
@@ -84,9 +85,9 @@ func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bo
 	return a
 }
 
-// hold starts tracking a message received at now for the heartbeat.
-func (a *acker) hold(q *queue, handle, messageID string, visibility time.Duration, onSettled func(), now time.Time) *held {
-	h := &held{q: q, handle: handle, messageID: messageID, visibility: visibility, extendAt: now.Add(visibility * 2 / 3), onSettled: onSettled}
+// hold fills h, the state of a message received at now, and tracks it for the heartbeat.
+func (a *acker) hold(h *held, q *queue, handle, messageID string, visibility time.Duration, onSettled func(), now time.Time) *held {
+	*h = held{q: q, handle: handle, messageID: messageID, visibility: visibility, extendAt: now.Add(visibility * 2 / 3), onSettled: onSettled}
 	if a.heartbeat {
 		a.mu.Lock()
 		a.held[h] = struct{}{}
@@ -138,7 +139,8 @@ func (a *acker) enqueue(h *held, visibility int32, done chan struct{}) {
 		return
 	}
 	delete(a.held, h)
-	a.pending[h.q] = append(a.pending[h.q], &ackOp{h: h, visibility: visibility, done: done, at: time.Now()})
+	h.op = ackOp{h: h, visibility: visibility, done: done, at: time.Now()}
+	a.pending[h.q] = append(a.pending[h.q], &h.op)
 	full := len(a.pending[h.q]) >= maxMessagesPerRequest
 	a.mu.Unlock()
 	if full || a.window == 0 {

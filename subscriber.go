@@ -178,7 +178,8 @@ func (s *Subscriber) Close() error {
 // inbound is a received SQS message waiting in the prefetch buffer.
 type inbound struct {
 	raw          types.Message
-	h            *held
+	h            *held // &held
+	held         held
 	q            *queue
 	receiveCount int
 	// group is the MessageGroupId and rx the receive it came with, on a FIFO queue handled

@@ -167,10 +167,14 @@ func (sub *subscription) receive(q *queue, n int) (int, error) {
 		rx = &receiveBatch{}
 	}
 	now := time.Now()
-	for _, m := range out.Messages {
+	// One allocation for the batch's messages and their acker state: they are settled
+	// within the prefetch and concurrency bounds, so the batch is not kept for long.
+	ins := make([]inbound, len(out.Messages))
+	for i, m := range out.Messages {
 		count, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-		h := sub.s.acks.hold(q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled, now)
-		in := &inbound{raw: m, h: h, q: q, receiveCount: count, rx: rx}
+		in := &ins[i]
+		*in = inbound{raw: m, q: q, receiveCount: count, rx: rx}
+		in.h = sub.s.acks.hold(&in.held, q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled, now)
 		if rx != nil {
 			in.group = m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
 		}
