@@ -253,7 +253,12 @@ func consumeLibrary(a childArgs) (childResult, error) {
 		if a.handler > 0 {
 			time.Sleep(a.handler)
 		}
-		ts, _ := strconv.ParseInt(msg.Metadata.Get("bench_ts"), 10, 64)
+		// As in the SDK loops, only messages that carry a timestamp are parsed: parsing ""
+		// fails, and its error allocates.
+		var ts int64
+		if v := msg.Metadata.Get("bench_ts"); v != "" {
+			ts, _ = strconv.ParseInt(v, 10, 64)
+		}
 		tr.handled(ts)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
