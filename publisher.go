@@ -144,41 +144,56 @@ func (p *Publisher) publishToQueue(ctx context.Context, name string, dest Destin
 	}
 }
 
+// entryFor marshals msg and checks its size; the entry has no Id yet.
+func (p *Publisher) entryFor(q *queue, dest Destination, msg *message.Message) (types.SendMessageBatchRequestEntry, int, error) {
+	out, err := p.config.Marshaler.Marshal(dest, msg)
+	if err != nil {
+		return types.SendMessageBatchRequestEntry{}, 0, channelError("marshal", q.name, msg.UUID, err)
+	}
+	size := out.size()
+	if size > p.config.MaxMessageSize {
+		return types.SendMessageBatchRequestEntry{}, 0, &MessageTooLargeError{Queue: q.name, MessageUUID: msg.UUID, Size: size, Limit: p.config.MaxMessageSize}
+	}
+	e := types.SendMessageBatchRequestEntry{
+		MessageBody:       aws.String(out.Body),
+		MessageAttributes: out.MessageAttributes,
+		DelaySeconds:      out.DelaySeconds,
+	}
+	if out.MessageGroupID != "" {
+		e.MessageGroupId = aws.String(out.MessageGroupID)
+	}
+	if out.DeduplicationID != "" && q.fifo {
+		e.MessageDeduplicationId = aws.String(out.DeduplicationID)
+	}
+	return e, size, nil
+}
+
 // publishTo marshals, checks sizes, batches and sends.
 func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, msgs []*message.Message) error {
+	if len(msgs) == 1 {
+		entry, size, err := p.entryFor(q, dest, msgs[0])
+		if err != nil {
+			return err
+		}
+		if !p.config.DisableCoalescing {
+			return p.coalescerFor(q).send(ctx, msgs[0].UUID, entry, size)
+		}
+		ctx, cancel := p.bound(ctx)
+		defer cancel()
+		return p.sendOne(ctx, q, msgs[0], &entry)
+	}
 	entries := make([]types.SendMessageBatchRequestEntry, len(msgs))
 	sizes := make([]int, len(msgs))
 	for i, msg := range msgs {
-		out, err := p.config.Marshaler.Marshal(dest, msg)
+		e, size, err := p.entryFor(q, dest, msg)
 		if err != nil {
-			return channelError("marshal", q.name, msg.UUID, err)
+			return err
 		}
-		sizes[i] = out.size()
-		if sizes[i] > p.config.MaxMessageSize {
-			return &MessageTooLargeError{Queue: q.name, MessageUUID: msg.UUID, Size: sizes[i], Limit: p.config.MaxMessageSize}
-		}
-		entries[i] = types.SendMessageBatchRequestEntry{
-			Id:                aws.String(strconv.Itoa(i)),
-			MessageBody:       aws.String(out.Body),
-			MessageAttributes: out.MessageAttributes,
-			DelaySeconds:      out.DelaySeconds,
-		}
-		if out.MessageGroupID != "" {
-			entries[i].MessageGroupId = aws.String(out.MessageGroupID)
-		}
-		if out.DeduplicationID != "" && q.fifo {
-			entries[i].MessageDeduplicationId = aws.String(out.DeduplicationID)
-		}
-	}
-
-	if len(entries) == 1 && !p.config.DisableCoalescing {
-		return p.coalescerFor(q).send(ctx, msgs[0].UUID, entries[0], sizes[0])
+		e.Id = aws.String(strconv.Itoa(i))
+		entries[i], sizes[i] = e, size
 	}
 	ctx, cancel := p.bound(ctx)
 	defer cancel()
-	if len(entries) == 1 {
-		return p.sendOne(ctx, q, msgs[0], &entries[0])
-	}
 
 	batches := splitBatches(sizes, p.config.MaxMessageSize)
 	var (

@@ -40,6 +40,10 @@ type coalesced struct {
 	done  chan error // buffered: the sender never blocks on a caller that gave up
 }
 
+// coalescedPool keeps the items, and their channels, of messages whose callers got their
+// outcome: the sender is done with an item once it has answered on done.
+var coalescedPool = sync.Pool{New: func() any { return &coalesced{done: make(chan error, 1)} }}
+
 func newCoalescer(p *Publisher, q *queue) *coalescer {
 	parallel := maxParallelBatches
 	if q.fifo {
@@ -74,7 +78,8 @@ func (p *Publisher) forgetCoalescer(q *queue) {
 // end. A caller whose ctx ends while its message is under way gets ctx's error; the message
 // may have been sent.
 func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessageBatchRequestEntry, size int) error {
-	item := &coalesced{entry: entry, size: size, uuid: uuid, done: make(chan error, 1)}
+	item := coalescedPool.Get().(*coalesced)
+	item.entry, item.size, item.uuid = entry, size, uuid
 	c.mu.Lock()
 	c.pending = append(c.pending, item)
 	start := c.inflight == 0 || (c.inflight < c.parallel && len(c.pending) >= maxMessagesPerRequest)
@@ -93,6 +98,9 @@ func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessa
 	var err error
 	select {
 	case err = <-item.done:
+		// done is empty again and the sender holds on to nothing of the item.
+		*item = coalesced{done: item.done}
+		coalescedPool.Put(item)
 		return err
 	case <-ctx.Done():
 		err = ctx.Err()

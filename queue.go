@@ -269,6 +269,11 @@ func (r *queueResolver) create(ctx context.Context, q *queue) (string, error) {
 }
 
 func isQueueDoesNotExist(err error) bool {
+	if err == nil {
+		// errors.As's targets escape: a nil error, what every successful call passes here,
+		// would otherwise cost two allocations.
+		return false
+	}
 	var notExist *types.QueueDoesNotExist
 	if errors.As(err, &notExist) {
 		return true
