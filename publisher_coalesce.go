@@ -3,7 +3,6 @@ package kombu
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -123,11 +122,13 @@ func (c *coalescer) run() {
 	if linger := c.p.config.CoalesceLinger; linger > 0 {
 		c.linger(linger)
 	}
-	for first := true; ; first = false {
+	for {
 		c.mu.Lock()
-		// After a send, a partial batch is left to the last call under way: the messages
-		// gather while the others are in flight, so batches stay full under load.
-		if len(c.pending) == 0 || (!first && c.inflight > 1 && len(c.pending) < maxMessagesPerRequest) {
+		// A partial batch is left to the last call under way: the messages gather while the
+		// others are in flight, so batches stay full under load. That holds for a run started
+		// for a full batch too, which finds a partial one when another run took the messages
+		// first. The run that sees itself alone takes whatever is pending.
+		if len(c.pending) == 0 || (c.inflight > 1 && len(c.pending) < maxMessagesPerRequest) {
 			c.inflight--
 			c.mu.Unlock()
 			return
@@ -135,11 +136,43 @@ func (c *coalescer) run() {
 		batch := c.take()
 		c.mu.Unlock()
 		c.sendBatch(batch)
-		// The callers just answered often publish again at once: giving them the processor
-		// before looking at pending lets their messages join the next batch instead of
-		// following in a batch of their own.
-		runtime.Gosched()
+		c.gather()
 	}
+}
+
+// gatherWait bounds how long a run that has just answered its callers waits for them to
+// publish again when fewer than a full batch are pending.
+const gatherWait = 30 * time.Microsecond
+
+// gather lets the callers a send just answered publish again before the next batch is
+// taken: they often do so at once, and their messages then join that batch instead of
+// following in a batch of their own. With messages pending but less than a full batch, it
+// waits until the batch is full, at most gatherWait; those messages have waited for a whole
+// send already. With nothing pending it returns at once: the run ends, and a caller alone
+// is never kept waiting.
+func (c *coalescer) gather() {
+	n := c.pendingLen()
+	if n == 0 || n >= maxMessagesPerRequest {
+		return
+	}
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.company:
+		case <-t.C:
+			return
+		}
+		if c.pendingLen() >= maxMessagesPerRequest {
+			return
+		}
+	}
+}
+
+func (c *coalescer) pendingLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
 }
 
 // linger waits up to d for a full batch.
