@@ -86,14 +86,13 @@ func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bo
 }
 
 // hold fills h, the state of a message received at now, and tracks it for the heartbeat.
-func (a *acker) hold(h *held, q *queue, handle, messageID string, visibility time.Duration, onSettled func(), now time.Time) *held {
+func (a *acker) hold(h *held, q *queue, handle, messageID string, visibility time.Duration, onSettled func(), now time.Time) {
 	*h = held{q: q, handle: handle, messageID: messageID, visibility: visibility, extendAt: now.Add(visibility * 2 / 3), onSettled: onSettled}
 	if a.heartbeat {
 		a.mu.Lock()
 		a.held[h] = struct{}{}
 		a.mu.Unlock()
 	}
-	return h
 }
 
 // settle ends a held message: delete it (visibility < 0) or set its visibility. It returns a

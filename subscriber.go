@@ -178,8 +178,7 @@ func (s *Subscriber) Close() error {
 // inbound is a received SQS message waiting in the prefetch buffer.
 type inbound struct {
 	raw          types.Message
-	h            *held // &held
-	held         held
+	held         held // its acker state
 	q            *queue
 	receiveCount int
 	// group is the MessageGroupId and rx the receive it came with, on a FIFO queue handled
@@ -342,7 +341,7 @@ func (sub *subscription) handOutLate(late []*inbound) int {
 		}
 		if sub.gate != nil && sub.gate.admit(in, false) != handOut {
 			<-sub.slots
-			sub.requeue([]*held{in.h})
+			sub.requeue([]*held{&in.held})
 			back++
 			continue
 		}
@@ -356,7 +355,7 @@ func (sub *subscription) handOutLate(late []*inbound) int {
 func helds(ins []*inbound) []*held {
 	hs := make([]*held, len(ins))
 	for i, in := range ins {
-		hs[i] = in.h
+		hs[i] = &in.held
 	}
 	return hs
 }
@@ -444,7 +443,7 @@ func (sub *subscription) take() *inbound {
 				return nil
 			case giveBack:
 				<-sub.slots
-				sub.requeue([]*held{in.h})
+				sub.requeue([]*held{&in.held})
 				return nil
 			}
 		}
@@ -476,7 +475,7 @@ func (sub *subscription) handle(in *inbound, giveUp <-chan struct{}) bool {
 func (sub *subscription) handOut(in *inbound, giveUp <-chan struct{}) (msg *message.Message, cancel context.CancelFunc, deferred bool) {
 	select {
 	case <-giveUp:
-		sub.requeue([]*held{in.h})
+		sub.requeue([]*held{&in.held})
 		sub.release(in, false)
 		return nil, nil, false
 	default:
@@ -493,7 +492,7 @@ func (sub *subscription) handOut(in *inbound, giveUp <-chan struct{}) (msg *mess
 	case sub.out <- msg:
 	case <-giveUp:
 		cancel()
-		sub.requeue([]*held{in.h})
+		sub.requeue([]*held{&in.held})
 		sub.release(in, false)
 		return nil, nil, false
 	}
@@ -545,14 +544,14 @@ func (sub *subscription) release(in *inbound, acked bool) (next *inbound) {
 func (sub *subscription) await(in *inbound, msg *message.Message) bool {
 	select {
 	case <-msg.Acked():
-		sub.s.acks.settleAsync(in.h, -1)
+		sub.s.acks.settleAsync(&in.held, -1)
 		return true
 	case <-msg.Nacked():
 		sub.nack(in, msg)
 	case <-sub.expired:
 		sub.logger.Error("A handler still held a message when CloseTimeout ran out; it goes back to the queue", nil,
-			watermill.LogFields{"message_uuid": msg.UUID, "sqs_message_id": in.h.messageID})
-		sub.requeue([]*held{in.h})
+			watermill.LogFields{"message_uuid": msg.UUID, "sqs_message_id": in.held.messageID})
+		sub.requeue([]*held{&in.held})
 		go sub.watchLateAck(in, msg)
 	}
 	return false
@@ -567,7 +566,7 @@ func (sub *subscription) watchLateAck(in *inbound, msg *message.Message) {
 	case <-msg.Acked():
 		sub.s.failed.Add(1)
 		sub.logger.Error("Message acked after CloseTimeout; the ack was not sent and SQS will deliver it again", nil,
-			watermill.LogFields{"message_uuid": msg.UUID, "sqs_message_id": in.h.messageID})
+			watermill.LogFields{"message_uuid": msg.UUID, "sqs_message_id": in.held.messageID})
 	case <-msg.Nacked():
 	case <-t.C:
 	}
@@ -579,7 +578,7 @@ func (sub *subscription) nack(in *inbound, msg *message.Message) {
 	if delay > 0 {
 		sub.logger.Debug("Nacked message backs off", watermill.LogFields{"message_uuid": msg.UUID, "receive_count": in.receiveCount, "seconds": delay})
 	}
-	sub.s.acks.settleAsync(in.h, int32(delay))
+	sub.s.acks.settleAsync(&in.held, int32(delay))
 	if in.q.fifo && sub.gate == nil {
 		// The messages after it in the buffer must not overtake it: give them back too, so
 		// that SQS delivers the group again in order.

@@ -38,7 +38,7 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 			return false
 		case <-sub.stop:
 		}
-		sub.requeue([]*held{in.h})
+		sub.requeue([]*held{&in.held})
 		return true
 	}
 	secs := wait / time.Second
@@ -51,13 +51,13 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 	if sub.etaTimers == nil {
 		sub.etaTimers = map[*held]etaDeferral{}
 	}
-	sub.etaTimers[in.h] = etaDeferral{eta: t, timer: time.AfterFunc(wait-secs*time.Second, func() {
+	sub.etaTimers[&in.held] = etaDeferral{eta: t, timer: time.AfterFunc(wait-secs*time.Second, func() {
 		sub.etaMu.Lock()
-		_, pending := sub.etaTimers[in.h]
-		delete(sub.etaTimers, in.h)
+		_, pending := sub.etaTimers[&in.held]
+		delete(sub.etaTimers, &in.held)
 		sub.etaMu.Unlock()
 		if pending {
-			sub.s.acks.settleAsync(in.h, int32(secs))
+			sub.s.acks.settleAsync(&in.held, int32(secs))
 		}
 	})}
 	return true

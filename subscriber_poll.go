@@ -174,7 +174,7 @@ func (sub *subscription) receive(q *queue, n int) (int, error) {
 		count, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 		in := &ins[i]
 		*in = inbound{raw: m, q: q, receiveCount: count, rx: rx}
-		in.h = sub.s.acks.hold(&in.held, q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled, now)
+		sub.s.acks.hold(&in.held, q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled, now)
 		if rx != nil {
 			in.group = m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
 		}
