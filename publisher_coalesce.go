@@ -147,25 +147,11 @@ const gatherWait = 30 * time.Microsecond
 // gather lets the callers a send just answered publish again before the next batch is
 // taken: they often do so at once, and their messages then join that batch instead of
 // following in a batch of their own. With messages pending but less than a full batch, it
-// waits until the batch is full, at most gatherWait; those messages have waited for a whole
-// send already. With nothing pending it returns at once: the run ends, and a caller alone
-// is never kept waiting.
+// lingers for gatherWait at most; those messages have waited for a whole send already. With
+// nothing pending it returns at once: the run ends, and a caller alone is never kept waiting.
 func (c *coalescer) gather() {
-	n := c.pendingLen()
-	if n == 0 || n >= maxMessagesPerRequest {
-		return
-	}
-	t := time.NewTimer(gatherWait)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.company:
-		case <-t.C:
-			return
-		}
-		if c.pendingLen() >= maxMessagesPerRequest {
-			return
-		}
+	if c.pendingLen() > 0 {
+		c.linger(gatherWait)
 	}
 }
 
@@ -177,19 +163,19 @@ func (c *coalescer) pendingLen() int {
 
 // linger waits up to d for a full batch.
 func (c *coalescer) linger(d time.Duration) {
+	if c.pendingLen() >= maxMessagesPerRequest {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
-		c.mu.Lock()
-		n := len(c.pending)
-		c.mu.Unlock()
-		if n >= maxMessagesPerRequest {
-			return
-		}
 		select {
 		case <-t.C:
 			return
 		case <-c.company:
+		}
+		if c.pendingLen() >= maxMessagesPerRequest {
+			return
 		}
 	}
 }
