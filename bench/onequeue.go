@@ -81,22 +81,8 @@ func (b *bench) oneQueueRows(ctx context.Context, rep *report) error {
 	err := takeTurns(len(handlerRuns), func(i int) int { return reps(handlerRuns[i].reps) }, func(i, _ int) error {
 		hr := handlerRuns[i]
 		n := count(hr.n, hr.nQuick)
-		qs, err := b.queueSet(ctx, 1)
-		if err != nil {
-			return err
-		}
-		if err := b.broker.send(ctx, qs, n, size, 0); err != nil {
-			return err
-		}
-		args := append([]string{"-client", hr.client, "-endpoint", b.backend, "-queues", qs[0], "-n", strconv.Itoa(n)}, hr.args...)
-		res, err := b.runGo(ctx, nil, args...)
-		b.broker.remove(ctx, qs)
-		if err != nil {
-			return fmt.Errorf("%s: %w", hr.label, err)
-		}
-		b.logf("handler %-60s %s", hr.label, res.summary(true))
-		handlerRows[i].Runs = append(handlerRows[i].Runs, res)
-		return nil
+		args := append([]string{"-client", hr.client, "-n", strconv.Itoa(n)}, hr.args...)
+		return b.oneQueueRun(ctx, handlerRows[i], n, size, args...)
 	})
 	if err != nil {
 		return err
@@ -108,20 +94,31 @@ func (b *bench) oneQueueRows(ctx context.Context, rep *report) error {
 	}
 	return takeTurns(len(singleRuns), func(i int) int { return reps(singleRuns[i].reps) }, func(i, _ int) error {
 		sr := singleRuns[i]
-		qs, err := b.queueSet(ctx, 1)
-		if err != nil {
+		return b.oneQueueRun(ctx, singleRows[i], 0, size, "-client", sr.client,
+			"-n", strconv.Itoa(count(sr.n, sr.nQuick)), "-size", strconv.Itoa(size), "-conc", strconv.Itoa(sr.conc))
+	})
+}
+
+// oneQueueRun runs a Go client with args on a fresh queue, filled first with fill messages of
+// size bytes when fill is above 0, and adds the run to r.
+func (b *bench) oneQueueRun(ctx context.Context, r *row, fill, size int, args ...string) error {
+	qs, err := b.queueSet(ctx, 1)
+	if err != nil {
+		return err
+	}
+	if fill > 0 {
+		if err := b.broker.send(ctx, qs, fill, size, 0); err != nil {
 			return err
 		}
-		res, err := b.runGo(ctx, nil, "-client", sr.client, "-endpoint", b.backend, "-queues", qs[0],
-			"-n", strconv.Itoa(count(sr.n, sr.nQuick)), "-size", strconv.Itoa(size), "-conc", strconv.Itoa(sr.conc))
-		b.broker.remove(ctx, qs)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sr.label, err)
-		}
-		b.logf("single  %-60s %s", sr.label, res.summary(false))
-		singleRows[i].Runs = append(singleRows[i].Runs, res)
-		return nil
-	})
+	}
+	res, err := b.runGo(ctx, nil, append([]string{"-endpoint", b.backend, "-queues", qs[0]}, args...)...)
+	b.broker.remove(ctx, qs)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.Label, err)
+	}
+	b.logf("%-7s %-60s %s", r.Scenario, r.Label, res.summary(r.Scenario == "handler"))
+	r.Runs = append(r.Runs, res)
+	return nil
 }
 
 // findLabel returns the row of a scenario with that label.
