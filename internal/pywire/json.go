@@ -442,7 +442,7 @@ func (s *Scanner) Object(member func(key []byte, escaped bool) error) error {
 
 // End checks that nothing but spaces follows the value read.
 func (s *Scanner) End() error {
-	if s.Peek() != 0 {
+	if s.ws(); s.i < len(s.b) { // not Peek: a NUL byte is data too
 		return s.syntaxError("data after the value")
 	}
 	return nil

@@ -13,7 +13,7 @@ func TestValidMatchesEncodingJSON(t *testing.T) {
 	seeds := []string{
 		`[[2, 3], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]`,
 		`{"a": "\u00e9\ud800", "b": [1.5e-3, -0, 0.0, true, false, null], "c": "\/\b\f\n\r\t"}`,
-		`"x"`, `01`, `-`, `1.`, `1e`, `.5`, `[1,]`, `{"a" 1}`, `{"a":1,}`, "\"\x01\"", "\"\xff\xfe\"",
+		`"x"`, "0\x00", "{}\x00", `01`, `-`, `1.`, `1e`, `.5`, `[1,]`, `{"a" 1}`, `{"a":1,}`, "\"\x01\"", "\"\xff\xfe\"",
 		`{"body": "W1syLCAzXSwge30sIHsiY2FsbGJhY2tzIjogbnVsbCwgImVycmJhY2tzIjogbnVsbH1d", "id": "3b0c5a8e-2f6b-4f5e\n-9d59-1c7e4e2b8c11"}`,
 		` 7 `, "", " ", `nul`, `truex`, `[`, `"\u12g4"`, `"\x"`, `{"a":{"b":[{}]}}`,
 	}
@@ -23,7 +23,7 @@ func TestValidMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	chars := []byte(" \t\n\"\\/{}[]:,.-+eE0123456789tfnulrsaxu\x01\xc3\xa9\xff")
+	chars := []byte(" \t\n\"\\/{}[]:,.-+eE0123456789tfnulrsaxu\x00\x01\xc3\xa9\xff")
 	for _, s := range seeds {
 		check(s)
 		for i := 0; i < 3000; i++ {
