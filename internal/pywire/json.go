@@ -25,7 +25,15 @@ var errJSONSyntax = errors.New("invalid JSON")
 type Scanner struct {
 	b []byte
 	i int
+	// With useMasks, the masks of b[wlo:whi], a window of whole 64-byte blocks of b: bit k of
+	// masks[j] is set when byte wlo+64j+k is a quote, a backslash or a control character, or
+	// past the end of b. Finding a string's end is then a shift and a count of zeros.
+	wlo, whi int
+	masks    [maskWindow / 64]uint64
 }
+
+// maskWindow is how many bytes of the text the masks cover at once.
+const maskWindow = 256 // four words: masks are indexed with &3
 
 // NewScanner returns a Scanner positioned at the start of text.
 func NewScanner(text []byte) Scanner { return Scanner{b: text} }
@@ -93,41 +101,27 @@ func (s *Scanner) RawString() (raw []byte, escaped bool, err error) {
 
 // str is RawString at the opening quote.
 func (s *Scanner) str() (raw []byte, escaped bool, err error) {
-	s.i++
-	start := s.i
+	start := s.i + 1
+	// specialIndex, with its common case written out here: a call per string costs as much
+	// as the search.
+	var end int
+	if off := uint(start - s.wlo); off < uint(s.whi-s.wlo) && s.masks[off>>6&3]>>(off&63) != 0 {
+		end = start + bits.TrailingZeros64(s.masks[off>>6&3]>>(off&63))
+	} else {
+		end = s.specialIndexSlow(start)
+	}
+	if end < len(s.b) && s.b[end] == '"' {
+		s.i = end + 1
+		return s.b[start:end], false, nil
+	}
+	s.i = end
+	return s.strSlow(start)
+}
+
+// strSlow is str from a string's first escape or control character (or the end of the
+// text), at s.i.
+func (s *Scanner) strSlow(start int) (raw []byte, escaped bool, err error) {
 	for {
-		// Jump to the next quote, backslash or control character: sixteen bytes a round while
-		// they last (most of a message's text is long strings: base64 bodies, UUIDs), then
-		// eight, then one. The lowest flag is exact, so i is then at that byte.
-		i := s.i
-		for {
-			if i+16 <= len(s.b) {
-				lo := stringSpecials(binary.LittleEndian.Uint64(s.b[i:]))
-				hi := stringSpecials(binary.LittleEndian.Uint64(s.b[i+8:]))
-				if lo|hi == 0 {
-					i += 16
-					continue
-				}
-				if lo != 0 {
-					i += bits.TrailingZeros64(lo) >> 3
-				} else {
-					i += 8 + bits.TrailingZeros64(hi)>>3
-				}
-				break
-			}
-			if i+8 > len(s.b) {
-				for i < len(s.b) && !isStringSpecial(s.b[i]) {
-					i++
-				}
-				break
-			}
-			if m := stringSpecials(binary.LittleEndian.Uint64(s.b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		s.i = i
 		if s.i >= len(s.b) {
 			return nil, false, s.syntaxError("unterminated string")
 		}
@@ -160,7 +154,91 @@ func (s *Scanner) str() (raw []byte, escaped bool, err error) {
 		default:
 			return nil, false, s.syntaxError("control character in string")
 		}
+		s.i = s.specialIndex(s.i)
 	}
+}
+
+// specialIndex returns the index of the first quote, backslash or control character of s.b
+// at or after i, or len(s.b).
+func (s *Scanner) specialIndex(i int) int {
+	if off := uint(i - s.wlo); off < uint(s.whi-s.wlo) {
+		if w := s.masks[off>>6&3] >> (off & 63); w != 0 {
+			return i + bits.TrailingZeros64(w)
+		}
+	}
+	return s.specialIndexSlow(i)
+}
+
+// specialIndexSlow is specialIndex past the end of the window's block holding i, or outside
+// the window; without AVX2, it searches eight bytes at a time.
+func (s *Scanner) specialIndexSlow(i int) int {
+	if !useMasks {
+		return specialIndex(s.b, i)
+	}
+	for {
+		if i >= len(s.b) {
+			return len(s.b)
+		}
+		off := uint(i - s.wlo)
+		if off >= uint(s.whi-s.wlo) {
+			s.fillMasks(i &^ 63)
+			off = uint(i - s.wlo)
+		}
+		if w := s.masks[off>>6&3] >> (off & 63); w != 0 {
+			return min(i+bits.TrailingZeros64(w), len(s.b))
+		}
+		i = (i | 63) + 1
+	}
+}
+
+// fillMasks moves the window to the blocks from lo, a multiple of 64 below len(s.b).
+func (s *Scanner) fillMasks(lo int) {
+	n := min(len(s.b)-lo, maskWindow)
+	full := n &^ 63
+	if full > 0 {
+		specialMasks(&s.b[lo], full, &s.masks[0])
+	}
+	if full < n {
+		var tail [64]byte
+		copy(tail[:], s.b[lo+full:lo+n])
+		specialMasks(&tail[0], len(tail), &s.masks[full>>6])
+		s.masks[full>>6] |= ^uint64(0) << (n - full)
+	}
+	s.wlo, s.whi = lo, lo+(n+63)&^63
+}
+
+// specialIndex returns the index of the first quote, backslash or control character of b at
+// or after i, or len(b), eight bytes at a time (the lowest flag of stringSpecials is exact),
+// and sixteen a round once past the first eight: most strings are short keys and values,
+// some long (base64 bodies, UUIDs).
+func specialIndex(b []byte, i int) int {
+	if i+8 <= len(b) {
+		if m := stringSpecials(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+		for i+16 <= len(b) {
+			lo := stringSpecials(binary.LittleEndian.Uint64(b[i:]))
+			hi := stringSpecials(binary.LittleEndian.Uint64(b[i+8:]))
+			if lo|hi != 0 {
+				if lo != 0 {
+					return i + bits.TrailingZeros64(lo)>>3
+				}
+				return i + 8 + bits.TrailingZeros64(hi)>>3
+			}
+			i += 16
+		}
+		if i+8 <= len(b) {
+			if m := stringSpecials(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				return i + bits.TrailingZeros64(m)>>3
+			}
+			i += 8
+		}
+	}
+	for i < len(b) && !isStringSpecial(b[i]) {
+		i++
+	}
+	return i
 }
 
 const (
