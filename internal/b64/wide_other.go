@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package b64
+
+const haveVBMI = false
+
+func encodeWide(dst, src []byte) int { return 0 }
