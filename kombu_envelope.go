@@ -8,6 +8,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/watermill-kombu/watermill-kombu/internal/b64"
 	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
@@ -224,7 +225,7 @@ func putBuffer(b *[]byte) {
 
 // estimatedJSONSize is a generous guess of the envelope's JSON size, to allocate once.
 func (e *Envelope) estimatedJSONSize() int {
-	n := 300 + fastBase64.EncodedLen(len(e.Body)) + len(e.Headers) + len(e.ContentType) +
+	n := 300 + b64.EncodedLen(len(e.Body)) + len(e.Headers) + len(e.ContentType) +
 		len(e.Properties.CorrelationID) + len(e.Properties.ReplyTo) + len(e.Properties.RoutingKey) +
 		len(e.Properties.Exchange) + len(e.Properties.DeliveryTag) + len(e.Properties.MessageGroupID) +
 		len(e.Properties.MessageDeduplicationID) + len(e.Properties.Expiration)
@@ -244,8 +245,8 @@ func (e *Envelope) Encode() string {
 	defer putBuffer(buf)
 	js := e.AppendJSON(slices.Grow((*buf)[:0], e.estimatedJSONSize()))
 	*buf = js
-	out := make([]byte, fastBase64.EncodedLen(len(js)))
-	encodeBase64(out, js)
+	out := make([]byte, b64.EncodedLen(len(js)))
+	b64.Encode(out, js)
 	// out is never written again, so it can back the string without a copy.
 	return unsafe.String(unsafe.SliceData(out), len(out))
 }

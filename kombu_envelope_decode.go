@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/watermill-kombu/watermill-kombu/internal/b64"
 	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
@@ -325,9 +326,6 @@ func stringBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
-// strictBase64 rejects non-zero padding bits, which Kombu's re-encoding check also rejects.
-var strictBase64 = fastBase64.Strict()
-
 // optionalBase64 returns the decoded body when it is canonical, padded base64 as Kombu checks
 // it (with surrounding ASCII spaces ignored) and decodes to UTF-8, else the body itself.
 // decoded tells which.
@@ -347,7 +345,8 @@ func optionalBase64(body string) (text []byte, decoded bool) {
 		}
 	}
 	out := make([]byte, len(candidate)/4*3)
-	n, err := strictBase64.Decode(out, stringBytes(candidate))
+	// Strict: non-zero padding bits fail Kombu's re-encoding check too.
+	n, err := b64.DecodeStrict(out, stringBytes(candidate))
 	// The Go decoder skips \r and \n, which Kombu's pattern rejects: then fewer bytes come out.
 	if err != nil || n != len(out)-pad || !utf8.Valid(out[:n]) {
 		return []byte(body), false
@@ -376,8 +375,8 @@ func trimPySpace(s string) string {
 // decodeBase64Lenient decodes standard base64 like Python's b64decode without validate:
 // characters outside the alphabet are skipped, the padding must be right.
 func decodeBase64Lenient(src []byte) ([]byte, error) {
-	out := make([]byte, fastBase64.DecodedLen(len(src)))
-	n, err := fastBase64.Decode(out, src)
+	out := make([]byte, b64.DecodedLen(len(src)))
+	n, err := b64.Decode(out, src)
 	if err == nil {
 		return out[:n], nil
 	}
@@ -390,7 +389,7 @@ func decodeBase64Lenient(src []byte) ([]byte, error) {
 	if len(filtered) == len(src) {
 		return nil, err
 	}
-	n, err2 := fastBase64.Decode(out, filtered)
+	n, err2 := b64.Decode(out, filtered)
 	if err2 != nil {
 		return nil, err
 	}

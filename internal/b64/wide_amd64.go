@@ -43,3 +43,44 @@ func encodeWide(dst, src []byte) int {
 	encodeVBMI(&dst[0], &src[0], blocks, &encTables[0])
 	return blocks * 48
 }
+
+// decTables are the decoder's vectors: the sextet of each ASCII character in two halves (0x80
+// for characters outside the alphabet); the multipliers that join two sextets into 12 bits and
+// two of those into 24; and, for each output byte, the byte of its 32-bit lane to take.
+var decTables = func() (t [5 * 64]byte) {
+	for i := range 128 {
+		t[i] = 0x80
+	}
+	for v, c := range []byte(alphabet) {
+		t[c] = byte(v)
+	}
+	for i := 0; i < 64; i += 4 {
+		t[128+i], t[128+i+1], t[128+i+2], t[128+i+3] = 0x40, 0x01, 0x40, 0x01
+		t[192+i], t[192+i+1], t[192+i+2], t[192+i+3] = 0x00, 0x10, 0x01, 0x00
+	}
+	for j := 0; j < 16; j++ {
+		t[256+3*j], t[256+3*j+1], t[256+3*j+2] = byte(4*j+2), byte(4*j+1), byte(4*j)
+	}
+	return t
+}()
+
+// decodeVBMI decodes up to blocks groups of 64 characters of src into 48 bytes each of dst,
+// stopping before the first group that holds a character outside the alphabet (padding,
+// line breaks, anything invalid); it returns the groups it decoded.
+//
+//go:noescape
+func decodeVBMI(dst, src *byte, blocks int, tables *byte) int
+
+// decodeWide decodes the longest prefix of src that the wide loop can take (whole groups of
+// 64 alphabet characters) into dst and returns the characters it read; dst has room for the
+// decoding of all of src.
+func decodeWide(dst, src []byte) int {
+	if !haveVBMI || len(src) < 64 {
+		return 0
+	}
+	blocks := min(len(src)/64, len(dst)/48)
+	if blocks == 0 {
+		return 0
+	}
+	return decodeVBMI(&dst[0], &src[0], blocks, &decTables[0]) * 64
+}
