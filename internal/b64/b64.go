@@ -19,10 +19,10 @@ func EncodedLen(n int) int { return stdbase64.StdEncoding.EncodedLen(n) }
 
 // Encode writes the base64 encoding of src to dst, which has its EncodedLen.
 func Encode(dst, src []byte) {
-	if n := encodeWide(dst, src); n > 0 {
-		// The rest, under 64 bytes, in the standard library's loop.
-		dst, src = dst[n/3*4:], src[n:]
-	} else if len(src) >= avx2EncodeMin {
+	if encodeWide(dst, src) == len(src) {
+		return
+	}
+	if len(src) >= avx2EncodeMin {
 		base64.StdEncoding.Encode(dst, src)
 		return
 	}
@@ -37,20 +37,25 @@ var (
 // Decode decodes src into dst, which has room for DecodedLen(len(src)) bytes, and returns
 // how many bytes it wrote.
 func Decode(dst, src []byte) (int, error) {
-	return decode(dst, src, base64.StdEncoding, stdbase64.StdEncoding)
+	return decode(dst, src, base64.StdEncoding, stdbase64.StdEncoding, false)
 }
 
 // DecodeStrict is Decode that also rejects non-zero bits in the padding.
-func DecodeStrict(dst, src []byte) (int, error) { return decode(dst, src, asmStrict, stdStrict) }
+func DecodeStrict(dst, src []byte) (int, error) {
+	return decode(dst, src, asmStrict, stdStrict, true)
+}
 
 // DecodedLen is the most bytes the decoding of n characters takes.
 func DecodedLen(n int) int { return stdbase64.StdEncoding.DecodedLen(n) }
 
-func decode(dst, src []byte, narrow *base64.Encoding, std *stdbase64.Encoding) (int, error) {
+func decode(dst, src []byte, narrow *base64.Encoding, std *stdbase64.Encoding, strict bool) (int, error) {
 	// The wide loop stops at a group of four characters: decoding the rest alone is decoding
 	// it in place.
 	read := decodeWide(dst, src)
 	out, rest := dst[read/4*3:], src[read:]
+	if n, ok := decodeTail(out, rest, strict); ok {
+		return read/4*3 + n, nil
+	}
 	var n int
 	var err error
 	if len(rest) >= 64 {

@@ -3,6 +3,7 @@ package b64
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -57,6 +58,34 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 			}
 			if err1 != nil && err1.Error() != err2.Error() {
 				t.Fatalf("Decode(%q): %v; standard library: %v", enc, err1, err2)
+			}
+		}
+	}
+}
+
+// Every short input's last character before its padding, set to each character of the
+// alphabet: the strict decoder rejects bits in the padding exactly as the standard library's.
+func TestDecodePaddingBits(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for n := 1; n < 100; n++ {
+		enc := []byte(base64.StdEncoding.EncodeToString(make([]byte, n)))
+		last := len(enc) - 1
+		for last >= 0 && enc[last] == '=' {
+			last--
+		}
+		for _, c := range []byte(alphabet) {
+			enc[last] = c
+			for _, strict := range []bool{false, true} {
+				decode, std := Decode, base64.StdEncoding
+				if strict {
+					decode, std = DecodeStrict, base64.StdEncoding.Strict()
+				}
+				got, want := make([]byte, n+3), make([]byte, n+3)
+				n1, err1 := decode(got, enc)
+				n2, err2 := std.Decode(want, enc)
+				if fmt.Sprint(err1) != fmt.Sprint(err2) || !bytes.Equal(got[:n1], want[:n2]) {
+					t.Fatalf("strict %v, %q: %d, %v; standard library: %d, %v", strict, enc, n1, err1, n2, err2)
+				}
 			}
 		}
 	}

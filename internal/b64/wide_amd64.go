@@ -33,15 +33,39 @@ var encTables = func() (t [3 * 64]byte) {
 //go:noescape
 func encodeVBMI(dst, src *byte, blocks int, tables *byte)
 
-// encodeWide encodes the longest prefix of src that the wide loop can take (a multiple of 48
-// bytes, reading 64 at a time) and returns its length.
+// encodeWide encodes all of src into dst and returns len(src), or does nothing and returns 0
+// without VBMI. The last bytes (those the loop cannot read 64 at a time) go through the loop
+// from a copy padded with zeros; the padding characters are then written over.
 func encodeWide(dst, src []byte) int {
-	if !haveVBMI || len(src) < 64 {
+	if !haveVBMI || len(src) == 0 {
 		return 0
 	}
-	blocks := (len(src) - 16) / 48
-	encodeVBMI(&dst[0], &src[0], blocks, &encTables[0])
-	return blocks * 48
+	blocks := 0
+	if len(src) >= 64 {
+		blocks = (len(src) - 16) / 48
+		encodeVBMI(&dst[0], &src[0], blocks, &encTables[0])
+	}
+	rest := src[blocks*48:]
+	if len(rest) == 0 {
+		return len(src)
+	}
+	var in [2*48 + 16]byte
+	var out [2 * 64]byte
+	copy(in[:], rest)
+	encodeVBMI(&out[0], &in[0], (len(rest)+47)/48, &encTables[0])
+	tail := dst[blocks*64:]
+	full := len(rest) / 3 * 4
+	switch len(rest) % 3 {
+	case 0:
+		copy(tail, out[:full])
+	case 1:
+		copy(tail, out[:full+2])
+		tail[full+2], tail[full+3] = '=', '='
+	case 2:
+		copy(tail, out[:full+3])
+		tail[full+3] = '='
+	}
+	return len(src)
 }
 
 // decTables are the decoder's vectors: the sextet of each ASCII character in two halves (0x80
@@ -83,4 +107,43 @@ func decodeWide(dst, src []byte) int {
 		return 0
 	}
 	return decodeVBMI(&dst[0], &src[0], blocks, &decTables[0]) * 64
+}
+
+// fillA is what decodeTail pads with: 'A' is a zero sextet.
+var fillA = [64]byte{'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A',
+	'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A',
+	'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A',
+	'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A'}
+
+// decodeTail decodes src, under 64 characters, through the wide loop from a copy padded with
+// 'A'. It only takes what it can decode exactly as the standard library would: whole groups
+// of four, at most two '=' at the end, nothing else outside the alphabet, and when strict,
+// no bits set in the padding. ok is false for anything else, left to the standard library.
+func decodeTail(dst, src []byte, strict bool) (n int, ok bool) {
+	if !haveVBMI || len(src) == 0 || len(src) >= 64 || len(src)%4 != 0 {
+		return 0, false
+	}
+	pad := 0
+	if src[len(src)-1] == '=' {
+		pad++
+		if src[len(src)-2] == '=' {
+			pad++
+		}
+	}
+	chars := src[:len(src)-pad]
+	if strict && pad > 0 {
+		// The bits of the last character that the padding drops must be zero.
+		if last := decTables[chars[len(chars)-1]&0x7F]; pad == 1 && last&3 != 0 || pad == 2 && last&15 != 0 {
+			return 0, false
+		}
+	}
+	in := fillA
+	copy(in[:], chars)
+	var out [64]byte
+	if decodeVBMI(&out[0], &in[0], 1, &decTables[0]) != 1 {
+		return 0, false
+	}
+	n = len(src)/4*3 - pad
+	copy(dst, out[:n])
+	return n, true
 }
