@@ -4,6 +4,8 @@ package b64
 
 import "golang.org/x/sys/cpu"
 
+// haveVBMI selects the 512-bit loops. VBMI came with Ice Lake and Zen 4, whose cores do not
+// slow down for such short runs of light 512-bit instructions as the older AVX-512 ones did.
 var haveVBMI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VBMI
 
 // alphabet is the standard base64 alphabet.
