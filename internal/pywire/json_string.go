@@ -21,12 +21,9 @@ func (s *Scanner) RawString() (raw []byte, escaped bool, err error) {
 // str is RawString at the opening quote.
 func (s *Scanner) str() (raw []byte, escaped bool, err error) {
 	start := s.i + 1
-	// specialIndex, with its common case written out here: a call per string costs as much
-	// as the search.
-	var end int
-	if off := uint(start - s.wlo); off < uint(s.whi-s.wlo) && s.masks[off>>6&3]>>(off&63) != 0 {
-		end = start + bits.TrailingZeros64(s.masks[off>>6&3]>>(off&63))
-	} else {
+	// specialIndex, with fromMasks inlined here: a call per string costs as much as the search.
+	end, ok := s.fromMasks(start)
+	if !ok {
 		end = s.specialIndexSlow(start)
 	}
 	if end < len(s.b) && s.b[end] == '"' {
@@ -80,12 +77,21 @@ func (s *Scanner) strSlow(start int) (raw []byte, escaped bool, err error) {
 // specialIndex returns the index of the first quote, backslash or control character of s.b
 // at or after i, or len(s.b).
 func (s *Scanner) specialIndex(i int) int {
-	if off := uint(i - s.wlo); off < uint(s.whi-s.wlo) {
-		if w := s.masks[off>>6&3] >> (off & 63); w != 0 {
-			return i + bits.TrailingZeros64(w)
-		}
+	if end, ok := s.fromMasks(i); ok {
+		return end
 	}
 	return s.specialIndexSlow(i)
+}
+
+// fromMasks returns the first special byte at or after i in i's block of the window; ok is
+// false when i is outside the window or the rest of its block has none.
+func (s *Scanner) fromMasks(i int) (end int, ok bool) {
+	off := uint(i - s.wlo)
+	if off >= uint(s.whi-s.wlo) {
+		return 0, false
+	}
+	w := s.masks[off>>6&3] >> (off & 63)
+	return i + bits.TrailingZeros64(w), w != 0
 }
 
 // specialIndexSlow is specialIndex past the end of the window's block holding i, or outside
@@ -98,13 +104,11 @@ func (s *Scanner) specialIndexSlow(i int) int {
 		if i >= len(s.b) {
 			return len(s.b)
 		}
-		off := uint(i - s.wlo)
-		if off >= uint(s.whi-s.wlo) {
+		if uint(i-s.wlo) >= uint(s.whi-s.wlo) {
 			s.fillMasks(i &^ 63)
-			off = uint(i - s.wlo)
 		}
-		if w := s.masks[off>>6&3] >> (off & 63); w != 0 {
-			return min(i+bits.TrailingZeros64(w), len(s.b))
+		if end, ok := s.fromMasks(i); ok {
+			return min(end, len(s.b))
 		}
 		i = (i | 63) + 1
 	}
