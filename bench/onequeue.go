@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -234,7 +233,6 @@ func pairedRatio(a, b *row, f func(childResult) float64) (float64, string) {
 	if len(ratios) == 0 {
 		return 0, "–"
 	}
-	sorted := slices.Clone(ratios)
-	slices.Sort(sorted)
-	return sorted[len(sorted)/2], strings.Join(texts, ", ")
+	med, _, _ := spread(ratios)
+	return med, strings.Join(texts, ", ")
 }

@@ -72,6 +72,11 @@ func stat(runs []childResult, f func(childResult) float64) (med, lo, hi float64)
 	for i, r := range runs {
 		v[i] = f(r)
 	}
+	return spread(v)
+}
+
+// spread sorts v and returns its median (the upper one of an even count), least and greatest.
+func spread(v []float64) (med, lo, hi float64) {
 	sort.Float64s(v)
 	if len(v) == 0 {
 		return 0, 0, 0
