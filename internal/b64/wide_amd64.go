@@ -112,10 +112,12 @@ func decodeWide(dst, src []byte) int {
 }
 
 // fillA is what decodeTail pads with: 'A' is a zero sextet.
-var fillA = [64]byte{'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A',
-	'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A',
-	'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A',
-	'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A'}
+var fillA = func() (a [64]byte) {
+	for i := range a {
+		a[i] = 'A'
+	}
+	return a
+}()
 
 // decodeTail decodes src, under 64 characters, through the wide loop from a copy padded with
 // 'A'. It only takes what it can decode exactly as the standard library would: whole groups
