@@ -25,7 +25,7 @@ type handlerRun struct {
 // pairedReps is how many runs the configurations compared by a ratio get in a full benchmark:
 // a run lasts about a second, and the machine's speed changes from one second to the next.
 // Their runs alternate, and each figure is the median of its runs.
-const pairedReps = 3
+const pairedReps = 5
 
 var handlerRuns = []handlerRun{
 	{"sdk-batch", "SDK Receive(10) + DeleteMessageBatch, 1 goroutine, no handler", []string{"-goroutines", "1"}, 5000, 1000, pairedReps},

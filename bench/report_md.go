@@ -60,13 +60,13 @@ func (rep *report) markdown(svg string) string {
 	sb.WriteString("One queue filled first; one Subscribe through a message.Router whose handler sleeps 50 ms (an I/O-bound task), " +
 		"at several SubscriberConfig.Concurrency settings, against raw SDK loops (Receive(10) + DeleteMessageBatch, no handler) " +
 		"with 1, 2 and 4 goroutines on a queue filled the same way: the best of them is the queue's consume ceiling in this run. " +
-		"The raw loops and the no-op Router run three times each, taking turns, and their figures are medians: a run lasts about a second, " +
+		fmt.Sprintf("The raw loops and the no-op Router run %d times each in a full run, taking turns, and their figures are medians: a run lasts about a second, ", pairedReps) +
 		"and this machine's speed changes from one second to the next. The goals compare them pass by pass (the runs of one pass " +
 		"come seconds apart) and take the median of the per-pass ratios.\n\n")
 	rep.oneQueueTable(&sb, "handler")
 	sb.WriteString("\n## Single-message publishing\n\n")
 	sb.WriteString("One queue; every Publish call carries one message. Calls running at the same time are sent together " +
-		"in SendMessageBatch calls; a lone call is sent at once. The 16-goroutine Publisher and the SendMessageBatch loop run three times each, " +
+		fmt.Sprintf("in SendMessageBatch calls; a lone call is sent at once. The 16-goroutine Publisher and the SendMessageBatch loop run %d times each in a full run, ", pairedReps) +
 		"taking turns (medians); the goal takes the median of their per-pass ratios.\n\n")
 	rep.oneQueueTable(&sb, "single")
 
