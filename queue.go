@@ -168,12 +168,21 @@ func (r *queueResolver) known(name string) *queue {
 
 // forget drops the cached queue q of a name, after SQS said it does not exist (deleted, or
 // lost by a broker restart), so that the next resolve looks it up, and creates it when
-// allowed, again. A newer entry for the name is kept.
+// allowed, again. A newer entry for the name is kept, and so is one whose lookup is under
+// way: it is newer than q, and its fields are not to be read before it is ready.
 func (r *queueResolver) forget(q *queue) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e, ok := r.queues[q.name]; ok && e.q == q {
-		delete(r.queues, q.name)
+	e, ok := r.queues[q.name]
+	if !ok {
+		return
+	}
+	select {
+	case <-e.ready:
+		if e.q == q {
+			delete(r.queues, q.name)
+		}
+	default:
 	}
 }
 
