@@ -419,9 +419,10 @@ type SubscriberConfig struct {
 	DisableETADeferral bool
 
 	// CloseTimeout bounds Close. Messages in the prefetch buffer go back to their queue at
-	// once. A message a handler holds stays invisible (the heartbeat goes on) and its Ack or
-	// Nack is sent while CloseTimeout lasts; only a message still unsettled when it runs out is
-	// made visible again, and an Ack after that is reported and counted in FailedAcks. Close
+	// once. A message a handler holds stays invisible (the heartbeat goes on), its context is
+	// not cancelled, and its Ack or Nack is sent while CloseTimeout lasts; only a message
+	// still unsettled when it runs out is made visible again, its context cancelled, and an
+	// Ack after that is reported and counted in FailedAcks. Close
 	// returns within CloseTimeout plus a small margin (closeMargin, 2 s) whatever the network
 	// does. The same holds for a subscription whose context is cancelled. Default 30 s.
 	CloseTimeout time.Duration

@@ -175,3 +175,62 @@ func TestShutdownDuringLongPollCountsOnce(t *testing.T) {
 	require.Equal(t, []string{"1"}, got, "one delivery, counted once")
 	require.Zero(t, visible+inFlight, "acked and deleted")
 }
+
+// TestShutdownKeepsHandlerContext: a handler that holds a message when its subscription stops
+// (Close, or the Subscribe context ending, as a Router's Close does) keeps a live context
+// while CloseTimeout lets it finish, so that a task that heeds its context is not broken off;
+// the context ends with the Ack, or once CloseTimeout has run out.
+func TestShutdownKeepsHandlerContext(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	for _, how := range []string{"context cancelled", "Close"} {
+		t.Run(how, func(t *testing.T) {
+			topic := testenv.UniqueName("shutdown-ctx")
+			semQueue(t, client, topic, 30*time.Second)
+			pub := semPublisher(t, semConfig(ep, 30*time.Second))
+			cfg := semSubConfig(semConfig(ep, 30*time.Second))
+			cfg.CloseTimeout = 3 * time.Second
+			sub, err := kombu.NewSubscriber(cfg, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = sub.Close() })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			msgs, err := sub.Subscribe(ctx, topic)
+			require.NoError(t, err)
+			semPublishN(t, pub, topic, 2)
+			var held []*message.Message
+			for len(held) < 2 {
+				select {
+				case m := <-msgs:
+					held = append(held, m)
+				case <-time.After(10 * time.Second):
+					t.Fatal("no message")
+				}
+			}
+			stopped := time.Now()
+			if how == "Close" {
+				go func() { _ = sub.Close() }()
+			} else {
+				cancel()
+			}
+			select {
+			case <-held[0].Context().Done():
+				t.Fatalf("the handler's context ended %s after the subscription stopped, with CloseTimeout 3 s left", time.Since(stopped))
+			case <-time.After(500 * time.Millisecond):
+			}
+			held[0].Ack()
+			select {
+			case <-held[0].Context().Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the context did not end with the Ack")
+			}
+			select {
+			case <-held[1].Context().Done():
+				require.GreaterOrEqual(t, time.Since(stopped), 2*time.Second, "the context of an unsettled message ended before CloseTimeout ran out")
+			case <-time.After(10 * time.Second):
+				t.Fatal("the context of a message still unsettled when CloseTimeout ran out did not end")
+			}
+		})
+	}
+}

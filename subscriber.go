@@ -131,6 +131,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		sub.gate = newGroupGate()
 	}
 	sub.calls, sub.cancelCalls = context.WithCancel(context.Background())
+	sub.msgs, sub.cancelMsgs = context.WithCancel(context.WithoutCancel(ctx))
 	sub.visibility = q.visibilityTimeout(ctx, s.config.VisibilityTimeout)
 	sub.logger.Info("Subscribing to SQS queue", nil)
 	go sub.run()
@@ -202,6 +203,11 @@ type subscription struct {
 	stopOnce      sync.Once
 	calls         context.Context
 	cancelCalls   context.CancelFunc
+	// msgs is the parent of the handed-out messages' contexts: the Subscribe context's values
+	// without its cancellation, cancelled once expired is closed. A handler keeps its context
+	// while CloseTimeout lets it finish, as it keeps its message.
+	msgs       context.Context
+	cancelMsgs context.CancelFunc
 
 	// slots holds one token per message handed out and not settled yet: Concurrency of them.
 	slots    chan struct{}
@@ -262,7 +268,10 @@ func (sub *subscription) beginStop() {
 		}
 		timeout := sub.s.config.CloseTimeout
 		close(sub.stop)
-		time.AfterFunc(time.Until(start.Add(timeout)), func() { close(sub.expired) })
+		time.AfterFunc(time.Until(start.Add(timeout)), func() {
+			close(sub.expired)
+			sub.cancelMsgs()
+		})
 		time.AfterFunc(time.Until(start.Add(timeout+closeMargin)), sub.cancelCalls)
 	})
 }
@@ -270,6 +279,7 @@ func (sub *subscription) beginStop() {
 func (sub *subscription) run() {
 	defer sub.s.subs.Done()
 	defer sub.cancelCalls()
+	defer sub.cancelMsgs()
 	go func() {
 		select {
 		case <-sub.s.closing:

@@ -106,7 +106,7 @@ func (sub *subscription) handOut(in *inbound, giveUp <-chan struct{}) (msg *mess
 		sub.release(in, false)
 		return nil, nil, true
 	}
-	ctx, cancel := context.WithCancel(sub.ctx)
+	ctx, cancel := context.WithCancel(sub.msgs)
 	msg.SetContext(ctx)
 
 	select {
