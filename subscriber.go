@@ -218,6 +218,9 @@ type subscription struct {
 	takeMu     sync.Mutex
 	// gate keeps each FIFO message group in order when Concurrency is above 1; nil otherwise.
 	gate *groupGate
+	// backBehind is set, without a gate on a FIFO queue, when a message went back to the
+	// queue: see keepOrderBehind.
+	backBehind atomic.Bool
 
 	// unsettled counts messages received and not yet acked, nacked or returned with SQS's
 	// answer; settled is signalled when it drops. FIFO queues with Concurrency 1 receive only
@@ -336,6 +339,9 @@ func (sub *subscription) handOutLate(late []*inbound) int {
 	giveUp := make(chan struct{})
 	grace := time.AfterFunc(lateHandOutGrace, func() { close(giveUp) })
 	defer grace.Stop()
+	// Without a gate, a FIFO queue's messages are handed out one at a time (Concurrency 1):
+	// once one of this receive goes back, the rest follow it.
+	sub.backBehind.Store(false)
 	back := 0
 	for i, in := range late {
 		select {
@@ -344,6 +350,11 @@ func (sub *subscription) handOutLate(late []*inbound) int {
 			sub.requeue(helds(late[i:]))
 			return back + len(late) - i
 		case <-sub.expired:
+			sub.requeue(helds(late[i:]))
+			return back + len(late) - i
+		}
+		if sub.backBehind.Load() {
+			<-sub.slots
 			sub.requeue(helds(late[i:]))
 			return back + len(late) - i
 		}

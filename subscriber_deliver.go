@@ -103,6 +103,7 @@ func (sub *subscription) handOut(in *inbound, giveUp <-chan struct{}) (msg *mess
 	}
 	msg = sub.unmarshal(in)
 	if !sub.s.config.DisableETADeferral && sub.deferUntilETA(in, msg) {
+		sub.keepOrderBehind(in) // before the slot is freed: no deliverer takes a message meanwhile
 		sub.release(in, false)
 		return nil, nil, true
 	}
@@ -200,11 +201,19 @@ func (sub *subscription) nack(in *inbound, msg *message.Message) {
 		sub.logger.Debug("Nacked message backs off", watermill.LogFields{"message_uuid": msg.UUID, "receive_count": in.receiveCount, "seconds": delay})
 	}
 	sub.s.acks.settleAsync(&in.held, int32(delay))
-	if in.q.fifo && sub.gate == nil {
-		// The messages after it in the buffer must not overtake it: give them back too, so
-		// that SQS delivers the group again in order.
-		sub.requeue(helds(sub.drainBuffer()))
+	sub.keepOrderBehind(in)
+}
+
+// keepOrderBehind is called when a message went back to its queue (nacked, or deferred to its
+// eta). On a FIFO queue handled one message at a time (no gate), the messages received after
+// it must not overtake it: those in the buffer go back too, so that SQS delivers the group
+// again in order, and backBehind tells a late hand-out to give back the rest of its receive.
+func (sub *subscription) keepOrderBehind(in *inbound) {
+	if !in.q.fifo || sub.gate != nil {
+		return
 	}
+	sub.backBehind.Store(true)
+	sub.requeue(helds(sub.drainBuffer()))
 }
 
 // signalDrained wakes the poller waiting for room in the buffer.

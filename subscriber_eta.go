@@ -12,6 +12,10 @@ import (
 // made invisible.
 const etaHoldLimit = 1500 * time.Millisecond
 
+// etaVisibilityLimit is the longest deferral, in seconds: SQS's largest visibility timeout
+// (12 h) less a minute.
+const etaVisibilityLimit = maxVisibilityTimeout/time.Second - 60
+
 // deferUntilETA keeps a Celery task whose eta lies ahead from the handler. It is made
 // invisible until exactly its eta: visibility timeouts are whole seconds, so the fraction of a
 // second is waited first (the heartbeat keeps the message invisible meanwhile, and delivery of
@@ -41,9 +45,12 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 		sub.requeue([]*held{&in.held})
 		return true
 	}
-	secs := wait / time.Second
-	if limit := maxVisibilityTimeout/time.Second - 60; secs > limit {
-		secs = limit
+	// Visibility timeouts are whole seconds: the fraction of a second is waited out first.
+	// An eta beyond what one timeout covers is made invisible at once, for as long as SQS
+	// allows; the task comes back then and is deferred again.
+	secs, fraction := wait/time.Second, wait%time.Second
+	if secs > etaVisibilityLimit {
+		secs, fraction = etaVisibilityLimit, 0
 	}
 	sub.logger.Debug("Deferring task until its eta", watermill.LogFields{"message_uuid": msg.UUID, "eta": eta, "seconds": int(secs)})
 	sub.etaMu.Lock()
@@ -51,7 +58,7 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 	if sub.etaTimers == nil {
 		sub.etaTimers = map[*held]etaDeferral{}
 	}
-	sub.etaTimers[&in.held] = etaDeferral{eta: t, timer: time.AfterFunc(wait-secs*time.Second, func() {
+	sub.etaTimers[&in.held] = etaDeferral{eta: t, timer: time.AfterFunc(fraction, func() {
 		sub.etaMu.Lock()
 		_, pending := sub.etaTimers[&in.held]
 		delete(sub.etaTimers, &in.held)
@@ -74,7 +81,8 @@ func (sub *subscription) flushETATimers() {
 	for h, d := range timers {
 		d.timer.Stop()
 		// Rounded up: never visible before its eta.
-		waits = append(waits, sub.s.acks.settle(h, int32((max(time.Until(d.eta), 0)+time.Second-1)/time.Second)))
+		secs := min((max(time.Until(d.eta), 0)+time.Second-1)/time.Second, etaVisibilityLimit)
+		waits = append(waits, sub.s.acks.settle(h, int32(secs)))
 	}
 	for _, w := range waits {
 		select {

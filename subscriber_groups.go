@@ -49,6 +49,9 @@ func (g *groupGate) admit(in *inbound, canWait bool) verdict {
 	}
 	if waiting, busy := g.busy[in.group]; busy {
 		if !canWait || g.closed {
+			// The group's later messages of this receive must go back too, even once the
+			// group is free again: none may overtake this one.
+			g.markReturned(in)
 			return giveBack
 		}
 		g.busy[in.group] = append(waiting, in)
@@ -82,12 +85,7 @@ func (g *groupGate) acked(in *inbound) *inbound {
 func (g *groupGate) failed(in *inbound) []*inbound {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if in.rx != nil {
-		if in.rx.returned == nil {
-			in.rx.returned = map[string]bool{}
-		}
-		in.rx.returned[in.group] = true
-	}
+	g.markReturned(in)
 	waiting := g.busy[in.group]
 	delete(g.busy, in.group)
 	g.waiting.Add(-int64(len(waiting)))
@@ -106,4 +104,16 @@ func (g *groupGate) close() []*inbound {
 	}
 	g.waiting.Add(-int64(len(all)))
 	return all
+}
+
+// markReturned records that in went back to the queue, so that the later messages of its
+// group from the same receive go back as well. Called with mu held.
+func (g *groupGate) markReturned(in *inbound) {
+	if in.rx == nil {
+		return
+	}
+	if in.rx.returned == nil {
+		in.rx.returned = map[string]bool{}
+	}
+	in.rx.returned[in.group] = true
 }
