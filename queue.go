@@ -73,29 +73,39 @@ type queue struct {
 	client  *sqs.Client
 	backoff *backoffTable
 
-	visibilityOnce sync.Once
-	visibility     time.Duration
+	visibilityMu sync.Mutex
+	visibility   time.Duration // 0 until read
 }
 
-// visibilityTimeout is the queue's VisibilityTimeout attribute, read once, or fallback when
-// it cannot be read.
-func (q *queue) visibilityTimeout(ctx context.Context, fallback time.Duration) time.Duration {
-	q.visibilityOnce.Do(func() {
-		q.visibility = fallback
-		out, err := q.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-			QueueUrl:       aws.String(q.url),
-			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout},
-		})
-		if err != nil {
-			return
-		}
-		if s, ok := out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)]; ok {
-			if n, err := strconv.Atoi(s); err == nil && n > 0 {
-				q.visibility = time.Duration(n) * time.Second
-			}
-		}
+// visibilityTimeout is the queue's VisibilityTimeout attribute, read once. When it cannot be
+// read, it returns fallback and the error, and the next call tries again.
+func (q *queue) visibilityTimeout(ctx context.Context, fallback time.Duration) (time.Duration, error) {
+	q.visibilityMu.Lock()
+	defer q.visibilityMu.Unlock()
+	if q.visibility > 0 {
+		return q.visibility, nil
+	}
+	// Not the caller's cancellation: a Subscribe whose context ends at once still needs it.
+	// RequestTimeout bounds the call.
+	out, err := q.client.GetQueueAttributes(context.WithoutCancel(ctx), &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(q.url),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout},
 	})
-	return q.visibility
+	if err != nil {
+		return fallback, err
+	}
+	s := out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)]
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fallback, fmt.Errorf("VisibilityTimeout attribute %q is not a number of seconds", s)
+	}
+	q.visibility = time.Duration(n) * time.Second
+	if n == 0 {
+		// A queue whose messages are visible again at once: the heartbeat extends every
+		// received message by the fallback instead.
+		q.visibility = fallback
+	}
+	return q.visibility, nil
 }
 
 // queueResolver maps Kombu queue names to SQS queues, creating them when allowed, and caches

@@ -132,7 +132,15 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	}
 	sub.calls, sub.cancelCalls = context.WithCancel(context.Background())
 	sub.msgs, sub.cancelMsgs = context.WithCancel(context.WithoutCancel(ctx))
-	sub.visibility = q.visibilityTimeout(ctx, s.config.VisibilityTimeout)
+	var visErr error
+	sub.visibility, visErr = q.visibilityTimeout(ctx, s.config.VisibilityTimeout)
+	if visErr != nil {
+		// The heartbeat extends messages by sub.visibility before a third of it is left: the
+		// receives ask for exactly that, whatever the queue's own timeout.
+		sub.receiveVisibility = int32(sub.visibility / time.Second)
+		sub.logger.Error("Could not read the queue's VisibilityTimeout; the messages received get the configured VisibilityTimeout instead",
+			classify("get queue attributes", topic, "", visErr), watermill.LogFields{"visibility_timeout": sub.visibility.String()})
+	}
 	sub.logger.Info("Subscribing to SQS queue", nil)
 	go sub.run()
 	return sub.out, nil
@@ -194,7 +202,10 @@ type subscription struct {
 	buf        chan *inbound
 	drained    chan struct{}
 	visibility time.Duration
-	logger     watermill.LoggerAdapter
+	// receiveVisibility, when not 0, is the VisibilityTimeout every receive asks for: the
+	// queue's own could not be read, and visibility is the configured one.
+	receiveVisibility int32
+	logger            watermill.LoggerAdapter
 
 	// stop is closed when the subscription stops taking work (Close, or its context ended);
 	// expired when the handlers' time to settle what they hold (CloseTimeout) has run out.

@@ -155,6 +155,7 @@ func (sub *subscription) receive(q *queue, n int) (int, error) {
 		WaitTimeSeconds:             int32(cfg.WaitTimeSeconds),
 		MessageSystemAttributeNames: receiveAttributes,
 		MessageAttributeNames:       []string{"All"},
+		VisibilityTimeout:           sub.receiveVisibility,
 	})
 	if err != nil {
 		err = classify("receive", q.name, "", err)
