@@ -185,7 +185,8 @@ func (w *Worker) lookup(name string) *registered {
 // AddNoPublisherHandler) on the queue the tasks arrive on. It returns an error, so that the
 // router Nacks the message, for messages that are not tasks, unknown tasks (unless routed),
 // tasks whose eta is too far ahead, and when storing a result or sending a retry or canvas
-// task fails. A task that fails by itself is acked, as Celery does.
+// task fails (except storing RETRY once the retry was sent: that is logged). A task that
+// fails by itself is acked, as Celery does.
 func (w *Worker) Handler() message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error { return w.Handle(msg) }
 }
@@ -423,7 +424,13 @@ func (r *run) retry(ctx context.Context, re *RetryError) error {
 	if re.Err != nil {
 		exc = exceptionFor(re.Err)
 	}
-	return r.store(ctx, StateRetry, exc, "")
+	// The retry is on its way: the message at hand is acked whatever happens to the RETRY
+	// state, since a Nack would run the task again and send a second retry.
+	if err := r.store(ctx, StateRetry, exc, ""); err != nil {
+		r.w.logger.Error("Task retried, but its RETRY state was not stored", err,
+			watermill.LogFields{"task": t.Name, "task_id": t.ID})
+	}
+	return nil
 }
 
 // store writes a state to the result backend, if any, unless results are ignored: then
