@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -217,7 +218,7 @@ func (w *Worker) Handle(msg *message.Message) error {
 		}
 		return nil
 	}
-	r := &run{w: w, reg: reg, t: t, topic: topic}
+	r := &run{w: w, reg: reg, t: t, topic: topic, redelivered: redelivered(msg)}
 	return r.execute(ctx)
 }
 
@@ -245,10 +246,22 @@ type run struct {
 	reg   *registered
 	t     *Task
 	topic string
+	// redelivered is set when SQS delivered the message before.
+	redelivered bool
+}
+
+// redelivered tells whether msg was delivered before: SQS's receive count
+// (kombu.MetadataReceiveCount) is above 1.
+func redelivered(msg *message.Message) bool {
+	n, err := strconv.Atoi(msg.Metadata.Get(kombu.MetadataReceiveCount))
+	return err == nil && n > 1
 }
 
 func (r *run) execute(ctx context.Context) error {
 	t := r.t
+	if done, err := r.finishSucceeded(ctx); done {
+		return err
+	}
 	now := r.w.now()
 	if t.Expires != nil && now.After(*t.Expires) {
 		r.w.logger.Info("Task expired, not run", watermill.LogFields{"task": t.Name, "task_id": t.ID})
@@ -352,16 +365,59 @@ func (r *run) succeed(ctx context.Context, result any) error {
 		return r.fail(ctx, &TaskError{Type: "EncodeError", Module: "kombu.exceptions",
 			Err: fmt.Errorf("task %s (%s): the result cannot be encoded as JSON: %w", r.t.Name, r.t.ID, err)})
 	}
-	// The callbacks are built first, so that the stored result lists them as its children,
-	// and sent once the result is stored.
+	// As Celery's worker: the callbacks and the next chain step are sent before the result
+	// is stored (which lists them as its children), and the chord part returned last. Until
+	// SUCCESS is stored, an error Nacks the message and the task runs again; once it is
+	// stored, a redelivery does not run the task again (finishSucceeded).
 	out := r.callbackMessages(json.RawMessage(raw))
-	if err := r.storeResult(ctx, StateSuccess, json.RawMessage(raw), "", children(out)); err != nil {
-		return err
-	}
 	if err := r.publish(ctx, out); err != nil {
 		return err
 	}
+	if err := r.storeResult(ctx, StateSuccess, json.RawMessage(raw), "", children(out)); err != nil {
+		return err
+	}
 	return r.chordPartReturn(ctx, StateSuccess, json.RawMessage(raw))
+}
+
+// finishSucceeded handles a redelivered task whose SUCCESS is already stored, as Celery's
+// worker does (worker_deduplicate_successful_tasks): the function is not run again; the
+// callbacks and the next chain step are sent again with the stored result only when the
+// stored result has no children (they were not sent), and the chord part is returned (a
+// header task recorded twice counts once). It reports whether the task had succeeded. Only
+// a redelivered message pays for reading the stored state; a state that cannot be read lets
+// the task run, as in Celery.
+func (r *run) finishSucceeded(ctx context.Context) (bool, error) {
+	if !r.redelivered || r.w.cfg.Results == nil || r.t.IgnoreResult || r.reg.ignoreResult {
+		return false, nil
+	}
+	t := r.t
+	cur, err := r.w.cfg.Results.Get(context.WithoutCancel(ctx), t.ID)
+	if err != nil {
+		if !errors.Is(err, ErrResultNotFound) {
+			r.w.logger.Error("Cannot read the state of a redelivered task; it runs again", err,
+				watermill.LogFields{"task": t.Name, "task_id": t.ID})
+		}
+		return false, nil
+	}
+	if cur.Status != StateSuccess {
+		return false, nil
+	}
+	r.w.logger.Info("Task already completed successfully, not run again", watermill.LogFields{"task": t.Name, "task_id": t.ID})
+	raw, ok := cur.Result.(json.RawMessage)
+	if !ok {
+		if raw, err = json.Marshal(cur.Result); err != nil {
+			return true, fmt.Errorf("celery: worker: the stored result of task %s (%s): %w", t.Name, t.ID, err)
+		}
+	}
+	if len(raw) == 0 {
+		raw = json.RawMessage("null")
+	}
+	if len(cur.Children) == 0 {
+		if err := r.publish(ctx, r.callbackMessages(raw)); err != nil {
+			return true, err
+		}
+	}
+	return true, r.chordPartReturn(ctx, StateSuccess, raw)
 }
 
 // revoke stores REVOKED for an expired task, as Celery does.

@@ -2,16 +2,20 @@ package celery_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	kombu "github.com/watermill-kombu/watermill-kombu"
 	"github.com/watermill-kombu/watermill-kombu/celery"
 )
 
@@ -67,4 +71,136 @@ func TestWorkerRetryStoreFailureAcks(t *testing.T) {
 	assert.Equal(t, 1, sent[0].task.Retries)
 	assert.Empty(t, res.states(id), "RETRY could not be stored")
 	assert.Len(t, loggedErrors(logger, id), 1, "the lost RETRY state is logged as an error")
+}
+
+// chordResults is a result backend in memory that keeps chord parts; its ChordPartReturn
+// fails failures times, then records the part (the chord never completes).
+type chordResults struct {
+	memoryResults
+	mu       sync.Mutex
+	failures int
+	parts    []celery.ChordPart
+	gets     atomic.Int32
+}
+
+func (b *chordResults) Get(ctx context.Context, id string) (*celery.TaskResult, error) {
+	b.gets.Add(1)
+	return b.memoryResults.Get(ctx, id)
+}
+
+func (b *chordResults) ChordPartReturn(_ context.Context, part celery.ChordPart) (celery.ChordJoin, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.parts = append(b.parts, part)
+	if b.failures > 0 {
+		b.failures--
+		return nil, errors.New("chord state unavailable")
+	}
+	return nil, nil
+}
+
+func (b *chordResults) recorded() []celery.ChordPart {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]celery.ChordPart(nil), b.parts...)
+}
+
+// redeliver marks msg as delivered count times by SQS.
+func redeliver(msg *message.Message, count int) *message.Message {
+	msg.Metadata.Set(kombu.MetadataReceiveCount, strconv.Itoa(count))
+	return msg
+}
+
+// TestWorkerCallbacksSentBeforeSuccess: as in Celery, the callbacks are sent before SUCCESS
+// is stored, so that a failure to send them leaves no SUCCESS behind: the task runs again on
+// redelivery and sends them.
+func TestWorkerCallbacksSentBeforeSuccess(t *testing.T) {
+	pub, res := &flakyPublisher{failures: 1}, &memoryResults{}
+	w, err := celery.NewWorker(celery.WorkerConfig{Publisher: pub, Results: res}, watermill.NopLogger{})
+	require.NoError(t, err)
+	var runs atomic.Int32
+	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { runs.Add(1); return 5, nil })
+	msg, id := received(t, "q", "go.t", nil, nil, celery.WithLink(sig("py.next", nil, nil)))
+	require.Error(t, w.Handle(redeliver(msg, 1)), "the callback could not be sent: Nacked")
+	assert.Empty(t, res.states(id), "no SUCCESS is stored before the callbacks are sent")
+
+	require.NoError(t, w.Handle(redeliver(msg, 2)))
+	assert.Equal(t, int32(2), runs.Load(), "without a stored SUCCESS the redelivered task runs again")
+	sent := pub.all()
+	require.Len(t, sent, 1)
+	assert.Equal(t, "py.next", sent[0].task.Name)
+	r, err := res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, celery.StateSuccess, r.Status)
+	assert.Equal(t, []any{[]any{[]any{sent[0].task.ID, nil}, nil}}, r.Children)
+}
+
+// TestWorkerRedeliveredSuccessNotRunAgain: when returning the chord part fails after SUCCESS
+// was stored, the message is Nacked; its redelivery does not run the task again nor send
+// its callbacks again, and returns the chord part. A first delivery reads no stored state.
+func TestWorkerRedeliveredSuccessNotRunAgain(t *testing.T) {
+	pub, res := &sentMessages{}, &chordResults{failures: 1}
+	w, err := celery.NewWorker(celery.WorkerConfig{Publisher: pub, Results: res}, watermill.NopLogger{})
+	require.NoError(t, err)
+	var runs atomic.Int32
+	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { runs.Add(1); return 5, nil })
+	msg, id := received(t, "q", "go.t", nil, nil, celery.WithGroup("g1", 3), celery.WithLink(sig("py.next", nil, nil)))
+	task, err := celery.TaskFromMessage(msg)
+	require.NoError(t, err)
+	body := sig("py.body", nil, nil)
+	task.Chord = &body
+	msg, err = task.Message()
+	require.NoError(t, err)
+	msg.SetContext(context.Background())
+
+	require.Error(t, w.Handle(redeliver(msg, 1)), "the chord part could not be returned: Nacked")
+	assert.Zero(t, res.gets.Load(), "a first delivery does not read the stored state")
+	assert.Equal(t, []string{celery.StateSuccess}, res.states(id))
+	require.Len(t, pub.all(), 1)
+
+	require.NoError(t, w.Handle(redeliver(msg, 2)))
+	assert.Equal(t, int32(1), runs.Load(), "the task is not run again")
+	assert.Len(t, pub.all(), 1, "its callbacks are not sent again")
+	assert.Equal(t, []string{celery.StateSuccess}, res.states(id), "nothing more is stored")
+	parts := res.recorded()
+	require.Len(t, parts, 2, "the chord part is returned again")
+	assert.Equal(t, parts[0].TaskID, parts[1].TaskID)
+	assert.Equal(t, "g1", parts[1].GroupID)
+	require.NotNil(t, parts[1].GroupIndex)
+	assert.Equal(t, 3, *parts[1].GroupIndex)
+	assert.Equal(t, celery.StateSuccess, parts[1].State)
+	assert.JSONEq(t, `5`, string(parts[1].Result.(json.RawMessage)), "with the stored result")
+}
+
+// TestWorkerRedeliveredSuccessSendsMissingCallbacks: a redelivered task whose stored SUCCESS
+// lists no children (its callbacks were not sent) sends its callbacks and next chain step
+// with the stored result, without running again; with children, it sends nothing.
+func TestWorkerRedeliveredSuccessSendsMissingCallbacks(t *testing.T) {
+	w, pub, res := newTestWorker(t, celery.WorkerConfig{DefaultQueue: "dflt"})
+	var runs atomic.Int32
+	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { runs.Add(1); return 99, nil })
+	msg, id := received(t, "q", "go.t", nil, nil, celery.WithLink(sig("py.cb", []any{"x"}, nil)))
+	task, err := celery.TaskFromMessage(msg)
+	require.NoError(t, err)
+	task.Chain = []celery.Signature{sig("py.last", nil, nil), sig("py.next", nil, map[string]any{"task_id": "next-id"})}
+	msg, err = task.Message()
+	require.NoError(t, err)
+	msg.SetContext(context.Background())
+	require.NoError(t, res.Store(context.Background(), celery.TaskResult{TaskID: id, Status: celery.StateSuccess, Result: json.RawMessage(`5`)}))
+
+	require.NoError(t, w.Handle(redeliver(msg, 2)))
+	assert.Zero(t, runs.Load(), "the task is not run again")
+	sent := pub.all()
+	require.Len(t, sent, 2)
+	assert.Equal(t, "py.cb", sent[0].task.Name)
+	assert.JSONEq(t, `[5, "x"]`, string(sent[0].task.RawArgs), "the stored result comes first")
+	assert.Equal(t, "next-id", sent[1].task.ID)
+	assert.JSONEq(t, `[5]`, string(sent[1].task.RawArgs))
+	require.Len(t, sent[1].task.Chain, 1)
+
+	require.NoError(t, res.Store(context.Background(), celery.TaskResult{TaskID: id, Status: celery.StateSuccess, Result: json.RawMessage(`5`),
+		Children: []any{[]any{[]any{"cb-id", nil}, nil}}}))
+	require.NoError(t, w.Handle(redeliver(msg, 3)))
+	assert.Zero(t, runs.Load())
+	assert.Len(t, pub.all(), 2, "callbacks already sent are not sent again")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,7 +53,8 @@ func TestWorkerChordBodySendFails(t *testing.T) {
 	pub := &flakyPublisher{failures: 1}
 	w, err := celery.NewWorker(celery.WorkerConfig{Publisher: pub, Results: results, DefaultQueue: "dflt"}, watermill.NopLogger{})
 	require.NoError(t, err)
-	w.Register("go.add", func(_ context.Context, task *celery.Task) (any, error) { return 2, nil })
+	var runs atomic.Int32
+	w.Register("go.add", func(_ context.Context, task *celery.Task) (any, error) { runs.Add(1); return 2, nil })
 
 	gid, bodyID := "test-chord-"+uuid.NewString(), uuid.NewString()
 	t.Cleanup(func() {
@@ -69,20 +71,21 @@ func TestWorkerChordBodySendFails(t *testing.T) {
 	require.NoError(t, err)
 	task.Chord = &body
 	t.Cleanup(func() { client.Del(context.Background(), results.Key(id)) })
-	handle := func() error {
+	handle := func(delivery int) error {
 		m, err := task.Message()
 		require.NoError(t, err)
 		m.SetContext(ctx)
-		return w.Handle(m)
+		return w.Handle(redeliver(m, delivery))
 	}
 
-	require.Error(t, handle(), "the body could not be sent: the header task is Nacked")
+	require.Error(t, handle(1), "the body could not be sent: the header task is Nacked")
 	assert.Empty(t, pub.all())
-	require.NoError(t, handle(), "the redelivered header task sends the body")
+	require.NoError(t, handle(2), "the redelivered header task sends the body")
 	sent := pub.all()
 	require.Len(t, sent, 1)
 	assert.Equal(t, bodyID, sent[0].task.ID)
 	assert.JSONEq(t, `[[2]]`, string(sent[0].task.RawArgs))
-	require.NoError(t, handle(), "a late copy")
+	require.NoError(t, handle(3), "a late copy")
 	assert.Len(t, pub.all(), 1, "the body is sent once")
+	assert.Equal(t, int32(1), runs.Load(), "the redelivered task, SUCCESS stored, is not run again")
 }
