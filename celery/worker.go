@@ -34,7 +34,9 @@ var ErrUnknownTask = errors.New("celery: unknown task")
 
 // TaskFunc runs a task. Its result is stored (encoded with encoding/json) and passed on to
 // the task's callbacks and chain. Returning an error fails the task: FAILURE is stored and
-// the errbacks are sent. Return Retry(...) to retry it instead.
+// the errbacks are sent. Return Retry(...) to retry it instead. A context error returned
+// once ctx ended with the message's context (not at the hard time limit) does not fail the
+// task: its message is Nacked and the task runs again later.
 type TaskFunc func(ctx context.Context, t *Task) (any, error)
 
 // WorkerConfig configures a Worker.
@@ -185,9 +187,10 @@ func (w *Worker) lookup(name string) *registered {
 // Handler returns the handler to add to a router with AddConsumerHandler (or
 // AddNoPublisherHandler) on the queue the tasks arrive on. It returns an error, so that the
 // router Nacks the message, for messages that are not tasks, unknown tasks (unless routed),
-// tasks whose eta is too far ahead, and when storing a result or sending a retry or canvas
-// task fails (except storing RETRY once the retry was sent: that is logged). A task that
-// fails by itself is acked, as Celery does.
+// tasks whose eta is too far ahead, when storing a result or sending a retry or canvas
+// task fails (except storing RETRY once the retry was sent: that is logged), and when the
+// message's context ends before the task finished (the task's cancellation error is not
+// stored as a failure). A task that fails by itself is acked, as Celery does.
 func (w *Worker) Handler() message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error { return w.Handle(msg) }
 }
@@ -293,6 +296,14 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 	result, err := r.call(ctx)
+	if err != nil && ctx.Err() != nil && interrupted(err) {
+		// The message's context ended (the router or the subscription is closing) before
+		// the task finished: the task did not fail. Nothing is stored and the message is
+		// Nacked, so that it runs again later.
+		r.w.logger.Info("Task interrupted by the end of its message's context; the message is Nacked",
+			watermill.LogFields{"task": t.Name, "task_id": t.ID, "error": err.Error()})
+		return fmt.Errorf("celery: worker: task %s (%s) interrupted: %w", t.Name, t.ID, err)
+	}
 	err = r.reg.auto.retryFor(err, t.Retries)
 	var retry *RetryError
 	switch {
@@ -305,9 +316,19 @@ func (r *run) execute(ctx context.Context) error {
 	}
 }
 
+// interrupted tells whether a task's error is a context's end (cancellation or deadline).
+// The hard time limit is not one: call turns it into TimeLimitExceeded.
+func interrupted(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// errHardTimeLimit is the cause of a task context ended by the task's hard time limit.
+var errHardTimeLimit = errors.New("celery: worker: hard time limit exceeded")
+
 // call runs the task function under the task's time limits. When the hard limit passes
 // before the function returns, the task fails with TimeLimitExceeded; the function keeps
-// running until it returns (a goroutine cannot be killed), its context cancelled.
+// running until it returns (a goroutine cannot be killed), its context cancelled. When ctx
+// ends first, call returns its error at once.
 func (r *run) call(ctx context.Context) (any, error) {
 	hard, soft := r.t.TimeLimit[0], r.t.TimeLimit[1]
 	if soft != nil && *soft > 0 {
@@ -316,7 +337,7 @@ func (r *run) call(ctx context.Context) (any, error) {
 	if hard == nil || *hard <= 0 {
 		return r.safeCall(ctx)
 	}
-	ctx, cancel := context.WithTimeout(ctx, seconds(*hard))
+	ctx, cancel := context.WithTimeoutCause(ctx, seconds(*hard), errHardTimeLimit)
 	defer cancel()
 	type outcome struct {
 		v   any
@@ -331,15 +352,18 @@ func (r *run) call(ctx context.Context) (any, error) {
 		return nil, &TaskError{Type: "TimeLimitExceeded", Module: "billiard.exceptions",
 			Args: []any{*hard}, Err: fmt.Errorf("hard time limit (%gs) exceeded", *hard)}
 	}
+	// The cause tells the hard limit from the end of the message's context, whichever came
+	// first.
+	hitLimit := func() bool { return errors.Is(context.Cause(ctx), errHardTimeLimit) }
 	select {
 	case o := <-done:
 		// A function that gave up because its deadline passed hit the hard limit too.
-		if o.err != nil && errors.Is(o.err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if o.err != nil && errors.Is(o.err, context.DeadlineExceeded) && hitLimit() {
 			return exceeded()
 		}
 		return o.v, o.err
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if hitLimit() {
 			return exceeded()
 		}
 		return nil, ctx.Err()

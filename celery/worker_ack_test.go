@@ -204,3 +204,81 @@ func TestWorkerRedeliveredSuccessSendsMissingCallbacks(t *testing.T) {
 	assert.Zero(t, runs.Load())
 	assert.Len(t, pub.all(), 2, "callbacks already sent are not sent again")
 }
+
+// TestWorkerInterruptedTaskIsNacked: a task whose message's context ends while it runs (the
+// router or the subscription closing) did not fail: nothing is stored, no errback is sent,
+// the chain is not failed, and Handle returns an error so that the message is Nacked and
+// runs again later. With or without a hard time limit, whether the function returns its
+// context's error or ignores its context, and even when the task retries every error.
+func TestWorkerInterruptedTaskIsNacked(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		hard       float64
+		watchesCtx bool
+		autoRetry  bool
+	}{
+		{"no time limit", 0, true, false},
+		{"hard time limit", 60, true, false},
+		{"hard time limit, context ignored", 60, false, false},
+		{"autoretry", 0, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, pub, res := newTestWorker(t, celery.WorkerConfig{})
+			started, release := make(chan struct{}), make(chan struct{})
+			t.Cleanup(func() { close(release) })
+			var ropts []celery.RegisterOption
+			if tc.autoRetry {
+				ropts = append(ropts, celery.AutoRetryIf(func(error) bool { return true }))
+			}
+			w.Register("go.slow", func(ctx context.Context, _ *celery.Task) (any, error) {
+				close(started)
+				if !tc.watchesCtx {
+					<-release
+					return "late", nil
+				}
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}, ropts...)
+			opts := []celery.TaskOption{celery.WithLinkError(sig("py.on_error", nil, nil))}
+			if tc.hard > 0 {
+				opts = append(opts, celery.WithTimeLimit(tc.hard, 0))
+			}
+			msg, id := received(t, "q", "go.slow", nil, nil, opts...)
+			task, err := celery.TaskFromMessage(msg)
+			require.NoError(t, err)
+			task.Chain = []celery.Signature{sig("py.next", nil, map[string]any{"task_id": "next-id"})}
+			msg, err = task.Message()
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			msg.SetContext(ctx)
+			go func() { <-started; cancel() }()
+
+			err = w.Handle(msg)
+			require.Error(t, err, "the interrupted task's message is Nacked")
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.Empty(t, res.states(id), "no state is stored")
+			assert.Empty(t, res.states("next-id"), "the chain is not failed")
+			assert.Empty(t, pub.all(), "no errback, retry or chain step is sent")
+		})
+	}
+}
+
+// TestWorkerHardTimeLimitStillFails: a function that returns its context's error when its hard
+// time limit passes fails the task with TimeLimitExceeded, its message's context alive.
+func TestWorkerHardTimeLimitStillFails(t *testing.T) {
+	w, pub, res := newTestWorker(t, celery.WorkerConfig{})
+	w.Register("go.slow", func(ctx context.Context, _ *celery.Task) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	msg, id := received(t, "q", "go.slow", nil, nil, celery.WithTimeLimit(0.05, 0),
+		celery.WithLinkError(sig("py.on_error", nil, nil)))
+	require.NoError(t, w.Handle(msg), "a task over its hard limit failed: acked")
+	r, err := res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, celery.StateFailure, r.Status)
+	assert.Equal(t, "TimeLimitExceeded", r.Result.(*celery.ExceptionInfo).Type)
+	require.Len(t, pub.all(), 1)
+	assert.Equal(t, "py.on_error", pub.all()[0].task.Name)
+}
