@@ -41,3 +41,29 @@ func TestConfigValidate(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.Close(), "a backend does not close a client it was given")
 }
+
+// TestKeyPrefix: KeyPrefix gets "_" appended unless it ends with one of ":_-.", as Celery's
+// global_keyprefix, on the result keys and on the group and chord keys alike.
+func TestKeyPrefix(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer client.Close()
+	for prefix, want := range map[string]string{
+		"":       "",
+		"myapp":  "myapp_",
+		"myapp_": "myapp_",
+		"myapp:": "myapp:",
+		"myapp-": "myapp-",
+		"myapp.": "myapp.",
+		"my.app": "my.app_",
+		"app1":   "app1_",
+		"_":      "_",
+	} {
+		t.Run(prefix, func(t *testing.T) {
+			b, err := redisbackend.New(redisbackend.Config{Client: client, KeyPrefix: prefix})
+			require.NoError(t, err)
+			assert.Equal(t, want+"celery-task-meta-ID", b.Key("ID"))
+			assert.Equal(t, want+"celery-taskset-meta-G", b.GroupKey("G", ""))
+			assert.Equal(t, want+"celery-taskset-meta-G.j", b.GroupKey("G", ".j"))
+		})
+	}
+}

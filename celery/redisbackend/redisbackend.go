@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	kombu "github.com/watermill-kombu/watermill-kombu"
@@ -22,8 +23,10 @@ type Config struct {
 	// Expires is how long results are kept (Celery's result_expires); 0 means
 	// celery.DefaultResultExpires (one day), a negative value keeps them forever.
 	Expires time.Duration
-	// KeyPrefix is prepended to the keys (Celery's result_backend_transport_options
-	// global_keyprefix); empty by default.
+	// KeyPrefix is prepended to the keys of results, groups and chords (Celery's
+	// result_backend_transport_options global_keyprefix); empty by default. As in Celery, a
+	// prefix that does not end with one of ":_-." gets "_" appended: "myapp" gives keys
+	// "myapp_celery-task-meta-<id>", "myapp:" gives "myapp:celery-task-meta-<id>".
 	KeyPrefix string
 	// DisableChordOrdering records chord header results in a list, in the order they finish,
 	// instead of a sorted set by their place in the header: set it when the Celery app sets
@@ -77,7 +80,7 @@ func New(cfg Config) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: cfg.KeyPrefix, now: time.Now,
+	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: keyPrefix(cfg.KeyPrefix), now: time.Now,
 		unordered: cfg.DisableChordOrdering}
 	if b.client == nil {
 		opts, err := redis.ParseURL(cfg.URL)
@@ -87,6 +90,16 @@ func New(cfg Config) (*Backend, error) {
 		b.client, b.owned = redis.NewClient(opts), true
 	}
 	return b, nil
+}
+
+// keyPrefix returns the prefix Celery's backend puts in front of its keys for a
+// global_keyprefix: the prefix with "_" appended unless it ends with one of ":_-."
+// (BaseKeyValueStoreBackend._add_global_keyprefix).
+func keyPrefix(global string) string {
+	if global == "" || strings.ContainsRune(":_-.", rune(global[len(global)-1])) {
+		return global
+	}
+	return global + "_"
 }
 
 // Key returns the Redis key (and pub/sub channel) of a task's result.
