@@ -449,13 +449,24 @@ func (a *acker) beat() {
 			}
 			for _, f := range out.Failed {
 				i, _ := strconv.Atoi(aws.ToString(f.Id))
-				if i >= 0 && i < len(batch) {
-					a.logger.Debug("Stopped extending the visibility of a message", watermill.LogFields{
-						"topic": q.name, "sqs_message_id": batch[i].messageID, "code": aws.ToString(f.Code)})
-					a.mu.Lock()
-					delete(a.held, batch[i])
-					a.mu.Unlock()
+				if i < 0 || i >= len(batch) {
+					continue
 				}
+				h := batch[i]
+				a.mu.Lock()
+				if f.SenderFault || isStaleReceipt(aws.ToString(f.Code)) {
+					// The message is gone (settled elsewhere, or its receipt expired).
+					a.logger.Debug("Stopped extending the visibility of a message", watermill.LogFields{
+						"topic": q.name, "sqs_message_id": h.messageID, "code": aws.ToString(f.Code)})
+					delete(a.held, h)
+				} else {
+					// SQS failed on its side: try again on the next tick, while a third of
+					// the visibility is left.
+					a.logger.Info("Could not extend the visibility of a held message; will try again", watermill.LogFields{
+						"topic": q.name, "sqs_message_id": h.messageID, "code": aws.ToString(f.Code)})
+					h.extendAt = now
+				}
+				a.mu.Unlock()
 			}
 		}
 	}

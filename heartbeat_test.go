@@ -1,0 +1,120 @@
+package kombu_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/stretchr/testify/require"
+	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
+)
+
+// TestVisibilityTimeoutUnreadable: when the queue's VisibilityTimeout cannot be read (an IAM
+// policy without sqs:GetQueueAttributes), the heartbeat cannot know when the queue would
+// show a held message again: the receives then ask for the configured VisibilityTimeout, so
+// that no other consumer gets a message a handler holds.
+func TestVisibilityTimeoutUnreadable(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("vis-denied")
+	url := semQueue(t, client, topic, 2*time.Second)
+	proxy := sqsProxy(t, ep, func(op string, _ []byte, w http.ResponseWriter) bool {
+		if op != "GetQueueAttributes" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"__type":"com.amazonaws.sqs#AccessDenied","message":"not allowed"}`))
+		return true
+	})
+	pub := semPublisher(t, semConfig(ep, 0))
+	sub := semSubscriber(t, semSubConfig(semConfig(proxy, 0)))
+	msgs, err := sub.Subscribe(context.Background(), topic)
+	require.NoError(t, err)
+	semPublishN(t, pub, topic, 1)
+	var m *message.Message
+	select {
+	case m = <-msgs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message")
+	}
+	// The handler holds it for twice the queue's timeout while another consumer polls. Were
+	// it visible again, either that consumer or the subscription itself would receive it.
+	stolen, again := 0, 0
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
+		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
+		require.NoError(t, err)
+		stolen += len(out.Messages)
+		select {
+		case m2 := <-msgs:
+			again++
+			m2.Nack()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	m.Ack()
+	require.Zero(t, stolen, "another consumer received a message the handler held")
+	require.Zero(t, again, "the subscription received again a message its handler held")
+}
+
+// TestHeartbeatRetriesAnEntryFailedBySQS: when SQS fails a heartbeat's entry on its side
+// (SenderFault false), the extension is tried again, not given up: the held message stays
+// invisible until its handler acks it.
+func TestHeartbeatRetriesAnEntryFailedBySQS(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("beat-retry")
+	url := semQueue(t, client, topic, 6*time.Second)
+	var failedOnce atomic.Bool
+	proxy := sqsProxy(t, ep, func(op string, body []byte, w http.ResponseWriter) bool {
+		if op != "ChangeMessageVisibilityBatch" || !failedOnce.CompareAndSwap(false, true) {
+			return false
+		}
+		var in struct{ Entries []struct{ Id string } }
+		require.NoError(t, json.Unmarshal(body, &in))
+		var failed []map[string]any
+		for _, e := range in.Entries {
+			failed = append(failed, map[string]any{"Id": e.Id, "SenderFault": false, "Code": "InternalError", "Message": "try again"})
+		}
+		out, _ := json.Marshal(map[string]any{"Successful": []any{}, "Failed": failed})
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_, _ = w.Write(out)
+		return true
+	})
+	pub := semPublisher(t, semConfig(ep, 6*time.Second))
+	sub := semSubscriber(t, semSubConfig(semConfig(proxy, 6*time.Second)))
+	msgs, err := sub.Subscribe(context.Background(), topic)
+	require.NoError(t, err)
+	semPublishN(t, pub, topic, 1)
+	var m *message.Message
+	select {
+	case m = <-msgs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message")
+	}
+	// The handler holds it for twice the queue's timeout while another consumer polls.
+	stolen, again := 0, 0
+	for end := time.Now().Add(12 * time.Second); time.Now().Before(end); {
+		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
+		require.NoError(t, err)
+		stolen += len(out.Messages)
+		select {
+		case m2 := <-msgs:
+			again++
+			m2.Nack()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	m.Ack()
+	require.True(t, failedOnce.Load(), "the heartbeat ran")
+	require.Zero(t, stolen, "another consumer received a message the handler held")
+	require.Zero(t, again, "the subscription received again a message its handler held")
+}
