@@ -71,13 +71,31 @@ func (e *MessageTooLargeError) Is(target error) bool {
 // FailedMessage is one message SQS did not accept.
 type FailedMessage struct {
 	MessageUUID string
+	// Code and Reason are SQS's (or SNS's) for the entry. For a message whose whole request
+	// failed (on a FIFO queue or topic, see PublishError), they are those of the request's
+	// error; Code is empty when the request got no answer (a network failure, a timeout), and
+	// the message may then have been accepted.
 	Code        string
 	Reason      string
 	SenderFault bool
+	// NotSent means the message was never sent: on a FIFO queue or topic, a message before it
+	// in the same Publish call failed (or the call was cancelled first).
+	NotSent bool
+	// request is set when the message's whole request failed: that request's error, joined to
+	// the PublishError, gives the class.
+	request bool
 }
 
 // PublishError names the messages of a Publish call that SQS did not accept. Messages not
 // named were accepted.
+//
+// On a FIFO queue or topic a Publish call stops at the first batch with a failed entry or
+// request, so that no message is accepted ahead of one before it that was not. The error then
+// names every message not accepted, in the call's order: the failed entries, the messages of
+// a request that failed (that request's error is joined to the PublishError: errors.As finds
+// both), and the messages after them, marked NotSent. Publishing the named messages again, in
+// that order, keeps the group's order, except that a message of a request that got no answer
+// may have been accepted already.
 type PublishError struct {
 	Queue string
 	// Exchange is set instead of Queue when SNS rejected entries of a PublishBatch to the topic
@@ -88,9 +106,14 @@ type PublishError struct {
 
 // Is makes errors.Is(err, ErrChannel) hold when SQS blamed the sender for an entry (invalid
 // contents, too large...), and errors.Is(err, ErrConnection) when it failed an entry on its
-// side (worth publishing again).
+// side (worth publishing again). Messages not sent, and those of a request that got no
+// answer, count for neither: the error of the failed request, joined to the PublishError,
+// has the class.
 func (e *PublishError) Is(target error) bool {
 	for _, f := range e.Failed {
+		if f.NotSent || f.request {
+			continue
+		}
 		if (target == ErrChannel && f.SenderFault) || (target == ErrConnection && !f.SenderFault) {
 			return true
 		}
@@ -99,20 +122,64 @@ func (e *PublishError) Is(target error) bool {
 }
 
 func (e *PublishError) Error() string {
-	var b strings.Builder
+	service, dest := "SQS", fmt.Sprintf("queue %q", e.Queue)
 	if e.Exchange != "" {
-		fmt.Fprintf(&b, "kombu: SNS rejected %d message(s) for exchange %q:", len(e.Failed), e.Exchange)
-	} else {
-		fmt.Fprintf(&b, "kombu: SQS rejected %d message(s) for queue %q:", len(e.Failed), e.Queue)
+		service, dest = "SNS", fmt.Sprintf("exchange %q", e.Exchange)
 	}
-	for i, f := range e.Failed {
-		if i == 5 {
-			fmt.Fprintf(&b, " and %d more", len(e.Failed)-i)
-			break
+	var rejected, unanswered []FailedMessage
+	notSent := 0
+	for _, f := range e.Failed {
+		switch {
+		case f.NotSent:
+			notSent++
+		case f.request && f.Code == "":
+			unanswered = append(unanswered, f)
+		default:
+			rejected = append(rejected, f)
 		}
-		fmt.Fprintf(&b, " %s (%s: %s)", f.MessageUUID, f.Code, f.Reason)
+	}
+	var b strings.Builder
+	b.WriteString("kombu: ")
+	if len(rejected) > 0 {
+		fmt.Fprintf(&b, "%s rejected %d message(s) for %s:", service, len(rejected), dest)
+		for i, f := range rejected {
+			if i == 5 {
+				fmt.Fprintf(&b, " and %d more", len(rejected)-i)
+				break
+			}
+			fmt.Fprintf(&b, " %s (%s: %s)", f.MessageUUID, f.Code, f.Reason)
+		}
+		dest = ""
+	}
+	if len(unanswered) > 0 {
+		if dest == "" {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%d message(s)%s got no answer from %s (they may have been accepted):", len(unanswered), forDest(dest), service)
+		for i, f := range unanswered {
+			if i == 5 {
+				fmt.Fprintf(&b, " and %d more", len(unanswered)-i)
+				break
+			}
+			fmt.Fprintf(&b, " %s", f.MessageUUID)
+		}
+		dest = ""
+	}
+	if notSent > 0 {
+		if dest == "" {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%d message(s)%s not sent", notSent, forDest(dest))
 	}
 	return b.String()
+}
+
+// forDest returns " for " and dest, or nothing when dest is empty.
+func forDest(dest string) string {
+	if dest == "" {
+		return ""
+	}
+	return " for " + dest
 }
 
 // Error classes, after Kombu's split of a transport's errors into connection errors and

@@ -66,6 +66,8 @@ func TestErrorClassOf(t *testing.T) {
 		{"too large", &MessageTooLargeError{Queue: "q", MessageUUID: "u", Size: 2, Limit: 1}, ErrChannel},
 		{"publish error sender", &PublishError{Queue: "q", Failed: []FailedMessage{{MessageUUID: "u", SenderFault: true}}}, ErrChannel},
 		{"publish error sqs side", &PublishError{Queue: "q", Failed: []FailedMessage{{MessageUUID: "u"}}}, ErrConnection},
+		{"publish error sender, rest not sent", &PublishError{Queue: "q.fifo", Failed: []FailedMessage{{MessageUUID: "u", SenderFault: true}, {MessageUUID: "v", NotSent: true}}}, ErrChannel},
+		{"publish error not sent only", &PublishError{Queue: "q.fifo", Failed: []FailedMessage{{MessageUUID: "v", NotSent: true}}}, nil},
 		{"decode", channelError("decode", "q", "id", errors.New("bad json")), ErrChannel},
 	}
 	for _, c := range cases {

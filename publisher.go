@@ -1,9 +1,11 @@
 package kombu
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 	"github.com/watermill-kombu/watermill-kombu/internal/gopool"
 )
 
@@ -68,7 +71,10 @@ func (p *Publisher) Stats() RequestCounts { return p.stats.Snapshot() }
 // sent together with those of other Publish calls to the same queue under way at the same
 // time (see PublisherConfig.DisableCoalescing); alone, it leaves at once. A message over the
 // size limit fails the whole call before any request. When SQS rejects some entries, the
-// error is a *PublishError naming them; the others were sent.
+// error is a *PublishError naming them; the others were sent. On a FIFO queue the batches go
+// one after the other, and the call stops at the first batch with a failed request or entry:
+// the *PublishError then names every message not accepted, those never sent marked NotSent,
+// and no message is accepted ahead of one of the call that was not.
 //
 // The context of the first message bounds the call, and each SQS request is bounded by
 // RequestTimeout. When SQS says the queue does not exist (deleted, or lost by a broker
@@ -195,15 +201,40 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 	ctx, cancel := p.bound(ctx)
 	defer cancel()
 
-	batches := splitBatches(sizes, p.config.MaxMessageSize)
+	run := sendBatches(ctx, p.workers, entries, splitBatches(sizes, p.config.MaxMessageSize), q.fifo,
+		func(batch []types.SendMessageBatchRequestEntry) ([]FailedMessage, error) {
+			return p.sendBatch(ctx, q, batch, msgs)
+		})
+	if err := run.outcome(msgs, q.fifo, &PublishError{Queue: q.name}, func(err error) error {
+		return fmt.Errorf("kombu: publishing to queue %q: %w", q.name, err)
+	}); err != nil {
+		return err
+	}
+	p.logger.Trace("Published batch", watermill.LogFields{"topic": q.name, "messages": len(msgs)})
+	return nil
+}
+
+// batchRun is what sendBatches did.
+type batchRun struct {
+	failed []FailedMessage // messages not accepted, in the order of msgs on a FIFO queue
+	errs   []error         // errors of the failed requests
+	next   int             // index of the first message not handed to a request
+	ctxErr error           // the context's error, when it ended before every batch was handed on
+}
+
+// sendBatches hands the batches of entries (index ranges, from splitBatches) to send: at most
+// maxParallelBatches at once on a standard queue or topic, one after the other on a FIFO one.
+// There it stops at the first batch with a failed request or entry: a later batch would
+// otherwise be accepted ahead of messages of the same group that were not.
+func sendBatches[E any](ctx context.Context, workers *gopool.Pool, entries []E, batches [][2]int, fifo bool,
+	send func(batch []E) ([]FailedMessage, error)) batchRun {
 	var (
-		mu     sync.Mutex
-		failed []FailedMessage
-		errs   []error
-		wg     sync.WaitGroup
+		mu  sync.Mutex
+		run = batchRun{next: len(entries)}
+		wg  sync.WaitGroup
 	)
 	parallel := maxParallelBatches
-	if q.fifo {
+	if fifo {
 		parallel = 1
 	}
 	sem := make(chan struct{}, parallel)
@@ -211,31 +242,73 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			wg.Wait()
-			return fmt.Errorf("kombu: publishing to queue %q: %w", q.name, ctx.Err())
+			run.ctxErr, run.next = ctx.Err(), b[0]
+		}
+		if run.ctxErr != nil {
+			break
+		}
+		if fifo {
+			// The batch before has released sem: its outcome is in.
+			mu.Lock()
+			stop := len(run.errs) > 0 || len(run.failed) > 0
+			mu.Unlock()
+			if stop {
+				run.next = b[0]
+				break
+			}
 		}
 		wg.Add(1)
 		batch := entries[b[0]:b[1]]
-		p.workers.Go(func() {
+		workers.Go(func() {
 			defer func() { <-sem; wg.Done() }()
-			f, err := p.sendBatch(ctx, q, batch, msgs)
+			f, err := send(batch)
 			mu.Lock()
-			failed = append(failed, f...)
+			run.failed = append(run.failed, f...)
 			if err != nil {
-				errs = append(errs, err)
+				run.errs = append(run.errs, err)
 			}
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	return run
+}
+
+// outcome returns the error of a Publish call whose batches went as run says, nil when every
+// message was accepted. pe names the queue or exchange; wrap wraps the context's error.
+//
+// On a standard queue or topic, that is the context's error, else the failed requests'
+// errors, else a PublishError of the failed entries. On a FIFO one, pe names every message
+// not accepted (see PublishError), joined to the failed requests' errors and the context's.
+func (run batchRun) outcome(msgs []*message.Message, fifo bool, pe *PublishError, wrap func(error) error) error {
+	if !fifo {
+		switch {
+		case run.ctxErr != nil:
+			return wrap(run.ctxErr)
+		case len(run.errs) > 0:
+			return errors.Join(run.errs...)
+		case len(run.failed) > 0:
+			pe.Failed = run.failed
+			return pe
+		}
+		return nil
 	}
-	if len(failed) > 0 {
-		return &PublishError{Queue: q.name, Failed: failed}
+	if run.ctxErr == nil && len(run.errs) == 0 && len(run.failed) == 0 {
+		return nil
 	}
-	p.logger.Trace("Published batch", watermill.LogFields{"topic": q.name, "messages": len(msgs)})
-	return nil
+	pe.Failed = run.failed
+	for _, m := range msgs[run.next:] {
+		pe.Failed = append(pe.Failed, FailedMessage{MessageUUID: m.UUID, NotSent: true,
+			Reason: "not sent: a message before it in the call was not accepted"})
+	}
+	errs := run.errs
+	if run.ctxErr != nil {
+		errs = append(errs, wrap(run.ctxErr))
+	}
+	if len(errs) == 0 {
+		return pe
+	}
+	return errors.Join(append(errs, pe)...)
 }
 
 // splitBatches groups consecutive messages into batches of at most 10 whose sizes add up to at
@@ -302,43 +375,76 @@ type batchFailure struct {
 
 // resendFailed calls send with the batch, then again (after a growing pause) with the entries
 // the service failed on its side, up to sendRetries times. It returns the entries that failed
-// for good, named by the message whose index in msgs is the entry's id.
+// for good, named by the message whose index in msgs is the entry's id (those of one request
+// in the batch's order); when a request fails, its entries too, and its error.
 func resendFailed[E any](ctx context.Context, batch []E, msgs []*message.Message, entryID func(E) string,
 	send func(batch []E, attempt int) ([]batchFailure, error)) ([]FailedMessage, error) {
-	var failed []FailedMessage
+	var failed, retrying []FailedMessage
 	pause := 100 * time.Millisecond
 	for attempt := 0; len(batch) > 0; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-time.After(pause):
 			case <-ctx.Done():
-				return failed, fmt.Errorf("kombu: sending %d message(s) again: %w", len(batch), ctx.Err())
+				return append(failed, retrying...), fmt.Errorf("kombu: sending %d message(s) again: %w", len(batch), ctx.Err())
 			}
 			pause *= 2
 		}
 		failures, err := send(batch, attempt)
 		if err != nil {
+			code, reason := requestFailure(err)
+			for _, e := range batch {
+				failed = append(failed, FailedMessage{MessageUUID: messageUUID(msgs, entryID(e)), Code: code, Reason: reason,
+					SenderFault: errors.Is(err, ErrChannel), request: true})
+			}
 			return failed, err
 		}
-		byID := make(map[string]E, len(batch))
-		for _, e := range batch {
-			byID[entryID(e)] = e
+		pos := make(map[string]int, len(batch))
+		for i, e := range batch {
+			pos[entryID(e)] = i
 		}
+		slices.SortStableFunc(failures, func(a, b batchFailure) int { return cmp.Compare(position(pos, a.id), position(pos, b.id)) })
+		resend := attempt < sendRetries
 		var retry []E
+		retrying = retrying[:0]
 		for _, f := range failures {
-			if !f.senderFault && attempt < sendRetries {
-				retry = append(retry, byID[f.id])
+			fm := FailedMessage{MessageUUID: messageUUID(msgs, f.id), Code: f.code, Reason: f.message, SenderFault: f.senderFault}
+			if i, ok := pos[f.id]; ok && resend && !f.senderFault {
+				retry = append(retry, batch[i])
+				retrying = append(retrying, fm)
 				continue
 			}
-			uuid := ""
-			if idx, err := strconv.Atoi(f.id); err == nil && idx >= 0 && idx < len(msgs) {
-				uuid = msgs[idx].UUID
-			}
-			failed = append(failed, FailedMessage{MessageUUID: uuid, Code: f.code, Reason: f.message, SenderFault: f.senderFault})
+			failed = append(failed, fm)
 		}
 		batch = retry
 	}
 	return failed, nil
+}
+
+// position returns the index in the batch of the entry with id, -1 for an unknown id.
+func position(pos map[string]int, id string) int {
+	if i, ok := pos[id]; ok {
+		return i
+	}
+	return -1
+}
+
+// messageUUID returns the UUID of the message whose index in msgs is id, "" when there is none.
+func messageUUID(msgs []*message.Message, id string) string {
+	if idx, err := strconv.Atoi(id); err == nil && idx >= 0 && idx < len(msgs) {
+		return msgs[idx].UUID
+	}
+	return ""
+}
+
+// requestFailure returns the code and reason of a failed batch request for its entries: the
+// service's error code and message when it answered, else no code.
+func requestFailure(err error) (code, reason string) {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode(), apiErr.ErrorMessage()
+	}
+	return "", err.Error()
 }
 
 // Close makes later Publish calls fail with ErrPublisherClosed and waits for those under way,

@@ -2,10 +2,8 @@ package kombu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -103,44 +101,13 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 		return nil
 	}
 
-	var (
-		mu     sync.Mutex
-		failed []FailedMessage
-		errs   []error
-		wg     sync.WaitGroup
-	)
-	parallel := maxParallelBatches
-	if ref.fifo {
-		parallel = 1 // keep the order
-	}
-	sem := make(chan struct{}, parallel)
-	for _, b := range splitBatches(sizes, limit) {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return fmt.Errorf("kombu: publishing to exchange %q: %w", exchange, ctx.Err())
-		}
-		wg.Add(1)
-		go func(batch []snstypes.PublishBatchRequestEntry) {
-			defer func() { <-sem; wg.Done() }()
-			f, err := p.publishBatch(ctx, exchange, ref, batch, msgs)
-			mu.Lock()
-			failed = append(failed, f...)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			mu.Unlock()
-		}(entries[b[0]:b[1]])
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	if len(failed) > 0 {
-		return &PublishError{Exchange: exchange, Failed: failed}
-	}
-	return nil
+	run := sendBatches(ctx, p.workers, entries, splitBatches(sizes, limit), ref.fifo,
+		func(batch []snstypes.PublishBatchRequestEntry) ([]FailedMessage, error) {
+			return p.publishBatch(ctx, exchange, ref, batch, msgs)
+		})
+	return run.outcome(msgs, ref.fifo, &PublishError{Exchange: exchange}, func(err error) error {
+		return fmt.Errorf("kombu: publishing to exchange %q: %w", exchange, err)
+	})
 }
 
 // publishBatch sends one PublishBatch, resending entries SNS failed on its side, and returns
