@@ -3,9 +3,11 @@ package kombu_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,10 +26,13 @@ import (
 
 // batchFaults is an HTTP transport that spoils chosen batch requests, counted from 1:
 // SendMessageBatch (SQS) and PublishBatch (SNS) ones. A request in drop fails with a network
-// error before it is sent.
+// error before it is sent. For a SendMessageBatch in failEntries, the entries at the positions
+// given are taken out of the request and reported failed by SQS on its side (InternalError),
+// the others are sent.
 type batchFaults struct {
-	drop map[int]bool
-	n    atomic.Int32
+	drop        map[int]bool
+	failEntries map[int][]int
+	n           atomic.Int32
 }
 
 func (b *batchFaults) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -48,7 +53,52 @@ func (b *batchFaults) RoundTrip(r *http.Request) (*http.Response, error) {
 	if b.drop[n] {
 		return nil, errors.New("injected network failure")
 	}
+	if positions := b.failEntries[n]; sqsBatch && len(positions) > 0 {
+		return failEntries(r, body, positions)
+	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// failEntries forwards a SendMessageBatch request without the entries at positions, and
+// answers with those entries failed as SQS fails them on its side.
+func failEntries(r *http.Request, body []byte, positions []int) (*http.Response, error) {
+	var in map[string]any
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, err
+	}
+	var keep, failed []any
+	for i, e := range in["Entries"].([]any) {
+		if !slices.Contains(positions, i) {
+			keep = append(keep, e)
+			continue
+		}
+		failed = append(failed, map[string]any{"Id": e.(map[string]any)["Id"], "Code": "InternalError",
+			"Message": "injected entry failure", "SenderFault": false})
+	}
+	in["Entries"] = keep
+	nb, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	r2 := r.Clone(r.Context())
+	r2.Body, r2.ContentLength = io.NopCloser(bytes.NewReader(nb)), int64(len(nb))
+	resp, err := http.DefaultTransport.RoundTrip(r2) // ElasticMQ checks no signature
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	out["Failed"] = failed
+	ob, err := json.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(ob)), int64(len(ob))
+	resp.Header.Del("Content-Length")
+	return resp, nil
 }
 
 // numbered returns messages with payloads "1" to "n", all in the FIFO group "default".
@@ -227,4 +277,43 @@ func TestSNSFanoutFIFOStopsAtFailedRequest(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, exchange, pe.Exchange)
 	requireFailed(t, pe, msgs, 5)
+}
+
+// TestPublishFIFOFailedEntryNotResentBehindLaterOnes: when SQS fails the first entry of a
+// FIFO batch on its side and accepts the others, sending it again would put it behind them.
+// It is reported instead, and the next batch is not sent.
+func TestPublishFIFOFailedEntryNotResentBehindLaterOnes(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("pub-fifo-entry") + ".fifo"
+	url := testenv.CreateQueue(t, client, topic, nil)
+	pub := faultyPublisher(t, ep, &batchFaults{failEntries: map[int][]int{1: {0}}})
+
+	msgs := numbered(15)
+	err := pub.Publish(topic, msgs...)
+	t.Log(err)
+	require.Equal(t, payloadRange(2, 10), fifoContents(t, pub, client, topic, url))
+	require.ErrorIs(t, err, kombu.ErrConnection)
+	var pe *kombu.PublishError
+	require.ErrorAs(t, err, &pe)
+	requireFailed(t, pe, append([]*message.Message{msgs[0]}, msgs[10:]...), 5)
+	require.Equal(t, "InternalError", pe.Failed[0].Code)
+	require.False(t, pe.Failed[0].SenderFault)
+}
+
+// TestPublishFIFOFailedTailResent: entries SQS failed on its side at the end of a FIFO
+// batch, nothing after them accepted, are sent again and keep their place.
+func TestPublishFIFOFailedTailResent(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("pub-fifo-tail") + ".fifo"
+	url := testenv.CreateQueue(t, client, topic, nil)
+	faults := &batchFaults{failEntries: map[int][]int{1: {7, 8, 9}}}
+	pub := faultyPublisher(t, ep, faults)
+
+	require.NoError(t, pub.Publish(topic, numbered(15)...))
+	require.Equal(t, payloadRange(1, 15), fifoContents(t, pub, client, topic, url))
+	require.EqualValues(t, 4, faults.n.Load(), "one batch, the failed entries again, the next batch, the last message")
 }

@@ -74,7 +74,9 @@ func (p *Publisher) Stats() RequestCounts { return p.stats.Snapshot() }
 // error is a *PublishError naming them; the others were sent. On a FIFO queue the batches go
 // one after the other, and the call stops at the first batch with a failed request or entry:
 // the *PublishError then names every message not accepted, those never sent marked NotSent,
-// and no message is accepted ahead of one of the call that was not.
+// and no message is accepted ahead of one of the call that was not. Entries SQS failed on its
+// side are sent again, on a FIFO queue only when no entry after them in their batch was
+// accepted.
 //
 // The context of the first message bounds the call, and each SQS request is bounded by
 // RequestTimeout. When SQS says the queue does not exist (deleted, or lost by a broker
@@ -203,7 +205,7 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 
 	run := sendBatches(ctx, p.workers, entries, splitBatches(sizes, p.config.MaxMessageSize), q.fifo,
 		func(batch []types.SendMessageBatchRequestEntry) ([]FailedMessage, error) {
-			return p.sendBatch(ctx, q, batch, msgs)
+			return p.sendBatch(ctx, q, batch, msgs, q.fifo)
 		})
 	if err := run.outcome(msgs, q.fifo, &PublishError{Queue: q.name}, func(err error) error {
 		return fmt.Errorf("kombu: publishing to queue %q: %w", q.name, err)
@@ -344,10 +346,10 @@ func (p *Publisher) sendOne(ctx context.Context, q *queue, msg *message.Message,
 	return nil
 }
 
-// sendBatch sends one batch, resending entries SQS failed on its side, and returns the entries
-// that still failed. Entry ids are indexes into msgs.
-func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendMessageBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, error) {
-	return resendFailed(ctx, batch, msgs, func(e types.SendMessageBatchRequestEntry) string { return aws.ToString(e.Id) },
+// sendBatch sends one batch, resending entries SQS failed on its side (see resendFailed), and
+// returns the entries that still failed. Entry ids are indexes into msgs.
+func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendMessageBatchRequestEntry, msgs []*message.Message, fifo bool) ([]FailedMessage, error) {
+	return resendFailed(ctx, batch, msgs, fifo, func(e types.SendMessageBatchRequestEntry) string { return aws.ToString(e.Id) },
 		func(batch []types.SendMessageBatchRequestEntry, attempt int) ([]batchFailure, error) {
 			if attempt > 0 {
 				p.logger.Debug("Resending entries SQS failed on its side", watermill.LogFields{"topic": q.name, "entries": len(batch), "attempt": attempt})
@@ -377,7 +379,13 @@ type batchFailure struct {
 // the service failed on its side, up to sendRetries times. It returns the entries that failed
 // for good, named by the message whose index in msgs is the entry's id (those of one request
 // in the batch's order); when a request fails, its entries too, and its error.
-func resendFailed[E any](ctx context.Context, batch []E, msgs []*message.Message, entryID func(E) string,
+//
+// On a FIFO queue or topic, failed entries are sent again only when they are the last of the
+// batch and the service failed each of them on its side: nothing after them was accepted, so
+// sent again they still follow the entries before them. A failed entry followed by an accepted
+// one is not sent again, as it would land behind it: it is returned, and the call stops there
+// (see sendBatches).
+func resendFailed[E any](ctx context.Context, batch []E, msgs []*message.Message, fifo bool, entryID func(E) string,
 	send func(batch []E, attempt int) ([]batchFailure, error)) ([]FailedMessage, error) {
 	var failed, retrying []FailedMessage
 	pause := 100 * time.Millisecond
@@ -404,7 +412,7 @@ func resendFailed[E any](ctx context.Context, batch []E, msgs []*message.Message
 			pos[entryID(e)] = i
 		}
 		slices.SortStableFunc(failures, func(a, b batchFailure) int { return cmp.Compare(position(pos, a.id), position(pos, b.id)) })
-		resend := attempt < sendRetries
+		resend := attempt < sendRetries && (!fifo || failedTail(pos, len(batch), failures))
 		var retry []E
 		retrying = retrying[:0]
 		for _, f := range failures {
@@ -427,6 +435,17 @@ func position(pos map[string]int, id string) int {
 		return i
 	}
 	return -1
+}
+
+// failedTail reports whether failures, sorted by position, are the last entries of a batch of
+// n, each failed by the service on its side.
+func failedTail(pos map[string]int, n int, failures []batchFailure) bool {
+	for k, f := range failures {
+		if i, ok := pos[f.id]; !ok || i != n-len(failures)+k || f.senderFault {
+			return false
+		}
+	}
+	return true
 }
 
 // messageUUID returns the UUID of the message whose index in msgs is id, "" when there is none.

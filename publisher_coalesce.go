@@ -201,7 +201,9 @@ func (c *coalescer) take() []*coalesced {
 }
 
 // sendBatch sends one batch, resends the entries SQS failed on its side, and gives every
-// caller its own outcome.
+// caller its own outcome. On a FIFO queue a resent entry may land behind entries of other
+// callers, concurrent messages with no order between them; never behind a later message of
+// its own caller, which joins a later batch, taken only once the resends are done.
 func (c *coalescer) sendBatch(batch []*coalesced) {
 	q := c.q
 	pause := 100 * time.Millisecond

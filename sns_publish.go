@@ -110,10 +110,10 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 	})
 }
 
-// publishBatch sends one PublishBatch, resending entries SNS failed on its side, and returns
-// the entries that still failed. Entry ids are indexes into msgs.
+// publishBatch sends one PublishBatch, resending entries SNS failed on its side (see
+// resendFailed), and returns the entries that still failed. Entry ids are indexes into msgs.
 func (p *Publisher) publishBatch(ctx context.Context, exchange string, ref topicRef, batch []snstypes.PublishBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, error) {
-	return resendFailed(ctx, batch, msgs, func(e snstypes.PublishBatchRequestEntry) string { return aws.ToString(e.Id) },
+	return resendFailed(ctx, batch, msgs, ref.fifo, func(e snstypes.PublishBatchRequestEntry) string { return aws.ToString(e.Id) },
 		func(batch []snstypes.PublishBatchRequestEntry, _ int) ([]batchFailure, error) {
 			out, err := ref.client.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: aws.String(ref.arn), PublishBatchRequestEntries: batch})
 			if err != nil {
