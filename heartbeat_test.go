@@ -35,34 +35,7 @@ func TestVisibilityTimeoutUnreadable(t *testing.T) {
 		_, _ = w.Write([]byte(`{"__type":"com.amazonaws.sqs#AccessDenied","message":"not allowed"}`))
 		return true
 	})
-	pub := semPublisher(t, semConfig(ep, 0))
-	sub := semSubscriber(t, semSubConfig(semConfig(proxy, 0)))
-	msgs, err := sub.Subscribe(context.Background(), topic)
-	require.NoError(t, err)
-	semPublishN(t, pub, topic, 1)
-	var m *message.Message
-	select {
-	case m = <-msgs:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no message")
-	}
-	// The handler holds it for twice the queue's timeout while another consumer polls. Were
-	// it visible again, either that consumer or the subscription itself would receive it.
-	stolen, again := 0, 0
-	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
-		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
-		require.NoError(t, err)
-		stolen += len(out.Messages)
-		select {
-		case m2 := <-msgs:
-			again++
-			m2.Nack()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	m.Ack()
-	require.Zero(t, stolen, "another consumer received a message the handler held")
-	require.Zero(t, again, "the subscription received again a message its handler held")
+	holdWhileOthersPoll(t, ep, proxy, url, topic, 0, 4*time.Second)
 }
 
 // TestHeartbeatRetriesAnEntryFailedBySQS: when SQS fails a heartbeat's entry on its side
@@ -90,8 +63,19 @@ func TestHeartbeatRetriesAnEntryFailedBySQS(t *testing.T) {
 		_, _ = w.Write(out)
 		return true
 	})
-	pub := semPublisher(t, semConfig(ep, 6*time.Second))
-	sub := semSubscriber(t, semSubConfig(semConfig(proxy, 6*time.Second)))
+	holdWhileOthersPoll(t, ep, proxy, url, topic, 6*time.Second, 12*time.Second)
+	require.True(t, failedOnce.Load(), "the heartbeat ran")
+}
+
+// holdWhileOthersPoll publishes one message to topic, receives it through a Subscriber on
+// endpoint (configured with VisibilityTimeout vt) and holds it for hold while another
+// consumer polls the queue at url. Were it visible again meanwhile, either that consumer or
+// the subscription itself would receive it: the test fails then.
+func holdWhileOthersPoll(t *testing.T, ep, endpoint, url, topic string, vt, hold time.Duration) {
+	t.Helper()
+	client := testenv.SQSClient(t, ep)
+	pub := semPublisher(t, semConfig(ep, vt))
+	sub := semSubscriber(t, semSubConfig(semConfig(endpoint, vt)))
 	msgs, err := sub.Subscribe(context.Background(), topic)
 	require.NoError(t, err)
 	semPublishN(t, pub, topic, 1)
@@ -101,9 +85,8 @@ func TestHeartbeatRetriesAnEntryFailedBySQS(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message")
 	}
-	// The handler holds it for twice the queue's timeout while another consumer polls.
 	stolen, again := 0, 0
-	for end := time.Now().Add(12 * time.Second); time.Now().Before(end); {
+	for end := time.Now().Add(hold); time.Now().Before(end); {
 		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
 		require.NoError(t, err)
 		stolen += len(out.Messages)
@@ -115,7 +98,6 @@ func TestHeartbeatRetriesAnEntryFailedBySQS(t *testing.T) {
 		}
 	}
 	m.Ack()
-	require.True(t, failedOnce.Load(), "the heartbeat ran")
 	require.Zero(t, stolen, "another consumer received a message the handler held")
 	require.Zero(t, again, "the subscription received again a message its handler held")
 }
