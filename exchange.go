@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -18,9 +20,11 @@ const (
 	// message's.
 	ExchangeDirect ExchangeType = "direct"
 	// ExchangeTopic sends a message to every queue bound with a pattern matching the message's
-	// routing key. Patterns are words separated by '.', where '*' stands for exactly one word
-	// and '#' for zero or more words: "orders.*" matches "orders.created" but not "orders" nor
-	// "orders.eu.created"; "orders.#" matches all three.
+	// routing key, as Kombu's SQS transport matches them. Patterns are words separated by
+	// '.', where '*' stands for one non-empty word and '#' for any text, dots included:
+	// "orders.*" matches "orders.created" but neither "orders" nor "orders.eu.created";
+	// "orders.#" matches "orders.created" and "orders.eu.created" but, unlike an AMQP broker,
+	// not "orders"; "#" matches every key.
 	ExchangeTopic ExchangeType = "topic"
 	// ExchangeFanout sends every message to every bound queue, whatever its routing key.
 	ExchangeFanout ExchangeType = "fanout"
@@ -94,40 +98,36 @@ func (ex Exchange) route(routingKey string) []string {
 	return out
 }
 
-// topicMatch reports whether an AMQP topic pattern matches a routing key, word by word.
+// topicMatch reports whether a binding's pattern matches a routing key the way Kombu's
+// virtual topic exchange, which its SQS transport routes with, matches them.
 func topicMatch(pattern, key string) bool {
-	return matchWords(strings.Split(pattern, "."), strings.Split(key, "."))
+	re, ok := topicPatterns.Load(pattern)
+	if !ok {
+		re, _ = topicPatterns.LoadOrStore(pattern, topicRegexp(pattern))
+	}
+	return re.(*regexp.Regexp).MatchString(key)
 }
 
-func matchWords(pat, key []string) bool {
-	for len(pat) > 0 {
-		switch pat[0] {
-		case "#":
-			// Collapse runs of '#', then try every number of words for it.
-			for len(pat) > 1 && pat[1] == "#" {
-				pat = pat[1:]
-			}
-			if len(pat) == 1 {
-				return true
-			}
-			for i := 0; i <= len(key); i++ {
-				if matchWords(pat[1:], key[i:]) {
-					return true
-				}
-			}
-			return false
+// topicPatterns caches the compiled binding patterns (they come from the configuration).
+var topicPatterns sync.Map // string -> *regexp.Regexp
+
+// topicRegexp builds the regular expression Kombu builds for a pattern: its words joined by
+// a literal '.', '*' standing for one or more characters other than '.', '#' for any text,
+// possibly empty. The trailing "\n?" stands for Python's '$', which also matches before a
+// final newline.
+func topicRegexp(pattern string) *regexp.Regexp {
+	words := strings.Split(pattern, ".")
+	for i, w := range words {
+		switch w {
 		case "*":
-			if len(key) == 0 {
-				return false
-			}
+			words[i] = `[^.]+`
+		case "#":
+			words[i] = `.*?`
 		default:
-			if len(key) == 0 || key[0] != pat[0] {
-				return false
-			}
+			words[i] = regexp.QuoteMeta(w)
 		}
-		pat, key = pat[1:], key[1:]
 	}
-	return len(key) == 0
+	return regexp.MustCompile(`^` + strings.Join(words, `\.`) + `\n?$`)
 }
 
 // validateExchanges checks exchange types and bindings. With snsFanout, a fanout exchange is an
