@@ -22,14 +22,13 @@ import (
 // a PublishBatch for up to 10). It caches topic ARNs and subscriptions; concurrent lookups of
 // one key share one request.
 type snsFanout struct {
-	cfg      Config
-	conn     *sqsConn
-	logger   watermill.LoggerAdapter
-	def      *sns.Client
-	topics   onceCache[topicRef]
-	subs     onceCache[string]   // exchange + "\x00" + queue -> subscription ARN
-	cleaned  onceCache[struct{}] // exchanges whose stale subscriptions were looked for
-	policyMu sync.Mutex          // serialises read-modify-writes of queue policies
+	cfg     Config
+	conn    *sqsConn
+	logger  watermill.LoggerAdapter
+	def     *sns.Client
+	topics  onceCache[topicRef]
+	subs    onceCache[string]   // exchange + "\x00" + queue -> subscription ARN
+	cleaned onceCache[struct{}] // exchanges whose stale subscriptions were looked for
 
 	mu          sync.Mutex
 	perExchange map[string]*sns.Client

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -137,8 +138,9 @@ func (f *snsFanout) findSubscription(ctx context.Context, ref topicRef, queueARN
 // names one topic, the last one bound; here it names every topic bound, so a queue bound to
 // two fanout exchanges receives from both. Other statements are kept as they are.
 func (f *snsFanout) allowTopic(ctx context.Context, q *queue, topicARN string) (string, error) {
-	f.policyMu.Lock() // one read-modify-write of a policy at a time
-	defer f.policyMu.Unlock()
+	mu := queuePolicyLock(q.url)
+	mu.Lock() // one read-modify-write of this queue's policy at a time in the process
+	defer mu.Unlock()
 	out, err := q.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       aws.String(q.url),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn, sqstypes.QueueAttributeNamePolicy},
@@ -162,6 +164,17 @@ func (f *snsFanout) allowTopic(ctx context.Context, q *queue, topicARN string) (
 		return "", classify("set queue policy", q.name, "", err)
 	}
 	return queueARN, nil
+}
+
+// queuePolicyLocks serialise the read-modify-writes of each queue's policy across every
+// Publisher and Subscriber of the process: two of them binding one queue to two topics at
+// once would otherwise each write back the policy they read, and the last write would drop
+// the other topic.
+var queuePolicyLocks sync.Map // queue URL -> *sync.Mutex
+
+func queuePolicyLock(queueURL string) *sync.Mutex {
+	mu, _ := queuePolicyLocks.LoadOrStore(queueURL, new(sync.Mutex))
+	return mu.(*sync.Mutex)
 }
 
 // withTopicAllowed returns the queue policy with the KombuManaged statement allowing topicARN

@@ -204,3 +204,36 @@ func topicARNOf(t *testing.T, client *sns.Client, exchange string) string {
 	t.Fatalf("no SNS topic %q", name)
 	return ""
 }
+
+// TestSNSFanoutPolicyKeepsEveryTopic: two Publishers of one process bind the same queue to two
+// fanout exchanges at the same moment (each on its first publish); the queue's policy must
+// then let both topics send to it, not only the one whose write came last.
+func TestSNSFanoutPolicyKeepsEveryTopic(t *testing.T) {
+	endpoint := testenv.MotoEndpoint(t)
+	snsClient := testenv.SNSClient(t, endpoint)
+	sqsClient := testenv.SQSClient(t, endpoint)
+	for round := 0; round < 3; round++ {
+		q := testenv.UniqueName("policy-q")
+		exchanges := []string{testenv.UniqueName("policy-a"), testenv.UniqueName("policy-b")}
+		cfg := motoConfig(endpoint, map[string]kombu.Exchange{exchanges[0]: fanoutExchange(q), exchanges[1]: fanoutExchange(q)})
+		errs := make(chan error, len(exchanges))
+		for _, ex := range exchanges {
+			pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
+			require.NoError(t, err)
+			defer pub.Close()
+			go func() { errs <- pub.Publish(ex, message.NewMessage(watermill.NewUUID(), []byte("m"))) }()
+		}
+		for range exchanges {
+			require.NoError(t, <-errs)
+		}
+		url, err := sqsClient.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(q)})
+		require.NoError(t, err)
+		qa, err := sqsClient.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+			QueueUrl: url.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNamePolicy},
+		})
+		require.NoError(t, err)
+		for _, ex := range exchanges {
+			require.Contains(t, qa.Attributes["Policy"], topicARNOf(t, snsClient, ex), "round %d: the policy lost a topic", round)
+		}
+	}
+}
