@@ -47,6 +47,18 @@ Run 'watermill-kombu <command> -h' for a command's flags.
 // errUsage marks errors already explained by the flag package.
 var errUsage = errors.New("usage")
 
+// usageError is a usage error that the flag package did not explain: its message is printed,
+// and the exit status is 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+func badUsage(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
 // run executes one command and returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -74,6 +86,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
+		if ue := (*usageError)(nil); errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "watermill-kombu %s: %s\n", args[0], oneLine(ue.Error()))
+		}
 		return 2
 	default:
 		fmt.Fprintf(stderr, "watermill-kombu %s: %s\n", args[0], oneLine(err.Error()))
@@ -112,12 +127,17 @@ type connFlags struct {
 func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.endpoint, "endpoint", "", "SQS endpoint URL, e.g. http://127.0.0.1:9324 (default: AWS, or the broker URL's host)")
 	fs.StringVar(&c.region, "region", "", "AWS region (default: the AWS SDK's, else us-east-1)")
-	fs.StringVar(&c.broker, "broker", os.Getenv("CELERY_BROKER_URL"), "Celery broker URL, sqs://[KEY:SECRET@][host:port] ($CELERY_BROKER_URL)")
+	// Not defaulted to $CELERY_BROKER_URL here: the flag package would print its secret in
+	// the help text.
+	fs.StringVar(&c.broker, "broker", "", "Celery broker URL, sqs://[KEY:SECRET@][host:port] (default: $CELERY_BROKER_URL)")
 }
 
 // config builds the library configuration from the flags.
 func (c *connFlags) config() (kombu.Config, error) {
 	var cfg kombu.Config
+	if c.broker == "" {
+		c.broker = os.Getenv("CELERY_BROKER_URL")
+	}
 	if c.broker != "" {
 		var err error
 		if cfg, err = kombu.ParseBrokerURL(c.broker); err != nil {

@@ -106,17 +106,34 @@ func TestUsageErrors(t *testing.T) {
 	code, _, _ = runCLI(t, "", "decode", "--nope")
 	assert.Equal(t, 2, code)
 
+	// Flag values the command refuses are usage errors too (status 2), explained on one line.
 	for _, args := range [][]string{
 		{"send-task", "--queue", "q"},
 		{"send-task", "--task", "t", "--args", "{}"},
 		{"send-task", "--task", "t", "--kwargs", "[1]"},
+		{"send-task", "--task", "t", "--args", "[1]]"},
+		{"send-task", "--task", "t", "--kwargs", "{}}"},
+		{"send-task", "--task", "t", "--args", "[1] 2"},
 		{"send-task", "--task", "t", "--protocol", "3"},
 		{"send-task", "--task", "t", "--countdown", "-1"},
+		{"send-task", "--task", "t", "--countdown", "1e10"},
+		{"tail", "--count", "-1"},
 	} {
 		code, out, errOut := runCLI(t, "", args...)
-		assert.Equal(t, 1, code, "%v", args)
+		assert.Equal(t, 2, code, "%v", args)
 		assert.Empty(t, out)
 		assert.Equal(t, 1, strings.Count(errOut, "\n"), "%v: %q", args, errOut)
+	}
+}
+
+// TestHelpHidesBrokerSecret: the broker URL from $CELERY_BROKER_URL, credentials included, is
+// not printed as the flag's default in help and usage texts.
+func TestHelpHidesBrokerSecret(t *testing.T) {
+	t.Setenv("CELERY_BROKER_URL", "sqs://AKIAEXAMPLE:SuperSecret123@127.0.0.1:1")
+	for _, args := range [][]string{{"send-task", "-h"}, {"tail", "--bogus"}} {
+		_, out, errOut := runCLI(t, "", args...)
+		assert.NotContains(t, out+errOut, "SuperSecret123", "%v", args)
+		assert.Contains(t, errOut, "CELERY_BROKER_URL", "%v: the help names the variable", args)
 	}
 }
 

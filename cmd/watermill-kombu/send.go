@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,13 +34,14 @@ func sendTaskCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *task == "" {
-		return errors.New("--task is required")
+		return badUsage("--task is required")
 	}
 	if *protocol != 1 && *protocol != 2 {
-		return fmt.Errorf("--protocol must be 1 or 2, not %d", *protocol)
+		return badUsage("--protocol must be 1 or 2, not %d", *protocol)
 	}
-	if *countdown < 0 || math.IsNaN(*countdown) || math.IsInf(*countdown, 0) {
-		return fmt.Errorf("--countdown must be a number of seconds >= 0")
+	// Beyond time.Duration's range (some 292 years) the conversion would wrap to a past eta.
+	if *countdown < 0 || math.IsNaN(*countdown) || *countdown > float64(math.MaxInt64)/float64(time.Second) {
+		return badUsage("--countdown must be a number of seconds from 0 to %.0f", float64(math.MaxInt64)/float64(time.Second))
 	}
 	var taskArgs []any
 	if err := decodeJSONFlag("--args", *argsJSON, &taskArgs); err != nil {
@@ -81,10 +81,11 @@ func decodeJSONFlag(name, value string, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader([]byte(value)))
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
-		return fmt.Errorf("%s: invalid JSON for its type: %v", name, err)
+		return badUsage("%s: invalid JSON for its type: %v", name, err)
 	}
-	if dec.More() {
-		return fmt.Errorf("%s: trailing data after the JSON value", name)
+	// Token, not More: More reports no more values before a stray ']' or '}'.
+	if _, err := dec.Token(); err != io.EOF {
+		return badUsage("%s: trailing data after the JSON value", name)
 	}
 	return nil
 }

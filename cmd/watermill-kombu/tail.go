@@ -33,7 +33,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *count < 0 || *idle < 0 {
-		return fmt.Errorf("--count and --idle must not be negative")
+		return badUsage("--count and --idle must not be negative")
 	}
 	cfg, err := conn.config()
 	if err != nil {
