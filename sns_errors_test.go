@@ -3,6 +3,9 @@ package kombu_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,4 +140,50 @@ func TestSNSFanoutMessageTooLarge(t *testing.T) {
 	require.Contains(t, err.Error(), large.UUID)
 	require.Contains(t, err.Error(), exchange)
 	require.Zero(t, pub.Stats().SNSPublish, "nothing sent")
+}
+
+// TestSNSFanoutTopicDeletedMidPublish: the topic is deleted between the two batches of one
+// Publish of 20 messages. The first batch was delivered; once the topic is created again, only
+// the refused batch is sent once more: the queue gets every message once.
+func TestSNSFanoutTopicDeletedMidPublish(t *testing.T) {
+	endpoint := testenv.MotoEndpoint(t)
+	exchange := testenv.UniqueName("fanout-midway")
+	q := testenv.UniqueName("fanout-midway-q")
+	snsClient := testenv.SNSClient(t, endpoint)
+	var batches atomic.Int32
+	proxy := sqsProxy(t, endpoint, func(_ string, body []byte, _ http.ResponseWriter) bool {
+		// SNS speaks the query protocol: the action is in the form body.
+		if bytes.Contains(body, []byte("Action=PublishBatch")) && batches.Add(1) == 2 {
+			// The other batch is answered well before this one goes on.
+			time.Sleep(1500 * time.Millisecond)
+			_, err := snsClient.DeleteTopic(context.Background(), &sns.DeleteTopicInput{TopicArn: aws.String(topicARNOf(t, snsClient, exchange))})
+			require.NoError(t, err)
+		}
+		return false
+	})
+	cfg := motoConfig(proxy, map[string]kombu.Exchange{exchange: fanoutExchange(q)})
+	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
+	require.NoError(t, err)
+	defer pub.Close()
+	var msgs []*message.Message
+	var want []string
+	for i := 0; i < 20; i++ {
+		want = append(want, fmt.Sprint("m", i))
+		msgs = append(msgs, message.NewMessage(watermill.NewUUID(), []byte(want[i])))
+	}
+	require.NoError(t, pub.Publish(exchange, msgs...))
+	require.GreaterOrEqual(t, batches.Load(), int32(3), "the refused batch is sent again")
+
+	sub, err := kombu.NewSubscriber(quickSubscriberConfig(testConfig(endpoint)), nil)
+	require.NoError(t, err)
+	defer sub.Close()
+	ch, err := sub.Subscribe(context.Background(), q)
+	require.NoError(t, err)
+	got := receiveAcked(t, ch, 20, 30*time.Second)
+	select {
+	case m := <-ch:
+		t.Fatalf("message %q delivered twice", m.Payload)
+	case <-time.After(3 * time.Second):
+	}
+	require.ElementsMatch(t, want, got)
 }

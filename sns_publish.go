@@ -3,7 +3,9 @@ package kombu
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -20,7 +22,8 @@ const snsMaxMessageSize = 256 * 1024
 // publishToTopic sends messages to the SNS topic of a fanout exchange: one Publish for a single
 // message, PublishBatch calls of up to 10 (and 256 KiB) otherwise. The queues Config.Exchanges
 // binds to the exchange are subscribed first (once). When SNS says the topic does not exist
-// (deleted meanwhile), it is created and subscribed to again, and the messages sent once more.
+// (deleted meanwhile), it is created and subscribed to again, and the messages it refused are
+// sent once more: only those, so that none of the batches it took is delivered twice.
 func (p *Publisher) publishToTopic(ctx context.Context, exchange string, msgs []*message.Message) error {
 	f := p.fanout
 	for attempt := 0; ; attempt++ {
@@ -31,9 +34,11 @@ func (p *Publisher) publishToTopic(ctx context.Context, exchange string, msgs []
 		if err != nil {
 			return err
 		}
-		err = p.sendToTopic(ctx, exchange, ref, msgs)
-		if attempt == 0 && isTopicNotFound(err) && f.forgetTopic(exchange, ref) {
-			p.logger.Info("SNS topic was gone; creating it again and publishing once more", watermill.LogFields{"exchange": exchange})
+		var again []*message.Message
+		again, err = p.sendToTopic(ctx, exchange, ref, msgs)
+		if attempt == 0 && len(again) > 0 && f.forgetTopic(exchange, ref) {
+			p.logger.Info("SNS topic was gone; creating it again and publishing once more", watermill.LogFields{"exchange": exchange, "messages": len(again)})
+			msgs = again
 			continue
 		}
 		return err
@@ -55,7 +60,10 @@ func (p *Publisher) snsMarshaler() Marshaler {
 	return p.config.Marshaler
 }
 
-func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicRef, msgs []*message.Message) error {
+// sendToTopic publishes msgs to the topic. When SNS said the topic does not exist, again holds
+// the messages to send once it is created again: those of the requests it refused (and, on a
+// FIFO topic, the ones after them, not sent), provided nothing else failed.
+func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicRef, msgs []*message.Message) (again []*message.Message, err error) {
 	marshaler := p.snsMarshaler()
 	limit := min(p.config.MaxMessageSize, snsMaxMessageSize)
 	entries := make([]snstypes.PublishBatchRequestEntry, len(msgs))
@@ -64,11 +72,11 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 		dest := Destination{Exchange: exchange, RoutingKey: msg.Metadata.Get(MetadataRoutingKey), FIFO: ref.fifo}
 		out, err := marshaler.Marshal(dest, msg)
 		if err != nil {
-			return &Error{Op: "marshal", Exchange: exchange, MessageID: msg.UUID, Class: ErrChannel, Err: err}
+			return nil, &Error{Op: "marshal", Exchange: exchange, MessageID: msg.UUID, Class: ErrChannel, Err: err}
 		}
 		sizes[i] = out.size()
 		if sizes[i] > limit {
-			return &Error{Op: "publish", Exchange: exchange, MessageID: msg.UUID, Class: ErrChannel, Err: fmt.Errorf(
+			return nil, &Error{Op: "publish", Exchange: exchange, MessageID: msg.UUID, Class: ErrChannel, Err: fmt.Errorf(
 				"message %s is %d bytes once encoded, over the SNS limit of %d bytes; nothing was sent: %w", msg.UUID, sizes[i], limit, ErrMessageTooLarge)}
 		}
 		entries[i] = snstypes.PublishBatchRequestEntry{
@@ -95,19 +103,46 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				err = ctxErr
+			} else if isTopicNotFound(err) {
+				again = msgs
 			}
-			return exchangeError("publish", exchange, "", fmt.Errorf("publishing message %s to topic %s: %w", msgs[0].UUID, ref.arn, err))
+			return again, exchangeError("publish", exchange, "", fmt.Errorf("publishing message %s to topic %s: %w", msgs[0].UUID, ref.arn, err))
 		}
-		return nil
+		return nil, nil
 	}
 
+	var mu sync.Mutex
+	var gone [][2]int // the index ranges of msgs whose request SNS refused: no such topic
 	run := sendBatches(ctx, p.workers, entries, splitBatches(sizes, limit), ref.fifo,
 		func(batch []snstypes.PublishBatchRequestEntry) ([]FailedMessage, error) {
-			return p.publishBatch(ctx, exchange, ref, batch, msgs)
+			failed, err := p.publishBatch(ctx, exchange, ref, batch, msgs)
+			if err != nil && isTopicNotFound(err) {
+				// Entry ids are indexes into msgs, and a batch is a run of them.
+				first, _ := strconv.Atoi(aws.ToString(batch[0].Id))
+				mu.Lock()
+				gone = append(gone, [2]int{first, first + len(batch)})
+				mu.Unlock()
+			}
+			return failed, err
 		})
-	return run.outcome(msgs, ref.fifo, &PublishError{Exchange: exchange}, func(err error) error {
+	err = run.outcome(msgs, ref.fifo, &PublishError{Exchange: exchange}, func(err error) error {
 		return fmt.Errorf("kombu: publishing to exchange %q: %w", exchange, err)
 	})
+	// Any other failure (another request's error, an entry refused, the context's end) is
+	// reported as it is, and nothing is sent again.
+	refused := slices.ContainsFunc(run.failed, func(f FailedMessage) bool { return !f.request })
+	if len(gone) == 0 || len(gone) != len(run.errs) || run.ctxErr != nil || refused {
+		return nil, err
+	}
+	slices.SortFunc(gone, func(a, b [2]int) int { return a[0] - b[0] })
+	if ref.fifo {
+		// The refused batch was the last one sent: it and every message after it go again.
+		return msgs[gone[0][0]:], err
+	}
+	for _, r := range gone {
+		again = append(again, msgs[r[0]:r[1]]...)
+	}
+	return again, err
 }
 
 // publishBatch sends one PublishBatch, resending entries SNS failed on its side (see
