@@ -205,7 +205,7 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 
 	run := sendBatches(ctx, p.workers, entries, splitBatches(sizes, p.config.MaxMessageSize), q.fifo,
 		func(batch []types.SendMessageBatchRequestEntry) ([]FailedMessage, error) {
-			return p.sendBatch(ctx, q, batch, msgs, q.fifo)
+			return p.sendBatch(ctx, q, batch, msgs)
 		})
 	if err := run.outcome(msgs, q.fifo, &PublishError{Queue: q.name}, func(err error) error {
 		return fmt.Errorf("kombu: publishing to queue %q: %w", q.name, err)
@@ -218,10 +218,25 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 
 // batchRun is what sendBatches did.
 type batchRun struct {
-	failed []FailedMessage // messages not accepted, in the order of msgs on a FIFO queue
-	errs   []error         // errors of the failed requests
-	next   int             // index of the first message not handed to a request
-	ctxErr error           // the context's error, when it ended before every batch was handed on
+	failed   []FailedMessage // messages not accepted, in the order of msgs on a FIFO queue
+	requests []failedRequest // the requests that failed
+	next     int             // index of the first message not handed to a request
+	ctxErr   error           // the context's error, when it ended before every batch was handed on
+}
+
+// failedRequest is a batch whose request failed: its index range in msgs, and the error.
+type failedRequest struct {
+	from, to int
+	err      error
+}
+
+// errs returns the errors of the failed requests.
+func (run batchRun) errs() []error {
+	errs := make([]error, len(run.requests))
+	for i, r := range run.requests {
+		errs[i] = r.err
+	}
+	return errs
 }
 
 // sendBatches hands the batches of entries (index ranges, from splitBatches) to send: at most
@@ -252,7 +267,7 @@ func sendBatches[E any](ctx context.Context, workers *gopool.Pool, entries []E, 
 		if fifo {
 			// The batch before has released sem: its outcome is in.
 			mu.Lock()
-			stop := len(run.errs) > 0 || len(run.failed) > 0
+			stop := len(run.requests) > 0 || len(run.failed) > 0
 			mu.Unlock()
 			if stop {
 				run.next = b[0]
@@ -267,7 +282,7 @@ func sendBatches[E any](ctx context.Context, workers *gopool.Pool, entries []E, 
 			mu.Lock()
 			run.failed = append(run.failed, f...)
 			if err != nil {
-				run.errs = append(run.errs, err)
+				run.requests = append(run.requests, failedRequest{from: b[0], to: b[1], err: err})
 			}
 			mu.Unlock()
 		})
@@ -287,15 +302,15 @@ func (run batchRun) outcome(msgs []*message.Message, fifo bool, pe *PublishError
 		switch {
 		case run.ctxErr != nil:
 			return wrap(run.ctxErr)
-		case len(run.errs) > 0:
-			return errors.Join(run.errs...)
+		case len(run.requests) > 0:
+			return errors.Join(run.errs()...)
 		case len(run.failed) > 0:
 			pe.Failed = run.failed
 			return pe
 		}
 		return nil
 	}
-	if run.ctxErr == nil && len(run.errs) == 0 && len(run.failed) == 0 {
+	if run.ctxErr == nil && len(run.requests) == 0 && len(run.failed) == 0 {
 		return nil
 	}
 	pe.Failed = run.failed
@@ -303,7 +318,7 @@ func (run batchRun) outcome(msgs []*message.Message, fifo bool, pe *PublishError
 		pe.Failed = append(pe.Failed, FailedMessage{MessageUUID: m.UUID, NotSent: true,
 			Reason: "not sent: a message before it in the call was not accepted"})
 	}
-	errs := run.errs
+	errs := run.errs()
 	if run.ctxErr != nil {
 		errs = append(errs, wrap(run.ctxErr))
 	}
@@ -348,8 +363,8 @@ func (p *Publisher) sendOne(ctx context.Context, q *queue, msg *message.Message,
 
 // sendBatch sends one batch, resending entries SQS failed on its side (see resendFailed), and
 // returns the entries that still failed. Entry ids are indexes into msgs.
-func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendMessageBatchRequestEntry, msgs []*message.Message, fifo bool) ([]FailedMessage, error) {
-	return resendFailed(ctx, batch, msgs, fifo, func(e types.SendMessageBatchRequestEntry) string { return aws.ToString(e.Id) },
+func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendMessageBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, error) {
+	return resendFailed(ctx, batch, msgs, q.fifo, func(e types.SendMessageBatchRequestEntry) string { return aws.ToString(e.Id) },
 		func(batch []types.SendMessageBatchRequestEntry, attempt int) ([]batchFailure, error) {
 			if attempt > 0 {
 				p.logger.Debug("Resending entries SQS failed on its side", watermill.LogFields{"topic": q.name, "entries": len(batch), "attempt": attempt})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -111,36 +110,28 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 		return nil, nil
 	}
 
-	var mu sync.Mutex
-	var gone [][2]int // the index ranges of msgs whose request SNS refused: no such topic
 	run := sendBatches(ctx, p.workers, entries, splitBatches(sizes, limit), ref.fifo,
 		func(batch []snstypes.PublishBatchRequestEntry) ([]FailedMessage, error) {
-			failed, err := p.publishBatch(ctx, exchange, ref, batch, msgs)
-			if err != nil && isTopicNotFound(err) {
-				// Entry ids are indexes into msgs, and a batch is a run of them.
-				first, _ := strconv.Atoi(aws.ToString(batch[0].Id))
-				mu.Lock()
-				gone = append(gone, [2]int{first, first + len(batch)})
-				mu.Unlock()
-			}
-			return failed, err
+			return p.publishBatch(ctx, exchange, ref, batch, msgs)
 		})
 	err = run.outcome(msgs, ref.fifo, &PublishError{Exchange: exchange}, func(err error) error {
 		return fmt.Errorf("kombu: publishing to exchange %q: %w", exchange, err)
 	})
-	// Any other failure (another request's error, an entry refused, the context's end) is
-	// reported as it is, and nothing is sent again.
-	refused := slices.ContainsFunc(run.failed, func(f FailedMessage) bool { return !f.request })
-	if len(gone) == 0 || len(gone) != len(run.errs) || run.ctxErr != nil || refused {
+	// Only requests refused for want of the topic are sent again: when anything else failed
+	// too (another request's error, an entry refused, the context's end), the error is
+	// returned as it is.
+	if len(run.requests) == 0 || run.ctxErr != nil ||
+		slices.ContainsFunc(run.requests, func(r failedRequest) bool { return !isTopicNotFound(r.err) }) ||
+		slices.ContainsFunc(run.failed, func(f FailedMessage) bool { return !f.request }) {
 		return nil, err
 	}
-	slices.SortFunc(gone, func(a, b [2]int) int { return a[0] - b[0] })
 	if ref.fifo {
 		// The refused batch was the last one sent: it and every message after it go again.
-		return msgs[gone[0][0]:], err
+		return msgs[run.requests[0].from:], err
 	}
-	for _, r := range gone {
-		again = append(again, msgs[r[0]:r[1]]...)
+	slices.SortFunc(run.requests, func(a, b failedRequest) int { return a.from - b.from })
+	for _, r := range run.requests {
+		again = append(again, msgs[r.from:r.to]...)
 	}
 	return again, err
 }
