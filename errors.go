@@ -140,46 +140,42 @@ func (e *PublishError) Error() string {
 	}
 	var b strings.Builder
 	b.WriteString("kombu: ")
-	if len(rejected) > 0 {
-		fmt.Fprintf(&b, "%s rejected %d message(s) for %s:", service, len(rejected), dest)
-		for i, f := range rejected {
-			if i == 5 {
-				fmt.Fprintf(&b, " and %d more", len(rejected)-i)
-				break
-			}
-			fmt.Fprintf(&b, " %s (%s: %s)", f.MessageUUID, f.Code, f.Reason)
+	// part begins a part of the message and returns what names the destination: the first
+	// part names it, the others follow it after "; ".
+	part := func() string {
+		if b.Len() > len("kombu: ") {
+			b.WriteString("; ")
+			return ""
 		}
-		dest = ""
+		return " for " + dest
+	}
+	if len(rejected) > 0 {
+		forDest := part()
+		fmt.Fprintf(&b, "%s rejected %d message(s)%s:", service, len(rejected), forDest)
+		writeFirst(&b, len(rejected), func(i int) {
+			fmt.Fprintf(&b, " %s (%s: %s)", rejected[i].MessageUUID, rejected[i].Code, rejected[i].Reason)
+		})
 	}
 	if len(unanswered) > 0 {
-		if dest == "" {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%d message(s)%s got no answer from %s (they may have been accepted):", len(unanswered), forDest(dest), service)
-		for i, f := range unanswered {
-			if i == 5 {
-				fmt.Fprintf(&b, " and %d more", len(unanswered)-i)
-				break
-			}
-			fmt.Fprintf(&b, " %s", f.MessageUUID)
-		}
-		dest = ""
+		forDest := part()
+		fmt.Fprintf(&b, "%d message(s)%s got no answer from %s (they may have been accepted):", len(unanswered), forDest, service)
+		writeFirst(&b, len(unanswered), func(i int) { fmt.Fprintf(&b, " %s", unanswered[i].MessageUUID) })
 	}
 	if notSent > 0 {
-		if dest == "" {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%d message(s)%s not sent", notSent, forDest(dest))
+		forDest := part()
+		fmt.Fprintf(&b, "%d message(s)%s not sent", notSent, forDest)
 	}
 	return b.String()
 }
 
-// forDest returns " for " and dest, or nothing when dest is empty.
-func forDest(dest string) string {
-	if dest == "" {
-		return ""
+// writeFirst writes the first five of n items with write, then how many more there are.
+func writeFirst(b *strings.Builder, n int, write func(i int)) {
+	for i := range min(n, 5) {
+		write(i)
 	}
-	return " for " + dest
+	if n > 5 {
+		fmt.Fprintf(b, " and %d more", n-5)
+	}
 }
 
 // Error classes, after Kombu's split of a transport's errors into connection errors and
