@@ -64,6 +64,9 @@ type acker struct {
 	// deadline passes.
 	calls       context.Context
 	cancelCalls context.CancelFunc
+
+	// drained, when set (by tests), runs in close once everything pending was sent.
+	drained func()
 }
 
 func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bool, failed *atomic.Int64, workers *gopool.Pool) *acker {
@@ -211,7 +214,8 @@ func (a *acker) waitForCompany() {
 // flush sends the pending ops, in batches of up to 10 per queue, batches of different queues
 // in parallel. Without all, the ops beyond whole batches that were queued less than the batch
 // window ago wait for company until it has passed; with all set it sends everything and keeps
-// going until nothing is pending, retries included.
+// going until nothing is pending, retries included, and then marks the acker closed in the
+// same step, so that an op queued meanwhile is either sent or reported, never left pending.
 func (a *acker) flush(ctx context.Context, all bool) {
 	for {
 		a.mu.Lock()
@@ -219,6 +223,9 @@ func (a *acker) flush(ctx context.Context, all bool) {
 		a.pending = map[*queue][]*ackOp{}
 		if !all && a.window > 0 {
 			a.holdPartialBatches(work)
+		}
+		if all && len(work) == 0 {
+			a.closed = true
 		}
 		a.mu.Unlock()
 		if len(work) == 0 {
@@ -483,8 +490,8 @@ func (a *acker) close(ctx context.Context) {
 		<-a.stopped
 	}
 	a.flush(ctx, true)
-	a.mu.Lock()
-	a.closed = true
-	a.mu.Unlock()
+	if a.drained != nil {
+		a.drained()
+	}
 	a.cancelCalls()
 }
