@@ -142,16 +142,15 @@ func (a *acker) enqueue(h *held, visibility int32, done chan struct{}) {
 	}
 	delete(a.held, h)
 	h.op = ackOp{h: h, visibility: visibility, done: done, at: time.Now()}
-	a.pending[h.q] = append(a.pending[h.q], &h.op)
-	full := len(a.pending[h.q]) >= maxMessagesPerRequest
+	ops := append(a.pending[h.q], &h.op)
+	a.pending[h.q] = ops
 	a.mu.Unlock()
-	if full || a.window == 0 {
+	// The loop is woken by the queue's first op, which starts the batch window, and by each
+	// op that fills a batch; the ops in between wait for either without waking it (a wake-up
+	// per Ack cost more CPU than the Ack's share of its batch call). Ops held back by flush
+	// have a timer of their own.
+	if len(ops) == 1 || len(ops)%maxMessagesPerRequest == 0 || a.window == 0 {
 		a.kick()
-	} else {
-		select {
-		case a.wake <- struct{}{}:
-		default:
-		}
 	}
 }
 
