@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -69,6 +70,7 @@ func runChild(args []string) error {
 	fs.IntVar(&a.concurrency, "concurrency", 0, "subscriber Concurrency (0: the library default)")
 	fs.IntVar(&a.goroutines, "goroutines", 1, "SDK consume loop goroutines per queue")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +83,15 @@ func runChild(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memprofile != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			if f, err := os.Create(*memprofile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				_ = f.Close()
+			}
+		}()
 	}
 	a.queues = strings.Split(queues, ",")
 	var res childResult
