@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -25,8 +26,9 @@ func detectContentType(payload []byte) (contentType, contentEncoding string) {
 }
 
 // buildHeaders appends the envelope headers for a message to publish (see EnvelopeMarshaler)
-// to dst; it returns dst unchanged when there are none.
-func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) ([]byte, error) {
+// to dst; it returns dst unchanged when there are none. attrs reports whether md has keys
+// of MetadataAttributePrefix, found in the same pass over md.
+func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) (headers []byte, attrs bool, err error) {
 	base, hasBase := md[MetadataHeaders]
 	// The metadata keys that become headers, sorted: few, so kept on the stack.
 	var extraBuf [8]string
@@ -34,17 +36,19 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) ([]
 	for k := range md {
 		if !isReservedMetadata(k) {
 			extra = append(extra, k)
+		} else if strings.HasPrefix(k, MetadataAttributePrefix) {
+			attrs = true
 		}
 	}
 	if !hasBase && len(extra) == 0 && compressionHeader == "" {
-		return dst, nil
+		return dst, attrs, nil
 	}
 	sort.Strings(extra)
 	if hasBase && compressionHeader == "" {
 		// Most messages to publish carry headers that need no change (a Celery task's, or a
 		// received message's): they are sent as they are, once checked.
 		if raw, ok := unchangedHeaders(base, extra, md); ok {
-			return append(dst, raw...), nil
+			return append(dst, raw...), attrs, nil
 		}
 	}
 	// seen marks the extra keys that were headers already.
@@ -89,7 +93,7 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) ([]
 			err = s.End()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("metadata %s is not a JSON object: %w", MetadataHeaders, err)
+			return nil, false, fmt.Errorf("metadata %s is not a JSON object: %w", MetadataHeaders, err)
 		}
 	}
 	for i, k := range extra {
@@ -109,7 +113,7 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) ([]
 		dst = append(dst, `"compression": `...)
 		dst = pywire.AppendString(dst, compressionHeader)
 	}
-	return append(dst, '}'), nil
+	return append(dst, '}'), attrs, nil
 }
 
 // unchangedHeaders returns the object base when it is what buildHeaders would send for it: a

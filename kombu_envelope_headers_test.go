@@ -32,13 +32,13 @@ func TestBuildHeaders(t *testing.T) {
 		{"non-ASCII key", message.Metadata{MetadataHeaders: `{"é": 1}`}, "", `{"\u00e9": 1}`},
 		{"no base", message.Metadata{"b": "2", "a": "1", MetadataCorrelationID: "x"}, "", `{"a": "1", "b": "2"}`},
 	} {
-		got, err := buildHeaders(nil, c.md, c.compression)
+		got, _, err := buildHeaders(nil, c.md, c.compression)
 		if err != nil || string(got) != c.want {
 			t.Errorf("%s: buildHeaders = %s, %v; want %s", c.name, got, err, c.want)
 		}
 	}
 	for _, bad := range []string{`{"a": 1`, `{"a": 1} x`, `[1]`, `{"a": tru}`} {
-		if got, err := buildHeaders(nil, message.Metadata{MetadataHeaders: bad}, ""); err == nil {
+		if got, _, err := buildHeaders(nil, message.Metadata{MetadataHeaders: bad}, ""); err == nil {
 			t.Errorf("buildHeaders(%q) = %s, want an error", bad, got)
 		}
 	}

@@ -162,7 +162,7 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 
 	scratch := getBuffer()
 	defer putBuffer(scratch)
-	headers, err := buildHeaders((*scratch)[:0], md, compressionHeader)
+	headers, attrs, err := buildHeaders((*scratch)[:0], md, compressionHeader)
 	if err != nil {
 		return nil, fmt.Errorf("kombu: message %s: %w", msg.UUID, err)
 	}
@@ -204,7 +204,9 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 		out.Body = env.Encode()
 	}
 	applyPublishMetadata(out, dest, msg)
-	out.MessageAttributes = attributesFromMetadata(md)
+	if attrs {
+		out.MessageAttributes = attributesFromMetadata(md)
+	}
 	return out, nil
 }
 
