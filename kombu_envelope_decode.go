@@ -96,7 +96,22 @@ func (e *Envelope) decode(body string, header *headerReader) error {
 		if d.bodyEscaped {
 			raw = pywire.Unescape(nil, raw)
 		}
-		e.Body, err = decodeBase64Lenient(raw)
+		// The base64 text is the decoder's own (text, or raw when unescaped) and nothing
+		// refers to it, so it is decoded in place.
+		n, err := b64.Decode(raw, raw)
+		if err == nil {
+			e.Body = raw[:n:n]
+			return nil
+		}
+		// Not canonical base64: the failed attempt wrote over the text, which is read again
+		// and decoded by Python's rules.
+		if d.bodyEscaped {
+			raw = pywire.Unescape(nil, bodyRaw)
+		} else {
+			again, _ := optionalBase64(body)
+			raw = again[start : start+d.bodyLen]
+		}
+		e.Body, err = decodeBase64Python(raw)
 		if err != nil {
 			return &DecodeError{Part: "body", Err: fmt.Errorf("body_encoding is base64 but the body does not decode: %w", err)}
 		}
@@ -370,30 +385,6 @@ func trimPySpace(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-// decodeBase64Lenient decodes standard base64 like Python's b64decode without validate:
-// characters outside the alphabet are skipped, the padding must be right.
-func decodeBase64Lenient(src []byte) ([]byte, error) {
-	out := make([]byte, b64.DecodedLen(len(src)))
-	n, err := b64.Decode(out, src)
-	if err == nil {
-		return out[:n], nil
-	}
-	filtered := make([]byte, 0, len(src))
-	for _, c := range src {
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=' {
-			filtered = append(filtered, c)
-		}
-	}
-	if len(filtered) == len(src) {
-		return nil, err
-	}
-	n, err2 := b64.Decode(out, filtered)
-	if err2 != nil {
-		return nil, err
-	}
-	return out[:n], nil
 }
 
 // keyName returns a constant for the keys the decoder looks for, so that matching them does

@@ -1,15 +1,20 @@
 package kombu
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
+	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/watermill-kombu/watermill-kombu/internal/golden"
 	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
+	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
 // objectKeys returns the keys of a JSON object in order.
@@ -266,5 +271,98 @@ func TestDecodedFieldsIndependent(t *testing.T) {
 	if string(env.Headers) != `{"task": "t"}` || env.ContentEncoding != "utf-8" ||
 		env.Properties.CorrelationID != "c" || env.Properties.RoutingKey != "q" {
 		t.Fatalf("appending changed the envelope: %q %+v", env.Headers, env)
+	}
+}
+
+// A base64 body with characters outside the alphabet decodes as Python's b64decode (Kombu's)
+// decodes it, skipping them, whether the envelope is sent as JSON or as base64, and whether
+// the skipped characters are JSON escapes; the fields after the body are left intact.
+func TestBodyBase64Lenient(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{`e3!0=`, `{}`},                // base64.b64decode('e3!0=') == b'{}'
+		{`eyJh Ijog MX0=`, `{"a": 1}`}, // base64.b64decode('eyJh Ijog MX0=') == b'{"a": 1}'
+		{`eyJh\u0021Ijog MX0=`, `{"a": 1}`},
+		{`eyJhIjogMX0=`, `{"a": 1}`},
+		{`e30==`, `{}`},    // Python stops at the padding that ends a group of four...
+		{`e30=e30=`, `{}`}, // ...whatever follows it
+		{`e3==`, `{`},
+	} {
+		js := `{"body": "` + c.body + `", "content-encoding": "utf-8", "content-type": "application/json", ` +
+			`"headers": {"task": "t"}, "properties": {"correlation_id": "c", "delivery_info": ` +
+			`{"exchange": "", "routing_key": "q"}, "body_encoding": "base64", "delivery_tag": "d"}}`
+		for _, sqsBody := range []string{js, base64.StdEncoding.EncodeToString([]byte(js))} {
+			env, err := DecodeEnvelope(sqsBody)
+			if err != nil || string(env.Body) != c.want || string(env.Headers) != `{"task": "t"}` ||
+				env.Properties.CorrelationID != "c" || env.Properties.DeliveryTag != "d" {
+				t.Fatalf("body %s: %v, %q, %+v; want %s", c.body, err, env.Body, env, c.want)
+			}
+		}
+	}
+	for _, bad := range []string{`e30`, `e3!0`, `e3=0`, `=e30`, `e`} {
+		js := `{"body": "` + bad + `", "properties": {"body_encoding": "base64"}}`
+		if env, err := DecodeEnvelope(js); err == nil {
+			t.Errorf("body %s decoded to %q, want an error (Python's b64decode fails too)", bad, env.Body)
+		}
+	}
+}
+
+// decodeBase64Python agrees with Python's base64.b64decode on every input: random strings
+// of base64 characters, padding, line breaks and other characters.
+func TestDecodeBase64MatchesPython(t *testing.T) {
+	// Answers of Python 3.11, for go test -short.
+	for in, want := range map[string]string{
+		"e30==": "{}", "e30=e30=": "{}", "e30=x": "{}", "e3==": "{", "e30===": "{}",
+		"eyJhIjogMX0=====": `{"a": 1}`, "e30=\n": "{}", "e30=!!": "{}", "e3!0=": "{}",
+		"=e30": "error", "e3=0": "error", "e30": "error", "e": "error", "": "",
+	} {
+		got, err := decodeBase64Python([]byte(in))
+		if err != nil {
+			got = []byte("error")
+		}
+		if string(got) != want {
+			t.Errorf("decodeBase64Python(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	python := testenv.Python(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/====\n\r !-_."
+	inputs := make([]string, 3000)
+	for i := range inputs {
+		b := make([]byte, rng.IntN(14))
+		for j := range b {
+			b[j] = chars[rng.IntN(len(chars))]
+		}
+		inputs[i] = string(b)
+	}
+	script := `import base64, json, sys
+out = []
+for s in json.load(sys.stdin):
+    try:
+        out.append(base64.b64decode(s).hex())
+    except Exception:
+        out.append(None)
+json.dump(out, sys.stdout)`
+	cmd := exec.Command(python, "-c", script)
+	in, _ := json.Marshal(inputs)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python: %v", err)
+	}
+	var want []*string
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range inputs {
+		got, err := decodeBase64Python([]byte(s))
+		switch {
+		case want[i] == nil && err == nil:
+			t.Errorf("decodeBase64Python(%q) = %x, Python fails", s, got)
+		case want[i] != nil && (err != nil || hex.EncodeToString(got) != *want[i]):
+			t.Errorf("decodeBase64Python(%q) = %x, %v; Python: %s", s, got, err, *want[i])
+		}
 	}
 }

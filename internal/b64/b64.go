@@ -35,7 +35,8 @@ var (
 )
 
 // Decode decodes src into dst, which has room for DecodedLen(len(src)) bytes, and returns
-// how many bytes it wrote.
+// how many bytes it wrote. dst may be src itself: decoding in place never writes over bytes
+// still to be read. When decoding fails, dst holds undefined bytes (src too, in place).
 func Decode(dst, src []byte) (int, error) {
 	return decode(dst, src, base64.StdEncoding, stdbase64.StdEncoding, false)
 }

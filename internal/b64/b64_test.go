@@ -112,3 +112,22 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// Decode and DecodeStrict may decode in place, dst and src starting at the same byte: the
+// bytes written never overtake those still to be read.
+func TestDecodeInPlace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for n := 0; n < 1200; n++ {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(rng.Uint32())
+		}
+		for _, decode := range []func(dst, src []byte) (int, error){Decode, DecodeStrict} {
+			buf := []byte(base64.StdEncoding.EncodeToString(src))
+			got, err := decode(buf, buf)
+			if err != nil || !bytes.Equal(buf[:got], src) {
+				t.Fatalf("decoding %d bytes in place: %v, %x; want %x", n, err, buf[:got], src)
+			}
+		}
+	}
+}
