@@ -11,9 +11,14 @@ import (
 // backend._fail_chain does: each step with a task id (the client freezes them) is stored as
 // failed with the same exception, so that a client waiting on the chain's last result gets
 // the error instead of waiting forever, and a step that belongs to a chord's header returns
-// its part, so that the chord fails instead of stalling.
+// its part, so that the chord fails instead of stalling. A step that is a chord completes
+// only when its body does, so its body is failed too (after the other steps, as Celery).
 func (r *run) failChain(ctx context.Context, exc *ExceptionInfo, traceback string) error {
-	for _, step := range r.t.Chain { // the next step is the last; Celery walks them in this order
+	// The next step is the last; Celery walks them in this order.
+	steps := append([]Signature(nil), r.t.Chain...)
+	for len(steps) > 0 {
+		step := steps[0]
+		steps = steps[1:]
 		var s Signature
 		if len(step.Raw) > 0 {
 			if err := json.Unmarshal(step.Raw, &s); err != nil {
@@ -21,6 +26,11 @@ func (r *run) failChain(ctx context.Context, exc *ExceptionInfo, traceback strin
 			}
 		} else {
 			s = step
+		}
+		if s.SubtaskType == "chord" {
+			if body, ok := chordBody(s); ok {
+				steps = append(steps, body)
+			}
 		}
 		id, _ := s.Options["task_id"].(string)
 		if id == "" {
@@ -65,4 +75,21 @@ func (r *run) failChain(ctx context.Context, exc *ExceptionInfo, traceback strin
 		}
 	}
 	return nil
+}
+
+// chordBody returns the body of a chord signature (its kwargs' body).
+func chordBody(sig Signature) (Signature, bool) {
+	raw, ok := sig.Kwargs["body"]
+	if !ok || raw == nil {
+		return Signature{}, false
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return Signature{}, false
+	}
+	var body Signature
+	if json.Unmarshal(b, &body) != nil {
+		return Signature{}, false
+	}
+	return body, true
 }
