@@ -500,13 +500,22 @@ func (r *run) retry(ctx context.Context, re *RetryError) error {
 	if err := r.w.cfg.Publisher.Publish(topic, msg); err != nil {
 		return fmt.Errorf("celery: worker: sending the retry of task %s (%s): %w", t.Name, t.ID, err)
 	}
-	var exc any = &ExceptionInfo{Type: "Retry", Module: "celery.exceptions", Message: []any{fmt.Sprintf("Retry in %gs", countdown.Seconds())}}
+	// As Celery's worker: the RETRY state holds the retry's cause, null when there is none,
+	// and the traceback of the Retry exception, whose text names the cause.
+	var exc any
+	text := fmt.Sprintf("Retry in %gs", countdown.Seconds())
 	if re.Err != nil {
-		exc = exceptionFor(re.Err)
+		cause := exceptionFor(re.Err)
+		exc = cause
+		if b, err := json.Marshal(cause); err == nil {
+			text += ": " + pyExceptionRepr(b)
+		}
 	}
+	traceback := fmt.Sprintf("Traceback (most recent call last):\n  Go task %s[%s] on %s\ncelery.exceptions.Retry: %s\n",
+		t.Name, t.ID, r.w.cfg.Hostname, text)
 	// The retry is on its way: the message at hand is acked whatever happens to the RETRY
 	// state, since a Nack would run the task again and send a second retry.
-	if err := r.store(ctx, StateRetry, exc, ""); err != nil {
+	if err := r.store(ctx, StateRetry, exc, traceback); err != nil {
 		r.w.logger.Error("Task retried, but its RETRY state was not stored", err,
 			watermill.LogFields{"task": t.Name, "task_id": t.ID})
 	}

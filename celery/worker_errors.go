@@ -12,8 +12,8 @@ type RetryError struct {
 	// Countdown is the delay before the next attempt; nil means the task's default retry
 	// delay (RetryDelay).
 	Countdown *time.Duration
-	// Err is the reason, stored as the RETRY state's exception, and as the failure once the
-	// retries are used up.
+	// Err is the reason, stored as the RETRY state's exception (a null result when nil, as
+	// Celery's self.retry() without exc), and as the failure once the retries are used up.
 	Err error
 }
 

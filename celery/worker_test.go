@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -274,6 +275,45 @@ func TestWorkerRetry(t *testing.T) {
 	sent = pub.all()
 	require.Len(t, sent, 2)
 	assert.Equal(t, "py.on_error", sent[1].task.Name, "errbacks are sent once the retries are used up")
+}
+
+// TestWorkerRetryState: the RETRY state is stored as Celery 5.7's worker stores it. For a task
+// that runs self.retry(countdown=0.5) Celery stores
+//
+//	{"status": "RETRY", "result": null, "traceback": "...celery.exceptions.Retry: Retry in 0.5s\n", ...}
+//
+// and for self.retry(countdown=0.5, exc=KeyError("k")) the result is the KeyError and the
+// traceback ends with "celery.exceptions.Retry: Retry in 0.5s: KeyError('k')" (read from
+// Redis after a Celery worker ran the two tasks).
+func TestWorkerRetryState(t *testing.T) {
+	w, _, res := newTestWorker(t, celery.WorkerConfig{})
+	w.Register("go.bare", func(context.Context, *celery.Task) (any, error) { return nil, celery.Retry(500*time.Millisecond, nil) })
+	w.Register("go.cause", func(context.Context, *celery.Task) (any, error) {
+		return nil, celery.Retry(500*time.Millisecond, celery.NewTaskError("builtins", "KeyError", "k"))
+	})
+	lastLine := func(tb string) string {
+		lines := strings.Split(strings.TrimRight(tb, "\n"), "\n")
+		return lines[len(lines)-1]
+	}
+
+	msg, id := received(t, "q", "go.bare", nil, nil)
+	require.NoError(t, w.Handle(msg))
+	r, err := res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, celery.StateRetry, r.Status)
+	assert.Nil(t, r.Result, "no cause: the result is null")
+	doc, err := json.Marshal(r)
+	require.NoError(t, err)
+	assert.Contains(t, string(doc), `"result":null`)
+	assert.Equal(t, "celery.exceptions.Retry: Retry in 0.5s", lastLine(r.Traceback))
+
+	msg, id = received(t, "q", "go.cause", nil, nil)
+	require.NoError(t, w.Handle(msg))
+	r, err = res.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, celery.StateRetry, r.Status)
+	assert.Equal(t, &celery.ExceptionInfo{Type: "KeyError", Module: "builtins", Message: []any{"k"}}, r.Result)
+	assert.Equal(t, "celery.exceptions.Retry: Retry in 0.5s: KeyError('k')", lastLine(r.Traceback))
 }
 
 func TestWorkerExpiredTaskIsRevoked(t *testing.T) {
