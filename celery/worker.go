@@ -475,8 +475,7 @@ func (r *run) retry(ctx context.Context, re *RetryError) error {
 	if r.reg.maxRetries >= 0 && t.Retries+1 > r.reg.maxRetries {
 		cause := re.Err
 		if cause == nil {
-			cause = &TaskError{Type: "MaxRetriesExceededError", Module: "celery.exceptions",
-				Err: fmt.Errorf("Can't retry %s[%s]", t.Name, t.ID)}
+			cause = maxRetriesExceeded(t)
 		}
 		return r.fail(ctx, cause)
 	}

@@ -2,9 +2,12 @@ package celery
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // RetryError asks the worker to retry the task; see Retry.
@@ -107,4 +110,20 @@ func SoftTimeLimit(ctx context.Context) (time.Time, bool) {
 func argumentError(t *Task, arg string, err error) error {
 	return &TaskError{Type: "TypeError", Module: "builtins",
 		Err: fmt.Errorf("%w: task %s (%s): argument %s: %w", ErrTaskArguments, t.Name, t.ID, arg, err)}
+}
+
+// maxRetriesExceeded is the failure of a task retried once too often without a cause, with
+// the message of Celery's MaxRetriesExceededError: "Can't retry <name>[<id>] args:(1, 'a')
+// kwargs:{'k': 1}", the arguments as Python shows them (cut after 1024 characters).
+func maxRetriesExceeded(t *Task) error {
+	kwargs := t.RawKwargs
+	if kwargs == nil {
+		kwargs, _ = json.Marshal(t.Kwargs)
+	}
+	if isJSONNull(kwargs) {
+		kwargs = json.RawMessage("{}")
+	}
+	return &TaskError{Type: "MaxRetriesExceededError", Module: "celery.exceptions",
+		Err: fmt.Errorf("Can't retry %s[%s] args:%s kwargs:%s", t.Name, t.ID,
+			pywire.Repr(t.rawArgs(), true), pywire.Repr(kwargs, false))}
 }

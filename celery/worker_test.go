@@ -316,6 +316,33 @@ func TestWorkerRetryState(t *testing.T) {
 	assert.Equal(t, "celery.exceptions.Retry: Retry in 0.5s: KeyError('k')", lastLine(r.Traceback))
 }
 
+// TestWorkerMaxRetriesExceededMessage: a task retried once too often without a cause fails
+// with Celery 5.7's MaxRetriesExceededError message, which names the arguments. The expected
+// texts are what a Celery worker stored for a task with max_retries=0 that runs
+// self.retry(countdown=0.5), called with these arguments.
+func TestWorkerMaxRetriesExceededMessage(t *testing.T) {
+	w, _, res := newTestWorker(t, celery.WorkerConfig{})
+	w.Register("x.retryargs", func(context.Context, *celery.Task) (any, error) { return nil, celery.Retry(500*time.Millisecond, nil) },
+		celery.MaxRetries(0))
+	for _, c := range []struct {
+		args, kwargs string
+		want         string
+	}{
+		{`[1, "a"]`, `{"k": 1}`, "args:(1, 'a') kwargs:{'k': 1}"},
+		{`[7]`, `{}`, "args:(7,) kwargs:{}"},
+		{`[]`, `{"x": [1, 2.5, null, true]}`, "args:() kwargs:{'x': [1, 2.5, None, True]}"},
+	} {
+		msg, id := received(t, "q", "x.retryargs", nil, nil,
+			celery.WithRawArgs(json.RawMessage(c.args)), celery.WithRawKwargs(json.RawMessage(c.kwargs)))
+		require.NoError(t, w.Handle(msg))
+		r, err := res.Get(context.Background(), id)
+		require.NoError(t, err)
+		assert.Equal(t, celery.StateFailure, r.Status)
+		assert.Equal(t, &celery.ExceptionInfo{Type: "MaxRetriesExceededError", Module: "celery.exceptions",
+			Message: []any{"Can't retry x.retryargs[" + id + "] " + c.want}}, r.Result)
+	}
+}
+
 func TestWorkerExpiredTaskIsRevoked(t *testing.T) {
 	w, pub, res := newTestWorker(t, celery.WorkerConfig{})
 	ran := false
