@@ -43,14 +43,28 @@ var errUnsupportedCanvas = errors.New("celery: worker: chord signatures are not 
 type outgoing struct {
 	queue, sig string
 	msg        *message.Message
+	// group is the id of the group the task was sent in, "" for none.
+	group string
 }
 
 // callbackMessages builds the links, with the result as first argument, then the next step of
-// the chain, as Celery's worker sends them after a success.
+// the chain, as Celery's worker sends them after a success. As there, several links are sent
+// as groups: each group link as it is, then the other links together as one group, whose
+// members carry its id.
 func (r *run) callbackMessages(result any) []outgoing {
 	var out []outgoing
-	for _, sig := range r.t.Callbacks {
-		out = r.appendSignature(out, sig, []any{result}, nil)
+	if len(r.t.Callbacks) == 1 {
+		out = r.appendSignature(out, r.t.Callbacks[0], []any{result}, nil)
+	} else if len(r.t.Callbacks) > 1 {
+		var plain []Signature
+		for _, sig := range r.t.Callbacks {
+			if isGroup(sig) {
+				out = r.appendSignature(out, sig, []any{result}, nil)
+			} else {
+				plain = append(plain, sig)
+			}
+		}
+		out = r.appendGroup(out, plain, []any{result})
 	}
 	if n := len(r.t.Chain); n > 0 {
 		// The chain is stored last step first: the next step is the last element, and it
@@ -62,22 +76,52 @@ func (r *run) callbackMessages(result any) []outgoing {
 }
 
 // children lists the tasks in out as the children of a result, in the tuple form of
-// Celery's AsyncResult.as_tuple: [[id, parent], null].
+// Celery's as_tuple: [[id, parent], null] for a task, [[group id, parent], [tasks...]] for
+// the tasks of a group.
 func children(out []outgoing) []any {
 	c := make([]any, 0, len(out))
-	for _, o := range out {
-		c = append(c, []any{[]any{o.msg.UUID, nil}, nil})
+	for i := 0; i < len(out); {
+		o := out[i]
+		if o.group == "" {
+			c = append(c, []any{[]any{o.msg.UUID, nil}, nil})
+			i++
+			continue
+		}
+		var members []any
+		for ; i < len(out) && out[i].group == o.group; i++ {
+			members = append(members, []any{[]any{out[i].msg.UUID, nil}, nil})
+		}
+		c = append(c, []any{[]any{o.group, nil}, members})
 	}
 	return c
 }
 
-// sendErrbacks sends the errbacks with the failed task's id as first argument.
+// sendErrbacks sends the errbacks with the failed task's id as first argument, as Celery's
+// worker sends the errbacks it does not call itself: together as one group.
 func (r *run) sendErrbacks(ctx context.Context) error {
-	var out []outgoing
-	for _, sig := range r.t.Errbacks {
-		out = r.appendSignature(out, sig, []any{r.t.ID}, nil)
+	return r.publish(ctx, r.appendGroup(nil, r.t.Errbacks, []any{r.t.ID}))
+}
+
+// appendGroup builds sigs as the tasks of one group, as Celery's group(sigs).apply_async(prepend)
+// sends them, and appends them to out. A member that cannot be sent is logged and skipped,
+// the others are sent.
+func (r *run) appendGroup(out []outgoing, sigs []Signature, prepend []any) []outgoing {
+	if len(sigs) == 0 {
+		return out
 	}
-	return r.publish(ctx, out)
+	members, gid, _, err := groupMembers(groupOf(sigs))
+	if err != nil {
+		r.w.logger.Error("Cannot send a canvas group", err, watermill.LogFields{"task": r.t.Name, "task_id": r.t.ID})
+		return out
+	}
+	for _, m := range members {
+		n := len(out)
+		out = r.appendSignature(out, m, prepend, nil)
+		for i := n; i < len(out); i++ {
+			out[i].group = gid
+		}
+	}
+	return out
 }
 
 // publish sends canvas tasks.

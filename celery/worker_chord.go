@@ -160,7 +160,7 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 			return r.failChordBody(ctx, gid, steps[0], reason)
 		}
 	}
-	if members, ok, _ := groupMembers(body); ok {
+	if members, _, ok, _ := groupMembers(body); ok {
 		// Each task of a group body fails, with its own errbacks, as in Celery.
 		for _, m := range members {
 			if err := r.failChordBody(ctx, gid, m, reason); err != nil {

@@ -9,9 +9,10 @@ import (
 )
 
 // signatureMessages builds the tasks Celery's Signature.apply_async(prepend) sends for sig:
-// one for a task or a chain, one per member for a group.
+// one for a task or a chain, one per member for a group (marked with the group's id, for
+// the children of the result).
 func (r *run) signatureMessages(sig Signature, prepend []any, chain []Signature) ([]outgoing, error) {
-	if members, ok, err := groupMembers(sig); ok || err != nil {
+	if members, gid, ok, err := groupMembers(sig); ok || err != nil {
 		if err != nil {
 			return nil, err
 		}
@@ -22,6 +23,9 @@ func (r *run) signatureMessages(sig Signature, prepend []any, chain []Signature)
 				return nil, err
 			}
 			out = append(out, o...)
+		}
+		for i := range out {
+			out[i].group = gid
 		}
 		return out, nil
 	}
@@ -37,30 +41,30 @@ func (r *run) signatureMessages(sig Signature, prepend []any, chain []Signature)
 }
 
 // groupMembers returns the member signatures of a group signature, as group.apply_async
-// sends them: each with the group's id (its task_id option, else a new one) and its index,
-// and the group's other options under its own.
-func groupMembers(sig Signature) ([]Signature, bool, error) {
+// sends them: each with the group's id (its task_id option, else a new one, returned too) and
+// its index, and the group's other options under its own.
+func groupMembers(sig Signature) ([]Signature, string, bool, error) {
 	if len(sig.Raw) > 0 {
 		var s Signature
 		if err := json.Unmarshal(sig.Raw, &s); err != nil {
-			return nil, false, err
+			return nil, "", false, err
 		}
 		sig = s
 	}
 	if sig.SubtaskType != "group" {
-		return nil, false, nil
+		return nil, "", false, nil
 	}
 	raw, ok := sig.Kwargs["tasks"]
 	if !ok {
-		return nil, true, errors.New("celery: worker: a group signature without tasks")
+		return nil, "", true, errors.New("celery: worker: a group signature without tasks")
 	}
 	b, err := json.Marshal(raw)
 	if err != nil {
-		return nil, true, err
+		return nil, "", true, err
 	}
 	var tasks []Signature
 	if err := json.Unmarshal(b, &tasks); err != nil {
-		return nil, true, fmt.Errorf("celery: worker: group signature: %w", err)
+		return nil, "", true, fmt.Errorf("celery: worker: group signature: %w", err)
 	}
 	gid, _ := sig.Options["task_id"].(string)
 	if gid == "" {
@@ -86,5 +90,13 @@ func groupMembers(sig Signature) ([]Signature, bool, error) {
 		members = append(members, Signature{Task: m.Task, Args: m.Args, Kwargs: m.Kwargs, Options: opts,
 			SubtaskType: m.SubtaskType, Immutable: m.Immutable || sig.Immutable})
 	}
-	return members, true, nil
+	return members, gid, true, nil
 }
+
+// groupOf is the group Celery's worker makes of several signatures: group(sigs).
+func groupOf(sigs []Signature) Signature {
+	return Signature{Task: "celery.group", SubtaskType: "group", Kwargs: map[string]any{"tasks": sigs}}
+}
+
+// isGroup tells whether sig is a group signature.
+func isGroup(sig Signature) bool { return sig.SubtaskType == "group" }

@@ -142,9 +142,21 @@ func TestWorkerSuccessCallbacksAndChain(t *testing.T) {
 
 	sent := pub.all()
 	require.Len(t, sent, 3)
+	// As Celery's worker, two links are sent as one group: its tuple is a child, as the next
+	// step of the chain is.
+	gid := sent[0].task.Group
+	require.NotEmpty(t, gid, "the links are sent as a group")
+	for i, m := range sent[:2] {
+		assert.Equal(t, gid, m.task.Group)
+		require.NotNil(t, m.task.GroupIndex)
+		assert.Equal(t, i, *m.task.GroupIndex)
+	}
+	assert.Empty(t, sent[2].task.Group, "the chain's next step is not in the group")
 	assert.Equal(t, []any{
-		[]any{[]any{sent[0].task.ID, nil}, nil},
-		[]any{[]any{sent[1].task.ID, nil}, nil},
+		[]any{[]any{gid, nil}, []any{
+			[]any{[]any{sent[0].task.ID, nil}, nil},
+			[]any{[]any{sent[1].task.ID, nil}, nil},
+		}},
 		[]any{[]any{"next-id", nil}, nil},
 	}, r.Children, "the sent tasks are the result's children")
 	assert.Equal(t, "notify-q", sent[0].topic)
@@ -188,22 +200,24 @@ func TestWorkerChainSignatureAsLink(t *testing.T) {
 	msg, _ := received(t, "q", "go.t", nil, nil, celery.WithLink(link, group))
 	require.NoError(t, w.Handle(msg))
 	sent := pub.all()
-	require.Len(t, sent, 4, "the chain's first step, then each task of the group")
-	for i, m := range sent[1:] {
+	// As Celery's worker sends several links: the group link first, then the others.
+	require.Len(t, sent, 4, "each task of the group, then the chain's first step")
+	for i, m := range sent[:3] {
 		assert.Equal(t, steps[i].Task, m.task.Name)
 		assert.NotEmpty(t, m.task.Group, "a group member carries the group id")
-		assert.Equal(t, sent[1].task.Group, m.task.Group)
+		assert.Equal(t, sent[0].task.Group, m.task.Group)
 		require.NotNil(t, m.task.GroupIndex)
 		assert.Equal(t, i, *m.task.GroupIndex)
 		assert.Equal(t, float64(7), mustFirstArg(t, m.task), "the result is prepended")
 	}
-	assert.Equal(t, "qa", sent[1].topic)
+	chainStart := sent[3]
 	assert.Equal(t, "qa", sent[0].topic)
-	assert.Equal(t, "a.first", sent[0].task.Name)
-	assert.JSONEq(t, `[7, 1]`, string(sent[0].task.RawArgs))
-	require.Len(t, sent[0].task.Chain, 2)
-	assert.Equal(t, "a.third", sent[0].task.Chain[0].Task, "last step first")
-	assert.Equal(t, "a.second", sent[0].task.Chain[1].Task)
+	assert.Equal(t, "qa", chainStart.topic)
+	assert.Equal(t, "a.first", chainStart.task.Name)
+	assert.JSONEq(t, `[7, 1]`, string(chainStart.task.RawArgs))
+	require.Len(t, chainStart.task.Chain, 2)
+	assert.Equal(t, "a.third", chainStart.task.Chain[0].Task, "last step first")
+	assert.Equal(t, "a.second", chainStart.task.Chain[1].Task)
 }
 
 func mustFirstArg(t *testing.T, task *celery.Task) any {
