@@ -230,20 +230,14 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 }
 
 // chainSignature sends a chain signature: its first task gets the arguments, and carries the
-// others (and the chain left after the current step) as its chain.
+// others (and the chain left after the current step) as its chain. The chain's options are
+// applied to its steps first, as Celery's _chain.run applies them (worker_chainopts.go).
 func (r *run) chainSignature(sig Signature, prepend []any, chain []Signature) (*Task, string, error) {
-	raw, ok := sig.Kwargs["tasks"]
-	if !ok {
+	steps, ok := canvasTasks(sig)
+	if !ok || len(steps) == 0 {
 		return nil, "", errors.New("celery: worker: a chain signature without tasks")
 	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return nil, "", err
-	}
-	var steps []Signature
-	if err := json.Unmarshal(b, &steps); err != nil || len(steps) == 0 {
-		return nil, "", errors.New("celery: worker: a chain signature without tasks")
-	}
+	steps = applyChainOptions(steps, sig.Options)
 	rest := append([]Signature(nil), chain...)
 	for i := len(steps) - 1; i >= 1; i-- {
 		rest = append(rest, steps[i])

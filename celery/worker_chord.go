@@ -208,18 +208,7 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 
 // chainSteps returns the signatures of a chain signature, first step first.
 func chainSteps(sig Signature) []Signature {
-	raw, ok := sig.Kwargs["tasks"]
-	if !ok {
-		return nil
-	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return nil
-	}
-	var steps []Signature
-	if json.Unmarshal(b, &steps) != nil {
-		return nil
-	}
+	steps, _ := canvasTasks(sig)
 	return steps
 }
 
