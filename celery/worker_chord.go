@@ -160,9 +160,22 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 			return r.failChordBody(ctx, gid, steps[0], reason)
 		}
 	}
-	if members, _, ok, _ := groupMembers(body); ok {
-		// Each task of a group body fails, with its own errbacks, as in Celery.
+	if body.SubtaskType == "group" {
+		// Each task of a group body fails with its own errbacks and then the group's, each
+		// once, as in Celery's _handle_group_chord_error: the group's are not sent in place
+		// of the task's, as when the group is sent.
+		groupErrbacks := listOption(body.Options["link_error"])
+		s, o := editable(body)
+		delete(o, "link_error")
+		members, _, _, err := groupMembers(withOptions(s, o))
+		if err != nil {
+			r.w.logger.Error("Cannot read the chord body's tasks", err, watermill.LogFields{"group": gid})
+			return nil
+		}
 		for _, m := range members {
+			if len(groupErrbacks) > 0 {
+				m = linkErrorTo(m, groupErrbacks)
+			}
 			if err := r.failChordBody(ctx, gid, m, reason); err != nil {
 				return err
 			}

@@ -42,7 +42,13 @@ func (r *run) signatureMessages(sig Signature, prepend []any, chain []Signature)
 
 // groupMembers returns the member signatures of a group signature, as group.apply_async
 // sends them: each with the group's id (its task_id option, else a new one, returned too) and
-// its index, and the group's other options under its own.
+// its index. The group's other options override those of each member, as group.apply_async
+// passes them to each task's apply_async: link and link_error too, so that a group given
+// them with set() or as options sends every task with those callbacks (group.link and
+// group.link_error, by contrast, write them on the tasks themselves). A member's group_id is
+// kept, as Celery keeps it (an immutable option). The group's priority only fills in a
+// member's: Celery's worker sends a group link with priority=None, which drops the group's,
+// while a chord body group is sent with it.
 func groupMembers(sig Signature) ([]Signature, string, bool, error) {
 	if len(sig.Raw) > 0 {
 		var s Signature
@@ -73,15 +79,19 @@ func groupMembers(sig Signature) ([]Signature, string, bool, error) {
 	members := make([]Signature, 0, len(tasks))
 	for i, m := range tasks {
 		opts := make(map[string]any, len(sig.Options)+len(m.Options)+2)
+		for k, v := range m.Options {
+			opts[k] = v
+		}
 		for k, v := range sig.Options {
 			switch k {
-			case "task_id", "link", "link_error", "chord", "group_id", "group_index":
+			case "task_id", "chord", "group_id", "group_index":
+			case "priority":
+				if _, ok := opts[k]; !ok {
+					opts[k] = v
+				}
 			default:
 				opts[k] = v
 			}
-		}
-		for k, v := range m.Options {
-			opts[k] = v
 		}
 		if _, ok := opts["group_id"]; !ok {
 			opts["group_id"] = gid

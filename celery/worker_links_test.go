@@ -62,3 +62,33 @@ func TestWorkerSeveralLinksAsGroups(t *testing.T) {
 	assert.Equal(t, 0, *sent[0].task.GroupIndex)
 	assert.Equal(t, id, sent[0].task.ParentID)
 }
+
+// TestWorkerGroupLinkOptions: the options of a group sent as a link override those of each of
+// its tasks, link and link_error included, as Celery 5.7's group.apply_async passes them to
+// each task's apply_async. Celery's worker, given the link
+//
+//	group(a.s(1).on_error(eb2.s()), b.s().set(link=[lk2.s()], queue="own")).set(link_error=[eb.s()], link=[lk.s()], queue="gq")
+//
+// sent a with args [7, 1] and b with [7], both to queue gq with the callbacks [lk] and the
+// errbacks [eb].
+func TestWorkerGroupLinkOptions(t *testing.T) {
+	w, pub, _ := newTestWorker(t, celery.WorkerConfig{DefaultQueue: "dflt"})
+	w.Register("go.t", func(context.Context, *celery.Task) (any, error) { return 7, nil })
+	link := signatureJSON(t, `{"task": "celery.group", "args": [], "kwargs": {"tasks": [
+		{"task": "a", "args": [1], "kwargs": {}, "options": {"link_error": [{"task": "eb2", "args": [], "kwargs": {}, "options": {}, "subtask_type": null, "immutable": false}]}, "subtask_type": null, "immutable": false},
+		{"task": "b", "args": [], "kwargs": {}, "options": {"link": [{"task": "lk2", "args": [], "kwargs": {}, "options": {}, "subtask_type": null, "immutable": false}], "queue": "own"}, "subtask_type": null, "immutable": false}]},
+		"options": {"link_error": [{"task": "eb", "args": [], "kwargs": {}, "options": {}, "subtask_type": null, "immutable": false}],
+			"link": [{"task": "lk", "args": [], "kwargs": {}, "options": {}, "subtask_type": null, "immutable": false}], "queue": "gq"},
+		"subtask_type": "group", "immutable": false}`)
+	msg, _ := received(t, "q", "go.t", nil, nil, celery.WithLink(link))
+	require.NoError(t, w.Handle(msg))
+	sent := pub.all()
+	require.Len(t, sent, 2)
+	for i, want := range []string{`[7, 1]`, `[7]`} {
+		m := sent[i]
+		assert.JSONEq(t, want, string(m.task.RawArgs))
+		assert.Equal(t, "gq", m.topic, m.task.Name)
+		assert.Equal(t, []string{"lk"}, taskNames(m.task.Callbacks), m.task.Name)
+		assert.Equal(t, []string{"eb"}, taskNames(m.task.Errbacks), m.task.Name)
+	}
+}
