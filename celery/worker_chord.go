@@ -146,7 +146,7 @@ func chordValues(rs []ChordResult) ([]json.RawMessage, string) {
 }
 
 // failChordBody stores FAILURE with a ChordError for the chord's body and sends the body's
-// errbacks, as Celery's chord_error_from_stack does. A chain body fails through its first
+// errbacks, as Celery's chord_error_from_stack does (backends/base.py). A chain body fails through its first
 // task.
 func (r *run) failChordBody(ctx context.Context, gid string, body Signature, reason string) error {
 	if len(body.Raw) > 0 {
@@ -200,21 +200,11 @@ func (r *run) failChordBody(ctx context.Context, gid string, body Signature, rea
 		r.w.logger.Error("Cannot read the chord body's errbacks", err, watermill.LogFields{"group": gid})
 		return nil
 	}
-	for _, eb := range errbacks {
-		et, queue, err := r.taskFromSignature(eb, []any{id}, nil)
-		if err != nil {
-			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": gid})
-			continue
-		}
-		et.ParentID = id // the failed body, as in Celery
-		msg, err := et.Message()
-		if err != nil {
-			r.w.logger.Error("Cannot send a chord body's errback", err, watermill.LogFields{"group": gid})
-			continue
-		}
-		if err := r.w.cfg.Publisher.Publish(queue, msg); err != nil {
-			return fmt.Errorf("celery: worker: sending errback %s of chord %s: %w", et.Name, gid, err)
-		}
+	// Celery sends them from a request it makes up for the body, which has no root id: as
+	// one group, with the body's id as argument, parent id and root id.
+	fake := &run{w: r.w, reg: r.reg, t: &Task{Name: body.Task, ID: id, RootID: id}, topic: r.topic}
+	if err := fake.publish(ctx, fake.appendGroup(nil, errbacks, []any{id})); err != nil {
+		return fmt.Errorf("celery: worker: chord %s: %w", gid, err)
 	}
 	return nil
 }

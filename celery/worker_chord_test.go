@@ -89,3 +89,98 @@ func TestWorkerChordBodySendFails(t *testing.T) {
 	assert.Len(t, pub.all(), 1, "the body is sent once")
 	assert.Equal(t, int32(1), runs.Load(), "the redelivered task, SUCCESS stored, is not run again")
 }
+
+// TestWorkerChordBodyErrbacks: when a chord's header fails, the errbacks of its body are sent
+// as Celery 5.7's chord_error_from_stack sends them, from a request made up for the body: as
+// one group, with the body's id as argument, parent_id and root_id. A group body sends, for
+// each of its tasks, the task's errbacks and the group's, as one group per task. Celery
+// (backend.chord_error_from_stack run on these bodies) sent eb1 and eb2 in one group, both
+// with args, parent_id and root_id "body-id"; and for the group body, own and geb in one group
+// for m1-id, then geb in another for m2-id.
+func TestWorkerChordBodyErrbacks(t *testing.T) {
+	url := testenv.RedisURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	client := redis.NewClient(opts)
+	defer client.Close()
+	results, err := redisbackend.New(redisbackend.Config{Client: client, Expires: time.Minute})
+	require.NoError(t, err)
+	pub := &sentMessages{}
+	w, err := celery.NewWorker(celery.WorkerConfig{Publisher: pub, Results: results, DefaultQueue: "dflt"}, watermill.NopLogger{})
+	require.NoError(t, err)
+	w.Register("go.fail", func(context.Context, *celery.Task) (any, error) { return nil, errors.New("broken") })
+
+	failHeader := func(t *testing.T, body celery.Signature) []sentMessage {
+		t.Helper()
+		gid := "test-chord-" + uuid.NewString()
+		msg, id := received(t, "q", "go.fail", nil, nil, celery.WithGroup(gid, 0))
+		t.Cleanup(func() {
+			var keys []string
+			for _, s := range []string{"", ".j", ".t", ".s", ".d", ".c"} {
+				keys = append(keys, results.GroupKey(gid, s))
+			}
+			for _, k := range []string{id, "body-id", "m1-id", "m2-id", "gbody"} {
+				keys = append(keys, results.Key(k))
+			}
+			client.Del(context.Background(), keys...)
+		})
+		require.NoError(t, client.Set(ctx, results.GroupKey(gid, ".s"), 1, time.Minute).Err())
+		task, err := celery.TaskFromMessage(msg)
+		require.NoError(t, err)
+		task.Chord = &body
+		m, err := task.Message()
+		require.NoError(t, err)
+		m.SetContext(ctx)
+		n := len(pub.all())
+		require.NoError(t, w.Handle(m))
+		return pub.all()[n:]
+	}
+
+	t.Run("task", func(t *testing.T) {
+		body := signatureJSON(t, `{"task": "tsum", "args": [], "kwargs": {}, "options": {"task_id": "body-id", "link_error": [
+			{"task": "eb1", "args": [], "kwargs": {}, "options": {}, "subtask_type": null, "immutable": false},
+			{"task": "eb2", "args": [], "kwargs": {}, "options": {}, "subtask_type": null, "immutable": false}]},
+			"subtask_type": null, "immutable": false}`)
+		sent := failHeader(t, body)
+		require.Equal(t, []string{"eb1", "eb2"}, sentNames(sent))
+		for i, m := range sent {
+			assert.JSONEq(t, `["body-id"]`, string(m.task.RawArgs))
+			assert.Equal(t, "body-id", m.task.ParentID)
+			assert.Equal(t, "body-id", m.task.RootID, "the request made up for the body has no root id")
+			assert.NotEmpty(t, m.task.Group, "the errbacks are sent as a group")
+			assert.Equal(t, sent[0].task.Group, m.task.Group)
+			require.NotNil(t, m.task.GroupIndex)
+			assert.Equal(t, i, *m.task.GroupIndex)
+		}
+	})
+	t.Run("group", func(t *testing.T) {
+		body := signatureJSON(t, `{"task": "celery.group", "args": [], "kwargs": {"tasks": [
+			{"task": "m1", "args": [], "kwargs": {}, "options": {"task_id": "m1-id", "link_error": [{"task": "own", "args": [], "kwargs": {}, "options": {}, "subtask_type": null, "immutable": false}]}, "subtask_type": null, "immutable": false},
+			{"task": "m2", "args": [], "kwargs": {}, "options": {"task_id": "m2-id"}, "subtask_type": null, "immutable": false}]},
+			"options": {"link_error": [{"task": "geb", "args": [], "kwargs": {}, "options": {}, "subtask_type": null, "immutable": false}], "task_id": "gbody"},
+			"subtask_type": "group", "immutable": false}`)
+		sent := failHeader(t, body)
+		require.Equal(t, []string{"own", "geb", "geb"}, sentNames(sent))
+		for i, want := range []string{"m1-id", "m1-id", "m2-id"} {
+			m := sent[i]
+			assert.JSONEq(t, `["`+want+`"]`, string(m.task.RawArgs))
+			assert.Equal(t, want, m.task.ParentID)
+			assert.Equal(t, want, m.task.RootID)
+			require.NotNil(t, m.task.GroupIndex)
+			assert.Equal(t, []int{0, 1, 0}[i], *m.task.GroupIndex)
+		}
+		assert.Equal(t, sent[0].task.Group, sent[1].task.Group)
+		assert.NotEqual(t, sent[1].task.Group, sent[2].task.Group, "one group of errbacks per task")
+	})
+}
+
+// sentNames returns the task names of sent messages.
+func sentNames(sent []sentMessage) []string {
+	out := make([]string, len(sent))
+	for i, m := range sent {
+		out[i] = m.task.Name
+	}
+	return out
+}
