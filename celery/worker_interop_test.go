@@ -252,6 +252,14 @@ func TestWorkerInterop(t *testing.T) {
 		assert.Equal(t, out["bad_id"], errback["failed"], "the errback gets the failed task's id")
 		assert.Equal(t, celery.StateFailure, errback["state"], "FAILURE is stored before the errback is sent")
 	})
+	t.Run("chain_link_error", func(t *testing.T) {
+		// The errback of a chain the Go worker sends as a link runs when a later step fails.
+		out := e.client(t, ctx, "chain_link_error")
+		errback, _ := out["errback"].(map[string]any)
+		assert.Equal(t, celery.StateFailure, errback["state"], "%v", out)
+		assert.NotEmpty(t, errback["failed"])
+		assert.NotEqual(t, out["ok_id"], errback["failed"], "the failed task is the chain's second step")
+	})
 	t.Run("failure", func(t *testing.T) {
 		out := e.client(t, ctx, "fail")
 		assert.Equal(t, celery.StateFailure, out["state"])

@@ -15,6 +15,7 @@ client saw. Cases:
     group   group(add.s(1, 1), add.s(2, 2)).get()
     timelimit sleepy.apply_async(time_limit=1, soft_time_limit=0.5): what Python raises
     links   a Go task's link (callback) and link_error (errback), both Python tasks
+    chain_link_error  a Go task's link, a chain of Python tasks with an errback, whose second step fails
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from celery import chain, group  # noqa: E402
 from celery.exceptions import TaskRevokedError  # noqa: E402
 
-from interop.worker_pyapp import add, add_ten, boom, double, flaky, on_error, ran_at, sleepy  # noqa: E402
+from interop.worker_pyapp import add, add_ten, boom, double, flaky, on_error, py_fail, ran_at, sleepy  # noqa: E402
 
 TIMEOUT = float(os.environ.get("KOMBU_WORKER_CLIENT_TIMEOUT", "30"))
 
@@ -131,6 +132,19 @@ def case_links():
     children = [c.id for c in ok.children or []]
     return {"ok_id": ok.id, "bad_id": bad.id, "callback": callback, "errback": errback,
             "callback_id": cb_id, "children": children}
+
+
+def case_chain_link_error():
+    from celery import uuid
+
+    eb_id = uuid()
+    # Celery applies a chain's link_error to each of its steps: the errback runs when the
+    # second step fails, though the Go worker sends the chain.
+    link = chain(add_ten.s(), py_fail.s()).on_error(on_error.s().set(task_id=eb_id))
+    ok = add.apply_async((2, 3), link=link)
+    ok.get(timeout=TIMEOUT)
+    errback = ok.app.AsyncResult(eb_id).get(timeout=TIMEOUT)
+    return {"ok_id": ok.id, "errback": errback}
 
 
 if __name__ == "__main__":
