@@ -38,18 +38,24 @@ func (p *flakyPublisher) Publish(topic string, msgs ...*message.Message) error {
 	return p.sentMessages.Publish(topic, msgs...)
 }
 
+// redisResults returns a client of the test Redis and a result backend using it, both closed
+// when the test ends.
+func redisResults(t *testing.T) (*redis.Client, *redisbackend.Backend) {
+	opts, err := redis.ParseURL(testenv.RedisURL(t))
+	require.NoError(t, err)
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	results, err := redisbackend.New(redisbackend.Config{Client: client, Expires: time.Minute})
+	require.NoError(t, err)
+	return client, results
+}
+
 // TestWorkerChordBodySendFails: when sending a chord's body fails, the header task's message
 // is Nacked and the claim given up, so that its redelivery sends the body, once.
 func TestWorkerChordBodySendFails(t *testing.T) {
-	url := testenv.RedisURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	defer client.Close()
-	results, err := redisbackend.New(redisbackend.Config{Client: client, Expires: time.Minute})
-	require.NoError(t, err)
+	client, results := redisResults(t)
 	pub := &flakyPublisher{failures: 1}
 	w, err := celery.NewWorker(celery.WorkerConfig{Publisher: pub, Results: results, DefaultQueue: "dflt"}, watermill.NopLogger{})
 	require.NoError(t, err)
@@ -98,15 +104,9 @@ func TestWorkerChordBodySendFails(t *testing.T) {
 // with args, parent_id and root_id "body-id"; and for the group body, own and geb in one group
 // for m1-id, then geb in another for m2-id.
 func TestWorkerChordBodyErrbacks(t *testing.T) {
-	url := testenv.RedisURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	defer client.Close()
-	results, err := redisbackend.New(redisbackend.Config{Client: client, Expires: time.Minute})
-	require.NoError(t, err)
+	client, results := redisResults(t)
 	pub := &sentMessages{}
 	w, err := celery.NewWorker(celery.WorkerConfig{Publisher: pub, Results: results, DefaultQueue: "dflt"}, watermill.NopLogger{})
 	require.NoError(t, err)
