@@ -38,6 +38,18 @@ func TestVisibilityTimeoutUnreadable(t *testing.T) {
 	holdWhileOthersPoll(t, ep, proxy, url, topic, 0, 4*time.Second)
 }
 
+// TestQueueVisibilityTimeoutZero: a queue whose own VisibilityTimeout is 0 shows a received
+// message again at once, before the heartbeat's first extension: the receives ask for the
+// configured VisibilityTimeout instead, so that nobody else gets a message a handler holds.
+func TestQueueVisibilityTimeoutZero(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("vis-zero")
+	url := semQueue(t, client, topic, 0)
+	holdWhileOthersPoll(t, ep, ep, url, topic, 6*time.Second, 4*time.Second)
+}
+
 // TestHeartbeatRetriesAnEntryFailedBySQS: when SQS fails a heartbeat's entry on its side
 // (SenderFault false), the extension is tried again, not given up: the held message stays
 // invisible until its handler acks it.

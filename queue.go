@@ -73,17 +73,20 @@ type queue struct {
 	client  *sqs.Client
 	backoff *backoffTable
 
-	visibilityMu sync.Mutex
-	visibility   time.Duration // 0 until read
+	visibilityMu  sync.Mutex
+	visibility    time.Duration // 0 until read
+	visibilityAsk bool          // the receives must ask for visibility: see visibilityTimeout
 }
 
-// visibilityTimeout is the queue's VisibilityTimeout attribute, read once. When it cannot be
-// read, it returns fallback and the error, and the next call tries again.
-func (q *queue) visibilityTimeout(ctx context.Context, fallback time.Duration) (time.Duration, error) {
+// visibilityTimeout is the visibility the heartbeat counts on for the queue's messages: the
+// queue's VisibilityTimeout attribute, read once. When it cannot be read, it returns fallback
+// and the error, and the next call tries again. ask reports that the queue does not hide a
+// received message for vis itself (its VisibilityTimeout is 0), so the receives must ask for it.
+func (q *queue) visibilityTimeout(ctx context.Context, fallback time.Duration) (vis time.Duration, ask bool, err error) {
 	q.visibilityMu.Lock()
 	defer q.visibilityMu.Unlock()
 	if q.visibility > 0 {
-		return q.visibility, nil
+		return q.visibility, q.visibilityAsk, nil
 	}
 	// Not the caller's cancellation: a Subscribe whose context ends at once still needs it.
 	// RequestTimeout bounds the call.
@@ -92,20 +95,20 @@ func (q *queue) visibilityTimeout(ctx context.Context, fallback time.Duration) (
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout},
 	})
 	if err != nil {
-		return fallback, err
+		return fallback, true, err
 	}
 	s := out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)]
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return fallback, fmt.Errorf("VisibilityTimeout attribute %q is not a number of seconds", s)
+		return fallback, true, fmt.Errorf("VisibilityTimeout attribute %q is not a number of seconds", s)
 	}
 	q.visibility = time.Duration(n) * time.Second
 	if n == 0 {
-		// A queue whose messages are visible again at once: the heartbeat extends every
-		// received message by the fallback instead.
-		q.visibility = fallback
+		// A queue whose messages are visible again at once, before the heartbeat's first
+		// extension: the receives ask for the fallback, and the heartbeat extends by it.
+		q.visibility, q.visibilityAsk = fallback, true
 	}
-	return q.visibility, nil
+	return q.visibility, q.visibilityAsk, nil
 }
 
 // queueResolver maps Kombu queue names to SQS queues, creating them when allowed, and caches

@@ -132,12 +132,15 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	}
 	sub.calls, sub.cancelCalls = context.WithCancel(context.Background())
 	sub.msgs, sub.cancelMsgs = context.WithCancel(context.WithoutCancel(ctx))
+	var ask bool
 	var visErr error
-	sub.visibility, visErr = q.visibilityTimeout(ctx, s.config.VisibilityTimeout)
-	if visErr != nil {
+	sub.visibility, ask, visErr = q.visibilityTimeout(ctx, s.config.VisibilityTimeout)
+	if ask {
 		// The heartbeat extends messages by sub.visibility before a third of it is left: the
 		// receives ask for exactly that, whatever the queue's own timeout.
 		sub.receiveVisibility = int32(sub.visibility / time.Second)
+	}
+	if visErr != nil {
 		sub.logger.Error("Could not read the queue's VisibilityTimeout; the messages received get the configured VisibilityTimeout instead",
 			classify("get queue attributes", topic, "", visErr), watermill.LogFields{"visibility_timeout": sub.visibility.String()})
 	}
@@ -203,7 +206,7 @@ type subscription struct {
 	drained    chan struct{}
 	visibility time.Duration
 	// receiveVisibility, when not 0, is the VisibilityTimeout every receive asks for: the
-	// queue's own could not be read, and visibility is the configured one.
+	// queue's own could not be read, or is 0, and visibility is the configured one.
 	receiveVisibility int32
 	logger            watermill.LoggerAdapter
 
