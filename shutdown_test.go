@@ -2,6 +2,7 @@ package kombu_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -233,4 +234,81 @@ func TestShutdownKeepsHandlerContext(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCloseDuringSubscribeReceivesNothing: a Subscribe still looking its queue up when Close
+// begins returns a channel that is closed at once, and its subscription never receives: a
+// receive started after Close would hide messages from other consumers and count a delivery
+// nobody asked for.
+func TestCloseDuringSubscribeReceivesNothing(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("close-subscribe")
+	url := semQueue(t, client, topic, 30*time.Second)
+	semPublishN(t, semPublisher(t, semConfig(ep, 30*time.Second)), topic, 1)
+
+	var (
+		mu      sync.Mutex
+		release chan struct{}
+	)
+	asked := make(chan struct{}, 1)
+	proxy := sqsProxy(t, ep, func(op string, _ []byte, _ http.ResponseWriter) bool {
+		if op == "GetQueueAttributes" {
+			mu.Lock()
+			r := release
+			mu.Unlock()
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+			<-r
+		}
+		return false
+	})
+	// The window between Subscribe's lookup and its first receive is short: several rounds
+	// make a receive that slips through it all but certain to show.
+	for round := 0; round < 8; round++ {
+		mu.Lock()
+		release = make(chan struct{})
+		mu.Unlock()
+		cfg := semSubConfig(semConfig(proxy, 30*time.Second))
+		sub, err := kombu.NewSubscriber(cfg, nil)
+		require.NoError(t, err)
+		type subscribed struct {
+			msgs <-chan *message.Message
+			err  error
+		}
+		done := make(chan subscribed, 1)
+		go func() {
+			msgs, err := sub.Subscribe(context.Background(), topic)
+			done <- subscribed{msgs, err}
+		}()
+		select {
+		case <-asked:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Subscribe did not read the queue's attributes")
+		}
+		closed := make(chan struct{})
+		go func() { _ = sub.Close(); close(closed) }()
+		// Close marks the Subscriber closed at once; it then waits for the subscription.
+		time.Sleep(200 * time.Millisecond)
+		close(release)
+		r := <-done
+		if r.err == nil {
+			for m := range r.msgs {
+				t.Errorf("round %d: a message was handed out after Close", round)
+				m.Nack()
+			}
+		}
+		select {
+		case <-closed:
+		case <-time.After(15 * time.Second):
+			t.Fatal("Close did not return")
+		}
+		require.Zero(t, sub.Stats().Receive, "round %d: received after Close", round)
+	}
+	visible, inFlight := semQueueCounts(t, client, url)
+	require.Equal(t, 1, visible, "the message stays visible")
+	require.Zero(t, inFlight)
 }

@@ -297,6 +297,16 @@ func (sub *subscription) run() {
 	defer sub.s.subs.Done()
 	defer sub.cancelCalls()
 	defer sub.cancelMsgs()
+	// A Subscribe still looking its queue up when Close began, or when its context ended,
+	// stops before poll starts: left to the goroutine below, the stop could come after a
+	// first receive, which would hide messages and count a delivery after Close.
+	select {
+	case <-sub.s.closing:
+		sub.beginStop()
+	case <-sub.ctx.Done():
+		sub.beginStop()
+	default:
+	}
 	go func() {
 		select {
 		case <-sub.s.closing:
