@@ -28,8 +28,12 @@ type held struct {
 	visibility time.Duration
 	extendAt   time.Time // when the heartbeat next extends its visibility
 	done       bool      // acked, nacked or returned: no more heartbeats
-	onSettled  func()    // called once SQS has answered the settling op; may be nil
-	op         ackOp     // the settling op: a held message is settled once
+	// extending is set while a heartbeat's extension of the message is under way: its
+	// settling op waits for SQS's answer, so that an extension cannot land after a return and
+	// hide the message again.
+	extending bool
+	onSettled func() // called once SQS has answered the settling op; may be nil
+	op        ackOp  // the settling op: a held message is settled once
 }
 
 // ackOp is a pending DeleteMessage (visibility < 0) or ChangeMessageVisibility.
@@ -43,7 +47,8 @@ type ackOp struct {
 
 // acker sends Acks as DeleteMessageBatch and Nacks, returns and heartbeats as
 // ChangeMessageVisibilityBatch, up to 10 entries per call, per queue. Ops wait at most the
-// batch window for company.
+// batch window for company. The heartbeat has a loop of its own: an SQS call of the ops slow
+// to be answered must not hold up the extensions of the other held messages.
 type acker struct {
 	workers   *gopool.Pool // runs the batch calls
 	logger    watermill.LoggerAdapter
@@ -54,11 +59,14 @@ type acker struct {
 	mu      sync.Mutex
 	pending map[*queue][]*ackOp
 	held    map[*held]struct{}
-	closed  bool
-	wake    chan struct{}
-	due     chan struct{} // held partial batches have waited out the window
-	stop    chan struct{}
-	stopped chan struct{}
+	// extending is how many held messages have their heartbeat's extension under way.
+	extending int
+	closed    bool
+	wake      chan struct{}
+	due       chan struct{} // held partial batches have waited out the window
+	stop      chan struct{}
+	stopped   chan struct{} // closed when run has returned
+	beatDone  chan struct{} // closed when beatLoop has returned
 
 	// calls bounds the SQS calls of the background loop; close cancels it when its own
 	// deadline passes.
@@ -82,9 +90,11 @@ func newAcker(logger watermill.LoggerAdapter, window time.Duration, heartbeat bo
 		due:       make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
+		beatDone:  make(chan struct{}),
 	}
 	a.calls, a.cancelCalls = context.WithCancel(context.Background())
 	go a.run()
+	go a.beatLoop()
 	return a
 }
 
@@ -176,6 +186,23 @@ func (a *acker) run() {
 			a.flush(a.calls, false)
 		case <-tick.C:
 			a.flush(a.calls, false)
+		}
+	}
+}
+
+// beatLoop runs the heartbeat until the acker stops.
+func (a *acker) beatLoop() {
+	defer close(a.beatDone)
+	if !a.heartbeat {
+		return
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-tick.C:
 			a.beat()
 		}
 	}
@@ -220,6 +247,9 @@ func (a *acker) flush(ctx context.Context, all bool) {
 		a.mu.Lock()
 		work := a.pending
 		a.pending = map[*queue][]*ackOp{}
+		if a.extending > 0 {
+			a.holdExtending(work)
+		}
 		if !all && a.window > 0 {
 			a.holdPartialBatches(work)
 		}
@@ -380,6 +410,28 @@ func (a *acker) holdPartialBatches(work map[*queue][]*ackOp) {
 	}
 }
 
+// holdExtending moves back to pending the ops of messages whose heartbeat's extension is
+// under way: sent meanwhile, a return could reach SQS before the extension, which would then
+// hide the message again. The heartbeat kicks a flush once it has SQS's answer. Called with mu
+// held.
+func (a *acker) holdExtending(work map[*queue][]*ackOp) {
+	for q, ops := range work {
+		send := ops[:0]
+		for _, op := range ops {
+			if op.h.extending {
+				a.pending[q] = append(a.pending[q], op)
+			} else {
+				send = append(send, op)
+			}
+		}
+		if len(send) == 0 {
+			delete(work, q)
+		} else {
+			work[q] = send
+		}
+	}
+}
+
 func (op *ackOp) finish() {
 	if op.h.onSettled != nil {
 		op.h.onSettled()
@@ -427,6 +479,8 @@ func (a *acker) beat() {
 	for h := range a.held {
 		if !now.Before(h.extendAt) {
 			h.extendAt = now.Add(h.visibility * 2 / 3)
+			h.extending = true
+			a.extending++
 			byQueue[h.q] = append(byQueue[h.q], h)
 		}
 	}
@@ -444,6 +498,7 @@ func (a *acker) beat() {
 			ctx, cancel := context.WithTimeout(a.calls, 10*time.Second)
 			out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
 			cancel()
+			a.extended(batch)
 			if err != nil {
 				a.logger.Error("Could not extend the visibility of held messages; will try again", classify("extend visibility", q.name, "", err), watermill.LogFields{"topic": q.name, "messages": len(batch)})
 				a.mu.Lock()
@@ -478,15 +533,33 @@ func (a *acker) beat() {
 	}
 }
 
-// close stops the background loop and sends everything pending, bounded by ctx. Ops settled
+// extended ends the extension under way of a batch of held messages, and has the ops that
+// settled some of them meanwhile sent.
+func (a *acker) extended(batch []*held) {
+	settled := false
+	a.mu.Lock()
+	for _, h := range batch {
+		h.extending = false
+		settled = settled || h.done
+	}
+	a.extending -= len(batch)
+	a.mu.Unlock()
+	if settled {
+		a.kick()
+	}
+}
+
+// close stops the background loops and sends everything pending, bounded by ctx. Ops settled
 // later are not sent: they are reported and counted as failed.
 func (a *acker) close(ctx context.Context) {
 	close(a.stop)
-	select {
-	case <-a.stopped:
-	case <-ctx.Done():
-		a.cancelCalls()
-		<-a.stopped
+	for _, loop := range []chan struct{}{a.stopped, a.beatDone} {
+		select {
+		case <-loop:
+		case <-ctx.Done():
+			a.cancelCalls()
+			<-loop
+		}
 	}
 	a.flush(ctx, true)
 	if a.drained != nil {

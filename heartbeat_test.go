@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/require"
 
+	kombu "github.com/watermill-kombu/watermill-kombu"
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
@@ -112,4 +113,126 @@ func holdWhileOthersPoll(t *testing.T, ep, endpoint, url, topic string, vt, hold
 	m.Ack()
 	require.Zero(t, stolen, "another consumer received a message the handler held")
 	require.Zero(t, again, "the subscription received again a message its handler held")
+}
+
+// TestHeartbeatNotHeldUpBySlowAck: an Ack whose DeleteMessageBatch takes long (SQS slow to
+// answer, well within RequestTimeout) does not hold up the heartbeat of the other messages:
+// one held meanwhile stays invisible until its handler acks it.
+func TestHeartbeatNotHeldUpBySlowAck(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("beat-slow-ack")
+	url := semQueue(t, client, topic, 3*time.Second)
+	proxy := sqsProxy(t, ep, func(op string, _ []byte, _ http.ResponseWriter) bool {
+		if op == "DeleteMessageBatch" {
+			time.Sleep(7 * time.Second)
+		}
+		return false
+	})
+	pub := semPublisher(t, semConfig(ep, 3*time.Second))
+	sub := semSubscriber(t, semSubConfig(semConfig(proxy, 3*time.Second)))
+	msgs, err := sub.Subscribe(context.Background(), topic)
+	require.NoError(t, err)
+	semPublishN(t, pub, topic, 2)
+	var got []*message.Message
+	for len(got) < 2 {
+		select {
+		case m := <-msgs:
+			got = append(got, m)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no message")
+		}
+	}
+	// The acked message may come back while its delete waits: only the held one counts.
+	got[0].Ack()
+	held := got[1]
+	heldID := held.Metadata.Get(kombu.MetadataSQSMessageID)
+	stolen, again := 0, 0
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); {
+		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
+		require.NoError(t, err)
+		for _, m := range out.Messages {
+			if aws.ToString(m.MessageId) == heldID {
+				stolen++
+			}
+		}
+		select {
+		case m2 := <-msgs:
+			if m2.Metadata.Get(kombu.MetadataSQSMessageID) == heldID {
+				again++
+			}
+			m2.Nack()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	held.Ack()
+	require.Zero(t, stolen, "another consumer received a message the handler held")
+	require.Zero(t, again, "the subscription received again a message its handler held")
+}
+
+// TestNackDuringHeartbeatKeepsBackoff: a message nacked while its heartbeat's extension is
+// under way comes back after its backoff: the Nack is sent after SQS answered the extension,
+// which would otherwise land after it and hide the message for a whole visibility timeout.
+func TestNackDuringHeartbeatKeepsBackoff(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("beat-nack")
+	url := semQueue(t, client, topic, 15*time.Second)
+	extending := make(chan struct{}, 1)
+	var extended atomic.Int64 // UnixNano of the delayed extension's answer
+	proxy := sqsProxy(t, ep, func(op string, body []byte, _ http.ResponseWriter) bool {
+		if op != "ChangeMessageVisibilityBatch" {
+			return false
+		}
+		var in struct {
+			Entries []struct{ VisibilityTimeout int }
+		}
+		require.NoError(t, json.Unmarshal(body, &in))
+		if len(in.Entries) == 1 && in.Entries[0].VisibilityTimeout == 15 && extended.Load() == 0 {
+			select {
+			case extending <- struct{}{}:
+			default:
+			}
+			time.Sleep(2 * time.Second)
+			extended.Store(time.Now().UnixNano())
+		}
+		return false
+	})
+	pub := semPublisher(t, semConfig(ep, 15*time.Second))
+	cfg := semSubConfig(semConfig(proxy, 15*time.Second))
+	cfg.BackoffPolicy = map[int]int{1: 5}
+	sub := semSubscriber(t, cfg)
+	msgs, err := sub.Subscribe(context.Background(), topic)
+	require.NoError(t, err)
+	semPublishN(t, pub, topic, 1)
+	var m *message.Message
+	select {
+	case m = <-msgs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message")
+	}
+	select {
+	case <-extending:
+	case <-time.After(25 * time.Second):
+		t.Fatal("the heartbeat did not extend the held message")
+	}
+	m.Nack()
+	require.Eventually(t, func() bool { return extended.Load() != 0 }, 10*time.Second, 10*time.Millisecond)
+	// Back 5 s after the extension's answer: received by the subscription or by another
+	// consumer, well before the 15 s an extension landing last would hide it.
+	deadline := time.Now().Add(10 * time.Second)
+	for back := false; !back; {
+		require.True(t, time.Now().Before(deadline), "the nacked message did not come back")
+		select {
+		case m2 := <-msgs:
+			m2.Ack()
+			back = true
+		case <-time.After(200 * time.Millisecond):
+			out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 30})
+			require.NoError(t, err)
+			back = len(out.Messages) > 0
+		}
+	}
 }
