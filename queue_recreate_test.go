@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
@@ -105,4 +106,55 @@ func TestQueueRecreatedUnderLoad(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestQueueRecreatedKeepsMessagesHeld: the queue, created elsewhere with a longer
+// VisibilityTimeout than the configured one, is deleted; the subscription creates it again
+// with the configured one. The heartbeat then extends held messages by the new queue's
+// timeout, not the old one's, so that a message a handler holds stays invisible.
+func TestQueueRecreatedKeepsMessagesHeld(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("recreated-vis")
+	url := semQueue(t, client, topic, 20*time.Second)
+	sc := semSubConfig(semConfig(ep, 3*time.Second))
+	// ElasticMQ leaves a long poll on a deleted queue open until the client gives up.
+	sc.RequestTimeout = 3 * time.Second
+	sub := semSubscriber(t, sc)
+	msgs, err := sub.Subscribe(context.Background(), topic)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return sub.Stats().Receive >= 1 }, 10*time.Second, 10*time.Millisecond)
+	_, err = client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
+	require.NoError(t, err)
+	// ElasticMQ refuses to create a queue again right after its deletion for a moment; the
+	// subscription keeps trying.
+	require.Eventually(t, func() bool {
+		out, err := client.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+			QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout}})
+		return err == nil && out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)] == "3"
+	}, 30*time.Second, 50*time.Millisecond, "the subscription did not create the queue again")
+
+	semPublishN(t, semPublisher(t, semConfig(ep, 3*time.Second)), topic, 1)
+	var m *message.Message
+	select {
+	case m = <-msgs:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no message from the queue created again")
+	}
+	stolen, again := 0, 0
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); {
+		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
+		require.NoError(t, err)
+		stolen += len(out.Messages)
+		select {
+		case m2 := <-msgs:
+			again++
+			m2.Nack()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	m.Ack()
+	require.Zero(t, stolen, "another consumer received a message the handler held")
+	require.Zero(t, again, "the subscription received again a message its handler held")
 }

@@ -126,24 +126,12 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		slots:   make(chan struct{}, s.config.Concurrency),
 		logger:  s.logger.With(watermill.LogFields{"topic": topic, "queue_url": q.url}),
 	}
-	sub.q.Store(q)
 	if q.fifo && s.config.Concurrency > 1 {
 		sub.gate = newGroupGate()
 	}
 	sub.calls, sub.cancelCalls = context.WithCancel(context.Background())
 	sub.msgs, sub.cancelMsgs = context.WithCancel(context.WithoutCancel(ctx))
-	var ask bool
-	var visErr error
-	sub.visibility, ask, visErr = q.visibilityTimeout(ctx, s.config.VisibilityTimeout)
-	if ask {
-		// The heartbeat extends messages by sub.visibility before a third of it is left: the
-		// receives ask for exactly that, whatever the queue's own timeout.
-		sub.receiveVisibility = int32(sub.visibility / time.Second)
-	}
-	if visErr != nil {
-		sub.logger.Error("Could not read the queue's VisibilityTimeout; the messages received get the configured VisibilityTimeout instead",
-			classify("get queue attributes", topic, "", visErr), watermill.LogFields{"visibility_timeout": sub.visibility.String()})
-	}
+	sub.src.Store(sub.newSource(ctx, q))
 	sub.logger.Info("Subscribing to SQS queue", nil)
 	go sub.run()
 	return sub.out, nil
@@ -185,6 +173,34 @@ func (s *Subscriber) Close() error {
 	return nil
 }
 
+// source is the queue a subscription receives from, with the visibility its messages get.
+// It is replaced when the queue is created again, which may have another VisibilityTimeout.
+type source struct {
+	q *queue
+	// visibility is what the heartbeat extends messages by, before a third of it is left.
+	visibility time.Duration
+	// receiveVisibility, when not 0, is the VisibilityTimeout every receive asks for: the
+	// queue's own could not be read, or is 0, and visibility is the configured one.
+	receiveVisibility int32
+}
+
+// newSource reads the VisibilityTimeout of q for the subscription's receives.
+func (sub *subscription) newSource(ctx context.Context, q *queue) *source {
+	cfg := sub.s.config
+	vis, ask, err := q.visibilityTimeout(ctx, cfg.VisibilityTimeout)
+	src := &source{q: q, visibility: vis}
+	if ask {
+		// The receives ask for exactly what the heartbeat counts on, whatever the queue's
+		// own timeout.
+		src.receiveVisibility = int32(vis / time.Second)
+	}
+	if err != nil {
+		sub.logger.Error("Could not read the queue's VisibilityTimeout; the messages received get the configured VisibilityTimeout instead",
+			classify("get queue attributes", q.name, "", err), watermill.LogFields{"visibility_timeout": vis.String()})
+	}
+	return src
+}
+
 // inbound is a received SQS message waiting in the prefetch buffer.
 type inbound struct {
 	raw          types.Message
@@ -198,17 +214,13 @@ type inbound struct {
 }
 
 type subscription struct {
-	s          *Subscriber
-	q          atomic.Pointer[queue] // replaced when the queue is created again
-	ctx        context.Context
-	out        chan *message.Message
-	buf        chan *inbound
-	drained    chan struct{}
-	visibility time.Duration
-	// receiveVisibility, when not 0, is the VisibilityTimeout every receive asks for: the
-	// queue's own could not be read, or is 0, and visibility is the configured one.
-	receiveVisibility int32
-	logger            watermill.LoggerAdapter
+	s       *Subscriber
+	src     atomic.Pointer[source] // replaced when the queue is created again
+	ctx     context.Context
+	out     chan *message.Message
+	buf     chan *inbound
+	drained chan struct{}
+	logger  watermill.LoggerAdapter
 
 	// stop is closed when the subscription stops taking work (Close, or its context ended);
 	// expired when the handlers' time to settle what they hold (CloseTimeout) has run out.

@@ -182,7 +182,7 @@ func (sub *subscription) await(in *inbound, msg *message.Message) bool {
 // watchLateAck reports an Ack that came after its message was given back at Close: it can no
 // longer be sent, and SQS delivers the message again.
 func (sub *subscription) watchLateAck(in *inbound, msg *message.Message) {
-	t := time.NewTimer(sub.visibility)
+	t := time.NewTimer(in.held.visibility)
 	defer t.Stop()
 	select {
 	case <-msg.Acked():

@@ -37,10 +37,11 @@ func (sub *subscription) poll() {
 	cfg := sub.s.config
 	batch := min(cfg.PrefetchCount, maxMessagesPerRequest)
 	parallel := 1
-	if !sub.q.Load().fifo {
+	fifo := sub.src.Load().q.fifo
+	if !fifo {
 		parallel = min(max(cfg.PrefetchCount/batch, 1), maxReceivesInFlight)
 	}
-	strict := sub.q.Load().fifo && sub.gate == nil
+	strict := fifo && sub.gate == nil
 	var settled chan struct{}
 	if strict {
 		settled = sub.settled
@@ -61,12 +62,12 @@ func (sub *subscription) poll() {
 				break
 			}
 			n := min(room, maxMessagesPerRequest)
-			q := sub.q.Load()
+			src := sub.src.Load()
 			reserved += n
 			inflight++
 			sub.s.sqsCalls.Go(func() {
-				got, err := sub.receive(q, n)
-				results <- receiveResult{q: q, asked: n, got: got, err: err}
+				got, err := sub.receive(src, n)
+				results <- receiveResult{q: src.q, asked: n, got: got, err: err}
 			})
 		}
 		var pause <-chan time.Time
@@ -121,7 +122,8 @@ func (sub *subscription) waitingInGroups() int64 {
 }
 
 // reresolve looks the queue up again after SQS said it does not exist, creating it when
-// allowed. It reports whether a queue was found.
+// allowed, and reads its VisibilityTimeout: a queue created again elsewhere may have another.
+// It reports whether a queue was found.
 func (sub *subscription) reresolve(old *queue) bool {
 	q, err := sub.s.resolver.resolve(sub.calls, old.name)
 	if err != nil {
@@ -129,7 +131,7 @@ func (sub *subscription) reresolve(old *queue) bool {
 		return false
 	}
 	sub.logger.Info("Queue was gone; resolved it again", watermill.LogFields{"queue_url": q.url})
-	sub.q.Store(q)
+	sub.src.Store(sub.newSource(sub.calls, q))
 	return true
 }
 
@@ -140,8 +142,9 @@ var receiveAttributes = []types.MessageSystemAttributeName{
 	types.MessageSystemAttributeNameMessageGroupId,
 }
 
-func (sub *subscription) receive(q *queue, n int) (int, error) {
+func (sub *subscription) receive(src *source, n int) (int, error) {
 	cfg := sub.s.config
+	q := src.q
 	margin := cfg.RequestTimeout
 	if margin <= 0 {
 		margin = defaultRequestTimeout
@@ -155,7 +158,7 @@ func (sub *subscription) receive(q *queue, n int) (int, error) {
 		WaitTimeSeconds:             int32(cfg.WaitTimeSeconds),
 		MessageSystemAttributeNames: receiveAttributes,
 		MessageAttributeNames:       []string{"All"},
-		VisibilityTimeout:           sub.receiveVisibility,
+		VisibilityTimeout:           src.receiveVisibility,
 	})
 	if err != nil {
 		err = classify("receive", q.name, "", err)
@@ -175,7 +178,7 @@ func (sub *subscription) receive(q *queue, n int) (int, error) {
 		count, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 		in := &ins[i]
 		*in = inbound{raw: m, q: q, receiveCount: count, rx: rx}
-		sub.s.acks.hold(&in.held, q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), sub.visibility, sub.onSettled, now)
+		sub.s.acks.hold(&in.held, q, aws.ToString(m.ReceiptHandle), aws.ToString(m.MessageId), src.visibility, sub.onSettled, now)
 		if rx != nil {
 			in.group = m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
 		}
