@@ -49,6 +49,10 @@ type Subscriber struct {
 	subs      sync.WaitGroup
 	mu        sync.Mutex
 	closed    bool
+
+	// etaSettling, when set (by tests), runs when a deferral's timer is about to settle its
+	// message.
+	etaSettling func()
 }
 
 // NewSubscriber creates a Subscriber. A nil logger logs nothing.

@@ -59,11 +59,15 @@ func (sub *subscription) deferUntilETA(in *inbound, msg *message.Message) bool {
 		sub.etaTimers = map[*held]etaDeferral{}
 	}
 	sub.etaTimers[&in.held] = etaDeferral{eta: t, timer: time.AfterFunc(fraction, func() {
+		// Settled with etaMu held: once flushETATimers has the lock, every deferral is either
+		// in its map or queued to the acker, none on its way to a closed one.
 		sub.etaMu.Lock()
-		_, pending := sub.etaTimers[&in.held]
-		delete(sub.etaTimers, &in.held)
-		sub.etaMu.Unlock()
-		if pending {
+		defer sub.etaMu.Unlock()
+		if _, pending := sub.etaTimers[&in.held]; pending {
+			delete(sub.etaTimers, &in.held)
+			if sub.s.etaSettling != nil {
+				sub.s.etaSettling()
+			}
 			sub.s.acks.settleAsync(&in.held, int32(secs))
 		}
 	})}
