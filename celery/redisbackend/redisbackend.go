@@ -16,8 +16,11 @@ import (
 
 // Config configures a Backend.
 type Config struct {
-	// Client is the Redis client to use. When nil, URL is parsed (redis://host:port/db,
-	// rediss:// for TLS), like Celery's result_backend setting; set one of the two.
+	// Client is the Redis client to use. When nil, URL is parsed as Celery's result_backend
+	// setting is: redis://[user:password@]host:port/db, rediss:// for TLS with Celery's
+	// ssl_cert_reqs, ssl_ca_certs, ssl_certfile and ssl_keyfile options,
+	// redis+socket:///path/to/socket?virtual_host=db, and redis-py's socket_timeout,
+	// socket_connect_timeout and max_connections options. Set one of the two.
 	Client redis.UniversalClient
 	URL    string
 	// Expires is how long results are kept (Celery's result_expires); 0 means
@@ -65,9 +68,12 @@ func (c Config) Validate() error {
 	case c.Client != nil && c.URL != "":
 		return bad("URL", "must be empty when Client is set")
 	case c.Client == nil:
-		if _, err := redis.ParseURL(c.URL); err != nil {
-			// The parser's message may repeat the URL, password included: keep it out.
-			return bad("URL", "is not a valid redis:// or rediss:// URL")
+		if _, err := parseURL(c.URL); err != nil {
+			reason := "is not a valid redis:// or rediss:// URL"
+			if err.Error() != "" {
+				reason += ": " + err.Error()
+			}
+			return bad("URL", reason)
 		}
 	}
 	return nil
@@ -83,7 +89,7 @@ func New(cfg Config) (*Backend, error) {
 	b := &Backend{client: cfg.Client, expires: cfg.Expires, prefix: keyPrefix(cfg.KeyPrefix), now: time.Now,
 		unordered: cfg.DisableChordOrdering}
 	if b.client == nil {
-		opts, err := redis.ParseURL(cfg.URL)
+		opts, err := parseURL(cfg.URL)
 		if err != nil {
 			return nil, err // Validate checked the URL
 		}
