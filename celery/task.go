@@ -51,7 +51,8 @@ type Task struct {
 	Shadow string
 	// TimeLimit is [hard, soft] in seconds; nil means the worker's default.
 	TimeLimit [2]*float64
-	// IgnoreResult makes the worker not store the result.
+	// IgnoreResult makes the worker not store the result. False leaves it to the task's
+	// declaration on the worker (Celery's ignore_result=True is not overridden).
 	IgnoreResult bool
 	// Callbacks (link), Errbacks (link_error), Chain (the rest of a chain, last first) and
 	// Chord are the embedded workflow signatures.
@@ -395,7 +396,14 @@ func (t *Task) v2(id string, args, kwargs []byte) (headers, body []byte, err err
 	h.str("argsrepr", argsRepr)
 	h.str("kwargsrepr", kwargsRepr)
 	h.str("origin", origin)
-	h.raw("ignore_result", strconv.AppendBool(nil, t.IgnoreResult))
+	// Celery's worker takes an explicit false over the task's own ignore_result=True, so an
+	// unset IgnoreResult is sent as null, as send_task does for a task it does not know:
+	// the worker then follows the task's declaration.
+	if t.IgnoreResult {
+		h.raw("ignore_result", []byte("true"))
+	} else {
+		h.raw("ignore_result", []byte("null"))
+	}
 	h.raw("replaced_task_nesting", strconv.AppendInt(nil, int64(t.ReplacedTaskNesting), 10))
 	if err := h.value("stamped_headers", t.StampedHeaders, t.StampedHeaders == nil); err != nil {
 		return nil, nil, err

@@ -180,10 +180,15 @@ func sameAsGolden(t *testing.T, name string, dest kombu.Destination, msg *messag
 // pyLang makes the lang header Celery's, so that whole envelopes compare equal.
 var pyLang = WithHeaders(map[string]any{"lang": "py"})
 
+// pyRegistered writes the ignore_result header as apply_async does for a task the client
+// has registered (its ignore_result, False here), where NewTask leaves it to the worker (null,
+// as send_task writes for a task it does not know).
+var pyRegistered = WithHeaders(map[string]any{"ignore_result": false})
+
 func TestNewTaskMatchesCelery(t *testing.T) {
 	clock := withClock(func() time.Time { return goldenNow })
 	common := func(n int) []TaskOption {
-		return []TaskOption{WithTaskID(goldenTaskID(n)), WithReplyTo(goldenReplyTo), WithOrigin(goldenOrigin), pyLang, clock}
+		return []TaskOption{WithTaskID(goldenTaskID(n)), WithReplyTo(goldenReplyTo), WithOrigin(goldenOrigin), pyLang, pyRegistered, clock}
 	}
 	// Protocol 1 has no lang header; extra headers would be sent as headers.
 	v1 := func(n int) []TaskOption {
@@ -203,7 +208,7 @@ func TestNewTaskMatchesCelery(t *testing.T) {
 			WithETA(time.Date(2025, 3, 15, 8, 0, 0, 0, time.UTC)), WithExpires(time.Date(2025, 3, 16, 8, 0, 0, 250000000, time.UTC)))},
 		{golden: "celery_v2_options", dest: celery, args: []any{1, 1}, opts: append(common(5),
 			WithExpiresIn(60*time.Second), WithTimeLimit(30, 20.5), WithIgnoreResult(), WithShadow("alias.add"),
-			WithHeaders(map[string]any{"x-custom": "value", "x-number": 7}), WithPriority(5), WithRetryCount(3),
+			WithHeaders(map[string]any{"x-custom": "value", "x-number": 7, "ignore_result": true}), WithPriority(5), WithRetryCount(3),
 			WithParent(goldenTaskID(51), goldenTaskID(50)), WithGroup(goldenTaskID(52), 1))},
 		{golden: "celery_v2_fifo", dest: kombu.Destination{Queue: "tasks.fifo", FIFO: true}, args: []any{8, 9}, opts: common(6),
 			md: map[string]string{kombu.MetadataMessageGroupID: "group-1", kombu.MetadataDeduplicationID: "dedup-1"}},
