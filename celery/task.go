@@ -163,7 +163,8 @@ type taskBuild struct {
 // WithTaskID sets the task id (default: a new UUID).
 func WithTaskID(id string) TaskOption { return func(t *Task, _ *taskBuild) { t.ID = id } }
 
-// WithCountdown runs the task no earlier than d from now (apply_async countdown).
+// WithCountdown runs the task no earlier than d from now (apply_async countdown). As in
+// Celery, a zero countdown sets no eta.
 func WithCountdown(d time.Duration) TaskOption {
 	return func(_ *Task, b *taskBuild) { b.countdown = &d }
 }
@@ -263,15 +264,21 @@ func NewTask(name string, args []any, kwargs map[string]any, opts ...TaskOption)
 	for _, opt := range opts {
 		opt(t, &b)
 	}
-	if b.countdown != nil {
-		eta := b.now().Add(*b.countdown)
+	// One reading of the clock for eta, expires and the message TTL, as Celery's send_task:
+	// a second reading would make expires and the TTL drift from each other (a TTL of 59999
+	// ms for WithExpiresIn(time.Minute)). The times are in UTC, as Celery's app.now() with
+	// its default timezone, whatever the machine's local zone.
+	now := b.now().UTC()
+	// Celery's "if countdown:" ignores a zero countdown: the task gets no eta at all.
+	if b.countdown != nil && *b.countdown != 0 {
+		eta := now.Add(*b.countdown)
 		t.ETA = &eta
 	}
 	if b.expiresIn != nil {
-		exp := b.now().Add(*b.expiresIn)
+		exp := now.Add(*b.expiresIn)
 		t.Expires = &exp
 	}
-	return t.message(b.now)
+	return t.message(func() time.Time { return now })
 }
 
 // Message builds the Watermill message that publishes the task through kombu.EnvelopeMarshaler. Its

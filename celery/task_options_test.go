@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,20 @@ type sendTaskCase struct {
 	opts   []TaskOption
 }
 
+// advancingClock returns a clock that starts at start and moves on by step at each reading,
+// as time.Now does between two calls.
+func advancingClock(start time.Time, step time.Duration) TaskOption {
+	var mu sync.Mutex
+	next := start
+	return withClock(func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now := next
+		next = next.Add(step)
+		return now
+	})
+}
+
 func pyDateTime(t time.Time) map[string]any {
 	return map[string]any{"__datetime__": t.Format("2006-01-02T15:04:05.999999-07:00:00")}
 }
@@ -32,7 +47,10 @@ func pyDateTime(t time.Time) map[string]any {
 // and origin pinned, write a task with each option NewTask offers, and checks that NewTask
 // writes the same SQS message, byte for byte but for the delivery tag.
 func TestNewTaskMatchesCelerySendTask(t *testing.T) {
+	// A Go clock reads the machine's local time; Celery's app.now() is in its timezone
+	// setting, UTC by default.
 	berlin := time.FixedZone("CET", 3600)
+	localClock := withClock(func() time.Time { return goldenNow.In(berlin) })
 	stamps := func(t *Task, _ *taskBuild) {
 		t.StampedHeaders = []string{"stamp1"}
 		t.Stamps = map[string]any{"stamp1": "value"}
@@ -40,6 +58,14 @@ func TestNewTaskMatchesCelerySendTask(t *testing.T) {
 	cases := []sendTaskCase{
 		{name: "plain", Python: map[string]any{"args": []any{1, "two"}, "kwargs": map[string]any{"k": nil}},
 			args: []any{1, "two"}, kwargs: map[string]any{"k": nil}},
+		{name: "countdown_zero", Python: map[string]any{"options": map[string]any{"countdown": 0}},
+			opts: []TaskOption{WithCountdown(0)}},
+		{name: "countdown_local_clock", Python: map[string]any{"options": map[string]any{"countdown": 1.5}},
+			opts: []TaskOption{localClock, WithCountdown(1500 * time.Millisecond)}},
+		{name: "expires_in_local_clock", Python: map[string]any{"options": map[string]any{"expires": 90}},
+			opts: []TaskOption{localClock, WithExpiresIn(90 * time.Second)}},
+		{name: "expires_in_running_clock", Python: map[string]any{"options": map[string]any{"expires": 60, "countdown": 5}},
+			opts: []TaskOption{advancingClock(goldenNow, time.Microsecond), WithExpiresIn(time.Minute), WithCountdown(5 * time.Second)}},
 		{name: "expires_past", Python: map[string]any{"options": map[string]any{"expires": pyDateTime(goldenNow.Add(-time.Hour))}},
 			opts: []TaskOption{WithExpires(goldenNow.Add(-time.Hour))}},
 		{name: "eta_other_zone", Python: map[string]any{"options": map[string]any{"eta": pyDateTime(goldenNow.In(berlin))}},
@@ -52,6 +78,10 @@ func TestNewTaskMatchesCelerySendTask(t *testing.T) {
 			opts: []TaskOption{WithTimeLimit(60, 0.5), WithRetryCount(4), WithPriority(9), WithShadow("alias")}},
 		{name: "stamps", Python: map[string]any{"options": map[string]any{"stamped_headers": []string{"stamp1"}, "stamp1": "value"}},
 			opts: []TaskOption{stamps}},
+		{name: "v1_countdown_zero", Python: map[string]any{"protocol": 1, "options": map[string]any{"countdown": 0}},
+			opts: []TaskOption{WithProtocol(1), WithCountdown(0)}},
+		{name: "v1_local_clock", Python: map[string]any{"protocol": 1, "options": map[string]any{"countdown": 2, "expires": 30}},
+			opts: []TaskOption{WithProtocol(1), localClock, WithCountdown(2 * time.Second), WithExpiresIn(30 * time.Second)}},
 	}
 	in := make([]map[string]any, len(cases))
 	for i, c := range cases {
