@@ -51,6 +51,7 @@ func TestNewTaskMatchesCelerySendTask(t *testing.T) {
 	// setting, UTC by default.
 	berlin := time.FixedZone("CET", 3600)
 	localClock := withClock(func() time.Time { return goldenNow.In(berlin) })
+	lmt := time.FixedZone("LMT", 19*60+32) // Amsterdam's offset before 1937
 	stamps := func(t *Task, _ *taskBuild) {
 		t.StampedHeaders = []string{"stamp1"}
 		t.Stamps = map[string]any{"stamp1": "value"}
@@ -68,6 +69,9 @@ func TestNewTaskMatchesCelerySendTask(t *testing.T) {
 			opts: []TaskOption{advancingClock(goldenNow, time.Microsecond), WithExpiresIn(time.Minute), WithCountdown(5 * time.Second)}},
 		{name: "expires_past", Python: map[string]any{"options": map[string]any{"expires": pyDateTime(goldenNow.Add(-time.Hour))}},
 			opts: []TaskOption{WithExpires(goldenNow.Add(-time.Hour))}},
+		{name: "eta_offset_seconds", Python: map[string]any{"options": map[string]any{
+			"eta": pyDateTime(time.Date(1930, 1, 2, 3, 4, 5, 6000, lmt))}},
+			opts: []TaskOption{WithETA(time.Date(1930, 1, 2, 3, 4, 5, 6000, lmt))}},
 		{name: "eta_other_zone", Python: map[string]any{"options": map[string]any{"eta": pyDateTime(goldenNow.In(berlin))}},
 			opts: []TaskOption{WithETA(goldenNow.In(berlin))}},
 		{name: "ignore_result_unset", Python: map[string]any{}},

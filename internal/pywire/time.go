@@ -7,12 +7,18 @@ import (
 
 // FormatTime writes t as Python's datetime.isoformat() of an aware datetime does:
 // microseconds only when not zero, and a ±hh:mm offset ("+00:00" for UTC).
+// An offset that is not whole minutes (local mean times before the 1900s) gets its seconds,
+// as Python writes them: dropping them would move the time.
 func FormatTime(t time.Time) string {
 	t = t.Truncate(time.Microsecond)
+	layout := "2006-01-02T15:04:05.000000-07:00"
 	if t.Nanosecond() == 0 {
-		return t.Format("2006-01-02T15:04:05-07:00")
+		layout = "2006-01-02T15:04:05-07:00"
 	}
-	return t.Format("2006-01-02T15:04:05.000000-07:00")
+	if _, offset := t.Zone(); offset%60 != 0 {
+		layout += ":00"
+	}
+	return t.Format(layout)
 }
 
 var timeLayouts = []string{
@@ -21,6 +27,7 @@ var timeLayouts = []string{
 	"2006-01-02 15:04:05.999999999Z07:00",
 	"2006-01-02 15:04:05.999999999",
 	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999Z07:00:00", // Python's isoformat of an offset with seconds
 	"2006-01-02",
 }
 

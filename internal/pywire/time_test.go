@@ -26,4 +26,13 @@ func TestTimes(t *testing.T) {
 	if s := FormatTime(want.Truncate(time.Second)); s != "2025-03-14T15:09:26+00:00" {
 		t.Errorf("format %s", s)
 	}
+
+	// Python writes an offset that is not whole minutes with its seconds, and reads it back.
+	lmt := time.Date(1930, 1, 2, 3, 4, 5, 0, time.FixedZone("LMT", 19*60+32))
+	if s := FormatTime(lmt); s != "1930-01-02T03:04:05+00:19:32" {
+		t.Errorf("format %s", s)
+	}
+	if got, err := ParseTime("1930-01-02T03:04:05.000001+00:19:32", true); err != nil || !got.Equal(lmt.Add(time.Microsecond)) {
+		t.Errorf("offset with seconds: %v %v", got, err)
+	}
 }
