@@ -319,6 +319,9 @@ func (t *Task) message(now func() time.Time) (*message.Message, error) {
 		return nil, fmt.Errorf("%w: task %s: kwargs must be a JSON object", ErrInvalidTask, t.Name)
 	}
 
+	if err := t.checkCeleryValues(); err != nil {
+		return nil, fmt.Errorf("%w: task %s: %w", ErrInvalidTask, t.Name, err)
+	}
 	if err := checkCompression(t.Compression); err != nil {
 		return nil, fmt.Errorf("%w: task %s: %w", ErrInvalidTask, t.Name, err)
 	}
