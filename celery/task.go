@@ -71,7 +71,8 @@ type Task struct {
 	// StampedHeaders and Stamps are Celery's stamping (protocol 2).
 	StampedHeaders []string
 	Stamps         map[string]any
-	// UTC tells, for protocol 1, that naive ETA/Expires times are UTC (Celery's enable_utc).
+	// UTC is protocol 1's utc field (the sender's enable_utc). Celery's worker reads naive
+	// ETA/Expires times as UTC whatever it says, and so does TaskFromMessage.
 	UTC bool
 	// Headers are the other headers, e.g. custom ones passed to apply_async(headers=...).
 	// Received values are decoded with json.Number.

@@ -182,7 +182,10 @@ func (t *Task) readFields(f map[string]json.RawMessage) error {
 		if x.s == "" {
 			continue
 		}
-		tm, err := ParseTime(x.s, t.UTC)
+		// Celery's worker (Request, maybe_make_aware) takes a naive time as UTC, even in a
+		// protocol 1 message sent with utc false: so must a Go worker, to run it when a
+		// Celery worker would.
+		tm, err := ParseTime(x.s, true)
 		if err != nil {
 			return err
 		}
