@@ -114,7 +114,10 @@ func startTLSRedis(t *testing.T) tlsRedis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("redis-server is not installed")
+		if os.Getenv(testenv.EnvCI) == "true" {
+			t.Fatalf("redis-server is not installed; run `make redis-up`, which installs it")
+		}
+		t.Skip("redis-server is not installed; run `make redis-up`, which installs it")
 	}
 	dir := t.TempDir()
 	srv := tlsRedis{port: testenv.FreePort(t), tlsPort: testenv.FreePort(t),
