@@ -171,6 +171,17 @@ func (sub *subscription) await(in *inbound, msg *message.Message) bool {
 	case <-msg.Nacked():
 		sub.nack(in, msg)
 	case <-sub.expired:
+		// A message settled just as CloseTimeout ran out is settled: select picks at random
+		// among ready cases, and returning an acked message would have it run twice.
+		select {
+		case <-msg.Acked():
+			sub.s.acks.settleAsync(&in.held, -1)
+			return true
+		case <-msg.Nacked():
+			sub.nack(in, msg)
+			return false
+		default:
+		}
 		sub.logger.Error("A handler still held a message when CloseTimeout ran out; it goes back to the queue", nil,
 			watermill.LogFields{"message_uuid": msg.UUID, "sqs_message_id": in.held.messageID})
 		sub.requeue([]*held{&in.held})
