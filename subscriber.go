@@ -277,19 +277,6 @@ func (sub *subscription) onSettled() {
 	}
 }
 
-// waitSettled waits until every received message is settled; it reports false when the
-// subscription stopped meanwhile.
-func (sub *subscription) waitSettled() bool {
-	for sub.unsettled.Load() > 0 {
-		select {
-		case <-sub.settled:
-		case <-sub.stop:
-			return false
-		}
-	}
-	return true
-}
-
 // beginStop stops the subscription taking work and starts the clocks of CloseTimeout.
 func (sub *subscription) beginStop() {
 	sub.stopOnce.Do(func() {
