@@ -150,7 +150,12 @@ func (a *acker) enqueue(h *held, visibility int32, done chan struct{}) {
 		closeDone()
 		return
 	}
-	delete(a.held, h)
+	if visibility >= 0 {
+		// A Nack, return or deferral ends the heartbeat at once: an extension would undo it.
+		// An Ack's message stays in it until SQS has answered the delete (see finish), so
+		// that a delete slow to be answered does not let the message show again.
+		delete(a.held, h)
+	}
 	h.op = ackOp{h: h, visibility: visibility, done: done, at: time.Now()}
 	ops := append(a.pending[h.q], &h.op)
 	a.pending[h.q] = ops
@@ -335,11 +340,11 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 				// will deliver it again if it still exists, so nothing is lost.
 				a.logger.Debug("Could not "+what+" a message: its receipt is no longer valid", watermill.LogFields{
 					"topic": q.name, "sqs_message_id": op.h.messageID, "code": code, "reason": reason})
-				op.finish()
+				a.finish(op)
 				continue
 			}
 		} else {
-			op.finish()
+			a.finish(op)
 			continue
 		}
 		op.attempts++
@@ -350,7 +355,7 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 		a.failed.Add(1)
 		a.logger.Error("Could not "+what+" a message; SQS will deliver it again after its visibility timeout", opErr, watermill.LogFields{
 			"topic": q.name, "sqs_message_id": op.h.messageID, "code": code, "reason": reason, "attempts": op.attempts})
-		op.finish()
+		a.finish(op)
 	}
 	if len(retry) > 0 {
 		pause := time.NewTimer(time.Duration(retry[0].attempts) * 100 * time.Millisecond)
@@ -432,7 +437,14 @@ func (a *acker) holdExtending(work map[*queue][]*ackOp) {
 	}
 }
 
-func (op *ackOp) finish() {
+// finish ends an op SQS has answered (or that was given up), and the heartbeat of its
+// message.
+func (a *acker) finish(op *ackOp) {
+	if op.visibility < 0 && a.heartbeat {
+		a.mu.Lock()
+		delete(a.held, op.h)
+		a.mu.Unlock()
+	}
 	if op.h.onSettled != nil {
 		op.h.onSettled()
 	}

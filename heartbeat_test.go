@@ -236,3 +236,53 @@ func TestNackDuringHeartbeatKeepsBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestHeartbeatKeepsAckedMessageUntilDeleted: an acked message whose delete SQS is slow to
+// answer stays hidden: its visibility is still extended until the delete is answered, so
+// neither another consumer nor the subscription gets it in the meantime and runs it again.
+func TestHeartbeatKeepsAckedMessageUntilDeleted(t *testing.T) {
+	t.Parallel()
+	ep := testenv.SQSEndpoint(t)
+	client := testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName("beat-slow-delete")
+	url := semQueue(t, client, topic, 3*time.Second)
+	proxy := sqsProxy(t, ep, func(op string, _ []byte, _ http.ResponseWriter) bool {
+		if op == "DeleteMessageBatch" {
+			time.Sleep(7 * time.Second)
+		}
+		return false
+	})
+	pub := semPublisher(t, semConfig(ep, 3*time.Second))
+	sub := semSubscriber(t, semSubConfig(semConfig(proxy, 3*time.Second)))
+	msgs, err := sub.Subscribe(context.Background(), topic)
+	require.NoError(t, err)
+	semPublishN(t, pub, topic, 1)
+	var acked *message.Message
+	select {
+	case acked = <-msgs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message")
+	}
+	id := acked.Metadata.Get(kombu.MetadataSQSMessageID)
+	acked.Ack()
+	stolen, again := 0, 0
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); {
+		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
+		require.NoError(t, err)
+		for _, m := range out.Messages {
+			if aws.ToString(m.MessageId) == id {
+				stolen++
+			}
+		}
+		select {
+		case m := <-msgs:
+			if m.Metadata.Get(kombu.MetadataSQSMessageID) == id {
+				again++
+			}
+			m.Ack()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	require.Zero(t, stolen, "another consumer received a message acked while its delete was under way")
+	require.Zero(t, again, "the subscription received again a message acked while its delete was under way")
+}
