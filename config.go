@@ -407,9 +407,9 @@ type SubscriberConfig struct {
 	DisableAckBatching bool
 
 	// DisableHeartbeat turns off the visibility heartbeat. By default, a message received and
-	// not yet acked or nacked (in the prefetch buffer or in a handler) has its visibility
-	// extended by the queue's visibility timeout whenever a third of it is left, so a long task
-	// is not delivered to a second consumer meanwhile.
+	// not yet acked or nacked (in the prefetch buffer or in a handler), or acked but not yet
+	// deleted by SQS, has its visibility extended by the queue's visibility timeout whenever a
+	// third of it is left, so a long task is not delivered to a second consumer meanwhile.
 	DisableHeartbeat bool
 
 	// DisableETADeferral turns off ETA deferral. By default, a Celery task whose `eta` lies in
