@@ -1,7 +1,9 @@
 package kombu
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // defaultStsExpiryWindow is how long before expiry STS credentials are refreshed when
@@ -193,6 +196,7 @@ func (cs *clientSet) newSQSClient(cfg aws.Config, region string) *sqs.Client {
 		if cs.cfg.RequestTimeout > 0 {
 			o.APIOptions = append(o.APIOptions, requestTimeoutMiddleware(cs.cfg.RequestTimeout))
 		}
+		o.APIOptions = append(o.APIOptions, explicitShortPollMiddleware)
 		for _, fn := range cs.cfg.SQSOptions {
 			fn(o)
 		}
@@ -287,24 +291,69 @@ func (s *requestStats) middleware(stack *middleware.Stack) error {
 }
 
 // requestTimeoutMiddleware bounds each SQS call, retries included, by timeout; a long poll
-// (ReceiveMessage) gets its wait time on top, or SQS's longest (20 s) when it names none, as
-// the queue's ReceiveMessageWaitTimeSeconds then applies. The caller's context may end it
-// sooner.
+// (ReceiveMessage) gets its wait time on top. A receive that names no wait time is a short
+// poll (explicitShortPollMiddleware), not one of the queue's ReceiveMessageWaitTimeSeconds.
+// The caller's context may end it sooner.
 func requestTimeoutMiddleware(timeout time.Duration) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("kombuRequestTimeout",
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 				d := timeout
 				if r, ok := in.Parameters.(*sqs.ReceiveMessageInput); ok {
-					wait := time.Duration(r.WaitTimeSeconds) * time.Second
-					if wait <= 0 {
-						wait = maxWaitTimeSeconds * time.Second
-					}
-					d += wait
+					d += time.Duration(r.WaitTimeSeconds) * time.Second
 				}
 				ctx, cancel := context.WithTimeout(ctx, d)
 				defer cancel()
 				return next.HandleInitialize(ctx, in)
 			}), middleware.Before)
 	}
+}
+
+// explicitShortPollMiddleware writes WaitTimeSeconds 0 into a ReceiveMessage request that asks
+// for a short poll. The SDK leaves a zero WaitTimeSeconds out of the request, and SQS then
+// applies the queue's ReceiveMessageWaitTimeSeconds attribute, so on a queue created with long
+// polling (up to 20 s) every receive would wait that long, past the deadline the Subscriber
+// gives a short poll. Kombu sends the 0 for wait_time_seconds 0, which overrides the attribute.
+func explicitShortPollMiddleware(stack *middleware.Stack) error {
+	return stack.Serialize.Insert(middleware.SerializeMiddlewareFunc("kombuExplicitShortPoll",
+		func(ctx context.Context, in middleware.SerializeInput, next middleware.SerializeHandler) (middleware.SerializeOutput, middleware.Metadata, error) {
+			if r, ok := in.Parameters.(*sqs.ReceiveMessageInput); ok && r.WaitTimeSeconds == 0 {
+				if req, ok := in.Request.(*smithyhttp.Request); ok {
+					if err := addZeroWaitTime(req); err != nil {
+						return middleware.SerializeOutput{}, middleware.Metadata{}, fmt.Errorf("kombu: asking for a short poll: %w", err)
+					}
+				}
+			}
+			return next.HandleSerialize(ctx, in)
+		}), "OperationSerializer", middleware.After)
+}
+
+// addZeroWaitTime adds "WaitTimeSeconds": 0 to the JSON object the request carries (SQS's
+// JSON protocol, the only one the SDK speaks to SQS).
+func addZeroWaitTime(req *smithyhttp.Request) error {
+	stream := req.GetStream()
+	if stream == nil {
+		return nil
+	}
+	var body bytes.Buffer
+	if _, err := body.ReadFrom(stream); err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body.Bytes(), &fields); err != nil {
+		return fmt.Errorf("the request body is not a JSON object: %w", err)
+	}
+	if _, ok := fields["WaitTimeSeconds"]; !ok {
+		fields["WaitTimeSeconds"] = json.RawMessage("0")
+	}
+	data, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	sreq, err := req.SetStream(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	*req = *sreq
+	return nil
 }
