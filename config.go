@@ -176,7 +176,8 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports every invalid field, naming it and its allowed range.
+// Validate reports every invalid field, naming it and its allowed range. A zero field is
+// valid: it means the default.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
@@ -191,9 +192,15 @@ func (c Config) Validate() error {
 	if c.StsTokenTimeout != 0 && (c.StsTokenTimeout < minStsTokenTimeout || c.StsTokenTimeout > maxStsTokenTimeout) {
 		bad("StsTokenTimeout", "must be between 900 s and 43200 s, got %s", secondsText(c.StsTokenTimeout))
 	}
-	if c.StsTokenBufferTime < 0 || (c.StsTokenBufferTime > 0 && c.StsTokenTimeout > 0 && c.StsTokenBufferTime >= c.StsTokenTimeout) {
+	// The buffer is checked against the session duration that will be asked for: the
+	// default when StsTokenTimeout is left zero.
+	stsTimeout := c.StsTokenTimeout
+	if stsTimeout == 0 {
+		stsTimeout = defaultStsTokenTimeout
+	}
+	if c.StsTokenBufferTime < 0 || c.StsTokenBufferTime >= stsTimeout {
 		bad("StsTokenBufferTime", "must be at least 0 s and less than StsTokenTimeout (%s), got %s",
-			secondsText(c.StsTokenTimeout), secondsText(c.StsTokenBufferTime))
+			secondsText(stsTimeout), secondsText(c.StsTokenBufferTime))
 	}
 	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
 		bad("AccessKeyID/SecretAccessKey", "must be given together")
@@ -318,14 +325,11 @@ func (c *PublisherConfig) setDefaults() {
 	}
 }
 
-// Validate reports every invalid field.
+// Validate reports every invalid field. A zero field is valid: it means the default.
 func (c PublisherConfig) Validate() error {
 	var errs []error
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if c.Marshaler == nil {
-		errs = append(errs, &ConfigError{Field: "Marshaler", Reason: "is required"})
 	}
 	if c.CloseTimeout < 0 {
 		errs = append(errs, &ConfigError{Field: "CloseTimeout", Reason: fmt.Sprintf("must not be negative, got %s", c.CloseTimeout)})
@@ -487,7 +491,8 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 }
 
-// Validate reports every invalid field, naming it and its allowed range.
+// Validate reports every invalid field, naming it and its allowed range. A zero field is
+// valid: it means the default.
 func (c SubscriberConfig) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
@@ -505,8 +510,8 @@ func (c SubscriberConfig) Validate() error {
 	if c.Concurrency < 0 || c.Concurrency > 1000 {
 		bad("Concurrency", "must be between 1 and 1000 (0: the default), got %d", c.Concurrency)
 	}
-	if c.PrefetchCount < 1 || c.PrefetchCount > 1000 {
-		bad("PrefetchCount", "must be between 1 and 1000, got %d", c.PrefetchCount)
+	if c.PrefetchCount < 0 || c.PrefetchCount > 1000 {
+		bad("PrefetchCount", "must be between 1 and 1000 (0: the default), got %d", c.PrefetchCount)
 	}
 	if err := validateBackoffPolicy(c.BackoffPolicy); err != nil {
 		bad("BackoffPolicy", "%s", err)
@@ -522,9 +527,6 @@ func (c SubscriberConfig) Validate() error {
 	}
 	if c.NackBackoffMax < 0 || c.NackBackoffMax > maxVisibilityTimeout {
 		bad("NackBackoffMax", "must be between 0 and 12 h, got %s", c.NackBackoffMax)
-	}
-	if c.Unmarshaler == nil {
-		bad("Unmarshaler", "is required")
 	}
 	return errors.Join(errs...)
 }

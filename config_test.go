@@ -75,3 +75,26 @@ func TestConcurrencyDefaultsAndLimits(t *testing.T) {
 		t.Errorf("CoalesceLinger 2 s accepted or not named: %v", err)
 	}
 }
+
+// TestZeroConfigValidates: a zero field means its default, so Validate accepts a config
+// whose fields are all left zero, before the constructor fills the defaults in.
+func TestZeroConfigValidates(t *testing.T) {
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("Config{}: %v", err)
+	}
+	if err := (PublisherConfig{}).Validate(); err != nil {
+		t.Errorf("PublisherConfig{}: %v", err)
+	}
+	if err := (SubscriberConfig{}).Validate(); err != nil {
+		t.Errorf("SubscriberConfig{}: %v", err)
+	}
+	// A zero StsTokenTimeout is the default of 900 s, which the buffer must stay below.
+	err := Config{StsTokenBufferTime: 1000 * time.Second}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "StsTokenBufferTime") {
+		t.Errorf("StsTokenBufferTime 1000 s with the default StsTokenTimeout accepted or not named: %v", err)
+	}
+	err = SubscriberConfig{PrefetchCount: -1}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "PrefetchCount") {
+		t.Errorf("PrefetchCount -1 accepted or not named: %v", err)
+	}
+}
