@@ -11,7 +11,7 @@ var predefinedExchangeKeys = []string{"arn", "access_key_id", "secret_access_key
 // exchangeFields maps the Exchange fields Config.Validate names to the options of a
 // predefined_exchanges entry.
 var exchangeFields = map[string]string{
-	"TopicARN": `["arn"]`, "AccessKeyID/SecretAccessKey": "", "SessionToken": `["session_token"]`,
+	"TopicARN": `["arn"]`, "AccessKeyID/SecretAccessKey": `["access_key_id"] and ["secret_access_key"]`, "SessionToken": `["session_token"]`,
 }
 
 // predefinedExchangeOption turns a Validate field name of an exchange's topic into its

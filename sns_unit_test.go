@@ -198,7 +198,7 @@ func TestSNSTransportOptions(t *testing.T) {
 	})
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	for _, key := range []string{`predefined_exchanges["e"]["arn"]`, `predefined_exchanges["e"]["url"]`,
-		`predefined_exchanges["e"] must be given together`, `predefined_exchanges["f.fifo"]["arn"]`,
+		`predefined_exchanges["e"]["access_key_id"] and ["secret_access_key"] must be given together`, `predefined_exchanges["f.fifo"]["arn"]`,
 		`predefined_exchanges["g"]["region"]`, `predefined_exchanges["h"]["arn"]`} {
 		assert.Contains(t, err.Error(), key)
 	}

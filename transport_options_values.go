@@ -217,8 +217,21 @@ func (p *optionParser) validated(err error) {
 	if credentialFields[ce.Field] {
 		return // the keys may come later, with the broker URL; the constructors check them
 	}
-	p.errs = append(p.errs, &ConfigError{Field: optionName(ce.Field), Reason: ce.Reason})
+	name := optionName(ce.Field)
+	reason := ce.Reason
+	if name != ce.Field {
+		// The reason may name other fields, which the user wrote as options too.
+		reason = optionReasonNames.Replace(reason)
+	}
+	p.errs = append(p.errs, &ConfigError{Field: name, Reason: reason})
 }
+
+// optionReasonNames turns the Go field names that Validate's reasons mention into the options
+// they come from.
+var optionReasonNames = strings.NewReplacer(
+	"AccessKeyID and SecretAccessKey", "access_key_id and secret_access_key",
+	"StsTokenTimeout", "sts_token_timeout",
+)
 
 // optionFields maps the Config and SubscriberConfig fields set from transport options to the
 // options' names.
@@ -241,7 +254,7 @@ var credentialFields = map[string]bool{"SessionToken": true, "AccessKeyID/Secret
 
 // predefinedFields maps the PredefinedQueue fields to the options of a predefined_queues entry.
 var predefinedFields = map[string]string{
-	"URL": `["url"]`, "AccessKeyID/SecretAccessKey": "", "SessionToken": `["session_token"]`,
+	"URL": `["url"]`, "AccessKeyID/SecretAccessKey": `["access_key_id"] and ["secret_access_key"]`, "SessionToken": `["session_token"]`,
 	"Region": `["region"]`, "BackoffPolicy": `["backoff_policy"]`,
 }
 
