@@ -209,7 +209,7 @@ func (c Config) Validate() error {
 		bad("SessionToken", "needs AccessKeyID and SecretAccessKey")
 	}
 	if c.EndpointURL != "" && !strings.HasPrefix(c.EndpointURL, "http://") && !strings.HasPrefix(c.EndpointURL, "https://") {
-		bad("EndpointURL", "must start with http:// or https://, got %q", c.EndpointURL)
+		bad("EndpointURL", "must start with http:// or https://, got %q", withoutUserinfo(c.EndpointURL))
 	}
 	if c.MaxMessageSize < 0 || c.MaxMessageSize > defaultMaxMessageSize {
 		bad("MaxMessageSize", "must be between 1 and %d bytes, got %d", defaultMaxMessageSize, c.MaxMessageSize)
@@ -536,4 +536,21 @@ func (c SubscriberConfig) Validate() error {
 func prefetchFor(concurrency int) int {
 	batches := (concurrency+maxMessagesPerRequest-1)/maxMessagesPerRequest + 1
 	return min(max(batches*maxMessagesPerRequest, defaultPrefetchCount), 1000)
+}
+
+// withoutUserinfo is an endpoint URL for an error message: credentials written into it are
+// left out.
+func withoutUserinfo(endpoint string) string {
+	scheme, rest, ok := strings.Cut(endpoint, "://")
+	if !ok {
+		return endpoint
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		host = "…@" + host[i+1:]
+	}
+	if path != "" || strings.Contains(rest, "/") {
+		return scheme + "://" + host + "/" + path
+	}
+	return scheme + "://" + host
 }

@@ -98,3 +98,16 @@ func TestZeroConfigValidates(t *testing.T) {
 		t.Errorf("PrefetchCount -1 accepted or not named: %v", err)
 	}
 }
+
+// An endpoint URL refused by Validate is quoted without the credentials written into it.
+func TestConfigValidateHidesEndpointCredentials(t *testing.T) {
+	for _, ep := range []string{"sqs://AKIAKEY:s3cret@localhost:9324", "ftp://AKIAKEY:s3cret@host/path?x=1", "tcp://AKIAKEY:s3cret@h"} {
+		err := Config{EndpointURL: ep}.Validate()
+		if err == nil || !strings.Contains(err.Error(), "EndpointURL") {
+			t.Fatalf("Validate(%q) = %v, want an error naming EndpointURL", ep, err)
+		}
+		if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "AKIAKEY") {
+			t.Errorf("Validate(%q) = %v: the credentials appear in the error", ep, err)
+		}
+	}
+}
