@@ -178,6 +178,11 @@ func (w *Worker) Tasks() []string {
 	return names
 }
 
+// clock reads the worker's clock in UTC: the times the worker writes (the eta and expires of
+// retries and canvas tasks) are in UTC, as Celery's app.now() with its default timezone,
+// whatever the machine's local zone.
+func (w *Worker) clock() time.Time { return w.now().UTC() }
+
 func (w *Worker) lookup(name string) *registered {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
@@ -485,10 +490,17 @@ func (r *run) retry(ctx context.Context, re *RetryError) error {
 	}
 	next := *t
 	next.Retries = t.Retries + 1
-	eta := r.w.now().Add(countdown)
-	next.ETA = &eta
+	// As Celery's apply_async ("if countdown:"), a zero countdown sends no eta: the retry
+	// runs as soon as a worker takes it. The request's own eta is not carried over either.
+	// One reading of the worker's clock, in UTC, gives the eta and the message TTL.
+	now := r.w.clock()
+	next.ETA = nil
+	if countdown != 0 {
+		eta := now.Add(countdown)
+		next.ETA = &eta
+	}
 	next.ArgsRepr, next.KwargsRepr = "", ""
-	msg, err := next.Message()
+	msg, err := next.message(func() time.Time { return now })
 	if err != nil {
 		return r.fail(ctx, err)
 	}

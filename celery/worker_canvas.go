@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -148,7 +149,7 @@ func (r *run) appendSignature(out []outgoing, sig Signature, prepend []any, chai
 
 // taskFromSignature builds the task that Celery's Signature.apply_async(prepend) sends, and
 // the queue it goes to.
-func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature) (*Task, string, error) {
+func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature, now time.Time) (*Task, string, error) {
 	if len(sig.Raw) > 0 {
 		var s Signature
 		if err := json.Unmarshal(sig.Raw, &s); err != nil {
@@ -159,7 +160,7 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 	switch sig.SubtaskType {
 	case "":
 	case "chain":
-		return r.chainSignature(sig, prepend, chain)
+		return r.chainSignature(sig, prepend, chain, now)
 	default:
 		return nil, "", fmt.Errorf("%w (%s)", errUnsupportedCanvas, sig.SubtaskType)
 	}
@@ -197,7 +198,6 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 		}
 		*x.dst = sigs
 	}
-	now := r.w.now()
 	switch {
 	case opts.ETA != nil:
 		eta, err := ParseTime(*opts.ETA, true)
@@ -205,7 +205,8 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 			return nil, "", fmt.Errorf("signature %s: eta: %w", sig.Task, err)
 		}
 		t.ETA = &eta
-	case opts.Countdown != nil:
+	case opts.Countdown != nil && *opts.Countdown != 0:
+		// As Celery's "if countdown:", a zero countdown sends no eta.
 		eta := now.Add(seconds(*opts.Countdown))
 		t.ETA = &eta
 	}
@@ -232,7 +233,7 @@ func (r *run) taskFromSignature(sig Signature, prepend []any, chain []Signature)
 // chainSignature sends a chain signature: its first task gets the arguments, and carries the
 // others (and the chain left after the current step) as its chain. The chain's options are
 // applied to its steps first, as Celery's _chain.run applies them (worker_chainopts.go).
-func (r *run) chainSignature(sig Signature, prepend []any, chain []Signature) (*Task, string, error) {
+func (r *run) chainSignature(sig Signature, prepend []any, chain []Signature, now time.Time) (*Task, string, error) {
 	steps, ok := canvasTasks(sig)
 	if !ok || len(steps) == 0 {
 		return nil, "", errors.New("celery: worker: a chain signature without tasks")
@@ -242,7 +243,7 @@ func (r *run) chainSignature(sig Signature, prepend []any, chain []Signature) (*
 	for i := len(steps) - 1; i >= 1; i-- {
 		rest = append(rest, steps[i])
 	}
-	return r.taskFromSignature(steps[0], prepend, rest)
+	return r.taskFromSignature(steps[0], prepend, rest, now)
 }
 
 // signatureList reads a link option: one signature or a list of them.

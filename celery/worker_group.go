@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -12,13 +13,19 @@ import (
 // one for a task or a chain, one per member for a group (marked with the group's id, for
 // the children of the result).
 func (r *run) signatureMessages(sig Signature, prepend []any, chain []Signature) ([]outgoing, error) {
+	return r.signatureMessagesAt(sig, prepend, chain, r.w.clock())
+}
+
+// signatureMessagesAt is signatureMessages with the clock read once, at now, for the
+// countdowns, expires and message TTLs, as Celery's send_task reads it once.
+func (r *run) signatureMessagesAt(sig Signature, prepend []any, chain []Signature, now time.Time) ([]outgoing, error) {
 	if members, gid, ok, err := groupMembers(sig); ok || err != nil {
 		if err != nil {
 			return nil, err
 		}
 		var out []outgoing
 		for _, m := range members {
-			o, err := r.signatureMessages(m, prepend, nil)
+			o, err := r.signatureMessagesAt(m, prepend, nil, now)
 			if err != nil {
 				return nil, err
 			}
@@ -29,11 +36,11 @@ func (r *run) signatureMessages(sig Signature, prepend []any, chain []Signature)
 		}
 		return out, nil
 	}
-	t, queue, err := r.taskFromSignature(sig, prepend, chain)
+	t, queue, err := r.taskFromSignature(sig, prepend, chain, now)
 	if err != nil {
 		return nil, err
 	}
-	msg, err := t.Message()
+	msg, err := t.message(func() time.Time { return now })
 	if err != nil {
 		return nil, err
 	}
