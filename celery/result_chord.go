@@ -13,9 +13,31 @@ type ChordBackend interface {
 	// ChordPartReturn records the final state of a chord header task. It returns a ChordJoin
 	// when this call recorded the last result of the header and won the claim to call the
 	// body; nil when the chord is not complete yet, was already completed, or another worker
-	// holds the claim. A header task recorded twice (a redelivery) counts once.
+	// holds the claim. A header task recorded twice (a redelivery) counts once. When the
+	// header is complete and claimed but its results cannot be read, it returns the
+	// ChordJoin together with a *ChordJoinError.
 	ChordPartReturn(ctx context.Context, part ChordPart) (ChordJoin, error)
 }
+
+// ChordJoinError is what ChordPartReturn returns, together with its ChordJoin, when the
+// chord's header is complete and claimed but its results cannot be joined: a recorded result
+// or the group result the client saved cannot be decoded (written by an application whose
+// result serializer is pickle, or corrupt). Celery's backend then fails the body with
+// ChordError("Join error: <exception>") and drops the chord's size, and so does the Worker:
+// sending the header task again could never complete the chord.
+type ChordJoinError struct {
+	// Exception is the Python repr of the exception Celery's join raises for it, e.g.
+	// "ValueError('not enough values to unpack (expected 4, got 3)')".
+	Exception string
+	// Err is the reason.
+	Err error
+}
+
+// Error describes the join error.
+func (e *ChordJoinError) Error() string { return "celery: chord join error: " + e.Exception }
+
+// Unwrap returns the reason.
+func (e *ChordJoinError) Unwrap() error { return e.Err }
 
 // ChordPart is the final state of one task of a chord's header.
 type ChordPart struct {

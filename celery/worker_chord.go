@@ -40,7 +40,8 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 	ctx = context.WithoutCancel(ctx)
 	gid := part.GroupID
 	join, err := cb.ChordPartReturn(ctx, part)
-	if err != nil {
+	var joinErr *ChordJoinError
+	if err != nil && (join == nil || !errors.As(err, &joinErr)) {
 		return fmt.Errorf("celery: worker: task %s: recording its chord part: %w", part.TaskID, err)
 	}
 	if join == nil {
@@ -54,7 +55,16 @@ func (r *run) chordPart(ctx context.Context, part ChordPart, body Signature) err
 		}
 		return err
 	}
-	values, failure := chordValues(join.Results())
+	var values []json.RawMessage
+	var failure string
+	if joinErr != nil {
+		// As Celery's on_chord_part_return: results that cannot be joined fail the body
+		// with a join error, as a failed header task does, rather than leaving the header
+		// task to be retried until it is dead-lettered.
+		failure = "Join error: " + joinErr.Exception
+	} else {
+		values, failure = chordValues(join.Results())
+	}
 	if failure != "" {
 		r.w.logger.Info("Chord failed", watermill.LogFields{"group": gid, "error": failure})
 		if err := r.failChordBody(ctx, gid, body, failure); err != nil {

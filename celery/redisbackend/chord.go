@@ -174,11 +174,40 @@ func (b *Backend) ChordPartReturn(ctx context.Context, part celery.ChordPart) (c
 		return nil, nil
 	}
 	if err := j.load(ctx); err != nil {
+		var joinErr *celery.ChordJoinError
+		if errors.As(err, &joinErr) {
+			// The results will not read any better later: the claim is kept, for the
+			// worker to fail the body and abandon the chord, as Celery does.
+			return j, err
+		}
 		// Give the claim up, so that the redelivered header task claims the chord again.
 		_ = j.Release(ctx)
 		return nil, err
 	}
 	return j, nil
+}
+
+// joinError is the *celery.ChordJoinError for results that cannot be joined: pyType is the
+// Python exception Celery raises for them, and its message the reason's text (Celery's own
+// where known).
+func (j *redisChordJoin) joinError(pyType, msg string) error {
+	return &celery.ChordJoinError{
+		Exception: pyType + "(" + pywire.Repr(pywire.AppendString(nil, msg), false) + ")",
+		Err:       fmt.Errorf("redisbackend: chord %s: %s: %s", j.gid, pyType, msg)}
+}
+
+// unpackError is the error Python's "_, tid, state, retval = decode(tup)" raises for a
+// decoded recorded result that is not a list of four.
+func (j *redisChordJoin) unpackError(raw []byte) error {
+	var tup []json.RawMessage
+	switch {
+	case json.Unmarshal(raw, &tup) != nil:
+		return j.joinError("ValueError", "a recorded chord result is not a list [1, id, state, result]")
+	case len(tup) < 4:
+		return j.joinError("ValueError", fmt.Sprintf("not enough values to unpack (expected 4, got %d)", len(tup)))
+	default:
+		return j.joinError("ValueError", "too many values to unpack (expected 4)")
+	}
 }
 
 // encodeResultValue encodes a result as the backend stores it.
@@ -225,13 +254,18 @@ func (j *redisChordJoin) load(ctx context.Context) error {
 	}
 	j.results = make([]celery.ChordResult, 0, len(members))
 	for _, m := range members {
+		if !json.Valid([]byte(m)) {
+			// As Celery's backend.decode: a result written with another serializer
+			// (pickle) or corrupt is a DecodeError.
+			return j.joinError("DecodeError", fmt.Sprintf("a recorded chord result is not JSON: %.100q", m))
+		}
 		var tup []json.RawMessage
 		if err := json.Unmarshal([]byte(m), &tup); err != nil || len(tup) != 4 {
-			return fmt.Errorf("redisbackend: chord %s: a recorded result is not [1, id, state, result]: %.100q", j.gid, m)
+			return j.unpackError([]byte(m))
 		}
 		var r celery.ChordResult
 		if json.Unmarshal(tup[1], &r.TaskID) != nil || json.Unmarshal(tup[2], &r.State) != nil {
-			return fmt.Errorf("redisbackend: chord %s: a recorded result has no id or state: %.100q", j.gid, m)
+			return j.joinError("ValueError", fmt.Sprintf("a recorded chord result has no task id or state: %.100q", m))
 		}
 		r.Result = tup[3]
 		j.results = append(j.results, r)
@@ -247,15 +281,18 @@ func (j *redisChordJoin) loadSaved(ctx context.Context, saved []byte) error {
 		Result json.RawMessage `json:"result"`
 	}
 	if err := json.Unmarshal(saved, &doc); err != nil {
-		return fmt.Errorf("redisbackend: chord %s: the saved group result: %w", j.gid, err)
+		return j.joinError("DecodeError", fmt.Sprintf("the saved group result is not JSON: %v", err))
 	}
 	tree, err := parseResultTuple(doc.Result)
 	if err != nil {
-		return fmt.Errorf("redisbackend: chord %s: the saved group result: %w", j.gid, err)
+		return j.joinError("ValueError", fmt.Sprintf("the saved group result: %v", err))
 	}
 	deadline := time.Now().Add(chordJoinTimeout)
 	for {
 		pending, err := j.b.fillResults(ctx, tree.Group)
+		if err != nil && !errors.Is(err, kombu.ErrConnection) {
+			return j.joinError("DecodeError", err.Error())
+		}
 		if err != nil {
 			return err
 		}
