@@ -124,19 +124,22 @@ func encodeResult(r TaskResult, now time.Time) ([]byte, error) {
 		s := done.UTC().Format("2006-01-02T15:04:05.000000") + "+00:00"
 		m.DateDone = &s
 	}
-	switch v := r.Result.(type) {
-	case json.RawMessage:
-		m.Result = v
-	case nil:
-		m.Result = json.RawMessage("null")
-	default:
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		m.Result = b
+	b, err := resultJSON(r.Result)
+	if err != nil {
+		return nil, err
 	}
+	m.Result = b
 	return json.Marshal(m)
+}
+
+// resultJSON encodes a task's result as it is stored. nil and an empty json.RawMessage are
+// null, what Celery stores for a task returning None (and what the chord encoder records);
+// encoding/json would fail on the empty json.RawMessage.
+func resultJSON(v any) (json.RawMessage, error) {
+	if raw, ok := v.(json.RawMessage); ok && len(raw) == 0 {
+		v = nil
+	}
+	return json.Marshal(v)
 }
 
 // decodeResult reads a document written by encodeResult or by Celery.

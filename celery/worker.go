@@ -388,7 +388,7 @@ func (r *run) safeCall(ctx context.Context) (v any, err error) {
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func (r *run) succeed(ctx context.Context, result any) error {
-	raw, err := json.Marshal(result)
+	raw, err := resultJSON(result)
 	if err != nil {
 		// As Celery, a result the serializer cannot encode fails the task.
 		return r.fail(ctx, &TaskError{Type: "EncodeError", Module: "kombu.exceptions",
