@@ -155,10 +155,7 @@ func (b *Backend) ChordPartReturn(ctx context.Context, part celery.ChordPart) (c
 	if part.GroupIndex != nil {
 		score = strconv.Itoa(*part.GroupIndex)
 	}
-	ttl := int64(0)
-	if b.expires > 0 {
-		ttl = int64(b.expires / time.Second)
-	}
+	ttl := b.expirySeconds()
 	j := &redisChordJoin{b: b, gid: part.GroupID, token: uuid.NewString()}
 	ordered := "1"
 	if b.unordered {

@@ -132,7 +132,7 @@ func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 	}
 	_, err = b.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if b.expires > 0 {
-			p.SetEx(ctx, key, doc, b.expires)
+			p.SetEx(ctx, key, doc, time.Duration(b.expirySeconds())*time.Second)
 		} else {
 			p.Set(ctx, key, doc, 0)
 		}
@@ -143,6 +143,16 @@ func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 		return fmt.Errorf("%w: redisbackend: storing task %s: %w", kombu.ErrConnection, r.TaskID, err)
 	}
 	return nil
+}
+
+// expirySeconds is Expires in the whole seconds Redis keeps expiries in, the same for results
+// and chord keys: truncated, as Celery's int(result_expires), but at least 1 for a positive
+// Expires, which must not keep the keys forever; 0 when results never expire.
+func (b *Backend) expirySeconds() int64 {
+	if b.expires <= 0 {
+		return 0
+	}
+	return max(1, int64(b.expires/time.Second))
 }
 
 // Get reads a task's stored result.
