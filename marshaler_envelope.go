@@ -266,7 +266,8 @@ func (m EnvelopeMarshaler) Unmarshal(queue string, in *types.Message) (*message.
 		}
 		md[MetadataCompression] = compression
 	}
-	if strings.EqualFold(env.ContentType, contentTypeJSON) && !pywire.Valid(payload) {
+	// Python's JSON, NaN and Infinity included, which Kombu's json.loads reads.
+	if strings.EqualFold(env.ContentType, contentTypeJSON) && !pywire.ValidPython(payload) {
 		return nil, &DecodeError{MessageID: msgID, Part: "payload", Err: errors.New("content type is application/json but the payload is not JSON")}
 	}
 

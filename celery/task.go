@@ -580,7 +580,7 @@ func pyJSONValue(raw json.RawMessage, v any, empty string) ([]byte, error) {
 		}
 		return appendPyValue(nil, v)
 	}
-	return pywire.AppendJSON(nil, raw)
+	return pyJSONText(raw)
 }
 
 func isNil(v any) bool {

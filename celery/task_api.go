@@ -37,17 +37,25 @@ func checkCompression(kind string) error {
 }
 
 // ArgValues returns the positional arguments as JSON values, one per argument, to decode
-// one by one or pass on.
+// one by one or pass on. Python's NaN, Infinity and -Infinity are kept as those words.
 func (t *Task) ArgValues() ([]json.RawMessage, error) {
-	var args []json.RawMessage
-	if err := json.Unmarshal(t.rawArgs(), &args); err != nil {
+	args, err := splitPyList(t.rawArgs())
+	if err != nil {
 		return nil, fmt.Errorf("%w: task %s (%s): args are not a list: %w", ErrTaskArguments, t.Name, t.ID, err)
 	}
 	return args, nil
 }
 
-// KwargValues returns the keyword arguments as JSON values by name.
+// KwargValues returns the keyword arguments as JSON values by name. Python's NaN, Infinity
+// and -Infinity are kept as those words.
 func (t *Task) KwargValues() (map[string]json.RawMessage, error) {
+	if !isJSONNull(t.RawKwargs) {
+		kwargs, err := splitPyObject(t.RawKwargs)
+		if err != nil {
+			return nil, fmt.Errorf("%w: task %s (%s): kwargs: %w", ErrTaskArguments, t.Name, t.ID, err)
+		}
+		return kwargs, nil
+	}
 	kwargs := map[string]json.RawMessage{}
 	if err := t.DecodeKwargs(&kwargs); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	kombu "github.com/watermill-kombu/watermill-kombu"
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // Sentinel errors of the task protocol, for errors.Is.
@@ -47,7 +48,15 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 			return nil, fmt.Errorf("%w: message %s: headers: %w", ErrInvalidTask, msg.UUID, err)
 		}
 	}
-	payload := bytes.TrimSpace(msg.Payload)
+	// Python's NaN and Infinity (task_floats.go) are hidden while the body is taken apart,
+	// and kept in the arguments.
+	payload, pyFloats := pywire.HideFloats(bytes.TrimSpace(msg.Payload))
+	show := func(raw json.RawMessage) json.RawMessage {
+		if pyFloats {
+			return pywire.ShowFloats(raw)
+		}
+		return raw
+	}
 	isV2 := isJSONString(headers["task"])
 	var bodyDict map[string]json.RawMessage
 	if len(payload) > 0 && payload[0] == '{' {
@@ -82,7 +91,7 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 		for k, v := range headers {
 			fields[k] = v
 		}
-		t.RawArgs, t.RawKwargs = fields["args"], fields["kwargs"]
+		t.RawArgs, t.RawKwargs = show(fields["args"]), show(fields["kwargs"])
 		delete(fields, "args")
 		delete(fields, "kwargs")
 		delete(fields, "taskset")
@@ -102,7 +111,7 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 		if err := json.Unmarshal(payload, &body); err != nil || len(body) < 2 || len(body) > 3 {
 			return nil, fmt.Errorf("%w: message %s: a protocol 2 body must be [args, kwargs, embed]", ErrInvalidTask, msg.UUID)
 		}
-		t.RawArgs, t.RawKwargs = body[0], body[1]
+		t.RawArgs, t.RawKwargs = show(body[0]), show(body[1])
 		if len(body) == 3 && !isJSONNull(body[2]) {
 			var embed map[string]json.RawMessage
 			if err := json.Unmarshal(body[2], &embed); err != nil {
@@ -233,10 +242,10 @@ func (t *Task) readArgs() error {
 	if isJSONNull(t.RawKwargs) {
 		t.RawKwargs = json.RawMessage("{}")
 	}
-	if err := decodeJSONNumbers(t.RawArgs, &t.Args); err != nil {
+	if err := decodePyJSON(t.RawArgs, &t.Args); err != nil {
 		return fmt.Errorf("args are not a list: %w", err)
 	}
-	if err := decodeJSONNumbers(t.RawKwargs, &t.Kwargs); err != nil {
+	if err := decodePyJSON(t.RawKwargs, &t.Kwargs); err != nil {
 		return fmt.Errorf("kwargs are not a mapping: %w", err)
 	}
 	return nil
@@ -256,10 +265,11 @@ func decodeJSONNumbers(b []byte, v any) error {
 }
 
 // DecodeArgs decodes the positional arguments into dst, one pointer per argument, with
-// encoding/json (a nil pointer skips an argument). The count must match.
+// encoding/json (a nil pointer skips an argument). The count must match. An argument that
+// is Python's NaN, Infinity or -Infinity decodes into a float or an any.
 func (t *Task) DecodeArgs(dst ...any) error {
-	var args []json.RawMessage
-	if err := json.Unmarshal(t.rawArgs(), &args); err != nil {
+	args, err := splitPyList(t.rawArgs())
+	if err != nil {
 		return fmt.Errorf("%w: task %s (%s): args are not a list: %w", ErrTaskArguments, t.Name, t.ID, err)
 	}
 	if len(args) != len(dst) {
@@ -270,7 +280,7 @@ func (t *Task) DecodeArgs(dst ...any) error {
 		if dst[i] == nil {
 			continue
 		}
-		if err := json.Unmarshal(raw, dst[i]); err != nil {
+		if err := decodeArg(raw, dst[i]); err != nil {
 			return fmt.Errorf("%w: task %s (%s): argument %d: %w", ErrTaskArguments, t.Name, t.ID, i, err)
 		}
 	}

@@ -39,8 +39,8 @@ func RegisterFunc[A, R any](w *Worker, name string, fn func(ctx context.Context,
 
 // decodeTaskArgs decodes t's arguments into dst (a pointer), as RegisterFunc describes.
 func decodeTaskArgs(t *Task, dst any) error {
-	var args []json.RawMessage
-	if err := json.Unmarshal(t.rawArgs(), &args); err != nil {
+	args, err := splitPyList(t.rawArgs())
+	if err != nil {
 		return argumentError(t, "args", err)
 	}
 	var kwargs map[string]json.RawMessage
@@ -49,7 +49,7 @@ func decodeTaskArgs(t *Task, dst any) error {
 		raw, _ = json.Marshal(t.Kwargs)
 	}
 	if !isJSONNull(raw) {
-		if err := json.Unmarshal(raw, &kwargs); err != nil {
+		if kwargs, err = splitPyObject(raw); err != nil {
 			return argumentError(t, "kwargs", err)
 		}
 	}
@@ -61,7 +61,7 @@ func decodeTaskArgs(t *Task, dst any) error {
 		if len(args) != 1 {
 			return argumentError(t, "args", fmt.Errorf("takes 1 positional argument but %d were given", len(args)))
 		}
-		if err := json.Unmarshal(args[0], dst); err != nil {
+		if err := decodeArg(args[0], dst); err != nil {
 			return argumentError(t, "0", err)
 		}
 		return nil
@@ -90,7 +90,7 @@ func decodeTaskArgs(t *Task, dst any) error {
 	}
 	set := make([]bool, len(params))
 	for i, a := range args {
-		if err := json.Unmarshal(a, v.Field(params[i].index).Addr().Interface()); err != nil {
+		if err := decodeArg(a, v.Field(params[i].index).Addr().Interface()); err != nil {
 			return argumentError(t, params[i].name, err)
 		}
 		set[i] = true
@@ -109,7 +109,7 @@ func decodeTaskArgs(t *Task, dst any) error {
 		if set[j] {
 			return argumentError(t, params[j].name, errors.New("given both by position and by keyword"))
 		}
-		if err := json.Unmarshal(a, v.Field(params[j].index).Addr().Interface()); err != nil {
+		if err := decodeArg(a, v.Field(params[j].index).Addr().Interface()); err != nil {
 			return argumentError(t, params[j].name, err)
 		}
 		set[j] = true
