@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -70,8 +71,10 @@ type producerCase struct {
 	BodySize     int    `json:"body_size"`
 	NextBodySize int    `json:"next_body_size"`
 	OversizeSend string `json:"oversize_send"`
-	// Undecodable is set for a task whose payload is not JSON (NaN from Python).
+	// Undecodable is set for a task whose payload is not JSON.
 	Undecodable bool `json:"undecodable"`
+	// PythonFloats is set for a task whose arguments are Python's NaN and Infinity.
+	PythonFloats bool `json:"python_floats"`
 	// Compression is the compression header expected; Link and LinkError the callback tasks.
 	Compression string `json:"compression"`
 	Link        string `json:"link"`
@@ -189,6 +192,15 @@ func TestInteropCeleryToGo(t *testing.T) {
 				assert.Equal(t, got.msg.UUID, md.Get(kombu.MetadataSQSMessageID))
 				_, err := celery.TaskFromMessage(got.msg)
 				assert.Error(t, err)
+				return
+			case c.PythonFloats:
+				assert.Empty(t, got.msg.Metadata.Get(kombu.MetadataDecodeError))
+				task, err := celery.TaskFromMessage(got.msg)
+				require.NoError(t, err)
+				assert.Equal(t, "[NaN, Infinity]", string(task.RawArgs))
+				require.Len(t, task.Args, 2)
+				assert.True(t, math.IsNaN(task.Args[0].(float64)))
+				assert.Equal(t, math.Inf(1), task.Args[1])
 				return
 			}
 			checkCeleryTask(t, c, got)
