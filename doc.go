@@ -59,14 +59,17 @@
 //     or is looked up among Config.PredefinedQueues. Names ending in ".fifo" are FIFO queues.
 //   - Exchange and routing key: publishing to a topic that names one of Config.Exchanges
 //     routes each message by its MetadataRoutingKey to the bound queues, as Kombu's virtual
-//     direct, topic and fanout exchanges do. Publishing to a queue writes the exchange "" and
-//     the queue name as routing key, as Celery does. Received messages carry both in
-//     MetadataExchange and MetadataRoutingKey.
+//     direct, topic and fanout exchanges do; with Config.SupportsFanout, fanout exchanges go
+//     through Amazon SNS as Kombu's supports_fanout does (docs/fanout.md). Publishing to a
+//     queue writes the exchange "" and the queue name as routing key, as Celery does.
+//     Received messages carry both in MetadataExchange and MetadataRoutingKey.
 //   - Delivery tag: the SQS ReceiptHandle (metadata "kombu_delivery_tag").
 //   - Ack: deletes the message (batched into DeleteMessageBatch calls).
 //   - Reject and requeue: Nack. The message becomes visible again after the delay the
 //     backoff policy gives for its receive count (SubscriberConfig.BackoffPolicy,
-//     PredefinedQueue.BackoffPolicy), at once without one. A message never acked nor nacked
+//     PredefinedQueue.BackoffPolicy); without one, at once for its first 3 deliveries, then
+//     after 1 s doubling with each delivery up to 5 min (SubscriberConfig.NackBackoffImmediate,
+//     NackBackoffInitial, NackBackoffMax, DisableNackBackoff). A message never acked nor nacked
 //     comes back after the queue's visibility timeout, which the Subscriber extends while a
 //     handler works on it.
 //   - Concurrency: SubscriberConfig.Concurrency messages per topic are handed out at once
@@ -99,9 +102,9 @@
 //   - Serializers other than JSON, text and binary: EnvelopeMarshaler cannot decode pickle, YAML
 //     or msgpack payloads (ErrUnsupportedContentType). Celery's default is JSON.
 //   - Compression with brotli, lzma or zstd (zlib is read and written, bzip2 is read).
-//   - SNS-backed fanout (Kombu's supports_fanout): exchanges are routed by the Publisher,
-//     queue by queue. Messages no binding matches are an error (ErrUnroutable), where Kombu
-//     drops them silently.
+//   - Unroutable messages: a message published to an exchange routed here (not through SNS)
+//     that none of its bindings matches is an error (ErrUnroutable), where Kombu drops it
+//     silently.
 //   - Headers exchanges, and exchange-to-exchange bindings.
 //
 // # Metrics
