@@ -47,7 +47,7 @@ const (
 
 // Config is what a Publisher and a Subscriber share: where SQS is, which credentials sign the
 // requests, and how Kombu queue names map to SQS queues. Its zero value plus defaults talks to
-// AWS in us-east-1 with the default credential chain.
+// AWS in the AWS SDK's region (else us-east-1) with the default credential chain.
 //
 // The fields follow Kombu's `broker_transport_options` for the SQS transport; see
 // ParseTransportOptions to build a Config from the same options a Celery app uses.
@@ -73,7 +73,8 @@ type Config struct {
 	// default and minimum 900 s.
 	StsTokenTimeout time.Duration
 	// StsTokenBufferTime refreshes STS credentials that long before they expire
-	// (Kombu: `sts_token_buffer_time`).
+	// (Kombu: `sts_token_buffer_time`). Default (and when 0) one minute; it must be less than
+	// StsTokenTimeout.
 	StsTokenBufferTime time.Duration
 	// StsEndpointURL overrides the STS endpoint (tests, VPC endpoints).
 	StsEndpointURL string
@@ -418,8 +419,9 @@ type SubscriberConfig struct {
 
 	// DisableETADeferral turns off ETA deferral. By default, a Celery task whose `eta` lies in
 	// the future is not handed to the handler: it is made invisible until its eta (at most 12 h
-	// at a time) and handed over when it comes back due. No consumer holds it meanwhile, so it is
-	// never redelivered early, however far the eta.
+	// less a minute at a time) and handed over when it comes back due. No consumer holds it
+	// meanwhile, so it is never redelivered early, however far the eta. A task less than 1.5 s
+	// from its eta is instead held by the subscription until then.
 	DisableETADeferral bool
 
 	// CloseTimeout bounds Close. Messages in the prefetch buffer go back to their queue at
