@@ -169,7 +169,8 @@ func ParseCeleryBroker(brokerURL string, transportOptions map[string]any) (Trans
 //	predefined_queues        Config.PredefinedQueues: url, access_key_id, secret_access_key,
 //	                         session_token (Kombu never reads it), region, backoff_policy,
 //	                         backoff_tasks
-//	visibility_timeout       Config.VisibilityTimeout, 1 to 43200 s (Kombu allows 0; here 0 is the default)
+//	visibility_timeout       Config.VisibilityTimeout, 1 to 43200 s (Kombu allows 0; here 0 is an
+//	                         error, a zero field meaning the default of 1800 s)
 //	sqs-creation-attributes  Config.CreationAttributes (numbers and booleans become strings)
 //	queue_tags               Config.QueueTags
 //	sts_role_arn             Config.StsRoleArn
