@@ -232,7 +232,7 @@ demo: up venv ## Go and a Celery worker exchange tasks over the local ElasticMQ
 # ------------------------------------------------------------------- docs
 
 .PHONY: docs-check
-docs-check: up venv ## Compile every Go block of README.md and docs/*.md, run their Celery broker URLs against ElasticMQ
+docs-check: up venv ## Compile every Go block of README.md and docs/*.md, run the README's quick start and their Celery broker URLs against ElasticMQ
 	@$(call timed,make docs-check,\
 		$(TEST_ENV) $(GO) test -count=1 -v -run '^TestDocs' ./internal/docscheck)
 
