@@ -95,7 +95,7 @@ func (rep *report) markdown(svg string) string {
 	}
 
 	sb.WriteString("\n## Reproduce\n\n```sh\nmake bench        # full run: rewrites BENCHMARKS.md and bench/throughput.svg\n" +
-		"make bench-quick  # smoke run (~500 messages) into a temporary file\n```\n\n")
+		"make bench-quick  # smoke run (~3000 messages per Go client) into a temporary directory\n```\n\n")
 	sb.WriteString("The tool starts its own in-memory ElasticMQ (the jars `make up` fetched) on a free port, so other users of the " +
 		"test brokers neither disturb nor suffer from the load; `go run . -endpoint http://127.0.0.1:9324` uses an existing broker instead. " +
 		"Each client runs as its own child process. ElasticMQ handles each queue in a single actor, so on a small machine the broker, " +
