@@ -14,7 +14,8 @@ import (
 // requests sent, which is what AWS bills, and the acks given up.
 const (
 	// MetricSQSRequests counts SQS requests, labelled by client and kind (receive, delete,
-	// change_visibility, send, other), retries included.
+	// change_visibility, send, other), retries included. The SNS requests of fanout exchanges
+	// (RequestCounts.SNSPublish and SNSOther) are not exported.
 	MetricSQSRequests = "kombu_sqs_requests_total"
 	// MetricFailedAcks counts deletes and visibility changes given up after retries.
 	MetricFailedAcks = "kombu_failed_acks_total"
