@@ -14,28 +14,37 @@ import (
 // requests sent, which is what AWS bills, and the acks given up.
 const (
 	// MetricSQSRequests counts SQS requests, labelled by client and kind (receive, delete,
-	// change_visibility, send, other), retries included. The SNS requests of fanout exchanges
-	// (RequestCounts.SNSPublish and SNSOther) are not exported.
+	// change_visibility, send, other), retries included.
 	MetricSQSRequests = "kombu_sqs_requests_total"
+	// MetricSNSRequests counts the SNS requests of fanout exchanges, labelled by client and
+	// kind (publish, other), retries included.
+	MetricSNSRequests = "kombu_sns_requests_total"
 	// MetricFailedAcks counts deletes and visibility changes given up after retries.
 	MetricFailedAcks = "kombu_failed_acks_total"
 )
 
-// requestKinds names the fields of kombu.RequestCounts in the "kind" label.
+// requestKinds names the fields of kombu.RequestCounts in the "kind" label of their metric.
 var requestKinds = []struct {
-	kind  string
-	count func(kombu.RequestCounts) int64
+	metric, help, kind string
+	count              func(kombu.RequestCounts) int64
 }{
-	{"receive", func(c kombu.RequestCounts) int64 { return c.Receive }},
-	{"delete", func(c kombu.RequestCounts) int64 { return c.Delete }},
-	{"change_visibility", func(c kombu.RequestCounts) int64 { return c.ChangeVisibility }},
-	{"send", func(c kombu.RequestCounts) int64 { return c.Send }},
-	{"other", func(c kombu.RequestCounts) int64 { return c.Other }},
+	{MetricSQSRequests, sqsHelp, "receive", func(c kombu.RequestCounts) int64 { return c.Receive }},
+	{MetricSQSRequests, sqsHelp, "delete", func(c kombu.RequestCounts) int64 { return c.Delete }},
+	{MetricSQSRequests, sqsHelp, "change_visibility", func(c kombu.RequestCounts) int64 { return c.ChangeVisibility }},
+	{MetricSQSRequests, sqsHelp, "send", func(c kombu.RequestCounts) int64 { return c.Send }},
+	{MetricSQSRequests, sqsHelp, "other", func(c kombu.RequestCounts) int64 { return c.Other }},
+	{MetricSNSRequests, snsHelp, "publish", func(c kombu.RequestCounts) int64 { return c.SNSPublish }},
+	{MetricSNSRequests, snsHelp, "other", func(c kombu.RequestCounts) int64 { return c.SNSOther }},
 }
 
-// RegisterRequestMetrics exports the SQS request counts of statsFn (a Publisher's or
-// kombu.Subscriber's Stats method) as the counter MetricSQSRequests, one series per kind of request,
-// labelled client=name. The counts are read when Prometheus scrapes. Register each client
+const (
+	sqsHelp = "SQS requests sent, retries included, by kind of request."
+	snsHelp = "SNS requests of fanout exchanges sent, retries included, by kind of request."
+)
+
+// RegisterRequestMetrics exports the request counts of statsFn (a Publisher's or
+// kombu.Subscriber's Stats method) as the counters MetricSQSRequests and MetricSNSRequests, one
+// series per kind of request, labelled client=name. The counts are read when Prometheus scrapes. Register each client
 // under its own name, e.g.
 //
 //	kombumetrics.RegisterRequestMetrics(registry, "orders-publisher", pub.Stats)
@@ -50,12 +59,12 @@ func RegisterRequestMetrics(registry prometheus.Registerer, name string, statsFn
 	for _, k := range requestKinds {
 		count := k.count
 		c := prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        MetricSQSRequests,
-			Help:        "SQS requests sent, retries included, by kind of request.",
+			Name:        k.metric,
+			Help:        k.help,
 			ConstLabels: prometheus.Labels{"client": name, "kind": k.kind},
 		}, func() float64 { return float64(count(statsFn())) })
 		if err := registry.Register(c); err != nil {
-			errs = append(errs, fmt.Errorf("kombu: registering %s{client=%q,kind=%q}: %w", MetricSQSRequests, name, k.kind, err))
+			errs = append(errs, fmt.Errorf("kombu: registering %s{client=%q,kind=%q}: %w", k.metric, name, k.kind, err))
 		}
 	}
 	return errors.Join(errs...)

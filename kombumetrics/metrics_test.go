@@ -19,11 +19,14 @@ import (
 
 func TestRegisterRequestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	counts := kombu.RequestCounts{Receive: 3, Delete: 2, ChangeVisibility: 1, Send: 7, Other: 4}
+	counts := kombu.RequestCounts{Receive: 3, Delete: 2, ChangeVisibility: 1, Send: 7, Other: 4, SNSPublish: 5, SNSOther: 6}
 	require.NoError(t, kombumetrics.RegisterRequestMetrics(reg, "orders", func() kombu.RequestCounts { return counts }))
 
 	for kind, want := range map[string]float64{"receive": 3, "delete": 2, "change_visibility": 1, "send": 7, "other": 4} {
 		assert.Equal(t, want, gatherValue(t, reg, kombumetrics.MetricSQSRequests, map[string]string{"client": "orders", "kind": kind}), kind)
+	}
+	for kind, want := range map[string]float64{"publish": 5, "other": 6} {
+		assert.Equal(t, want, gatherValue(t, reg, kombumetrics.MetricSNSRequests, map[string]string{"client": "orders", "kind": kind}), "sns "+kind)
 	}
 
 	counts.Send = 9 // read at scrape time
