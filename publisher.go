@@ -204,7 +204,7 @@ func (p *Publisher) publishTo(ctx context.Context, q *queue, dest Destination, m
 	defer cancel()
 
 	run := sendBatches(ctx, p.workers, entries, splitBatches(sizes, p.config.MaxMessageSize), q.fifo,
-		func(batch []types.SendMessageBatchRequestEntry) ([]FailedMessage, error) {
+		func(batch []types.SendMessageBatchRequestEntry) ([]FailedMessage, []int, error) {
 			return p.sendBatch(ctx, q, batch, msgs)
 		})
 	if err := run.outcome(msgs, q.fifo, &PublishError{Queue: q.name}, func(err error) error {
@@ -224,10 +224,12 @@ type batchRun struct {
 	ctxErr   error           // the context's error, when it ended before every batch was handed on
 }
 
-// failedRequest is a batch whose request failed: its index range in msgs, and the error.
+// failedRequest is a request that failed: the indexes in msgs of its entries, in order, and
+// the error. A resend of a batch's entries failed on the service's side holds those entries
+// only, not the ones of the batch an earlier request took.
 type failedRequest struct {
-	from, to int
-	err      error
+	refused []int
+	err     error
 }
 
 // errs returns the errors of the failed requests.
@@ -244,7 +246,7 @@ func (run batchRun) errs() []error {
 // There it stops at the first batch with a failed request or entry: a later batch would
 // otherwise be accepted ahead of messages of the same group that were not.
 func sendBatches[E any](ctx context.Context, workers *gopool.Pool, entries []E, batches [][2]int, fifo bool,
-	send func(batch []E) ([]FailedMessage, error)) batchRun {
+	send func(batch []E) ([]FailedMessage, []int, error)) batchRun {
 	var (
 		mu  sync.Mutex
 		run = batchRun{next: len(entries)}
@@ -278,11 +280,11 @@ func sendBatches[E any](ctx context.Context, workers *gopool.Pool, entries []E, 
 		batch := entries[b[0]:b[1]]
 		workers.Go(func() {
 			defer func() { <-sem; wg.Done() }()
-			f, err := send(batch)
+			f, refused, err := send(batch)
 			mu.Lock()
 			run.failed = append(run.failed, f...)
 			if err != nil {
-				run.requests = append(run.requests, failedRequest{from: b[0], to: b[1], err: err})
+				run.requests = append(run.requests, failedRequest{refused: refused, err: err})
 			}
 			mu.Unlock()
 		})
@@ -363,7 +365,7 @@ func (p *Publisher) sendOne(ctx context.Context, q *queue, msg *message.Message,
 
 // sendBatch sends one batch, resending entries SQS failed on its side (see resendFailed), and
 // returns the entries that still failed. Entry ids are indexes into msgs.
-func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendMessageBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, error) {
+func (p *Publisher) sendBatch(ctx context.Context, q *queue, batch []types.SendMessageBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, []int, error) {
 	return resendFailed(ctx, batch, msgs, q.fifo, func(e types.SendMessageBatchRequestEntry) string { return aws.ToString(e.Id) },
 		func(batch []types.SendMessageBatchRequestEntry, attempt int) ([]batchFailure, error) {
 			if attempt > 0 {
@@ -393,7 +395,9 @@ type batchFailure struct {
 // resendFailed calls send with the batch, then again (after a growing pause) with the entries
 // the service failed on its side, up to sendRetries times. It returns the entries that failed
 // for good, named by the message whose index in msgs is the entry's id (those of one request
-// in the batch's order); when a request fails, its entries too, and its error.
+// in the batch's order); when a request fails, its entries too, their indexes in msgs (refused),
+// and its error. Entries an earlier request of the batch took are not among refused: sending
+// refused again after that error delivers nothing twice.
 //
 // On a FIFO queue or topic, failed entries are sent again only when they are the last of the
 // batch and the service failed each of them on its side: nothing after them was accepted, so
@@ -401,15 +405,15 @@ type batchFailure struct {
 // one is not sent again, as it would land behind it: it is returned, and the call stops there
 // (see sendBatches).
 func resendFailed[E any](ctx context.Context, batch []E, msgs []*message.Message, fifo bool, entryID func(E) string,
-	send func(batch []E, attempt int) ([]batchFailure, error)) ([]FailedMessage, error) {
-	var failed, retrying []FailedMessage
+	send func(batch []E, attempt int) ([]batchFailure, error)) (failed []FailedMessage, refused []int, err error) {
+	var retrying []FailedMessage
 	pause := 100 * time.Millisecond
 	for attempt := 0; len(batch) > 0; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-time.After(pause):
 			case <-ctx.Done():
-				return append(failed, retrying...), fmt.Errorf("kombu: sending %d message(s) again: %w", len(batch), ctx.Err())
+				return append(failed, retrying...), indexes(batch, entryID), fmt.Errorf("kombu: sending %d message(s) again: %w", len(batch), ctx.Err())
 			}
 			pause *= 2
 		}
@@ -420,7 +424,7 @@ func resendFailed[E any](ctx context.Context, batch []E, msgs []*message.Message
 				failed = append(failed, FailedMessage{MessageUUID: messageUUID(msgs, entryID(e)), Code: code, Reason: reason,
 					SenderFault: errors.Is(err, ErrChannel), request: true})
 			}
-			return failed, err
+			return failed, indexes(batch, entryID), err
 		}
 		pos := make(map[string]int, len(batch))
 		for i, e := range batch {
@@ -441,7 +445,18 @@ func resendFailed[E any](ctx context.Context, batch []E, msgs []*message.Message
 		}
 		batch = retry
 	}
-	return failed, nil
+	return failed, nil, nil
+}
+
+// indexes returns the indexes in msgs that the ids of the entries of batch are, in order.
+func indexes[E any](batch []E, entryID func(E) string) []int {
+	out := make([]int, 0, len(batch))
+	for _, e := range batch {
+		if i, err := strconv.Atoi(entryID(e)); err == nil {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // position returns the index in the batch of the entry with id, -1 for an unknown id.

@@ -43,7 +43,7 @@ func TestResendFailedFIFO(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var sent [][]string
-			failed, err := resendFailed(context.Background(), batch, msgs, c.fifo, func(id string) string { return id },
+			failed, _, err := resendFailed(context.Background(), batch, msgs, c.fifo, func(id string) string { return id },
 				func(b []string, attempt int) ([]batchFailure, error) {
 					sent = append(sent, b)
 					if attempt == 0 {

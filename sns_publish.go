@@ -111,7 +111,7 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 	}
 
 	run := sendBatches(ctx, p.workers, entries, splitBatches(sizes, limit), ref.fifo,
-		func(batch []snstypes.PublishBatchRequestEntry) ([]FailedMessage, error) {
+		func(batch []snstypes.PublishBatchRequestEntry) ([]FailedMessage, []int, error) {
 			return p.publishBatch(ctx, exchange, ref, batch, msgs)
 		})
 	err = run.outcome(msgs, ref.fifo, &PublishError{Exchange: exchange}, func(err error) error {
@@ -125,20 +125,28 @@ func (p *Publisher) sendToTopic(ctx context.Context, exchange string, ref topicR
 		slices.ContainsFunc(run.failed, func(f FailedMessage) bool { return !f.request }) {
 		return nil, err
 	}
-	if ref.fifo {
-		// The refused batch was the last one sent: it and every message after it go again.
-		return msgs[run.requests[0].from:], err
-	}
-	slices.SortFunc(run.requests, func(a, b failedRequest) int { return a.from - b.from })
+	var refused []int
 	for _, r := range run.requests {
-		again = append(again, msgs[r.from:r.to]...)
+		refused = append(refused, r.refused...)
+	}
+	if len(refused) == 0 {
+		return nil, err
+	}
+	slices.Sort(refused)
+	if ref.fifo {
+		// The refused request was the last one sent, and the entries it held the last of their
+		// batch: they and every message after them go again.
+		return msgs[refused[0]:], err
+	}
+	for _, i := range refused {
+		again = append(again, msgs[i])
 	}
 	return again, err
 }
 
 // publishBatch sends one PublishBatch, resending entries SNS failed on its side (see
 // resendFailed), and returns the entries that still failed. Entry ids are indexes into msgs.
-func (p *Publisher) publishBatch(ctx context.Context, exchange string, ref topicRef, batch []snstypes.PublishBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, error) {
+func (p *Publisher) publishBatch(ctx context.Context, exchange string, ref topicRef, batch []snstypes.PublishBatchRequestEntry, msgs []*message.Message) ([]FailedMessage, []int, error) {
 	return resendFailed(ctx, batch, msgs, ref.fifo, func(e snstypes.PublishBatchRequestEntry) string { return aws.ToString(e.Id) },
 		func(batch []snstypes.PublishBatchRequestEntry, _ int) ([]batchFailure, error) {
 			out, err := ref.client.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: aws.String(ref.arn), PublishBatchRequestEntries: batch})
