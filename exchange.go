@@ -179,13 +179,10 @@ func validateExchanges(exchanges map[string]Exchange, snsFanout bool) error {
 func (p *Publisher) publishToExchange(ctx context.Context, name string, ex Exchange, msgs []*message.Message) error {
 	// For each queue, the messages in publish order, cut into runs of one routing key (the
 	// routing key is part of the Destination). Runs are sent one after the other, so a FIFO
-	// queue receives its messages in order.
-	type run struct {
-		routingKey string
-		msgs       []*message.Message
-	}
+	// queue receives its messages in order, and a failed run stops the queue's share: the
+	// messages of the later runs are not sent.
 	var queues []string
-	runs := make(map[string][]*run)
+	runs := make(map[string][]*exchangeRun)
 	for _, msg := range msgs {
 		rk := msg.Metadata.Get(MetadataRoutingKey)
 		targets := ex.route(rk)
@@ -198,7 +195,7 @@ func (p *Publisher) publishToExchange(ctx context.Context, name string, ex Excha
 				queues = append(queues, queue)
 			}
 			if len(rs) == 0 || rs[len(rs)-1].routingKey != rk {
-				rs = append(rs, &run{routingKey: rk})
+				rs = append(rs, &exchangeRun{routingKey: rk})
 				runs[queue] = rs
 			}
 			rs[len(rs)-1].msgs = append(rs[len(rs)-1].msgs, msg)
@@ -206,13 +203,39 @@ func (p *Publisher) publishToExchange(ctx context.Context, name string, ex Excha
 	}
 	var errs []error
 	for _, queue := range queues {
-		for _, r := range runs[queue] {
+		rs := runs[queue]
+		for i, r := range rs {
 			dest := Destination{Queue: queue, Exchange: name, RoutingKey: r.routingKey}
 			if err := p.publishToQueue(ctx, queue, dest, r.msgs); err != nil {
+				markLaterRunsNotSent(err, queue, rs[i+1:])
 				errs = append(errs, fmt.Errorf("kombu: exchange %q to queue %q: %w", name, queue, err))
 				break
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// exchangeRun is a run of consecutive messages of a Publish call to an exchange that go to
+// one queue with one routing key.
+type exchangeRun struct {
+	routingKey string
+	msgs       []*message.Message
+}
+
+// markLaterRunsNotSent adds the messages of the runs after a failed one, which were never
+// sent, to the PublishError of the failed run, when it has one for the queue: that error
+// promises that the messages it does not name were accepted, so a caller sending the named
+// ones again would otherwise lose these.
+func markLaterRunsNotSent(err error, queue string, later []*exchangeRun) {
+	var pe *PublishError
+	if len(later) == 0 || !errors.As(err, &pe) || pe.Queue != queue {
+		return
+	}
+	for _, r := range later {
+		for _, m := range r.msgs {
+			pe.Failed = append(pe.Failed, FailedMessage{MessageUUID: m.UUID, NotSent: true,
+				Reason: "not sent: a message before it in the call was not accepted"})
+		}
+	}
 }
