@@ -201,6 +201,13 @@ func (p *Publisher) publishToExchange(ctx context.Context, name string, ex Excha
 			rs[len(rs)-1].msgs = append(rs[len(rs)-1].msgs, msg)
 		}
 	}
+	if len(queues) > 1 || len(runs[queues[0]]) > 1 {
+		// Each run checks its own messages before sending them; with several, a message too
+		// large in a later run would fail the call after earlier runs were sent.
+		if err := p.checkExchangeSizes(name, queues, runs); err != nil {
+			return err
+		}
+	}
 	var errs []error
 	for _, queue := range queues {
 		rs := runs[queue]
@@ -238,4 +245,37 @@ func markLaterRunsNotSent(err error, queue string, later []*exchangeRun) {
 				Reason: "not sent: a message before it in the call was not accepted"})
 		}
 	}
+}
+
+// checkExchangeSizes marshals the messages of every run as they will be sent and fails with
+// the first error publishTo would meet (a message that does not marshal, or is too large).
+func (p *Publisher) checkExchangeSizes(name string, queues []string, runs map[string][]*exchangeRun) error {
+	for _, queue := range queues {
+		fifo := p.queueIsFIFO(queue)
+		for _, r := range runs[queue] {
+			dest := Destination{Queue: queue, Exchange: name, RoutingKey: r.routingKey, FIFO: fifo}
+			for _, msg := range r.msgs {
+				out, err := p.config.Marshaler.Marshal(dest, msg)
+				if err != nil {
+					return channelError("marshal", queue, msg.UUID, err)
+				}
+				if size := out.size(); size > p.config.MaxMessageSize {
+					return &MessageTooLargeError{Queue: queue, MessageUUID: msg.UUID, Size: size, Limit: p.config.MaxMessageSize}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// queueIsFIFO tells whether a queue is a FIFO one without a request: as resolved already,
+// else from its predefined URL or its SQS name.
+func (p *Publisher) queueIsFIFO(name string) bool {
+	if q := p.resolver.known(name); q != nil {
+		return q.fifo
+	}
+	if pq, ok := p.config.PredefinedQueues[name]; ok {
+		return isFIFOQueue(pq.URL[strings.LastIndexByte(pq.URL, '/')+1:])
+	}
+	return isFIFOQueue(CanonicalQueueName(p.config.QueueNamePrefix, name))
 }

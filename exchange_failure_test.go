@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -77,4 +78,27 @@ func TestExchangeFailedRunNamesLaterMessages(t *testing.T) {
 			require.True(t, named[msgs[0].UUID] && named[msgs[1].UUID], "the refused messages are named: %v", pubErr)
 		})
 	}
+}
+
+// TestExchangeTooLargeSendsNothing: a message over the size limit fails a Publish to an
+// exchange before any message is sent, as it fails a Publish to a queue, though it comes in a
+// later run (another routing key) than messages that fit.
+func TestExchangeTooLargeSendsNothing(t *testing.T) {
+	ep := testenv.SQSEndpoint(t)
+	queue := testenv.UniqueName("ex-too-large")
+	cfg := testConfig(ep)
+	cfg.MaxMessageSize = 64 * 1024
+	cfg.Exchanges = map[string]kombu.Exchange{"ex": {Type: kombu.ExchangeDirect, Bindings: []kombu.Binding{
+		{Queue: queue, RoutingKey: "a"}, {Queue: queue, RoutingKey: "b"}}}}
+	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
+	require.NoError(t, err)
+	defer pub.Close()
+
+	small := message.NewMessage(watermill.NewUUID(), []byte("small"))
+	small.Metadata.Set(kombu.MetadataRoutingKey, "a")
+	large := message.NewMessage(watermill.NewUUID(), []byte(strings.Repeat("x", 64*1024)))
+	large.Metadata.Set(kombu.MetadataRoutingKey, "b")
+	err = pub.Publish("ex", small, large)
+	require.ErrorIs(t, err, kombu.ErrMessageTooLarge)
+	require.Zero(t, pub.Stats().Send, "nothing sent")
 }
