@@ -31,7 +31,8 @@ const (
 	// MetadataDeduplicationID sets the FIFO MessageDeduplicationId (default: a fresh UUID per
 	// send, as Kombu; set it to the message UUID to let SQS drop repeated publishes).
 	MetadataDeduplicationID = "MessageDeduplicationId"
-	// MetadataDelaySeconds delays delivery of a message on a standard queue (0 to 900).
+	// MetadataDelaySeconds delays delivery of a message on a standard queue (0 to 900; a
+	// longer delay is cut to 900 s, as Kombu does).
 	MetadataDelaySeconds = "DelaySeconds"
 )
 
@@ -193,11 +194,16 @@ func applyPublishMetadata(out *OutgoingMessage, dest Destination, msg *message.M
 		}
 	}
 	if d := msg.Metadata.Get(MetadataDelaySeconds); d != "" && !dest.FIFO {
-		if n, err := strconv.Atoi(d); err == nil && n > 0 && n <= 900 {
-			out.DelaySeconds = int32(n)
+		// A longer delay than SQS takes is clamped to its maximum, as Kombu's SQS channel
+		// does: dropped, it would deliver the message at once.
+		if n, err := strconv.Atoi(d); err == nil && n > 0 {
+			out.DelaySeconds = int32(min(n, maxDelaySeconds))
 		}
 	}
 }
+
+// maxDelaySeconds is the longest per-message delay SQS takes.
+const maxDelaySeconds = 900
 
 // validSQSBody reports whether b is text SQS accepts: valid UTF-8 made only of #x9, #xA, #xD,
 // #x20 to #xD7FF, #xE000 to #xFFFD and #x10000 to #x10FFFF.

@@ -178,7 +178,9 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 	p.MessageGroupID = md[MetadataMessageGroupID]
 	p.MessageDeduplicationID = md[MetadataDeduplicationID]
 	if d := md[MetadataDelaySeconds]; d != "" && !dest.FIFO {
-		if n, err := strconv.Atoi(d); err == nil && n >= 0 && n <= 900 {
+		// As asked for, as Kombu keeps the property; SQS gets at most 900 s (see
+		// applyPublishMetadata).
+		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
 			p.DelaySeconds = &n
 		}
 	}

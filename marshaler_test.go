@@ -283,3 +283,33 @@ func BenchmarkEnvelopeMarshalerMarshal(b *testing.B) {
 		}
 	}
 }
+
+// TestMarshalDelayOverMaximum: a delay over SQS's 900 s maximum is clamped to it, as Kombu's
+// SQS channel does, rather than dropped, which would deliver the message at once. The
+// envelope keeps the delay asked for, as Kombu keeps the property it was given.
+func TestMarshalDelayOverMaximum(t *testing.T) {
+	for _, m := range []Marshaler{EnvelopeMarshaler{}, PlainMarshaler{}} {
+		msg := message.NewMessage("u", []byte(`[1]`))
+		msg.Metadata.Set(MetadataDelaySeconds, "1200")
+		out, err := m.Marshal(Destination{Queue: "q"}, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.DelaySeconds != 900 {
+			t.Errorf("%T: DelaySeconds %d, want 900", m, out.DelaySeconds)
+		}
+	}
+	msg := message.NewMessage("u", []byte(`[1]`))
+	msg.Metadata.Set(MetadataDelaySeconds, "1200")
+	out, err := EnvelopeMarshaler{}.Marshal(Destination{Queue: "q"}, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := DecodeEnvelope(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Properties.DelaySeconds == nil || *env.Properties.DelaySeconds != 1200 {
+		t.Errorf("envelope DelaySeconds %v, want 1200", env.Properties.DelaySeconds)
+	}
+}
