@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -36,7 +37,8 @@ type coalesced struct {
 	entry types.SendMessageBatchRequestEntry
 	size  int
 	uuid  string
-	done  chan error // buffered: the sender never blocks on a caller that gave up
+	ctx   context.Context // the caller's
+	done  chan error      // buffered: the sender never blocks on a caller that gave up
 }
 
 // coalescedPool keeps the items, and their channels, of messages whose callers got their
@@ -78,7 +80,7 @@ func (p *Publisher) forgetCoalescer(q *queue) {
 // may have been sent.
 func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessageBatchRequestEntry, size int) error {
 	item := coalescedPool.Get().(*coalesced)
-	item.entry, item.size, item.uuid = entry, size, uuid
+	item.entry, item.size, item.uuid, item.ctx = entry, size, uuid, ctx
 	c.mu.Lock()
 	c.pending = append(c.pending, item)
 	start := c.inflight == 0 || (c.inflight < c.parallel && len(c.pending) >= maxMessagesPerRequest)
@@ -206,15 +208,17 @@ func (c *coalescer) take() []*coalesced {
 // its own caller, which joins a later batch, taken only once the resends are done.
 func (c *coalescer) sendBatch(batch []*coalesced) {
 	q := c.q
+	ctx, cancel := c.batchContext(batch)
+	defer cancel()
 	pause := 100 * time.Millisecond
 	for attempt := 0; len(batch) > 0; attempt++ {
 		if attempt > 0 {
 			c.p.logger.Debug("Resending entries SQS failed on its side", watermill.LogFields{"topic": q.name, "entries": len(batch), "attempt": attempt})
 			select {
 			case <-time.After(pause):
-			case <-c.p.calls.Done():
+			case <-ctx.Done():
 				for _, it := range batch {
-					it.done <- fmt.Errorf("kombu: publishing to queue %q: %w", q.name, c.p.calls.Err())
+					it.done <- fmt.Errorf("kombu: publishing to queue %q: %w", q.name, ctx.Err())
 				}
 				return
 			}
@@ -225,9 +229,9 @@ func (c *coalescer) sendBatch(batch []*coalesced) {
 			entries[i] = it.entry
 			entries[i].Id = aws.String(strconv.Itoa(i))
 		}
-		out, err := q.client.SendMessageBatch(c.p.calls, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+		out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
 		if err != nil {
-			if ctxErr := c.p.calls.Err(); ctxErr != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
 				err = ctxErr
 			}
 			for _, it := range batch {
@@ -255,5 +259,34 @@ func (c *coalescer) sendBatch(batch []*coalesced) {
 			}
 		}
 		batch = retry
+	}
+}
+
+// batchContext returns the context of a batch's requests: the Publisher's calls, also
+// cancelled once every caller of the batch has given up (its context ended). Without
+// RequestTimeout nothing else bounds a request that gets no answer, and the messages of later
+// callers wait behind it. A caller whose context never ends keeps the batch going.
+func (c *coalescer) batchContext(batch []*coalesced) (context.Context, context.CancelFunc) {
+	for _, it := range batch {
+		if it.ctx.Done() == nil {
+			return c.p.calls, func() {}
+		}
+	}
+	ctx, cancel := context.WithCancel(c.p.calls)
+	var left atomic.Int32
+	left.Store(int32(len(batch)))
+	stops := make([]func() bool, len(batch))
+	for i, it := range batch {
+		stops[i] = context.AfterFunc(it.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }
