@@ -96,17 +96,12 @@ func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessa
 		default:
 		}
 	}
-	var err error
-	select {
-	case err = <-item.done:
+	answered, err := item.outcome(ctx, c.p.calls)
+	if answered {
 		// done is empty again and the sender holds on to nothing of the item.
 		*item = coalesced{done: item.done}
 		coalescedPool.Put(item)
 		return err
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-c.p.calls.Done():
-		err = c.p.calls.Err()
 	}
 	c.mu.Lock()
 	for i, it := range c.pending {
@@ -117,6 +112,26 @@ func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessa
 	}
 	c.mu.Unlock()
 	return fmt.Errorf("kombu: publishing to queue %q: %w", c.q.name, err)
+}
+
+// outcome waits for the item's outcome (answered true), or for ctx or calls to end. An
+// outcome already there when they end is still taken: select picks at random among ready
+// cases, and the caller would be told of a context error for a message SQS accepted.
+func (item *coalesced) outcome(ctx, calls context.Context) (answered bool, err error) {
+	select {
+	case err = <-item.done:
+		return true, err
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-calls.Done():
+		err = calls.Err()
+	}
+	select {
+	case answer := <-item.done:
+		return true, answer
+	default:
+		return false, err
+	}
 }
 
 // run sends batches until nothing is pending.
