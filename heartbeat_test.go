@@ -98,32 +98,46 @@ func holdWhileOthersPoll(t *testing.T, ep, endpoint, url, topic string, vt, hold
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message")
 	}
-	stolen, again := 0, 0
-	for end := time.Now().Add(hold); time.Now().Before(end); {
-		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
-		require.NoError(t, err)
-		stolen += len(out.Messages)
-		select {
-		case m2 := <-msgs:
-			again++
-			m2.Nack()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	stolen, again := pollAlongside(t, client, url, msgs, "", hold)
 	m.Ack()
 	require.Zero(t, stolen, "another consumer received a message the handler held")
 	require.Zero(t, again, "the subscription received again a message its handler held")
 }
 
-// TestHeartbeatNotHeldUpBySlowAck: an Ack whose DeleteMessageBatch takes long (SQS slow to
-// answer, well within RequestTimeout) does not hold up the heartbeat of the other messages:
-// one held meanwhile stays invisible until its handler acks it.
-func TestHeartbeatNotHeldUpBySlowAck(t *testing.T) {
-	t.Parallel()
+// pollAlongside polls the queue at url as another consumer, and the subscription's msgs, for
+// d, and counts how often each got the message id ("" for any message); the messages the
+// subscription gets are nacked.
+func pollAlongside(t *testing.T, client *sqs.Client, url string, msgs <-chan *message.Message, id string, d time.Duration) (stolen, again int) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
+		require.NoError(t, err)
+		for _, m := range out.Messages {
+			if id == "" || aws.ToString(m.MessageId) == id {
+				stolen++
+			}
+		}
+		select {
+		case m := <-msgs:
+			if id == "" || m.Metadata.Get(kombu.MetadataSQSMessageID) == id {
+				again++
+			}
+			m.Nack()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return stolen, again
+}
+
+// slowDeleteSubscription subscribes, through a proxy that answers DeleteMessageBatch after
+// 7 s, to a new queue whose VisibilityTimeout is 3 s, publishes n messages to it and returns
+// them as the subscription received them, with the subscription's channel and the queue.
+func slowDeleteSubscription(t *testing.T, name string, n int) (client *sqs.Client, url string, msgs <-chan *message.Message, got []*message.Message) {
+	t.Helper()
 	ep := testenv.SQSEndpoint(t)
-	client := testenv.SQSClient(t, ep)
-	topic := testenv.UniqueName("beat-slow-ack")
-	url := semQueue(t, client, topic, 3*time.Second)
+	client = testenv.SQSClient(t, ep)
+	topic := testenv.UniqueName(name)
+	url = semQueue(t, client, topic, 3*time.Second)
 	proxy := sqsProxy(t, ep, func(op string, _ []byte, _ http.ResponseWriter) bool {
 		if op == "DeleteMessageBatch" {
 			time.Sleep(7 * time.Second)
@@ -134,9 +148,8 @@ func TestHeartbeatNotHeldUpBySlowAck(t *testing.T) {
 	sub := semSubscriber(t, semSubConfig(semConfig(proxy, 3*time.Second)))
 	msgs, err := sub.Subscribe(context.Background(), topic)
 	require.NoError(t, err)
-	semPublishN(t, pub, topic, 2)
-	var got []*message.Message
-	for len(got) < 2 {
+	semPublishN(t, pub, topic, n)
+	for len(got) < n {
 		select {
 		case m := <-msgs:
 			got = append(got, m)
@@ -144,28 +157,19 @@ func TestHeartbeatNotHeldUpBySlowAck(t *testing.T) {
 			t.Fatal("no message")
 		}
 	}
+	return client, url, msgs, got
+}
+
+// TestHeartbeatNotHeldUpBySlowAck: an Ack whose DeleteMessageBatch takes long (SQS slow to
+// answer, well within RequestTimeout) does not hold up the heartbeat of the other messages:
+// one held meanwhile stays invisible until its handler acks it.
+func TestHeartbeatNotHeldUpBySlowAck(t *testing.T) {
+	t.Parallel()
+	client, url, msgs, got := slowDeleteSubscription(t, "beat-slow-ack", 2)
 	// The acked message may come back while its delete waits: only the held one counts.
 	got[0].Ack()
 	held := got[1]
-	heldID := held.Metadata.Get(kombu.MetadataSQSMessageID)
-	stolen, again := 0, 0
-	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); {
-		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
-		require.NoError(t, err)
-		for _, m := range out.Messages {
-			if aws.ToString(m.MessageId) == heldID {
-				stolen++
-			}
-		}
-		select {
-		case m2 := <-msgs:
-			if m2.Metadata.Get(kombu.MetadataSQSMessageID) == heldID {
-				again++
-			}
-			m2.Nack()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	stolen, again := pollAlongside(t, client, url, msgs, held.Metadata.Get(kombu.MetadataSQSMessageID), 6*time.Second)
 	held.Ack()
 	require.Zero(t, stolen, "another consumer received a message the handler held")
 	require.Zero(t, again, "the subscription received again a message its handler held")
@@ -242,47 +246,10 @@ func TestNackDuringHeartbeatKeepsBackoff(t *testing.T) {
 // neither another consumer nor the subscription gets it in the meantime and runs it again.
 func TestHeartbeatKeepsAckedMessageUntilDeleted(t *testing.T) {
 	t.Parallel()
-	ep := testenv.SQSEndpoint(t)
-	client := testenv.SQSClient(t, ep)
-	topic := testenv.UniqueName("beat-slow-delete")
-	url := semQueue(t, client, topic, 3*time.Second)
-	proxy := sqsProxy(t, ep, func(op string, _ []byte, _ http.ResponseWriter) bool {
-		if op == "DeleteMessageBatch" {
-			time.Sleep(7 * time.Second)
-		}
-		return false
-	})
-	pub := semPublisher(t, semConfig(ep, 3*time.Second))
-	sub := semSubscriber(t, semSubConfig(semConfig(proxy, 3*time.Second)))
-	msgs, err := sub.Subscribe(context.Background(), topic)
-	require.NoError(t, err)
-	semPublishN(t, pub, topic, 1)
-	var acked *message.Message
-	select {
-	case acked = <-msgs:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no message")
-	}
-	id := acked.Metadata.Get(kombu.MetadataSQSMessageID)
+	client, url, msgs, got := slowDeleteSubscription(t, "beat-slow-delete", 1)
+	acked := got[0]
 	acked.Ack()
-	stolen, again := 0, 0
-	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); {
-		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), VisibilityTimeout: 1})
-		require.NoError(t, err)
-		for _, m := range out.Messages {
-			if aws.ToString(m.MessageId) == id {
-				stolen++
-			}
-		}
-		select {
-		case m := <-msgs:
-			if m.Metadata.Get(kombu.MetadataSQSMessageID) == id {
-				again++
-			}
-			m.Ack()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	stolen, again := pollAlongside(t, client, url, msgs, acked.Metadata.Get(kombu.MetadataSQSMessageID), 6*time.Second)
 	require.Zero(t, stolen, "another consumer received a message acked while its delete was under way")
 	require.Zero(t, again, "the subscription received again a message acked while its delete was under way")
 }
