@@ -165,12 +165,7 @@ func TestSNSFanoutTopicDeletedMidPublish(t *testing.T) {
 	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
 	require.NoError(t, err)
 	defer pub.Close()
-	var msgs []*message.Message
-	var want []string
-	for i := 0; i < 20; i++ {
-		want = append(want, fmt.Sprint("m", i))
-		msgs = append(msgs, message.NewMessage(watermill.NewUUID(), []byte(want[i])))
-	}
+	msgs, want := numberedMessages(20)
 	require.NoError(t, pub.Publish(exchange, msgs...))
 	require.GreaterOrEqual(t, batches.Load(), int32(3), "the refused batch is sent again")
 
@@ -186,4 +181,14 @@ func TestSNSFanoutTopicDeletedMidPublish(t *testing.T) {
 	case <-time.After(3 * time.Second):
 	}
 	require.ElementsMatch(t, want, got)
+}
+
+// numberedMessages returns n messages whose payloads are m0, m1, ..., and those payloads.
+func numberedMessages(n int) ([]*message.Message, []string) {
+	msgs, want := make([]*message.Message, n), make([]string, n)
+	for i := range msgs {
+		want[i] = fmt.Sprint("m", i)
+		msgs[i] = message.NewMessage(watermill.NewUUID(), []byte(want[i]))
+	}
+	return msgs, want
 }

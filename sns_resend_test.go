@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
@@ -59,12 +57,7 @@ func TestSNSFanoutTopicDeletedOnResend(t *testing.T) {
 	pub, err := kombu.NewPublisher(kombu.PublisherConfig{Config: cfg}, nil)
 	require.NoError(t, err)
 	defer pub.Close()
-	var msgs []*message.Message
-	var want []string
-	for i := 0; i < 10; i++ {
-		want = append(want, fmt.Sprint("m", i))
-		msgs = append(msgs, message.NewMessage(watermill.NewUUID(), []byte(want[i])))
-	}
+	msgs, want := numberedMessages(10)
 	require.NoError(t, pub.Publish(exchange, msgs...))
 	require.GreaterOrEqual(t, batches.Load()+sends.Load(), int32(3), "the refused entry is sent again")
 
