@@ -325,7 +325,7 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 	if isDelete {
 		what = "delete"
 	}
-	var retry []*ackOp
+	var retry, finished []*ackOp
 	for i, op := range batch {
 		var reason, code string
 		var opErr error
@@ -340,11 +340,11 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 				// will deliver it again if it still exists, so nothing is lost.
 				a.logger.Debug("Could not "+what+" a message: its receipt is no longer valid", watermill.LogFields{
 					"topic": q.name, "sqs_message_id": op.h.messageID, "code": code, "reason": reason})
-				a.finish(op)
+				finished = append(finished, op)
 				continue
 			}
 		} else {
-			a.finish(op)
+			finished = append(finished, op)
 			continue
 		}
 		op.attempts++
@@ -355,8 +355,9 @@ func (a *acker) send(ctx context.Context, q *queue, batch []*ackOp) {
 		a.failed.Add(1)
 		a.logger.Error("Could not "+what+" a message; SQS will deliver it again after its visibility timeout", opErr, watermill.LogFields{
 			"topic": q.name, "sqs_message_id": op.h.messageID, "code": code, "reason": reason, "attempts": op.attempts})
-		a.finish(op)
+		finished = append(finished, op)
 	}
+	a.finish(finished)
 	if len(retry) > 0 {
 		pause := time.NewTimer(time.Duration(retry[0].attempts) * 100 * time.Millisecond)
 		select {
@@ -437,14 +438,25 @@ func (a *acker) holdExtending(work map[*queue][]*ackOp) {
 	}
 }
 
-// finish ends an op SQS has answered (or that was given up), and the heartbeat of its
-// message.
-func (a *acker) finish(op *ackOp) {
-	if op.visibility < 0 && a.heartbeat {
+// finish ends the ops of a batch that SQS has answered (or that were given up), and the
+// heartbeat of their messages, under one lock for the batch.
+func (a *acker) finish(ops []*ackOp) {
+	if len(ops) == 0 {
+		return
+	}
+	if ops[0].visibility < 0 && a.heartbeat {
 		a.mu.Lock()
-		delete(a.held, op.h)
+		for _, op := range ops {
+			delete(a.held, op.h)
+		}
 		a.mu.Unlock()
 	}
+	for _, op := range ops {
+		op.finishOne()
+	}
+}
+
+func (op *ackOp) finishOne() {
 	if op.h.onSettled != nil {
 		op.h.onSettled()
 	}
