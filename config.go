@@ -547,11 +547,11 @@ func withoutUserinfo(endpoint string) string {
 	if !ok {
 		return endpoint
 	}
-	host, path, _ := strings.Cut(rest, "/")
+	host, path, hasPath := strings.Cut(rest, "/")
 	if i := strings.LastIndex(host, "@"); i >= 0 {
 		host = "…@" + host[i+1:]
 	}
-	if path != "" || strings.Contains(rest, "/") {
+	if hasPath {
 		return scheme + "://" + host + "/" + path
 	}
 	return scheme + "://" + host
