@@ -29,7 +29,7 @@ type coalescer struct {
 	mu       sync.Mutex
 	pending  []*coalesced
 	inflight int
-	company  chan struct{} // signalled when a message joins, for a lingering sender
+	company  chan struct{} // signalled when a batch is full, for a lingering sender
 }
 
 // coalesced is one message waiting to be sent, and where its outcome goes.
@@ -83,14 +83,17 @@ func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessa
 	item.entry, item.size, item.uuid, item.ctx = entry, size, uuid, ctx
 	c.mu.Lock()
 	c.pending = append(c.pending, item)
-	start := c.inflight == 0 || (c.inflight < c.parallel && len(c.pending) >= maxMessagesPerRequest)
+	full := len(c.pending) >= maxMessagesPerRequest
+	start := c.inflight == 0 || (c.inflight < c.parallel && full)
 	if start {
 		c.inflight++
 	}
 	c.mu.Unlock()
 	if start {
 		c.p.workers.Go(c.run)
-	} else {
+	} else if full {
+		// A lingering run waits for a full batch: waking it for each message that joins
+		// cost a wake-up and a look at pending per message.
 		select {
 		case c.company <- struct{}{}:
 		default:
