@@ -310,7 +310,8 @@ type PublisherConfig struct {
 	// A message that finds no send under way leaves at once; CoalesceLinger makes it wait up
 	// to that long for company (a full batch leaves at once), trading latency for fewer
 	// requests when single publishes trickle in. Messages that wait for a send under way
-	// leave with the callers it answered when those publish again within 30 µs. Default 0,
+	// leave with the callers it answered when those publish again within 30 µs; a further
+	// send starts beside those under way once 8 messages wait. Default 0,
 	// at most 1 s. DisableCoalescing sends each single message with its own SendMessage.
 	CoalesceLinger    time.Duration
 	DisableCoalescing bool

@@ -17,9 +17,10 @@ import (
 // coalescer sends the single-message Publish calls of one queue together, in
 // SendMessageBatch calls of up to 10 entries. A message that finds nothing under way is sent
 // at once (after CoalesceLinger, if set); while calls are under way, messages wait for the
-// next one and leave together. A further call is started only for a full batch, so the
-// request count stays near one per ten messages under load, and at most maxParallelBatches
-// calls run at once (one on a FIFO queue, so that messages leave in the order they came).
+// next one and leave together. A further call is started only for a batch of at least
+// furtherBatch messages, so the request count stays near one per ten messages under load, and
+// at most maxParallelBatches calls run at once (one on a FIFO queue, so that messages leave in
+// the order they came).
 // Each caller gets the outcome of its own entry.
 type coalescer struct {
 	p        *Publisher
@@ -84,7 +85,7 @@ func (c *coalescer) send(ctx context.Context, uuid string, entry types.SendMessa
 	c.mu.Lock()
 	c.pending = append(c.pending, item)
 	full := len(c.pending) >= maxMessagesPerRequest
-	start := c.inflight == 0 || (c.inflight < c.parallel && full)
+	start := c.inflight == 0 || (c.inflight < c.parallel && len(c.pending) >= furtherBatch)
 	if start {
 		c.inflight++
 	}
@@ -144,21 +145,36 @@ func (c *coalescer) run() {
 	}
 	for {
 		c.mu.Lock()
-		// A partial batch is left to the last call under way: the messages gather while the
-		// others are in flight, so batches stay full under load. That holds for a run started
-		// for a full batch too, which finds a partial one when another run took the messages
-		// first. The run that sees itself alone takes whatever is pending.
-		if len(c.pending) == 0 || (c.inflight > 1 && len(c.pending) < maxMessagesPerRequest) {
+		// Fewer than furtherBatch messages are left to the last call under way: they gather
+		// while the others are in flight, so batches stay near full under load. That holds
+		// for a run started for furtherBatch messages too, which finds fewer when another run
+		// took them first. The run that sees itself alone takes whatever is pending.
+		if len(c.pending) == 0 || (c.inflight > 1 && len(c.pending) < furtherBatch) {
 			c.inflight--
 			c.mu.Unlock()
 			return
 		}
 		batch := c.take()
+		// What is left may make a batch of its own: it goes out beside this one rather
+		// than wait for this one's answer (its callers have nothing more to add).
+		further := len(c.pending) >= furtherBatch && c.inflight < c.parallel
+		if further {
+			c.inflight++
+		}
 		c.mu.Unlock()
+		if further {
+			c.p.workers.Go(c.run)
+		}
 		c.sendBatch(batch)
 		c.gather()
 	}
 }
+
+// furtherBatch is how many messages must be waiting for a further SendMessageBatch to start
+// while others are under way. Batches sent beside others then hold at least 8 messages (at
+// most 0.125 requests per message), and from 16 callers on two calls are in flight, where
+// waiting for a full batch left six callers idle for a whole round trip.
+const furtherBatch = 8
 
 // gatherWait bounds how long a run that has just answered its callers waits for them to
 // publish again when fewer than a full batch are pending.
@@ -201,10 +217,16 @@ func (c *coalescer) linger(d time.Duration) {
 }
 
 // take removes the next batch from pending: up to 10 messages whose sizes add up to at most
-// MaxMessageSize. Called with mu held.
+// MaxMessageSize. When a further call may start, it leaves furtherBatch messages for it if
+// that leaves as many for this one: 16 pending go out as two batches of 8 at once, not as 10
+// followed by 6 a round trip later. Called with mu held.
 func (c *coalescer) take() []*coalesced {
+	limit := maxMessagesPerRequest
+	if p := len(c.pending); c.inflight < c.parallel && p-limit < furtherBatch && p >= 2*furtherBatch {
+		limit = p - furtherBatch
+	}
 	n, total := 0, 0
-	for n < len(c.pending) && n < maxMessagesPerRequest {
+	for n < len(c.pending) && n < limit {
 		s := c.pending[n].size
 		if n > 0 && total+s > c.p.config.MaxMessageSize {
 			break
