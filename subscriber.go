@@ -242,8 +242,8 @@ type subscription struct {
 	// slots holds one token per message handed out and not settled yet: Concurrency of them.
 	slots    chan struct{}
 	handlers sync.WaitGroup
-	// deliverers are the goroutines of deliver; takeMu makes taking a message from the buffer
-	// and admitting it to its FIFO group one step.
+	// deliverers are the goroutines of deliver; with a gate, takeMu makes taking a message
+	// from the buffer and admitting it to its FIFO group one step.
 	deliverers sync.WaitGroup
 	takeMu     sync.Mutex
 	// gate keeps each FIFO message group in order when Concurrency is above 1; nil otherwise.

@@ -49,9 +49,22 @@ func (sub *subscription) deliverLoop() {
 
 // take returns the next buffered message to hand out, holding the caller's slot; nil when
 // the subscription stopped, or the message waits behind its FIFO group or went back (the slot
-// is then freed). Taking and admitting a message is one step, so that the messages of a
-// group are admitted in the order of the buffer.
+// is then freed). With a gate, taking and admitting a message is one step, so that the
+// messages of a group are admitted in the order of the buffer.
 func (sub *subscription) take() *inbound {
+	if sub.gate == nil {
+		// No group to admit in order: the deliverers wait on the buffer side by side, and a
+		// message wakes one of them. Under takeMu, the one taking a message would also wake
+		// the next to wait on the buffer, a second wake-up per message.
+		select {
+		case in := <-sub.buf:
+			sub.signalDrained()
+			return in
+		case <-sub.stop:
+			<-sub.slots
+			return nil
+		}
+	}
 	sub.takeMu.Lock()
 	defer sub.takeMu.Unlock()
 	select {
