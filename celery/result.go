@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // Celery task states, as stored in a result backend.
@@ -42,6 +44,10 @@ type TaskResult struct {
 	GroupID, ParentID string
 	// Children are the results of the tasks the task started, in Celery's tuple form.
 	Children []any
+	// Request, when not nil, is stored with the state as Celery's result_extended setting
+	// stores the task's request (see RequestInfo); nil stores none of those keys. A result
+	// read back has it when the document has them.
+	Request *RequestInfo
 }
 
 // ExceptionInfo is an exception as Celery's JSON result serializer writes it. The Python
@@ -89,7 +95,8 @@ func (r *TaskResult) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// resultMeta is the JSON document Celery stores for a task, keys in Celery's order.
+// resultMeta is the start of the JSON document Celery stores for a task, keys in Celery's
+// order; the extended keys (result_extended.go) and task_id follow.
 type resultMeta struct {
 	Status    string          `json:"status"`
 	Result    json.RawMessage `json:"result"`
@@ -98,7 +105,13 @@ type resultMeta struct {
 	DateDone  *string         `json:"date_done"`
 	GroupID   string          `json:"group_id,omitempty"`
 	ParentID  string          `json:"parent_id,omitempty"`
-	TaskID    string          `json:"task_id"`
+}
+
+// storedResult is a whole stored document, as it is read back.
+type storedResult struct {
+	resultMeta
+	requestMeta
+	TaskID string `json:"task_id"`
 }
 
 // isReadyState tells whether state is final (date_done is set for those).
@@ -108,7 +121,7 @@ func isReadyState(state string) bool {
 
 // encodeResult writes r in Celery's format.
 func encodeResult(r TaskResult, now time.Time) ([]byte, error) {
-	m := resultMeta{Status: r.Status, TaskID: r.TaskID, GroupID: r.GroupID, ParentID: r.ParentID, Children: r.Children}
+	m := resultMeta{Status: r.Status, GroupID: r.GroupID, ParentID: r.ParentID, Children: r.Children}
 	if m.Children == nil {
 		m.Children = []any{}
 	}
@@ -129,7 +142,19 @@ func encodeResult(r TaskResult, now time.Time) ([]byte, error) {
 		return nil, err
 	}
 	m.Result = b
-	return json.Marshal(m)
+	doc, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	doc = doc[:len(doc)-1] // the closing brace
+	if r.Request != nil {
+		if doc, err = appendRequest(doc, r.Request); err != nil {
+			return nil, err
+		}
+	}
+	id, _ := json.Marshal(r.TaskID)
+	doc = append(appendKey(doc, "task_id"), id...)
+	return append(doc, '}'), nil
 }
 
 // resultJSON encodes a task's result as it is stored. nil and an empty json.RawMessage are
@@ -142,13 +167,26 @@ func resultJSON(v any) (json.RawMessage, error) {
 	return json.Marshal(v)
 }
 
-// decodeResult reads a document written by encodeResult or by Celery.
+// decodeResult reads a document written by encodeResult or by Celery, which may hold Python's
+// NaN and Infinity (in a result, or in the arguments of result_extended).
 func decodeResult(b []byte) (*TaskResult, error) {
-	var m resultMeta
+	var m storedResult
+	hidden := false
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
+		h, replaced := pywire.HideFloats(b)
+		if !replaced || json.Unmarshal(h, &m) != nil {
+			return nil, err
+		}
+		b, hidden = h, true
+		m.Result = pywire.ShowFloats(m.Result)
+		m.Children, _ = showFloatValues(m.Children).([]any)
 	}
 	r := &TaskResult{TaskID: m.TaskID, Status: m.Status, Result: m.Result, GroupID: m.GroupID, ParentID: m.ParentID, Children: m.Children}
+	req, err := decodeRequest(b, m.requestMeta, hidden)
+	if err != nil {
+		return nil, err
+	}
+	r.Request = req
 	if m.Traceback != nil {
 		r.Traceback = *m.Traceback
 	}

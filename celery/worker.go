@@ -67,6 +67,12 @@ type WorkerConfig struct {
 	// TrackStarted stores the STARTED state before a task runs (Celery's
 	// task_track_started).
 	TrackStarted bool
+	// ResultExtended stores, with every state of a task (STARTED, SUCCESS, FAILURE, RETRY,
+	// REVOKED), what Celery's result_extended setting stores: the task's name, args,
+	// kwargs, the worker's Hostname, the retries count, the queue (the routing key it was
+	// delivered with) and its stamps, which Celery clients read as AsyncResult.name, .args,
+	// .kwargs, .worker, .retries and .queue (see RequestInfo).
+	ResultExtended bool
 }
 
 // RegisterOption sets an option of Worker.Register.
@@ -226,7 +232,10 @@ func (w *Worker) Handle(msg *message.Message) error {
 		}
 		return nil
 	}
-	r := &run{w: w, reg: reg, t: t, topic: topic, redelivered: redelivered(msg)}
+	r := &run{w: w, reg: reg, t: t, topic: topic, redelivered: redelivered(msg), routingKey: topic}
+	if rk, ok := msg.Metadata[kombu.MetadataRoutingKey]; ok {
+		r.routingKey = rk
+	}
 	return r.execute(ctx)
 }
 
@@ -242,6 +251,11 @@ func (w *Worker) rejectUnknown(ctx context.Context, t *Task) error {
 	exc := &ExceptionInfo{Type: "NotRegistered", Module: "celery.exceptions", Message: []any{t.Name}}
 	res := TaskResult{TaskID: t.ID, Status: StateFailure, Result: exc, GroupID: t.Group, ParentID: t.ParentID,
 		Traceback: fmt.Sprintf("Traceback (most recent call last):\n  Go worker %s\n%s\n", w.cfg.Hostname, exc.Error())}
+	if w.cfg.ResultExtended {
+		// As Celery's worker, which fails an unknown task with a request that holds none
+		// of the extended values: they are all stored as null.
+		res.Request = &RequestInfo{}
+	}
 	if err := w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
 		return fmt.Errorf("celery: worker: storing the NotRegistered failure of task %s (%s): %w", t.Name, t.ID, err)
 	}
@@ -256,6 +270,9 @@ type run struct {
 	topic string
 	// redelivered is set when SQS delivered the message before.
 	redelivered bool
+	// routingKey is the routing key the task was delivered with (the topic when the message
+	// has no kombu.MetadataRoutingKey), stored as the result's queue with ResultExtended.
+	routingKey string
 }
 
 // redelivered tells whether msg was delivered before: SQS's receive count
@@ -545,7 +562,7 @@ func (r *run) storeResult(ctx context.Context, state string, result any, traceba
 		return nil
 	}
 	res := TaskResult{TaskID: r.t.ID, Status: state, Result: result, Traceback: traceback,
-		GroupID: r.t.Group, ParentID: r.t.ParentID, Children: children}
+		GroupID: r.t.Group, ParentID: r.t.ParentID, Children: children, Request: r.requestInfo()}
 	if err := r.w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
 		return fmt.Errorf("celery: worker: storing the result of task %s (%s): %w", r.t.Name, r.t.ID, err)
 	}

@@ -53,7 +53,8 @@ func (r *run) failChain(ctx context.Context, exc *ExceptionInfo, traceback strin
 			}
 		}
 		if r.w.cfg.Results != nil && !r.t.IgnoreResult && !r.reg.ignoreResult {
-			res := TaskResult{TaskID: id, Status: StateFailure, Result: exc, Traceback: traceback, GroupID: gid}
+			res := TaskResult{TaskID: id, Status: StateFailure, Result: exc, Traceback: traceback, GroupID: gid,
+				Request: r.chainStepRequest(step)}
 			if err := r.w.cfg.Results.Store(context.WithoutCancel(ctx), res); err != nil {
 				return fmt.Errorf("celery: worker: storing the failure of chain step %s (%s): %w", s.Task, id, err)
 			}

@@ -2,7 +2,6 @@ package redisbackend
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -126,7 +125,9 @@ func (b *Backend) Store(ctx context.Context, r celery.TaskResult) error {
 	if r.DateDone.IsZero() {
 		r.DateDone = b.now() // used for final states only
 	}
-	doc, err := json.Marshal(r)
+	// Not json.Marshal, which would reject the NaN and Infinity words of Python's JSON that
+	// the arguments of an extended result may hold.
+	doc, err := r.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("redisbackend: result of task %s: %w", r.TaskID, err)
 	}
@@ -164,8 +165,10 @@ func (b *Backend) Get(ctx context.Context, taskID string) (*celery.TaskResult, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: redisbackend: reading task %s: %w", kombu.ErrConnection, taskID, err)
 	}
+	// Not json.Unmarshal, which would reject a document holding Python's NaN or Infinity
+	// (Celery writes them so, in a result or in the arguments of an extended result).
 	var r celery.TaskResult
-	if err := json.Unmarshal(doc, &r); err != nil {
+	if err := r.UnmarshalJSON(doc); err != nil {
 		return nil, fmt.Errorf("redisbackend: task %s: %w", taskID, err)
 	}
 	return &r, nil
