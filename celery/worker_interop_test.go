@@ -28,6 +28,9 @@ type goWorkerEnv struct {
 	endpoint, redisURL string
 	goQueue, pyQueue   string
 	worker             *celery.Worker
+	// extended is the Go worker's ResultExtended, passed on to the Python side's
+	// result_extended.
+	extended bool
 
 	mu     sync.Mutex
 	runs   map[string][]int   // task id → the retries count of each run
@@ -46,7 +49,8 @@ func (e *goWorkerEnv) runsOf(id string) []int {
 	return append([]int(nil), e.runs[id]...)
 }
 
-func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
+// startGoWorker starts the Go worker; opts change its config before it is created.
+func startGoWorker(t *testing.T, ctx context.Context, opts ...func(*celery.WorkerConfig)) *goWorkerEnv {
 	t.Helper()
 	e := &goWorkerEnv{
 		endpoint: testenv.SQSEndpoint(t),
@@ -74,12 +78,17 @@ func startGoWorker(t *testing.T, ctx context.Context) *goWorkerEnv {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = results.Close() })
 
-	w, err := celery.NewWorker(celery.WorkerConfig{
+	cfg := celery.WorkerConfig{
 		Publisher:    pub,
 		Results:      results,
 		DefaultQueue: e.goQueue,
 		TaskQueues:   map[string]string{"interop.py.*": e.pyQueue},
-	}, logger)
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.extended = cfg.ResultExtended
+	w, err := celery.NewWorker(cfg, logger)
 	require.NoError(t, err)
 	e.worker = w
 
@@ -163,13 +172,17 @@ func (e *goWorkerEnv) script(t *testing.T, ctx context.Context, script, name str
 }
 
 func (e *goWorkerEnv) pyEnv() []string {
-	return []string{
+	env := []string{
 		testenv.EnvSQSEndpoint + "=" + e.endpoint,
 		testenv.EnvRedisURL + "=" + e.redisURL,
 		"KOMBU_WORKER_GO_QUEUE=" + e.goQueue,
 		"KOMBU_WORKER_PY_QUEUE=" + e.pyQueue,
 		"KOMBU_WORKER_CLIENT_TIMEOUT=20",
 	}
+	if e.extended {
+		env = append(env, "KOMBU_RESULT_EXTENDED=1")
+	}
+	return env
 }
 
 // startPyWorker starts a Celery worker for the interop.py.* tasks, in its own process group,

@@ -9,7 +9,8 @@ chain, and interop/worker_client.py calls the Go worker's tasks through it:
 The Go tasks are declared here with bodies that never run in Python: the
 declarations only give the client .delay() and .s(), and route the tasks to
 the Go worker's queue. Results go to the Redis backend at
-$KOMBU_TEST_REDIS_URL (redis://127.0.0.1:6379/0 by default).
+$KOMBU_TEST_REDIS_URL (redis://127.0.0.1:6379/0 by default), with
+result_extended when $KOMBU_RESULT_EXTENDED is 1.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ app.conf.update(
     timezone="UTC",
     worker_hijack_root_logger=False,
     result_expires=3600,
+    result_extended=os.environ.get("KOMBU_RESULT_EXTENDED") == "1",
 )
 
 
@@ -126,3 +128,20 @@ def py_limited():
     import time
 
     return time.time()
+
+
+# Extended results (worker_extended_interop_test.go): a Go task and Python ones.
+echo = app.task(name="interop.go.echo")(_go_only)
+
+
+@app.task(name="interop.py.echo")
+def py_echo(*args, **kwargs):
+    return len(args) + len(kwargs)
+
+
+@app.task(name="interop.py.flaky", bind=True, max_retries=3)
+def py_flaky(self, arg):
+    """interop.go.flaky's twin: retried after 0.5 s until its third retry."""
+    if self.request.retries < 3:
+        raise self.retry(countdown=0.5, exc=RuntimeError("not yet"))
+    return {"retries": self.request.retries, "args": [arg]}
