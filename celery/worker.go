@@ -507,6 +507,14 @@ func (r *run) retry(ctx context.Context, re *RetryError) error {
 	}
 	next := *t
 	next.Retries = t.Retries + 1
+	// Celery's Task.retry sends the retry from within the task, so apply_async gives a
+	// task without a parent the task itself as parent (and its own id as root).
+	if next.ParentID == "" {
+		next.ParentID = t.ID
+	}
+	if next.RootID == "" {
+		next.RootID = t.ID
+	}
 	// As Celery's apply_async ("if countdown:"), a zero countdown sends no eta: the retry
 	// runs as soon as a worker takes it. The request's own eta is not carried over either.
 	// One reading of the worker's clock, in UTC, gives the eta and the message TTL.

@@ -270,6 +270,10 @@ func TestWorkerRetry(t *testing.T) {
 	assert.Equal(t, "work-q", again.topic, "sent back to the queue it came from")
 	assert.Equal(t, id, again.task.ID)
 	assert.Equal(t, 1, again.task.Retries)
+	// As Celery's Task.retry, which sends the retry from within the task: a task without a
+	// parent becomes its retry's parent, and the root stays the task.
+	assert.Equal(t, id, again.task.ParentID)
+	assert.Equal(t, id, again.task.RootID)
 	require.NotNil(t, again.task.ETA)
 	assert.WithinDuration(t, before.Add(5*time.Second), *again.task.ETA, time.Second)
 	assert.NotNil(t, again.task.Expires)
@@ -277,6 +281,16 @@ func TestWorkerRetry(t *testing.T) {
 	assert.JSONEq(t, `{"k": 1}`, string(again.task.RawKwargs))
 	assert.Len(t, again.task.Errbacks, 1)
 	assert.Equal(t, []string{celery.StateRetry}, res.states(id))
+
+	// A task with a parent and a root keeps them.
+	msg, _ = received(t, "work-q", "go.flaky", nil, nil, celery.WithParent("p-0", "r-0"))
+	require.NoError(t, w.Handle(msg))
+	sent = pub.all()
+	require.Len(t, sent, 2)
+	assert.Equal(t, [2]string{"p-0", "r-0"}, [2]string{sent[1].task.ParentID, sent[1].task.RootID})
+	pub.mu.Lock()
+	pub.sent = pub.sent[:1]
+	pub.mu.Unlock()
 
 	// Retried twice already: the third retry fails the task with the cause.
 	msg, id = received(t, "work-q", "go.flaky", nil, nil, celery.WithRetryCount(2),
