@@ -12,7 +12,9 @@
 //     limits (SoftTimeLimit). Register and RegisterFunc take the task decorator's settings as
 //     options without a With prefix (MaxRetries, RetryDelay, IgnoreResult).
 //   - ResultBackend stores task states where Celery clients read them; TaskResult marshals
-//     to Celery's result document. Package celery/redisbackend is Celery's Redis backend.
+//     to Celery's result document, with the task's request (RequestInfo) when the Worker
+//     runs with Celery's result_extended (WorkerConfig.ResultExtended). Package
+//     celery/redisbackend is Celery's Redis backend.
 //
 // Example, a Go handler for a Celery task:
 //

@@ -81,10 +81,14 @@ type ResultBackend interface {
 }
 
 // MarshalJSON writes the result as the JSON document Celery stores in a result backend (keys
-// in Celery's order). A final state without DateDone gets the current time.
+// in Celery's order). A final state without DateDone gets the current time. Arguments in
+// Request that hold Python's NaN or Infinity are written as Python's JSON does, which
+// encoding/json's Marshal and Unmarshal reject: a backend calls MarshalJSON and UnmarshalJSON
+// directly, as redisbackend does.
 func (r TaskResult) MarshalJSON() ([]byte, error) { return encodeResult(r, time.Now()) }
 
-// UnmarshalJSON reads a result document written by MarshalJSON or by Celery. Result is a
+// UnmarshalJSON reads a result document written by MarshalJSON or by Celery, with or without
+// result_extended's keys (Request), and with Python's NaN and Infinity. Result is a
 // json.RawMessage.
 func (r *TaskResult) UnmarshalJSON(b []byte) error {
 	res, err := decodeResult(b)

@@ -39,7 +39,8 @@ var ErrUnknownTask = errors.New("celery: unknown task")
 // task: its message is Nacked and the task runs again later.
 type TaskFunc func(ctx context.Context, t *Task) (any, error)
 
-// WorkerConfig configures a Worker.
+// WorkerConfig configures a Worker. Fields that stand for a Celery setting name it
+// (task_default_queue, task_track_started, result_extended...).
 type WorkerConfig struct {
 	// Publisher sends retries, callbacks, chain steps and errbacks (a *kombu.Publisher with
 	// kombu.EnvelopeMarshaler). Required.
