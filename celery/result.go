@@ -186,11 +186,7 @@ func decodeResult(b []byte) (*TaskResult, error) {
 		m.Children, _ = showFloatValues(m.Children).([]any)
 	}
 	r := &TaskResult{TaskID: m.TaskID, Status: m.Status, Result: m.Result, GroupID: m.GroupID, ParentID: m.ParentID, Children: m.Children}
-	req, err := decodeRequest(b, m.requestMeta, hidden)
-	if err != nil {
-		return nil, err
-	}
-	r.Request = req
+	r.Request = decodeRequest(b, m.requestMeta, hidden)
 	if m.Traceback != nil {
 		r.Traceback = *m.Traceback
 	}

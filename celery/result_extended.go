@@ -133,17 +133,20 @@ func appendPyJSON(dst []byte, v json.RawMessage) ([]byte, error) {
 }
 
 // decodeRequest reads the extended keys of a stored result document b (with Python's floats
-// hidden when hidden is set); nil when it has none.
-func decodeRequest(b []byte, m requestMeta, hidden bool) (*RequestInfo, error) {
+// hidden when hidden is set); nil when it has none. A value of another type than Celery
+// writes is read as null rather than failing the whole result, which a backend reads before
+// it stores a new state.
+func decodeRequest(b []byte, m requestMeta, hidden bool) *RequestInfo {
 	if m.Name == nil && m.Args == nil && m.Kwargs == nil && m.Worker == nil && m.Retries == nil && m.Queue == nil {
-		return nil, nil
+		return nil
 	}
 	q := &RequestInfo{}
-	str := func(raw json.RawMessage, dst *string) error {
-		if isJSONNull(raw) {
-			return nil
+	str := func(raw json.RawMessage) string {
+		var s string
+		if !isJSONNull(raw) && json.Unmarshal(raw, &s) != nil {
+			return ""
 		}
-		return json.Unmarshal(raw, dst)
+		return s
 	}
 	val := func(raw json.RawMessage) json.RawMessage {
 		if isJSONNull(raw) {
@@ -154,41 +157,25 @@ func decodeRequest(b []byte, m requestMeta, hidden bool) (*RequestInfo, error) {
 		}
 		return raw
 	}
-	if err := str(m.Name, &q.Name); err != nil {
-		return nil, err
-	}
-	if err := str(m.Worker, &q.Worker); err != nil {
-		return nil, err
-	}
-	if err := str(m.Queue, &q.Queue); err != nil {
-		return nil, err
-	}
+	q.Name, q.Worker, q.Queue = str(m.Name), str(m.Worker), str(m.Queue)
 	q.Args, q.Kwargs = val(m.Args), val(m.Kwargs)
-	if !isJSONNull(m.Retries) {
-		var n int
-		if err := json.Unmarshal(m.Retries, &n); err != nil {
-			return nil, err
-		}
+	var n int
+	if !isJSONNull(m.Retries) && json.Unmarshal(m.Retries, &n) == nil {
 		q.Retries = &n
 	}
-	if isJSONNull(m.StampedHeaders) {
-		return q, nil
-	}
-	if err := json.Unmarshal(m.StampedHeaders, &q.StampedHeaders); err != nil {
-		return nil, err
+	if isJSONNull(m.StampedHeaders) || json.Unmarshal(m.StampedHeaders, &q.StampedHeaders) != nil {
+		q.StampedHeaders = nil
+		return q
 	}
 	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(b, &keys); err != nil {
-		return nil, err
+	if json.Unmarshal(b, &keys) != nil {
+		return q
 	}
 	for _, h := range q.StampedHeaders {
 		raw, ok := keys[h]
-		if !ok || slices.Contains(resultKeys, h) {
-			continue
-		}
 		var v any
-		if err := decodeJSONNumbers(raw, &v); err != nil {
-			return nil, err
+		if !ok || slices.Contains(resultKeys, h) || decodeJSONNumbers(raw, &v) != nil {
+			continue
 		}
 		if q.Stamps == nil {
 			q.Stamps = map[string]any{}
@@ -198,5 +185,5 @@ func decodeRequest(b []byte, m requestMeta, hidden bool) (*RequestInfo, error) {
 		}
 		q.Stamps[h] = v
 	}
-	return q, nil
+	return q
 }

@@ -142,3 +142,36 @@ func TestResultWithoutExtendedKeys(t *testing.T) {
 	require.NoError(t, json.Compact(&buf, []byte(doc)))
 	assert.Equal(t, buf.String(), string(out))
 }
+
+// FuzzTaskResultJSON reads arbitrary documents as results: no panic, and a result that reads
+// is written back and reads again with the same request.
+func FuzzTaskResultJSON(f *testing.F) {
+	b, err := os.ReadFile("testdata/result_extended.json")
+	require.NoError(f, err)
+	var cases []struct{ Doc string }
+	require.NoError(f, json.Unmarshal(b, &cases))
+	for _, c := range cases {
+		f.Add([]byte(c.Doc))
+	}
+	f.Add([]byte(`{"status": "SUCCESS", "result": NaN, "name": 1, "args": [Infinity], "retries": "x", "stamped_headers": ["s", "status"], "s": -Infinity, "task_id": "t"}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		var r celery.TaskResult
+		if r.UnmarshalJSON(doc) != nil {
+			return
+		}
+		out, err := r.MarshalJSON()
+		if err != nil {
+			return // e.g. a stamp holding NaN, which encoding/json cannot write
+		}
+		var back celery.TaskResult
+		require.NoError(t, back.UnmarshalJSON(out), "%s", out)
+		if r.Request == nil {
+			assert.Nil(t, back.Request)
+			return
+		}
+		require.NotNil(t, back.Request, "%s", out)
+		assert.Equal(t, [3]string{r.Request.Name, r.Request.Worker, r.Request.Queue},
+			[3]string{back.Request.Name, back.Request.Worker, back.Request.Queue})
+		assert.Equal(t, r.Request.Retries, back.Request.Retries)
+	})
+}
