@@ -175,3 +175,14 @@ func FuzzTaskResultJSON(f *testing.F) {
 		assert.Equal(t, r.Request.Retries, back.Request.Retries)
 	})
 }
+
+// TestResultExtendedOddValues reads extended keys of other types than Celery writes as null:
+// the result itself still reads (a backend reads it before storing the next state).
+func TestResultExtendedOddValues(t *testing.T) {
+	doc := `{"status": "FAILURE", "result": null, "traceback": null, "children": [], "date_done": null, ` +
+		`"name": 1, "args": "a", "kwargs": [], "worker": {}, "retries": "2", "queue": true, "stamped_headers": "s", "task_id": "x"}`
+	var r celery.TaskResult
+	require.NoError(t, r.UnmarshalJSON([]byte(doc)))
+	assert.Equal(t, celery.StateFailure, r.Status)
+	assert.Equal(t, &celery.RequestInfo{Args: json.RawMessage(`"a"`), Kwargs: json.RawMessage(`[]`)}, r.Request)
+}
