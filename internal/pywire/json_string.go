@@ -83,15 +83,23 @@ func (s *Scanner) specialIndex(i int) int {
 	return s.specialIndexSlow(i)
 }
 
-// fromMasks returns the first special byte at or after i in i's block of the window; ok is
-// false when i is outside the window or the rest of its block has none.
+// fromMasks returns the first special byte at or after i in i's block of the window or the
+// block after it; ok is false when i is outside the window or neither block has one.
 func (s *Scanner) fromMasks(i int) (end int, ok bool) {
 	off := uint(i - s.wlo)
 	if off >= uint(s.whi-s.wlo) {
 		return 0, false
 	}
-	w := s.masks[off>>6&3] >> (off & 63)
-	return i + bits.TrailingZeros64(w), w != 0
+	if w := s.masks[off>>6&3] >> (off & 63); w != 0 {
+		return i + bits.TrailingZeros64(w), true
+	}
+	// The next block, when the window holds it: strings often cross a block's end.
+	next := (off | 63) + 1
+	if next >= uint(s.whi-s.wlo) {
+		return 0, false
+	}
+	w := s.masks[next>>6&3]
+	return s.wlo + int(next) + bits.TrailingZeros64(w), w != 0
 }
 
 // specialIndexSlow is specialIndex past the end of the window's block holding i, or outside
