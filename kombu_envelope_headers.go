@@ -3,12 +3,7 @@ package kombu
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
-	"strings"
 	"unicode/utf8"
-
-	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
@@ -25,30 +20,19 @@ func detectContentType(payload []byte) (contentType, contentEncoding string) {
 	}
 }
 
-// buildHeaders appends the envelope headers for a message to publish (see EnvelopeMarshaler)
-// to dst; it returns dst unchanged when there are none. attrs reports whether md has keys
-// of MetadataAttributePrefix, found in the same pass over md.
-func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) (headers []byte, attrs bool, err error) {
-	base, hasBase := md[MetadataHeaders]
-	// The metadata keys that become headers, sorted: few, so kept on the stack.
-	var extraBuf [8]string
-	extra := extraBuf[:0]
-	for k := range md {
-		if !isReservedMetadata(k) {
-			extra = append(extra, k)
-		} else if strings.HasPrefix(k, MetadataAttributePrefix) {
-			attrs = true
-		}
-	}
+// appendHeaders appends the envelope headers for a message to publish (see
+// EnvelopeMarshaler) to dst; it returns dst unchanged when there are none. extra are the
+// metadata keys that become headers (see readPublishMetadata).
+func (pm *publishMetadata) appendHeaders(dst []byte, extra []metaPair, compressionHeader string) ([]byte, error) {
+	base, hasBase := pm.headers, pm.hasHeaders
 	if !hasBase && len(extra) == 0 && compressionHeader == "" {
-		return dst, attrs, nil
+		return dst, nil
 	}
-	sort.Strings(extra)
 	if hasBase && compressionHeader == "" {
 		// Most messages to publish carry headers that need no change (a Celery task's, or a
 		// received message's): they are sent as they are, once checked.
-		if raw, ok := unchangedHeaders(base, extra, md); ok {
-			return append(dst, raw...), attrs, nil
+		if raw, ok := unchangedHeaders(base, extra); ok {
+			return append(dst, raw...), nil
 		}
 	}
 	// seen marks the extra keys that were headers already.
@@ -79,10 +63,10 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) (he
 				dst = append(dst, ", "...)
 			}
 			dst = append(appendKey(dst, key, escaped, name), ": "...)
-			if i := indexSorted(extra, name); i >= 0 {
+			if i := extraIndex(extra, name); i >= 0 {
 				seen[i] = true
-				if text, _ := pywire.MetaText(raw); text != md[name] {
-					dst = pywire.AppendString(dst, md[name])
+				if text, _ := pywire.MetaText(raw); text != extra[i].value {
+					dst = pywire.AppendString(dst, extra[i].value)
 					return nil
 				}
 			}
@@ -93,18 +77,18 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) (he
 			err = s.End()
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("metadata %s is not a JSON object: %w", MetadataHeaders, err)
+			return nil, fmt.Errorf("metadata %s is not a JSON object: %w", MetadataHeaders, err)
 		}
 	}
-	for i, k := range extra {
-		if seen[i] || (hasBase && isV1BodyKey(k)) {
+	for i, kv := range extra {
+		if seen[i] || (hasBase && isV1BodyKey(kv.key)) {
 			continue
 		}
 		if len(dst) > start+1 {
 			dst = append(dst, ", "...)
 		}
-		dst = append(pywire.AppendString(dst, k), ": "...)
-		dst = pywire.AppendString(dst, md[k])
+		dst = append(pywire.AppendString(dst, kv.key), ": "...)
+		dst = pywire.AppendString(dst, kv.value)
 	}
 	if compressionHeader != "" {
 		if len(dst) > start+1 {
@@ -113,14 +97,15 @@ func buildHeaders(dst []byte, md message.Metadata, compressionHeader string) (he
 		dst = append(dst, `"compression": `...)
 		dst = pywire.AppendString(dst, compressionHeader)
 	}
-	return append(dst, '}'), attrs, nil
+	return append(dst, '}'), nil
 }
 
-// unchangedHeaders returns the object base when it is what buildHeaders would send for it: a
-// JSON object without a compression member or a key to re-encode, holding each extra
-// metadata key with the metadata's value (a protocol 1 body key may be absent). ok is false
-// for anything else, invalid JSON included, which buildHeaders then rewrites or reports.
-func unchangedHeaders(base string, extra []string, md message.Metadata) (raw []byte, ok bool) {
+// unchangedHeaders returns the object base when it is what appendHeaders would send for it:
+// a JSON object without a compression member or a key to re-encode, holding each extra
+// metadata key with the metadata's value (a protocol 1 body key may be absent). ok is
+// false for anything else, invalid JSON included, which appendHeaders then rewrites or
+// reports.
+func unchangedHeaders(base string, extra []metaPair) (raw []byte, ok bool) {
 	if len(extra) > 64 {
 		return nil, false
 	}
@@ -134,8 +119,8 @@ func unchangedHeaders(base string, extra []string, md message.Metadata) (raw []b
 		if err != nil {
 			return err
 		}
-		if i := indexSorted(extra, bytesString(key)); i >= 0 {
-			if text, _ := metaText(value); text != md[extra[i]] {
+		if i := extraIndex(extra, bytesString(key)); i >= 0 {
+			if text, _ := metaText(value); text != extra[i].value {
 				return errRewrite
 			}
 			found |= 1 << i
@@ -145,29 +130,12 @@ func unchangedHeaders(base string, extra []string, md message.Metadata) (raw []b
 	if err != nil || s.End() != nil {
 		return nil, false
 	}
-	for i, k := range extra {
-		if found&(1<<i) == 0 && !isV1BodyKey(k) {
+	for i, kv := range extra {
+		if found&(1<<i) == 0 && !isV1BodyKey(kv.key) {
 			return nil, false
 		}
 	}
 	return raw, true
-}
-
-// indexSorted returns the index of k in the sorted keys, or -1: a loop for the few keys
-// messages usually have.
-func indexSorted(keys []string, k string) int {
-	if len(keys) > 8 {
-		if i, ok := slices.BinarySearch(keys, k); ok {
-			return i
-		}
-		return -1
-	}
-	for i, key := range keys {
-		if key == k {
-			return i
-		}
-	}
-	return -1
 }
 
 // errRewrite ends unchangedHeaders' pass over headers that need rewriting.

@@ -32,14 +32,16 @@ func TestBuildHeaders(t *testing.T) {
 		{"non-ASCII key", message.Metadata{MetadataHeaders: `{"é": 1}`}, "", `{"\u00e9": 1}`},
 		{"no base", message.Metadata{"b": "2", "a": "1", MetadataCorrelationID: "x"}, "", `{"a": "1", "b": "2"}`},
 	} {
-		got, _, err := buildHeaders(nil, c.md, c.compression)
+		pm, extra := readPublishMetadata(c.md, nil)
+		got, err := pm.appendHeaders(nil, extra, c.compression)
 		if err != nil || string(got) != c.want {
-			t.Errorf("%s: buildHeaders = %s, %v; want %s", c.name, got, err, c.want)
+			t.Errorf("%s: appendHeaders = %s, %v; want %s", c.name, got, err, c.want)
 		}
 	}
 	for _, bad := range []string{`{"a": 1`, `{"a": 1} x`, `[1]`, `{"a": tru}`} {
-		if got, _, err := buildHeaders(nil, message.Metadata{MetadataHeaders: bad}, ""); err == nil {
-			t.Errorf("buildHeaders(%q) = %s, want an error", bad, got)
+		pm := publishMetadata{headers: bad, hasHeaders: true}
+		if got, err := pm.appendHeaders(nil, nil, ""); err == nil {
+			t.Errorf("appendHeaders(%q) = %s, want an error", bad, got)
 		}
 	}
 }

@@ -112,7 +112,8 @@ func (PlainMarshaler) Marshal(dest Destination, msg *message.Message) (*Outgoing
 		return nil, fmt.Errorf("kombu: message %s has %d metadata keys; SQS allows 10 attributes, one of which holds the UUID", msg.UUID, len(msg.Metadata))
 	}
 	out := &OutgoingMessage{Body: body, MessageAttributes: attrs}
-	applyPublishMetadata(out, dest, msg)
+	md := msg.Metadata
+	applyPublishMetadata(out, dest, md.Get(MetadataMessageGroupID), md.Get(MetadataDeduplicationID), md.Get(MetadataDelaySeconds))
 	return out, nil
 }
 
@@ -180,11 +181,12 @@ func stringAttr(v string) types.MessageAttributeValue {
 	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 }
 
-// applyPublishMetadata copies the FIFO and delay metadata into the outgoing message, with
-// Kombu's defaults for FIFO queues.
-func applyPublishMetadata(out *OutgoingMessage, dest Destination, msg *message.Message) {
-	out.MessageGroupID = msg.Metadata.Get(MetadataMessageGroupID)
-	out.DeduplicationID = msg.Metadata.Get(MetadataDeduplicationID)
+// applyPublishMetadata copies the FIFO and delay metadata (the values of MetadataMessageGroupID,
+// MetadataDeduplicationID and MetadataDelaySeconds) into the outgoing message, with Kombu's
+// defaults for FIFO queues.
+func applyPublishMetadata(out *OutgoingMessage, dest Destination, groupID, deduplicationID, delay string) {
+	out.MessageGroupID = groupID
+	out.DeduplicationID = deduplicationID
 	if dest.FIFO {
 		if out.MessageGroupID == "" {
 			out.MessageGroupID = "default"
@@ -193,7 +195,7 @@ func applyPublishMetadata(out *OutgoingMessage, dest Destination, msg *message.M
 			out.DeduplicationID = watermill.NewUUID()
 		}
 	}
-	if d := msg.Metadata.Get(MetadataDelaySeconds); d != "" && !dest.FIFO {
+	if d := delay; d != "" && !dest.FIFO {
 		// A longer delay than SQS takes is clamped to its maximum, as Kombu's SQS channel
 		// does: dropped, it would deliver the message at once.
 		if n, err := strconv.Atoi(d); err == nil && n > 0 {

@@ -140,16 +140,19 @@ func isReservedMetadata(k string) bool {
 // Marshal implements Marshaler.
 func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*OutgoingMessage, error) {
 	md := msg.Metadata
+	// The keys that become headers: few, so kept on the stack.
+	var extraBuf [8]metaPair
+	pm, extra := readPublishMetadata(md, extraBuf[:0])
 	env := Envelope{Body: msg.Payload}
-	if ct, ok := md[MetadataContentType]; ok && ct != "" {
-		env.ContentType, env.ContentEncoding = ct, md[MetadataContentEncoding]
+	if pm.contentType != "" {
+		env.ContentType, env.ContentEncoding = pm.contentType, pm.contentEncoding
 	} else {
 		env.ContentType, env.ContentEncoding = detectContentType(msg.Payload)
 	}
 
 	compression := m.Compression
-	if c, ok := md[MetadataCompression]; ok {
-		compression = c
+	if pm.hasCompression {
+		compression = pm.compression
 	}
 	var compressionHeader string
 	if compression != "" {
@@ -162,7 +165,7 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 
 	scratch := getBuffer()
 	defer putBuffer(scratch)
-	headers, attrs, err := buildHeaders((*scratch)[:0], md, compressionHeader)
+	headers, err := pm.appendHeaders((*scratch)[:0], extra, compressionHeader)
 	if err != nil {
 		return nil, fmt.Errorf("kombu: message %s: %w", msg.UUID, err)
 	}
@@ -171,25 +174,25 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 
 	p := &env.Properties
 	p.CorrelationID = msg.UUID
-	if id := md[MetadataCorrelationID]; id != "" {
+	if id := pm.correlationID; id != "" {
 		p.CorrelationID = id
 	}
-	p.ReplyTo = md[MetadataReplyTo]
-	p.MessageGroupID = md[MetadataMessageGroupID]
-	p.MessageDeduplicationID = md[MetadataDeduplicationID]
-	if d := md[MetadataDelaySeconds]; d != "" && !dest.FIFO {
+	p.ReplyTo = pm.replyTo
+	p.MessageGroupID = pm.groupID
+	p.MessageDeduplicationID = pm.deduplicationID
+	if d := pm.delaySeconds; d != "" && !dest.FIFO {
 		// As asked for, as Kombu keeps the property; SQS gets at most 900 s (see
 		// applyPublishMetadata).
 		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
 			p.DelaySeconds = &n
 		}
 	}
-	p.Expiration = md[MetadataExpiration]
+	p.Expiration = pm.expiration
 	p.DeliveryMode = 2
-	if n, err := atoiIfSet(md[metadataDeliveryMode]); err == nil && (n == 1 || n == 2) {
+	if n, err := atoiIfSet(pm.deliveryMode); err == nil && (n == 1 || n == 2) {
 		p.DeliveryMode = n
 	}
-	if n, err := atoiIfSet(md[MetadataPriority]); err == nil && n >= 0 && n <= 255 {
+	if n, err := atoiIfSet(pm.priority); err == nil && n >= 0 && n <= 255 {
 		p.Priority = n
 	}
 	p.Exchange, p.RoutingKey = dest.Exchange, dest.RoutingKey
@@ -205,8 +208,8 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 	} else {
 		out.Body = env.Encode()
 	}
-	applyPublishMetadata(out, dest, msg)
-	if attrs {
+	applyPublishMetadata(out, dest, pm.groupID, pm.deduplicationID, pm.delaySeconds)
+	if pm.attrs {
 		out.MessageAttributes = attributesFromMetadata(md)
 	}
 	return out, nil
