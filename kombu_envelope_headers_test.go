@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // Headers that need no change are sent as they are; every other case is rewritten as Kombu
@@ -42,6 +44,19 @@ func TestBuildHeaders(t *testing.T) {
 		pm := publishMetadata{headers: bad, hasHeaders: true}
 		if got, err := pm.appendHeaders(nil, nil, ""); err == nil {
 			t.Errorf("appendHeaders(%q) = %s, want an error", bad, got)
+		}
+	}
+}
+
+// metaText, which shares the decoder's buffer where it can, gives the same metadata text as
+// pywire.MetaText for every kind of header value.
+func TestMetaTextAsPywire(t *testing.T) {
+	for _, raw := range []string{`"abc"`, `""`, `"a\"b"`, `"\u00e9"`, `0`, `-1.5e3`, `true`, `null`,
+		`[null, null]`, `[null,null]`, `[null, 1]`, `[ null, null ]`, `{}`, `{"a": [1, "b c"]}`, `[]`} {
+		got, gotOK := metaText([]byte(raw))
+		want, wantOK := pywire.MetaText([]byte(raw))
+		if got != want || gotOK != wantOK {
+			t.Errorf("metaText(%s) = %q, %v; pywire.MetaText gives %q, %v", raw, got, gotOK, want, wantOK)
 		}
 	}
 }

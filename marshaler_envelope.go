@@ -376,7 +376,8 @@ func (h *headerReader) add(key []byte, escaped bool, raw []byte) {
 }
 
 // metaText is pywire.MetaText of raw, a value in the decoder's buffer, without a copy when
-// the text is there as it is: a string without escapes, or a value without spaces.
+// the text is there as it is: a string without escapes, or a value without spaces. The
+// timelimit header Celery sends for a task without time limits is a constant too.
 func metaText(raw []byte) (string, bool) {
 	if len(raw) >= 2 && raw[0] == '"' {
 		if bytes.IndexByte(raw, '\\') < 0 {
@@ -384,6 +385,8 @@ func metaText(raw []byte) (string, bool) {
 		}
 	} else if string(raw) != "null" && !hasSpace(raw) {
 		return bytesString(raw), true
+	} else if string(raw) == "[null, null]" {
+		return "[null,null]", true
 	}
 	return pywire.MetaText(raw)
 }
