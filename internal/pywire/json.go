@@ -99,72 +99,133 @@ func (s *Scanner) value() (start, end int, err error) {
 	return start, s.i, err
 }
 
+// skip consumes any JSON value. skipAt keeps the position in a local variable and skip writes
+// it back once: s.i lives in memory, and storing and reloading it around every token costs
+// more than the work on the token.
 func (s *Scanner) skip(depth int) error {
+	i, err := s.skipAt(s.i, depth)
+	s.i = i
+	return err
+}
+
+// skipAt is skip from i: it returns the position after the value, or where the error is.
+func (s *Scanner) skipAt(i, depth int) (int, error) {
 	if depth > maxJSONDepth {
-		return s.syntaxError("nested too deeply")
+		return i, errorAt(i, "nested too deeply")
 	}
-	switch c := s.Peek(); {
+	b := s.b
+	i = skipSpace(b, i)
+	if i >= len(b) {
+		return i, errorAt(i, "expected a value")
+	}
+	var err error
+	switch c := b[i]; {
 	case c == '"':
-		_, _, err := s.str()
-		return err
+		i, _, err = s.strEnd(i)
+		return i, err
 	case c == '{':
-		s.i++
-		if s.Peek() == '}' {
-			s.i++
-			return nil
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			return i + 1, nil
 		}
 		for {
-			if _, _, err := s.RawString(); err != nil {
-				return err
+			if i >= len(b) || b[i] != '"' {
+				return i, errorAt(i, "expected a string")
 			}
-			if s.Peek() != ':' {
-				return s.syntaxError("expected ':'")
+			if i, _, err = s.strEnd(i); err != nil {
+				return i, err
 			}
-			s.sep()
-			if err := s.skip(depth + 1); err != nil {
-				return err
+			if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
+				return i, errorAt(i, "expected ':'")
 			}
-			switch s.Peek() {
-			case ',':
-				s.sep()
-			case '}':
-				s.i++
-				return nil
-			default:
-				return s.syntaxError("expected ',' or '}'")
+			if i, err = s.skipAt(afterSep(b, i), depth+1); err != nil {
+				return i, err
 			}
+			if i = skipSpace(b, i); i < len(b) {
+				switch b[i] {
+				case ',':
+					i = skipSpace(b, afterSep(b, i))
+					continue
+				case '}':
+					return i + 1, nil
+				}
+			}
+			return i, errorAt(i, "expected ',' or '}'")
 		}
 	case c == '[':
-		s.i++
-		if s.Peek() == ']' {
-			s.i++
-			return nil
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1, nil
 		}
 		for {
-			if err := s.skip(depth + 1); err != nil {
-				return err
+			if i, err = s.skipAt(i, depth+1); err != nil {
+				return i, err
 			}
-			switch s.Peek() {
-			case ',':
-				s.sep()
-			case ']':
-				s.i++
-				return nil
-			default:
-				return s.syntaxError("expected ',' or ']'")
+			if i = skipSpace(b, i); i < len(b) {
+				switch b[i] {
+				case ',':
+					i = afterSep(b, i)
+					continue
+				case ']':
+					return i + 1, nil
+				}
 			}
+			return i, errorAt(i, "expected ',' or ']'")
 		}
 	case c == 't':
-		return s.Literal("true")
+		return literalAt(b, i, "true")
 	case c == 'f':
-		return s.Literal("false")
+		return literalAt(b, i, "false")
 	case c == 'n':
-		return s.Literal("null")
+		return literalAt(b, i, "null")
 	case c == '-' || (c >= '0' && c <= '9'):
-		return s.number()
-	default:
-		return s.syntaxError("expected a value")
+		return numberAt(b, i)
 	}
+	return i, errorAt(i, "expected a value")
+}
+
+// skipSpace returns the position of the first byte at or after i that is not JSON white
+// space.
+func skipSpace(b []byte, i int) int {
+	// Python's layout puts at most one space between tokens: the common cases return at once.
+	if i < len(b) && b[i] > ' ' {
+		return i
+	}
+	return skipSpaceSlow(b, i)
+}
+
+func skipSpaceSlow(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// afterSep is sep for the separator at i: the position after it and the single space Python's
+// layout puts after it.
+func afterSep(b []byte, i int) int {
+	i++
+	if i < len(b) && b[i] == ' ' {
+		i++
+	}
+	return i
+}
+
+// literalAt is Literal at i.
+func literalAt(b []byte, i int, lit string) (int, error) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return i, errorAt(i, "bad literal")
+	}
+	return i + len(lit), nil
+}
+
+func errorAt(i int, what string) error {
+	return &jsonSyntaxError{offset: i, what: what}
 }
 
 // Valid reports whether b is one JSON value, as encoding/json's Valid does, but faster: a
@@ -186,40 +247,46 @@ func (s *Scanner) Literal(lit string) error {
 	return nil
 }
 
-func (s *Scanner) digits() int {
-	n := 0
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
-		n++
+// digitsAt returns the position after the decimal digits from i.
+func digitsAt(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
 	}
-	return n
+	return i
 }
 
-func (s *Scanner) number() error {
-	if s.b[s.i] == '-' {
-		s.i++
+// numberAt consumes the number at i.
+func numberAt(b []byte, i int) (int, error) {
+	if b[i] == '-' {
+		i++
 	}
-	if s.i < len(s.b) && s.b[s.i] == '0' {
-		s.i++
-	} else if s.digits() == 0 {
-		return s.syntaxError("bad number")
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if j := digitsAt(b, i); j == i {
+		return i, errorAt(i, "bad number")
+	} else {
+		i = j
 	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if s.digits() == 0 {
-			return s.syntaxError("bad number")
+	if i < len(b) && b[i] == '.' {
+		i++
+		j := digitsAt(b, i)
+		if j == i {
+			return i, errorAt(i, "bad number")
 		}
+		i = j
 	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
 		}
-		if s.digits() == 0 {
-			return s.syntaxError("bad number")
+		j := digitsAt(b, i)
+		if j == i {
+			return i, errorAt(i, "bad number")
 		}
+		i = j
 	}
-	return nil
+	return i, nil
 }
 
 // ObjectText is Object that also returns the object's text, a slice of the scanned text.
@@ -231,37 +298,50 @@ func (s *Scanner) ObjectText(member func(key []byte, escaped bool) error) (raw [
 }
 
 // Object consumes an object, calling member for each key with the scanner positioned at the
-// member's value; member must consume that value.
+// member's value; member must consume that value. Between members, the position is kept in a
+// local variable (see skip).
 func (s *Scanner) Object(member func(key []byte, escaped bool) error) error {
-	if s.Peek() != '{' {
-		return s.syntaxError("expected an object")
+	b := s.b
+	i := skipSpace(b, s.i)
+	if i >= len(b) || b[i] != '{' {
+		s.i = i
+		return errorAt(i, "expected an object")
 	}
-	s.i++
-	if s.Peek() == '}' {
-		s.i++
+	if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
+		s.i = i + 1
 		return nil
 	}
 	for {
-		key, escaped, err := s.RawString()
+		if i >= len(b) || b[i] != '"' {
+			s.i = i
+			return errorAt(i, "expected a string")
+		}
+		end, escaped, err := s.strEnd(i)
 		if err != nil {
+			s.i = end
 			return err
 		}
-		if s.Peek() != ':' {
-			return s.syntaxError("expected ':'")
+		key := b[i+1 : end-1]
+		if i = skipSpace(b, end); i >= len(b) || b[i] != ':' {
+			s.i = i
+			return errorAt(i, "expected ':'")
 		}
-		s.sep()
+		s.i = afterSep(b, i)
 		if err := member(key, escaped); err != nil {
 			return err
 		}
-		switch s.Peek() {
-		case ',':
-			s.sep()
-		case '}':
-			s.i++
-			return nil
-		default:
-			return s.syntaxError("expected ',' or '}'")
+		if i = skipSpace(b, s.i); i < len(b) {
+			switch b[i] {
+			case ',':
+				i = skipSpace(b, afterSep(b, i))
+				continue
+			case '}':
+				s.i = i + 1
+				return nil
+			}
 		}
+		s.i = i
+		return errorAt(i, "expected ',' or '}'")
 	}
 }
 

@@ -34,6 +34,22 @@ func (s *Scanner) str() (raw []byte, escaped bool, err error) {
 	return s.strSlow(start)
 }
 
+// strEnd is str for the opening quote at i, keeping the position in a local variable (see
+// skip): it returns the position after the closing quote, or where the error is.
+func (s *Scanner) strEnd(i int) (end int, escaped bool, err error) {
+	start := i + 1
+	e, ok := s.fromMasks(start)
+	if !ok {
+		e = s.specialIndexSlow(start)
+	}
+	if e < len(s.b) && s.b[e] == '"' {
+		return e + 1, false, nil
+	}
+	s.i = e
+	_, escaped, err = s.strSlow(start)
+	return s.i, escaped, err
+}
+
 // strSlow is str from a string's first escape or control character (or the end of the
 // text), at s.i.
 func (s *Scanner) strSlow(start int) (raw []byte, escaped bool, err error) {
