@@ -93,10 +93,10 @@ func (s *Scanner) Value() (raw []byte, err error) {
 
 // value consumes any JSON value and returns where it starts and ends in s.b.
 func (s *Scanner) value() (start, end int, err error) {
-	s.ws()
-	start = s.i
-	err = s.skip(0)
-	return start, s.i, err
+	start = skipSpace(s.b, s.i)
+	end, err = s.skipAt(start, 0)
+	s.i = end
+	return start, end, err
 }
 
 // skip consumes any JSON value. skipAt keeps the position in a local variable and skip writes

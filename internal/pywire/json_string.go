@@ -12,32 +12,24 @@ import (
 // RawString consumes a string and returns its bytes between the quotes (still escaped) and
 // whether it contains escapes.
 func (s *Scanner) RawString() (raw []byte, escaped bool, err error) {
-	if s.Peek() != '"' {
-		return nil, false, s.syntaxError("expected a string")
+	i := skipSpace(s.b, s.i)
+	if i >= len(s.b) || s.b[i] != '"' {
+		s.i = i
+		return nil, false, errorAt(i, "expected a string")
 	}
-	return s.str()
-}
-
-// str is RawString at the opening quote.
-func (s *Scanner) str() (raw []byte, escaped bool, err error) {
-	start := s.i + 1
-	// specialIndex, with fromMasks inlined here: a call per string costs as much as the search.
-	end, ok := s.fromMasks(start)
-	if !ok {
-		end = s.specialIndexSlow(start)
-	}
-	if end < len(s.b) && s.b[end] == '"' {
-		s.i = end + 1
-		return s.b[start:end], false, nil
-	}
+	end, escaped, err := s.strEnd(i)
 	s.i = end
-	return s.strSlow(start)
+	if err != nil {
+		return nil, false, err
+	}
+	return s.b[i+1 : end-1], escaped, nil
 }
 
-// strEnd is str for the opening quote at i, keeping the position in a local variable (see
-// skip): it returns the position after the closing quote, or where the error is.
+// strEnd reads the string whose opening quote is at i and returns the position after its
+// closing quote, or where the error is; s.i changes only on the slow path (see skip).
 func (s *Scanner) strEnd(i int) (end int, escaped bool, err error) {
 	start := i + 1
+	// specialIndex, with fromMasks inlined here: a call per string costs as much as the search.
 	e, ok := s.fromMasks(start)
 	if !ok {
 		e = s.specialIndexSlow(start)
@@ -50,7 +42,7 @@ func (s *Scanner) strEnd(i int) (end int, escaped bool, err error) {
 	return s.i, escaped, err
 }
 
-// strSlow is str from a string's first escape or control character (or the end of the
+// strSlow is strEnd from a string's first escape or control character (or the end of the
 // text), at s.i.
 func (s *Scanner) strSlow(start int) (raw []byte, escaped bool, err error) {
 	for {
