@@ -1,6 +1,7 @@
 package kombu
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -142,8 +143,17 @@ func unchangedHeaders(base string, extra []metaPair) (raw []byte, ok bool) {
 var errRewrite = errors.New("headers need rewriting")
 
 // printableASCII reports whether a raw JSON key (which has no control characters) is ASCII
-// without DEL: Python writes such a key as it is.
+// without DEL: Python writes such a key as it is. Eight bytes at a time: a byte is rejected
+// when its high bit is set or when it is DEL (a zero byte once xored with 0x7f).
 func printableASCII(b []byte) bool {
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		d := x ^ 0x7f7f7f7f7f7f7f7f
+		if (x|(d-0x0101010101010101)&^d)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= 0x7f {
 			return false

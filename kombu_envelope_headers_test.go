@@ -1,6 +1,7 @@
 package kombu
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -57,6 +58,21 @@ func TestMetaTextAsPywire(t *testing.T) {
 		want, wantOK := pywire.MetaText([]byte(raw))
 		if got != want || gotOK != wantOK {
 			t.Errorf("metaText(%s) = %q, %v; pywire.MetaText gives %q, %v", raw, got, gotOK, want, wantOK)
+		}
+	}
+}
+
+// printableASCII rejects every byte from DEL up, wherever it is in the key.
+func TestPrintableASCII(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, c := range []byte{0x7e, 0x7f, 0x80, 0xc3, 0xff, ' ', 'a'} {
+				key := []byte(strings.Repeat("k", n))
+				key[pos] = c
+				if got, want := printableASCII(key), c < 0x7f; got != want {
+					t.Fatalf("printableASCII(%q) = %v", key, got)
+				}
+			}
 		}
 	}
 }

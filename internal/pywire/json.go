@@ -114,8 +114,7 @@ func (s *Scanner) skipAt(i, depth int) (int, error) {
 		return i, errorAt(i, "nested too deeply")
 	}
 	b := s.b
-	i = skipSpace(b, i)
-	if i >= len(b) {
+	if i = skipSpace(b, i); i >= len(b) {
 		return i, errorAt(i, "expected a value")
 	}
 	var err error
