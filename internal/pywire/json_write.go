@@ -74,6 +74,12 @@ func AppendString(dst []byte, s string) []byte {
 				i += n
 				continue
 			}
+		} else if len(s) >= 8 {
+			// The last bytes at once, from the eight that end s (some of them read already):
+			// when none needs escaping, the rest is written as it is.
+			if x := load64(s, len(s)-8); stringSpecials(x)|x&swarHigh == 0 {
+				break
+			}
 		}
 		c := s[i]
 		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
