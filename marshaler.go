@@ -195,10 +195,10 @@ func applyPublishMetadata(out *OutgoingMessage, dest Destination, groupID, dedup
 			out.DeduplicationID = watermill.NewUUID()
 		}
 	}
-	if d := delay; d != "" && !dest.FIFO {
+	if delay != "" && !dest.FIFO {
 		// A longer delay than SQS takes is clamped to its maximum, as Kombu's SQS channel
 		// does: dropped, it would deliver the message at once.
-		if n, err := strconv.Atoi(d); err == nil && n > 0 {
+		if n, err := strconv.Atoi(delay); err == nil && n > 0 {
 			out.DelaySeconds = int32(min(n, maxDelaySeconds))
 		}
 	}

@@ -174,8 +174,8 @@ func (m EnvelopeMarshaler) Marshal(dest Destination, msg *message.Message) (*Out
 
 	p := &env.Properties
 	p.CorrelationID = msg.UUID
-	if id := pm.correlationID; id != "" {
-		p.CorrelationID = id
+	if pm.correlationID != "" {
+		p.CorrelationID = pm.correlationID
 	}
 	p.ReplyTo = pm.replyTo
 	p.MessageGroupID = pm.groupID
