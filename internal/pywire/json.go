@@ -52,15 +52,6 @@ func (s *Scanner) wsSlow() {
 	}
 }
 
-// sep consumes a separator (',' or ':') and the single space Python's layout puts after it,
-// so that the next Peek finds its byte at once.
-func (s *Scanner) sep() {
-	s.i++
-	if s.i < len(s.b) && s.b[s.i] == ' ' {
-		s.i++
-	}
-}
-
 // Peek returns the next non-space byte without consuming it, or 0 at the end.
 func (s *Scanner) Peek() byte {
 	s.ws()
@@ -205,8 +196,8 @@ func skipSpaceSlow(b []byte, i int) int {
 	return i
 }
 
-// afterSep is sep for the separator at i: the position after it and the single space Python's
-// layout puts after it.
+// afterSep returns the position after the separator (',' or ':') at i and the single space
+// Python's layout puts after it, so that the next token is found at once.
 func afterSep(b []byte, i int) int {
 	i++
 	if i < len(b) && b[i] == ' ' {
