@@ -7,28 +7,19 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/watermill-kombu/watermill-kombu/celery"
-	"github.com/watermill-kombu/watermill-kombu/celery/redisbackend"
-	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
 // TestRedisBackendChord records chord header parts the way Celery's Redis backend does:
 // each task counts once, the last one claims the body with the results in header order,
 // and completing the chord deletes its keys and ignores late copies.
 func TestRedisBackendChord(t *testing.T) {
-	url := testenv.RedisURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	defer client.Close()
-	b, err := redisbackend.New(redisbackend.Config{Client: client, Expires: time.Minute})
-	require.NoError(t, err)
+	b, client := testBackend(t, time.Minute)
 
 	gid := "test-chord-" + uuid.NewString()
 	keys := []string{b.GroupKey(gid, ".j"), b.GroupKey(gid, ".t"), b.GroupKey(gid, ".s"), b.GroupKey(gid, ".d"), b.GroupKey(gid, ".c")}
@@ -95,15 +86,9 @@ func TestRedisBackendChord(t *testing.T) {
 // TestRedisBackendChordSavedGroup reads the header's results from the GroupResult the client
 // saved (Celery's apply_chord saves it when the header nests groups), keeping its structure.
 func TestRedisBackendChordSavedGroup(t *testing.T) {
-	url := testenv.RedisURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	defer client.Close()
-	b, err := redisbackend.New(redisbackend.Config{Client: client, Expires: time.Minute})
-	require.NoError(t, err)
+	b, client := testBackend(t, time.Minute)
 
 	gid, inner := "test-chord-"+uuid.NewString(), "test-inner-"+uuid.NewString()
 	ids := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}

@@ -7,13 +7,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/watermill-kombu/watermill-kombu/celery"
-	"github.com/watermill-kombu/watermill-kombu/celery/redisbackend"
-	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
 // TestSubSecondExpires: an Expires under a second keeps results and chord keys for one
@@ -21,12 +18,7 @@ import (
 func TestSubSecondExpires(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	opts, err := redis.ParseURL(testenv.RedisURL(t))
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	defer client.Close()
-	b, err := redisbackend.New(redisbackend.Config{Client: client, Expires: 500 * time.Millisecond})
-	require.NoError(t, err)
+	b, client := testBackend(t, 500*time.Millisecond)
 
 	gid, id := "test-chord-"+uuid.NewString(), uuid.NewString()
 	keys := []string{b.Key(id), b.GroupKey(gid, ".j"), b.GroupKey(gid, ".d"), b.GroupKey(gid, ".s")}

@@ -6,28 +6,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/watermill-kombu/watermill-kombu/celery"
-	"github.com/watermill-kombu/watermill-kombu/celery/redisbackend"
-	"github.com/watermill-kombu/watermill-kombu/internal/testenv"
 )
 
 // TestRedisBackendExtendedPythonFloats stores a result whose extended arguments hold Python's
 // NaN and Infinity, as a Celery client sends them, and reads it back: the document is
 // Python's JSON, which encoding/json alone would neither write nor read.
 func TestRedisBackendExtendedPythonFloats(t *testing.T) {
-	url := testenv.RedisURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	defer client.Close()
-	b, err := redisbackend.New(redisbackend.Config{Client: client, Expires: time.Minute})
-	require.NoError(t, err)
+	b, client := testBackend(t, time.Minute)
 	id := "test-ext-" + time.Now().Format("150405.000000000")
 	t.Cleanup(func() { client.Del(context.Background(), b.Key(id)) })
 

@@ -17,22 +17,16 @@ import (
 )
 
 func TestRedisBackend(t *testing.T) {
-	url := testenv.RedisURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	defer client.Close()
-	b, err := redisbackend.New(redisbackend.Config{Client: client, Expires: 90 * time.Second})
-	require.NoError(t, err)
+	b, client := testBackend(t, 90*time.Second)
 
 	id := "test-" + time.Now().Format("150405.000000000")
 	key := b.Key(id)
 	assert.Equal(t, "celery-task-meta-"+id, key)
 	ps := client.Subscribe(ctx, key)
 	defer ps.Close()
-	_, err = ps.Receive(ctx)
+	_, err := ps.Receive(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { client.Del(context.Background(), key) })
 
@@ -86,4 +80,17 @@ func jsonKeys(t *testing.T, doc string) []string {
 		require.NoError(t, d.Decode(&skip))
 	}
 	return keys
+}
+
+// testBackend returns a backend with that expiry on the tests' Redis, and its client, closed
+// once the test and its cleanups are done.
+func testBackend(t *testing.T, expires time.Duration) (*redisbackend.Backend, *redis.Client) {
+	t.Helper()
+	opts, err := redis.ParseURL(testenv.RedisURL(t))
+	require.NoError(t, err)
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	b, err := redisbackend.New(redisbackend.Config{Client: client, Expires: expires})
+	require.NoError(t, err)
+	return b, client
 }
