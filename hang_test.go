@@ -173,3 +173,36 @@ func TestHangEndpointFallsSilent(t *testing.T) {
 		t.Fatal("the stuck Publish did not return after Close")
 	}
 }
+
+// TestHangCloseEndsStuckSubscribe: a Subscribe stuck looking its queue up at an endpoint that
+// never answers (no request deadline) ends when Close begins, with ErrSubscriberClosed, and
+// Close returns at once instead of waiting out CloseTimeout and its margin for it.
+func TestHangCloseEndsStuckSubscribe(t *testing.T) {
+	t.Parallel()
+	cfg := kombu.Config{
+		Region: "us-east-1", EndpointURL: silentEndpoint(t),
+		AccessKeyID: "test", SecretAccessKey: "test",
+		DisableRequestTimeout: true,
+	}
+	sub, err := kombu.NewSubscriber(kombu.SubscriberConfig{Config: cfg, CloseTimeout: 5 * time.Second}, nil)
+	require.NoError(t, err)
+	subErr := make(chan error, 1)
+	go func() {
+		_, err := sub.Subscribe(context.Background(), "silent")
+		subErr <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the lookup is under way
+	select {
+	case err := <-subErr:
+		t.Fatalf("Subscribe returned before Close: %v", err)
+	default:
+	}
+	// Well under CloseTimeout (5 s) plus its margin, which Close took before.
+	within(t, "Subscriber.Close", 2*time.Second, func() { require.NoError(t, sub.Close()) })
+	select {
+	case err := <-subErr:
+		require.ErrorIs(t, err, kombu.ErrSubscriberClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Subscribe still blocked after Close")
+	}
+}

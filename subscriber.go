@@ -109,12 +109,37 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		s.subs.Done()
 		return nil, fmt.Errorf("kombu: subscribing to %q: %w", topic, err)
 	}
-	q, err := s.resolver.resolve(ctx, topic)
+	// The lookups end when Close begins: Close does not wait for a lookup that hangs.
+	lookup, endLookup := context.WithCancel(ctx)
+	defer endLookup()
+	go func() {
+		select {
+		case <-s.closing:
+			endLookup()
+		case <-lookup.Done():
+		}
+	}()
+	closedMeanwhile := func() error {
+		select {
+		case <-s.closing:
+			s.subs.Done()
+			return fmt.Errorf("kombu: subscribing to %q: %w", topic, ErrSubscriberClosed)
+		default:
+			return nil
+		}
+	}
+	q, err := s.resolver.resolve(lookup, topic)
 	if err != nil {
+		if err := closedMeanwhile(); err != nil {
+			return nil, err
+		}
 		s.subs.Done()
 		return nil, classify("resolve queue", topic, "", err)
 	}
-	if err := s.bindFanout(ctx, topic); err != nil {
+	if err := s.bindFanout(lookup, topic); err != nil {
+		if err := closedMeanwhile(); err != nil {
+			return nil, err
+		}
 		s.subs.Done()
 		return nil, err
 	}
