@@ -52,21 +52,13 @@ func (sub *subscription) deliverLoop() {
 // is then freed). With a gate, taking and admitting a message is one step, so that the
 // messages of a group are admitted in the order of the buffer.
 func (sub *subscription) take() *inbound {
-	if sub.gate == nil {
-		// No group to admit in order: the deliverers wait on the buffer side by side, and a
-		// message wakes one of them. Under takeMu, the one taking a message would also wake
-		// the next to wait on the buffer, a second wake-up per message.
-		select {
-		case in := <-sub.buf:
-			sub.signalDrained()
-			return in
-		case <-sub.stop:
-			<-sub.slots
-			return nil
-		}
+	// Without a gate there is no group to admit in order: the deliverers wait on the buffer
+	// side by side, and a message wakes one of them. Under takeMu, the one taking a message
+	// would also wake the next to wait on the buffer, a second wake-up per message.
+	if sub.gate != nil {
+		sub.takeMu.Lock()
+		defer sub.takeMu.Unlock()
 	}
-	sub.takeMu.Lock()
-	defer sub.takeMu.Unlock()
 	select {
 	case in := <-sub.buf:
 		sub.signalDrained()
