@@ -119,29 +119,20 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		case <-lookup.Done():
 		}
 	}()
-	closedMeanwhile := func() error {
-		select {
-		case <-s.closing:
-			s.subs.Done()
-			return fmt.Errorf("kombu: subscribing to %q: %w", topic, ErrSubscriberClosed)
-		default:
-			return nil
-		}
-	}
 	q, err := s.resolver.resolve(lookup, topic)
 	if err != nil {
-		if err := closedMeanwhile(); err != nil {
-			return nil, err
-		}
-		s.subs.Done()
-		return nil, classify("resolve queue", topic, "", err)
+		err = classify("resolve queue", topic, "", err)
+	} else {
+		err = s.bindFanout(lookup, topic)
 	}
-	if err := s.bindFanout(lookup, topic); err != nil {
-		if err := closedMeanwhile(); err != nil {
+	if err != nil {
+		s.subs.Done()
+		select {
+		case <-s.closing:
+			return nil, fmt.Errorf("kombu: subscribing to %q: %w", topic, ErrSubscriberClosed)
+		default:
 			return nil, err
 		}
-		s.subs.Done()
-		return nil, err
 	}
 	sub := &subscription{
 		s:       s,
