@@ -31,6 +31,14 @@ func ArgsRepr(js []byte, asTuple bool) string {
 
 // SafeRepr is ArgsRepr with saferepr's maxlen and maxlevels (0: no limit).
 func SafeRepr(js []byte, asTuple bool, maxLen, maxLevels int) string {
+	if repr, ok := flatRepr(js, asTuple, maxLen); ok {
+		return repr
+	}
+	return treeRepr(js, asTuple, maxLen, maxLevels)
+}
+
+// treeRepr is SafeRepr for any value: it decodes the value into a tree, then writes it.
+func treeRepr(js []byte, asTuple bool, maxLen, maxLevels int) string {
 	d := json.NewDecoder(bytes.NewReader(js))
 	d.UseNumber()
 	v, err := readNode(d, 0)

@@ -59,9 +59,16 @@ func FuzzArgsRepr(f *testing.F) {
 	f.Add([]byte(`[1, "a", {"b": [null, true, 1.5e300]}]`))
 	f.Add([]byte(`[{"__type__": "datetime", "__value__": "2026-01-02T03:04:05+02:00"}]`))
 	f.Add([]byte(`[{"__type__": "time", "__value__": "03:04Z"}, {"__type__": "base64", "__value__": "AAEC"}]`))
+	f.Add([]byte(`[2, -0, "x y", true, null]`))
+	f.Add([]byte(`{"a": 1, "b": false}`))
 	f.Fuzz(func(t *testing.T, js []byte) {
 		for _, tuple := range []bool{true, false} {
 			out := ArgsRepr(js, tuple)
+			if flat, ok := flatRepr(js, tuple, ReprMaxSize); ok {
+				if tree := treeRepr(js, tuple, ReprMaxSize, ArgsReprMaxLevels); flat != tree {
+					t.Fatalf("flat repr %q, tree repr %q of %q", flat, tree, js)
+				}
+			}
 			if json.Valid(js) && utf8Valid(js) && !utf8Valid([]byte(out)) {
 				t.Fatalf("invalid UTF-8 repr %q of %q", out, js)
 			}
@@ -70,3 +77,36 @@ func FuzzArgsRepr(f *testing.F) {
 }
 
 func utf8Valid(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == string(b) }
+
+// TestFlatRepr: the one-pass repr of flat arguments takes the common cases and gives what
+// the tree repr gives; it leaves everything else to the tree repr.
+func TestFlatRepr(t *testing.T) {
+	taken := []struct {
+		js    string
+		tuple bool
+	}{
+		{`[2, 3]`, true}, {`[]`, true}, {`{}`, false}, {`["x"]`, true}, {`[-0, 0, -12, 12345678901234567890123]`, true},
+		{` [ true,false ,null, "a b" ] `, true}, {`{"a": 1, "b": "two", "c": null}`, false}, {`{"a": 1, "a": 2}`, false},
+		{`[1, 2]`, false}, {"[\n1,\t2\r]", true}, {`["` + strings.Repeat("x", 1018) + `"]`, true},
+	}
+	for _, c := range taken {
+		got, ok := flatRepr([]byte(c.js), c.tuple, ReprMaxSize)
+		if !ok {
+			t.Errorf("%s: left to the tree repr", c.js)
+			continue
+		}
+		if want := treeRepr([]byte(c.js), c.tuple, ReprMaxSize, ArgsReprMaxLevels); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", c.js, got, want)
+		}
+	}
+	left := []string{
+		`[1.5]`, `[1e3]`, `[01]`, `[-]`, `[[1]]`, `[{}]`, `["it's"]`, `["a\"b"]`, `["é"]`, "[\"\x7f\"]",
+		`{"__type__": "decimal", "__value__": "1.5"}`, `[1,]`, `[1 2]`, `[1] [2]`, `[1`, `[truex]`, `"x"`, `1`,
+		`["` + strings.Repeat("x", 1019) + `"]`, `{"a" 1}`, `{1: 2}`, ``,
+	}
+	for _, js := range left {
+		if got, ok := flatRepr([]byte(js), true, ReprMaxSize); ok {
+			t.Errorf("%s: taken as %s", js, got)
+		}
+	}
+}
