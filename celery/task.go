@@ -1,9 +1,11 @@
 package celery
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -391,7 +393,7 @@ func (t *Task) v2(id string, args, kwargs []byte) (headers, body []byte, err err
 	if origin == "" {
 		origin = defaultOrigin()
 	}
-	h := newHeaderWriter()
+	h := newHeaderWriter(512+len(argsRepr)+len(kwargsRepr)+len(t.Name), len(t.Headers) > 0)
 	h.str("lang", lang)
 	h.str("task", t.Name)
 	h.str("id", id)
@@ -400,8 +402,10 @@ func (t *Task) v2(id string, args, kwargs []byte) (headers, body []byte, err err
 	h.time("expires", t.Expires)
 	h.nullable("group", t.Group)
 	h.intPtr("group_index", t.GroupIndex)
-	h.raw("retries", strconv.AppendInt(nil, int64(t.Retries), 10))
-	h.raw("timelimit", appendTimeLimit(nil, t.TimeLimit))
+	h.int("retries", t.Retries)
+	h.open("timelimit")
+	h.buf = appendTimeLimit(h.buf, t.TimeLimit)
+	h.close()
 	h.str("root_id", rootID)
 	h.nullable("parent_id", t.ParentID)
 	h.str("argsrepr", argsRepr)
@@ -415,7 +419,7 @@ func (t *Task) v2(id string, args, kwargs []byte) (headers, body []byte, err err
 	} else {
 		h.raw("ignore_result", []byte("null"))
 	}
-	h.raw("replaced_task_nesting", strconv.AppendInt(nil, int64(t.ReplacedTaskNesting), 10))
+	h.int("replaced_task_nesting", t.ReplacedTaskNesting)
 	if err := h.value("stamped_headers", t.StampedHeaders, t.StampedHeaders == nil); err != nil {
 		return nil, nil, err
 	}
@@ -455,34 +459,104 @@ func (t *Task) v2(id string, args, kwargs []byte) (headers, body []byte, err err
 	return h.bytes(), body, nil
 }
 
-// headerWriter writes a JSON object in Python's layout, keeping key order; extra replaces
-// members of the same name in place, as Python's dict.update does.
+// headerWriter writes a JSON object in Python's layout, keeping key order, into one buffer;
+// extra replaces members of the same name in place, as Python's dict.update does.
 type headerWriter struct {
-	keys []string
-	vals map[string][]byte
+	buf []byte
+	// members are the written members, tracked only when a key may be written twice (there
+	// are extra headers): the other writers' keys are all different.
+	members []headerMember
+	track   bool
+	// replaced is the member whose value is being written again, or -1; its new value is
+	// written at the end of buf, from valueStart, then moved in place.
+	replaced, valueStart int
 }
 
-func newHeaderWriter() *headerWriter {
-	return &headerWriter{keys: make([]string, 0, 24), vals: make(map[string][]byte, 24)}
+// headerMember is a member's key and where its value lies in buf.
+type headerMember struct {
+	key        string
+	start, end int
+}
+
+// newHeaderWriter starts an object of about size bytes; track is set when extra headers
+// will be written.
+func newHeaderWriter(size int, track bool) *headerWriter {
+	h := &headerWriter{buf: make([]byte, 1, size), track: track}
+	h.buf[0] = '{'
+	if track {
+		h.members = make([]headerMember, 0, 24)
+	}
+	return h
+}
+
+// open starts the value of key: after the key when it is new, else at the end of buf.
+func (h *headerWriter) open(key string) {
+	h.replaced = -1
+	for i := range h.members {
+		if h.members[i].key == key {
+			h.replaced, h.valueStart = i, len(h.buf)
+			return
+		}
+	}
+	if len(h.buf) > 1 {
+		h.buf = append(h.buf, ", "...)
+	}
+	h.buf = append(pywire.AppendString(h.buf, key), ": "...)
+	if h.track {
+		h.members = append(h.members, headerMember{key: key, start: len(h.buf)})
+	}
+}
+
+// close ends the value open started.
+func (h *headerWriter) close() {
+	if h.replaced < 0 {
+		if h.track {
+			h.members[len(h.members)-1].end = len(h.buf)
+		}
+		return
+	}
+	v := bytes.Clone(h.buf[h.valueStart:])
+	h.buf = h.buf[:h.valueStart]
+	m := &h.members[h.replaced]
+	h.buf = slices.Replace(h.buf, m.start, m.end, v...)
+	shift := len(v) - (m.end - m.start)
+	m.end = m.start + len(v)
+	for i := h.replaced + 1; i < len(h.members); i++ {
+		h.members[i].start += shift
+		h.members[i].end += shift
+	}
 }
 
 func (h *headerWriter) raw(key string, v []byte) {
-	if _, ok := h.vals[key]; !ok {
-		h.keys = append(h.keys, key)
-	}
-	h.vals[key] = v
+	h.open(key)
+	h.buf = append(h.buf, v...)
+	h.close()
 }
 
-func (h *headerWriter) str(key, v string) { h.raw(key, pywire.AppendString(nil, v)) }
+func (h *headerWriter) str(key, v string) {
+	h.open(key)
+	h.buf = pywire.AppendString(h.buf, v)
+	h.close()
+}
 
-func (h *headerWriter) nullable(key, v string) { h.raw(key, pywire.AppendNullableString(nil, v)) }
+func (h *headerWriter) nullable(key, v string) {
+	h.open(key)
+	h.buf = pywire.AppendNullableString(h.buf, v)
+	h.close()
+}
+
+func (h *headerWriter) int(key string, v int) {
+	h.open(key)
+	h.buf = strconv.AppendInt(h.buf, int64(v), 10)
+	h.close()
+}
 
 func (h *headerWriter) intPtr(key string, v *int) {
 	if v == nil {
 		h.raw(key, []byte("null"))
 		return
 	}
-	h.raw(key, strconv.AppendInt(nil, int64(*v), 10))
+	h.int(key, *v)
 }
 
 func (h *headerWriter) time(key string, t *time.Time) {
@@ -494,15 +568,17 @@ func (h *headerWriter) time(key string, t *time.Time) {
 }
 
 func (h *headerWriter) value(key string, v any, null bool) error {
-	if null {
+	if null || isNil(v) {
 		h.raw(key, []byte("null"))
 		return nil
 	}
-	b, err := pyJSONValue(nil, v, "null")
+	h.open(key)
+	b, err := appendPyValue(h.buf, v)
 	if err != nil {
 		return fmt.Errorf("header %s: %w", key, err)
 	}
-	h.raw(key, b)
+	h.buf = b
+	h.close()
 	return nil
 }
 
@@ -520,22 +596,8 @@ func (h *headerWriter) extra(m map[string]any) error {
 	return nil
 }
 
-func (h *headerWriter) bytes() []byte {
-	n := 2
-	for _, k := range h.keys {
-		n += len(k) + len(h.vals[k]) + 6
-	}
-	dst := make([]byte, 0, n)
-	dst = append(dst, '{')
-	for i, k := range h.keys {
-		if i > 0 {
-			dst = append(dst, ", "...)
-		}
-		dst = append(pywire.AppendString(dst, k), ": "...)
-		dst = append(dst, h.vals[k]...)
-	}
-	return append(dst, '}')
-}
+// bytes ends the object and returns it.
+func (h *headerWriter) bytes() []byte { return append(h.buf, '}') }
 
 func appendTimeLimit(dst []byte, tl [2]*float64) []byte {
 	dst = append(dst, '[')

@@ -1,11 +1,9 @@
 package celery
 
-import "strconv"
-
 // v1 writes a protocol 1 message: headers empty but for extra ones and ignore_result, and a
 // body dict with Celery's keys in Celery's order, then root_id, parent_id and shadow when set.
 func (t *Task) v1(id string, args, kwargs []byte) (headers, body []byte, err error) {
-	h := newHeaderWriter()
+	h := newHeaderWriter(64, len(t.Headers) > 0)
 	if err := h.extra(t.Headers); err != nil {
 		return nil, nil, err
 	}
@@ -15,14 +13,14 @@ func (t *Task) v1(id string, args, kwargs []byte) (headers, body []byte, err err
 	}
 	headers = h.bytes()
 
-	b := newHeaderWriter()
+	b := newHeaderWriter(384+len(args)+len(kwargs), false)
 	b.str("task", t.Name)
 	b.str("id", id)
 	b.raw("args", args)
 	b.raw("kwargs", kwargs)
 	b.nullable("group", t.Group)
 	b.intPtr("group_index", t.GroupIndex)
-	b.raw("retries", strconv.AppendInt(nil, int64(t.Retries), 10))
+	b.int("retries", t.Retries)
 	b.time("eta", t.ETA)
 	b.time("expires", t.Expires)
 	b.raw("utc", []byte("true"))
