@@ -226,47 +226,8 @@ func v1TaskFields(payload []byte) (fields [len(v1BodyKeys)]string) {
 
 // headerName returns a header's name as a string, without allocating.
 func headerName(key []byte) string {
-	switch string(key) {
-	case "lang":
-		return "lang"
-	case "task":
-		return "task"
-	case "id":
-		return "id"
-	case "shadow":
-		return "shadow"
-	case "eta":
-		return "eta"
-	case "expires":
-		return "expires"
-	case "group":
-		return "group"
-	case "group_index":
-		return "group_index"
-	case "retries":
-		return "retries"
-	case "timelimit":
-		return "timelimit"
-	case "root_id":
-		return "root_id"
-	case "parent_id":
-		return "parent_id"
-	case "argsrepr":
-		return "argsrepr"
-	case "kwargsrepr":
-		return "kwargsrepr"
-	case "origin":
-		return "origin"
-	case "ignore_result":
-		return "ignore_result"
-	case "replaced_task_nesting":
-		return "replaced_task_nesting"
-	case "stamped_headers":
-		return "stamped_headers"
-	case "stamps":
-		return "stamps"
-	case "compression":
-		return "compression"
+	if name, ok := pywire.HeaderName(key); ok {
+		return name
 	}
 	// The key lies in a buffer that never changes: the decoder's or a metadata string.
 	return bytesString(key)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	kombu "github.com/watermill-kombu/watermill-kombu"
@@ -44,7 +45,8 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 	}
 	var headers map[string]json.RawMessage
 	if h := md[kombu.MetadataHeaders]; h != "" {
-		if err := json.Unmarshal([]byte(h), &headers); err != nil {
+		var err error
+		if headers, err = rawMembers([]byte(h)); err != nil {
 			return nil, fmt.Errorf("%w: message %s: headers: %w", ErrInvalidTask, msg.UUID, err)
 		}
 	}
@@ -137,6 +139,72 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 	return t, nil
 }
 
+// rawMembers is json.Unmarshal of a JSON object into a map of its members' texts, which
+// share b. An object with an escaped key or a key that is not UTF-8 is left to
+// json.Unmarshal, as is invalid JSON, so that its error is json.Unmarshal's.
+func rawMembers(b []byte) (map[string]json.RawMessage, error) {
+	m := make(map[string]json.RawMessage, 24)
+	s := pywire.NewScanner(b)
+	err := s.Object(func(key []byte, escaped bool) error {
+		if escaped || !utf8.Valid(key) {
+			return errNotPlain
+		}
+		v, err := s.Value()
+		if err != nil {
+			return err
+		}
+		name, ok := pywire.HeaderName(key)
+		if !ok {
+			name = string(key)
+		}
+		m[name] = v
+		return nil
+	})
+	if err == nil {
+		err = s.End()
+	}
+	if err != nil {
+		m = nil
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// errNotPlain makes rawMembers leave an object to json.Unmarshal.
+var errNotPlain = errors.New("not a plain key")
+
+// takePlain is json.Unmarshal of raw, a valid JSON value, into the header fields of common
+// types when raw is a string without escapes, an integer or a boolean; it reports whether it
+// did. Anything else is left to json.Unmarshal.
+func takePlain(raw json.RawMessage, dst any) bool {
+	switch d := dst.(type) {
+	case *string:
+		if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+			*d = string(raw[1 : len(raw)-1])
+			return true
+		}
+	case *int:
+		if n, ok := pywire.ParseInt(raw); ok {
+			*d = n
+			return true
+		}
+	case **int:
+		if n, ok := pywire.ParseInt(raw); ok {
+			*d = &n
+			return true
+		}
+	case *bool:
+		switch string(raw) {
+		case "true", "false":
+			*d = string(raw) == "true"
+			return true
+		}
+	}
+	return false
+}
+
 func isJSONString(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '"' }
 
 func isJSONNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
@@ -147,7 +215,7 @@ func (t *Task) readFields(f map[string]json.RawMessage) error {
 	take := func(key string, dst any) error {
 		raw, ok := f[key]
 		delete(f, key)
-		if !ok || isJSONNull(raw) {
+		if !ok || isJSONNull(raw) || takePlain(raw, dst) {
 			return nil
 		}
 		if err := json.Unmarshal(raw, dst); err != nil {
@@ -253,6 +321,9 @@ func (t *Task) readArgs() error {
 
 // decodeJSONNumbers is json.Unmarshal with numbers kept as json.Number.
 func decodeJSONNumbers(b []byte, v any) error {
+	if decodeEmpty(b, v) {
+		return nil
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	if err := d.Decode(v); err != nil {
@@ -262,6 +333,37 @@ func decodeJSONNumbers(b []byte, v any) error {
 		return errors.New("data after the JSON value")
 	}
 	return nil
+}
+
+// decodeEmpty is decodeJSONNumbers of exactly {} or [] (empty kwargs and stamps, no args)
+// into a map, slice or interface, as encoding/json does it; it reports whether it did.
+func decodeEmpty(b []byte, v any) bool {
+	switch string(b) {
+	case "{}":
+		switch d := v.(type) {
+		case *map[string]any:
+			if *d == nil {
+				*d = map[string]any{}
+			}
+			return true
+		case *any:
+			*d = map[string]any{}
+			return true
+		}
+	case "[]":
+		switch d := v.(type) {
+		case *[]any:
+			if *d == nil {
+				*d = []any{}
+			}
+			*d = (*d)[:0]
+			return true
+		case *any:
+			*d = []any{}
+			return true
+		}
+	}
+	return false
 }
 
 // DecodeArgs decodes the positional arguments into dst, one pointer per argument, with

@@ -1,0 +1,70 @@
+package celery
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// rawMembersCases are header objects for rawMembers, the common and the unusual.
+var rawMembersCases = []string{
+	`{"lang": "py", "task": "t", "id": "x", "retries": 0, "timelimit": [null, null], "stamps": {}}`,
+	`{}`, ` { "a" : 1 , "a" : 2 } `, `{"k\u00e9": 1}`, "{\"\xff\": 1}", `{"a": "caf\u00e9", "b": "\xff"}`,
+	`null`, `[1]`, `"x"`, `{"a": NaN}`, `{"a": 1,}`, `{"a": 1} x`, `{"a"}`, ``, `{"a": [1, {"b": null}]}`,
+}
+
+// TestRawMembers: rawMembers gives what json.Unmarshal gives, errors included.
+func TestRawMembers(t *testing.T) {
+	for _, c := range rawMembersCases {
+		checkRawMembers(t, []byte(c))
+	}
+}
+
+// FuzzRawMembers: rawMembers agrees with json.Unmarshal on any text.
+func FuzzRawMembers(f *testing.F) {
+	for _, c := range rawMembersCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(checkRawMembers)
+}
+
+func checkRawMembers(t *testing.T, b []byte) {
+	var want map[string]json.RawMessage
+	wantErr := json.Unmarshal(b, &want)
+	got, err := rawMembers(b)
+	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+		t.Fatalf("%q: error %v, json.Unmarshal: %v", b, err, wantErr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: %q, json.Unmarshal: %q", b, got, want)
+	}
+}
+
+// TestTakePlain: the header fields read without json.Unmarshal get what it gives, and the
+// values it would refuse or transform are left to it.
+func TestTakePlain(t *testing.T) {
+	for _, raw := range []string{`"abc"`, `""`, `"caf` + "\xc3\xa9" + `"`, `0`, `-12`, `123456789012345`, `true`, `false`} {
+		for _, dst := range []func() any{
+			func() any { return new(string) }, func() any { return new(int) },
+			func() any { return new(*int) }, func() any { return new(bool) },
+		} {
+			got, want := dst(), dst()
+			wantErr := json.Unmarshal([]byte(raw), want)
+			if takePlain(json.RawMessage(raw), got) {
+				if wantErr != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("%s into %T: %v, json.Unmarshal: %v (%v)", raw, got, reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem(), wantErr)
+				}
+			}
+		}
+	}
+	for _, raw := range []string{`1.0`, `1e2`, `1234567890123456789012`, `"5"`, `true`} {
+		if takePlain(json.RawMessage(raw), new(int)) {
+			t.Errorf("%s taken as an int", raw)
+		}
+	}
+	for _, raw := range []string{`"a\"b"`, `"\u00e9"`, "\"\xff\"", `5`, `null`} {
+		if takePlain(json.RawMessage(raw), new(string)) {
+			t.Errorf("%s taken as a plain string", raw)
+		}
+	}
+}
