@@ -110,6 +110,20 @@ func codecCases() ([]codecCase, string, error) {
 				}
 			}
 		}},
+		{"Unmarshal + TaskFromMessage (a Go Worker's decode)", func(tb *testing.B) {
+			tb.ReportAllocs()
+			m := kombu.EnvelopeMarshaler{}
+			for i := 0; i < tb.N; i++ {
+				in := &types.Message{Body: aws.String(body), MessageId: aws.String("m-1"), ReceiptHandle: aws.String("r-1")}
+				msg, err := m.Unmarshal("celery", in)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				if _, err := celery.TaskFromMessage(msg); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}},
 		{"NewTask + Marshal + Unmarshal", func(tb *testing.B) {
 			tb.ReportAllocs()
 			for i := 0; i < tb.N; i++ {
