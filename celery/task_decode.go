@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -71,8 +72,13 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 	t := &Task{ReplyTo: md[kombu.MetadataReplyTo], CorrelationID: md[kombu.MetadataCorrelationID], UTC: true,
 		Compression: md[kombu.MetadataCompression]}
 	if p, ok := md[kombu.MetadataPriority]; ok {
-		var n int
-		if _, err := fmt.Sscan(p, &n); err == nil {
+		// EnvelopeMarshaler writes the priority as strconv.Itoa does, which Atoi reads as
+		// fmt.Sscan would; other text (a base prefix, a leading zero: octal) goes to Sscan.
+		n, err := strconv.Atoi(p)
+		if err != nil || strconv.Itoa(n) != p {
+			_, err = fmt.Sscan(p, &n)
+		}
+		if err == nil {
 			t.Priority = &n
 		}
 	}
@@ -122,10 +128,6 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 			if err := t.readEmbed(embed); err != nil {
 				return nil, fmt.Errorf("%w: message %s: %w", ErrInvalidTask, msg.UUID, err)
 			}
-		}
-		fields = make(map[string]json.RawMessage, len(headers))
-		for k, v := range headers {
-			fields[k] = v
 		}
 	default:
 		return nil, fmt.Errorf("%w: message %s has no task header and no task body", ErrNotATask, msg.UUID)

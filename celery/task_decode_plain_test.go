@@ -3,6 +3,7 @@ package celery
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -65,6 +66,30 @@ func TestTakePlain(t *testing.T) {
 	for _, raw := range []string{`"a\"b"`, `"\u00e9"`, "\"\xff\"", `5`, `null`} {
 		if takePlain(json.RawMessage(raw), new(string)) {
 			t.Errorf("%s taken as a plain string", raw)
+		}
+	}
+}
+
+// TestTaskFromMessagePriority: the priority metadata is read as fmt.Sscan reads it, base
+// prefixes included, with the decimal EnvelopeMarshaler writes taken without it.
+func TestTaskFromMessagePriority(t *testing.T) {
+	for text, want := range map[string]string{"0": "0", "7": "7", "255": "255", "-3": "-3", "+4": "4",
+		"010": "8", "0x10": "16", " 5": "5", "x": "none", "": "none"} {
+		msg, err := NewTask("t", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg.Metadata["kombu_priority"] = text
+		task, err := TaskFromMessage(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := "none"
+		if task.Priority != nil {
+			got = strconv.Itoa(*task.Priority)
+		}
+		if got != want {
+			t.Errorf("%q: priority %s, want %s", text, got, want)
 		}
 	}
 }
