@@ -115,14 +115,18 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 		}
 	case isV2:
 		t.Protocol = 2
-		var body []json.RawMessage
-		if err := json.Unmarshal(payload, &body); err != nil || len(body) < 2 || len(body) > 3 {
+		if !pyFloats {
+			// The arguments' texts share the body: a copy of it, not the message's payload.
+			payload = bytes.Clone(payload)
+		}
+		body, err := rawItems(payload)
+		if err != nil || len(body) < 2 || len(body) > 3 {
 			return nil, fmt.Errorf("%w: message %s: a protocol 2 body must be [args, kwargs, embed]", ErrInvalidTask, msg.UUID)
 		}
 		t.RawArgs, t.RawKwargs = show(body[0]), show(body[1])
 		if len(body) == 3 && !isJSONNull(body[2]) {
-			var embed map[string]json.RawMessage
-			if err := json.Unmarshal(body[2], &embed); err != nil {
+			embed, err := rawMembers(body[2])
+			if err != nil {
 				return nil, fmt.Errorf("%w: message %s: embed: %w", ErrInvalidTask, msg.UUID, err)
 			}
 			if err := t.readEmbed(embed); err != nil {
@@ -172,6 +176,28 @@ func rawMembers(b []byte) (map[string]json.RawMessage, error) {
 		}
 	}
 	return m, nil
+}
+
+// rawItems is json.Unmarshal of a JSON array into its items' texts, which share b; invalid
+// JSON is left to json.Unmarshal, so that its error is json.Unmarshal's.
+func rawItems(b []byte) ([]json.RawMessage, error) {
+	items := make([]json.RawMessage, 0, 3)
+	s := pywire.NewScanner(b)
+	err := s.Array(func() error {
+		v, err := s.Value()
+		items = append(items, v)
+		return err
+	})
+	if err == nil {
+		err = s.End()
+	}
+	if err != nil {
+		items = nil
+		if err := json.Unmarshal(b, &items); err != nil {
+			return nil, err
+		}
+	}
+	return items, nil
 }
 
 // errNotPlain makes rawMembers leave an object to json.Unmarshal.

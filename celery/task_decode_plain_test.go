@@ -41,6 +41,39 @@ func checkRawMembers(t *testing.T, b []byte) {
 	}
 }
 
+// rawItemsCases are task bodies for rawItems, the common and the unusual.
+var rawItemsCases = []string{
+	`[[2, 3], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]`, `[]`, ` [ 1 , "a" ] `,
+	`[[1, [2]], {"a": {"b": []}}]`, `null`, `{}`, `[1,]`, `[1 2]`, `[1] x`, `[NaN]`, `[`, ``, "[\"\xff\"]",
+}
+
+// TestRawItems: rawItems gives what json.Unmarshal gives, errors included.
+func TestRawItems(t *testing.T) {
+	for _, c := range rawItemsCases {
+		checkRawItems(t, []byte(c))
+	}
+}
+
+// FuzzRawItems: rawItems agrees with json.Unmarshal on any text.
+func FuzzRawItems(f *testing.F) {
+	for _, c := range rawItemsCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(checkRawItems)
+}
+
+func checkRawItems(t *testing.T, b []byte) {
+	var want []json.RawMessage
+	wantErr := json.Unmarshal(b, &want)
+	got, err := rawItems(b)
+	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+		t.Fatalf("%q: error %v, json.Unmarshal: %v", b, err, wantErr)
+	}
+	if err == nil && (len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want))) {
+		t.Fatalf("%q: %q, json.Unmarshal: %q", b, got, want)
+	}
+}
+
 // TestTakePlain: the header fields read without json.Unmarshal get what it gives, and the
 // values it would refuse or transform are left to it.
 func TestTakePlain(t *testing.T) {
@@ -91,5 +124,24 @@ func TestTaskFromMessagePriority(t *testing.T) {
 		if got != want {
 			t.Errorf("%q: priority %s, want %s", text, got, want)
 		}
+	}
+}
+
+// TestTaskFromMessageOwnsArguments: a task's raw arguments do not share the message payload,
+// which its owner may reuse.
+func TestTaskFromMessageOwnsArguments(t *testing.T) {
+	msg, err := NewTask("t", []any{1, 2}, map[string]any{"k": "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := TaskFromMessage(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range msg.Payload {
+		msg.Payload[i] = ' '
+	}
+	if string(task.RawArgs) != `[1, 2]` || string(task.RawKwargs) != `{"k": "v"}` {
+		t.Errorf("arguments %s %s after the payload changed", task.RawArgs, task.RawKwargs)
 	}
 }

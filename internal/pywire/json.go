@@ -335,6 +335,39 @@ func (s *Scanner) Object(member func(key []byte, escaped bool) error) error {
 	}
 }
 
+// Array consumes an array, calling item with the scanner positioned at each element; item
+// must consume it.
+func (s *Scanner) Array(item func() error) error {
+	b := s.b
+	i := skipSpace(b, s.i)
+	if i >= len(b) || b[i] != '[' {
+		s.i = i
+		return errorAt(i, "expected an array")
+	}
+	if i = skipSpace(b, i+1); i < len(b) && b[i] == ']' {
+		s.i = i + 1
+		return nil
+	}
+	for {
+		s.i = i
+		if err := item(); err != nil {
+			return err
+		}
+		if i = skipSpace(b, s.i); i < len(b) {
+			switch b[i] {
+			case ',':
+				i = skipSpace(b, afterSep(b, i))
+				continue
+			case ']':
+				s.i = i + 1
+				return nil
+			}
+		}
+		s.i = i
+		return errorAt(i, "expected ',' or ']'")
+	}
+}
+
 // End checks that nothing but spaces follows the value read.
 func (s *Scanner) End() error {
 	if s.ws(); s.i < len(s.b) { // not Peek: a NUL byte is data too
