@@ -349,9 +349,14 @@ func (t *Task) readArgs() error {
 
 // decodeJSONNumbers is json.Unmarshal with numbers kept as json.Number.
 func decodeJSONNumbers(b []byte, v any) error {
-	if decodeEmpty(b, v) {
+	if decodeFlat(b, v) {
 		return nil
 	}
+	return decodeNumbers(b, v)
+}
+
+// decodeNumbers is decodeJSONNumbers with encoding/json's decoder, for any value.
+func decodeNumbers(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	if err := d.Decode(v); err != nil {
@@ -361,37 +366,6 @@ func decodeJSONNumbers(b []byte, v any) error {
 		return errors.New("data after the JSON value")
 	}
 	return nil
-}
-
-// decodeEmpty is decodeJSONNumbers of exactly {} or [] (empty kwargs and stamps, no args)
-// into a map, slice or interface, as encoding/json does it; it reports whether it did.
-func decodeEmpty(b []byte, v any) bool {
-	switch string(b) {
-	case "{}":
-		switch d := v.(type) {
-		case *map[string]any:
-			if *d == nil {
-				*d = map[string]any{}
-			}
-			return true
-		case *any:
-			*d = map[string]any{}
-			return true
-		}
-	case "[]":
-		switch d := v.(type) {
-		case *[]any:
-			if *d == nil {
-				*d = []any{}
-			}
-			*d = (*d)[:0]
-			return true
-		case *any:
-			*d = []any{}
-			return true
-		}
-	}
-	return false
 }
 
 // DecodeArgs decodes the positional arguments into dst, one pointer per argument, with
