@@ -149,55 +149,57 @@ func TaskFromMessage(msg *message.Message) (*Task, error) {
 // share b. An object with an escaped key or a key that is not UTF-8 is left to
 // json.Unmarshal, as is invalid JSON, so that its error is json.Unmarshal's.
 func rawMembers(b []byte) (map[string]json.RawMessage, error) {
-	m := make(map[string]json.RawMessage, 24)
-	s := pywire.NewScanner(b)
-	err := s.Object(func(key []byte, escaped bool) error {
-		if escaped || !utf8.Valid(key) {
-			return errNotPlain
-		}
-		v, err := s.Value()
-		if err != nil {
-			return err
-		}
-		name, ok := pywire.HeaderName(key)
-		if !ok {
-			name = string(key)
-		}
-		m[name] = v
-		return nil
+	return scanOrUnmarshal(b, func(s *pywire.Scanner) (map[string]json.RawMessage, error) {
+		m := make(map[string]json.RawMessage, 24)
+		return m, s.Object(func(key []byte, escaped bool) error {
+			if escaped || !utf8.Valid(key) {
+				return errNotPlain
+			}
+			v, err := s.Value()
+			if err != nil {
+				return err
+			}
+			name, ok := pywire.HeaderName(key)
+			if !ok {
+				name = string(key)
+			}
+			m[name] = v
+			return nil
+		})
 	})
-	if err == nil {
-		err = s.End()
-	}
-	if err != nil {
-		m = nil
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
 }
 
 // rawItems is json.Unmarshal of a JSON array into its items' texts, which share b; invalid
 // JSON is left to json.Unmarshal, so that its error is json.Unmarshal's.
 func rawItems(b []byte) ([]json.RawMessage, error) {
-	items := make([]json.RawMessage, 0, 3)
-	s := pywire.NewScanner(b)
-	err := s.Array(func() error {
-		v, err := s.Value()
-		items = append(items, v)
-		return err
+	return scanOrUnmarshal(b, func(s *pywire.Scanner) ([]json.RawMessage, error) {
+		items := make([]json.RawMessage, 0, 3)
+		err := s.Array(func() error {
+			v, err := s.Value()
+			items = append(items, v)
+			return err
+		})
+		return items, err
 	})
+}
+
+// scanOrUnmarshal reads b with scan, a pass of the pywire scanner that must read all of it;
+// when that fails, json.Unmarshal reads it instead, so that what is accepted, and the error
+// otherwise, are json.Unmarshal's.
+func scanOrUnmarshal[T any](b []byte, scan func(*pywire.Scanner) (T, error)) (T, error) {
+	s := pywire.NewScanner(b)
+	v, err := scan(&s)
 	if err == nil {
 		err = s.End()
 	}
 	if err != nil {
-		items = nil
-		if err := json.Unmarshal(b, &items); err != nil {
-			return nil, err
+		var zero T
+		v = zero
+		if err := json.Unmarshal(b, &v); err != nil {
+			return zero, err
 		}
 	}
-	return items, nil
+	return v, nil
 }
 
 // errNotPlain makes rawMembers leave an object to json.Unmarshal.

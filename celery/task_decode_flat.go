@@ -3,6 +3,8 @@ package celery
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/watermill-kombu/watermill-kombu/internal/pywire"
 )
 
 // decodeFlat is decodeJSONNumbers of what most arguments, stamps and extra headers are,
@@ -50,16 +52,7 @@ type flatParser struct {
 	i int
 }
 
-func (p *flatParser) ws() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
+func (p *flatParser) ws() { p.i = pywire.SkipSpace(p.b, p.i) }
 
 func (p *flatParser) peek() byte {
 	if p.ws(); p.i < len(p.b) {

@@ -7,71 +7,54 @@ import (
 	"testing"
 )
 
-// rawMembersCases are header objects for rawMembers, the common and the unusual.
-var rawMembersCases = []string{
+// rawCases are objects and arrays for rawMembers and rawItems, the common and the unusual.
+var rawCases = []string{
 	`{"lang": "py", "task": "t", "id": "x", "retries": 0, "timelimit": [null, null], "stamps": {}}`,
 	`{}`, ` { "a" : 1 , "a" : 2 } `, `{"k\u00e9": 1}`, "{\"\xff\": 1}", `{"a": "caf\u00e9", "b": "\xff"}`,
-	`null`, `[1]`, `"x"`, `{"a": NaN}`, `{"a": 1,}`, `{"a": 1} x`, `{"a"}`, ``, `{"a": [1, {"b": null}]}`,
-}
-
-// TestRawMembers: rawMembers gives what json.Unmarshal gives, errors included.
-func TestRawMembers(t *testing.T) {
-	for _, c := range rawMembersCases {
-		checkRawMembers(t, []byte(c))
-	}
-}
-
-// FuzzRawMembers: rawMembers agrees with json.Unmarshal on any text.
-func FuzzRawMembers(f *testing.F) {
-	for _, c := range rawMembersCases {
-		f.Add([]byte(c))
-	}
-	f.Fuzz(checkRawMembers)
-}
-
-func checkRawMembers(t *testing.T, b []byte) {
-	var want map[string]json.RawMessage
-	wantErr := json.Unmarshal(b, &want)
-	got, err := rawMembers(b)
-	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
-		t.Fatalf("%q: error %v, json.Unmarshal: %v", b, err, wantErr)
-	}
-	if err == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q: %q, json.Unmarshal: %q", b, got, want)
-	}
-}
-
-// rawItemsCases are task bodies for rawItems, the common and the unusual.
-var rawItemsCases = []string{
+	`null`, `"x"`, `{"a": NaN}`, `{"a": 1,}`, `{"a": 1} x`, `{"a"}`, ``, `{"a": [1, {"b": null}]}`,
 	`[[2, 3], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]`, `[]`, ` [ 1 , "a" ] `,
-	`[[1, [2]], {"a": {"b": []}}]`, `null`, `{}`, `[1,]`, `[1 2]`, `[1] x`, `[NaN]`, `[`, ``, "[\"\xff\"]",
+	`[[1, [2]], {"a": {"b": []}}]`, `[1,]`, `[1 2]`, `[1] x`, `[NaN]`, `[`, "[\"\xff\"]",
 }
 
-// TestRawItems: rawItems gives what json.Unmarshal gives, errors included.
-func TestRawItems(t *testing.T) {
-	for _, c := range rawItemsCases {
-		checkRawItems(t, []byte(c))
+// TestRawMembersAndItems: rawMembers and rawItems give what json.Unmarshal gives, errors
+// included.
+func TestRawMembersAndItems(t *testing.T) {
+	for _, c := range rawCases {
+		checkRaw(t, []byte(c))
 	}
 }
 
-// FuzzRawItems: rawItems agrees with json.Unmarshal on any text.
-func FuzzRawItems(f *testing.F) {
-	for _, c := range rawItemsCases {
+// FuzzRawMembersAndItems: rawMembers and rawItems agree with json.Unmarshal on any text.
+func FuzzRawMembersAndItems(f *testing.F) {
+	for _, c := range rawCases {
 		f.Add([]byte(c))
 	}
-	f.Fuzz(checkRawItems)
+	f.Fuzz(checkRaw)
 }
 
-func checkRawItems(t *testing.T, b []byte) {
-	var want []json.RawMessage
+func checkRaw(t *testing.T, b []byte) {
+	checkLikeUnmarshal(t, b, rawMembers)
+	checkLikeUnmarshal(t, b, rawItems)
+}
+
+// checkLikeUnmarshal fails when read does not give, for b, what json.Unmarshal gives into a
+// T (a map or a slice; empty and nil are alike), error text included.
+func checkLikeUnmarshal[T any](t *testing.T, b []byte, read func([]byte) (T, error)) {
+	var want T
 	wantErr := json.Unmarshal(b, &want)
-	got, err := rawItems(b)
+	got, err := read(b)
 	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
 		t.Fatalf("%q: error %v, json.Unmarshal: %v", b, err, wantErr)
 	}
-	if err == nil && (len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want))) {
-		t.Fatalf("%q: %q, json.Unmarshal: %q", b, got, want)
+	if err == nil && reflect.ValueOf(got).Len()+reflect.ValueOf(want).Len() > 0 && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: %s, json.Unmarshal: %s", b, fmtRaw(got), fmtRaw(want))
 	}
+}
+
+// fmtRaw shows a map or slice of raw JSON texts.
+func fmtRaw(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // TestTakePlain: the header fields read without json.Unmarshal get what it gives, and the

@@ -174,8 +174,11 @@ func (s *Scanner) skipAt(i, depth int) (int, error) {
 	return i, errorAt(i, "expected a value")
 }
 
-// skipSpace returns the position of the first byte at or after i that is not JSON white
+// SkipSpace returns the position of the first byte at or after i that is not JSON white
 // space.
+func SkipSpace(b []byte, i int) int { return skipSpace(b, i) }
+
+// skipSpace is SkipSpace.
 func skipSpace(b []byte, i int) int {
 	// Python's layout puts at most one space between tokens: the common cases return at once.
 	if i < len(b) && b[i] > ' ' {
@@ -320,19 +323,34 @@ func (s *Scanner) Object(member func(key []byte, escaped bool) error) error {
 		if err := member(key, escaped); err != nil {
 			return err
 		}
-		if i = skipSpace(b, s.i); i < len(b) {
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, afterSep(b, i))
-				continue
-			case '}':
-				s.i = i + 1
-				return nil
-			}
+		var more bool
+		if i, more = s.next(); !more {
+			return s.closed(i, '}')
 		}
-		s.i = i
-		return errorAt(i, "expected ',' or '}'")
 	}
+}
+
+// next finds what follows a container's member or element: after a comma, the position of
+// the next one and true; else the position of the closing bracket, or of what stands there
+// instead, and false.
+func (s *Scanner) next() (int, bool) {
+	b := s.b
+	i := skipSpace(b, s.i)
+	if i < len(b) && b[i] == ',' {
+		return skipSpace(b, afterSep(b, i)), true
+	}
+	return i, false
+}
+
+// closed ends a container at i, where next found no comma: at its closing bracket, or with
+// an error.
+func (s *Scanner) closed(i int, closer byte) error {
+	if i < len(s.b) && s.b[i] == closer {
+		s.i = i + 1
+		return nil
+	}
+	s.i = i
+	return errorAt(i, "expected ',' or '"+string(closer)+"'")
 }
 
 // Array consumes an array, calling item with the scanner positioned at each element; item
@@ -353,18 +371,10 @@ func (s *Scanner) Array(item func() error) error {
 		if err := item(); err != nil {
 			return err
 		}
-		if i = skipSpace(b, s.i); i < len(b) {
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, afterSep(b, i))
-				continue
-			case ']':
-				s.i = i + 1
-				return nil
-			}
+		var more bool
+		if i, more = s.next(); !more {
+			return s.closed(i, ']')
 		}
-		s.i = i
-		return errorAt(i, "expected ',' or ']'")
 	}
 }
 
