@@ -99,6 +99,8 @@ func runChild(args []string) error {
 	switch a.client {
 	case "sub", "router":
 		res, err = consumeLibrary(a)
+	case "worker":
+		res, err = consumeWorker(a)
 	case "sdk-batch", "sdk-single":
 		res, err = consumeSDK(a)
 	case "pub-batch", "pub-single":

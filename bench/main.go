@@ -198,7 +198,7 @@ func (b *bench) queueSet(ctx context.Context, k int) ([]string, error) {
 	return b.broker.create(ctx, fmt.Sprintf("bench-%d-%d", os.Getpid(), b.seq), k)
 }
 
-var goConsumers = []string{"sub", "router", "sdk-batch", "sdk-single"}
+var goConsumers = []string{"sub", "router", "worker", "sdk-batch", "sdk-single"}
 var pyConsumers = []string{"kombu", "celery"}
 
 // consumeRows measures every consumer at one size: saturation (prefilled queues) and latency

@@ -34,6 +34,7 @@ type report struct {
 var clientNames = map[string]string{
 	"sub":            "Subscriber (no router)",
 	"router":         "Subscriber via message.Router",
+	"worker":         "Go celery.Worker via message.Router, no result backend",
 	"sdk-batch":      "SDK Receive(10) + DeleteMessageBatch",
 	"sdk-single":     "SDK Receive(1) + DeleteMessage",
 	"kombu":          "Kombu Consumer, prefetch 10",
