@@ -211,8 +211,8 @@ var errNotPlain = errors.New("not a plain key")
 func takePlain(raw json.RawMessage, dst any) bool {
 	switch d := dst.(type) {
 	case *string:
-		if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
-			*d = string(raw[1 : len(raw)-1])
+		if text, ok := pywire.PlainString(raw); ok {
+			*d = text
 			return true
 		}
 	case *int:
