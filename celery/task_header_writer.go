@@ -151,15 +151,18 @@ func (h *headerWriter) extra(m map[string]any) error {
 // bytes ends the object and returns it.
 func (h *headerWriter) bytes() []byte { return append(h.buf, '}') }
 
-func appendTimeLimit(dst []byte, tl [2]*float64) []byte {
-	dst = append(dst, '[')
+// timeLimit writes Celery's [hard, soft] time limits.
+func (h *headerWriter) timeLimit(key string, tl [2]*float64) {
+	h.open(key)
+	h.buf = append(h.buf, '[')
 	for i, v := range tl {
 		if i > 0 {
-			dst = append(dst, ", "...)
+			h.buf = append(h.buf, ", "...)
 		}
-		dst = appendPyFloatPtr(dst, v)
+		h.buf = appendPyFloatPtr(h.buf, v)
 	}
-	return append(dst, ']')
+	h.buf = append(h.buf, ']')
+	h.close()
 }
 
 // appendPyFloatPtr writes a limit as Python would: whole numbers as integers (Celery passes

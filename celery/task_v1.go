@@ -33,7 +33,7 @@ func (t *Task) v1(id string, args, kwargs []byte) (headers, body []byte, err err
 		return nil, nil, err
 	}
 	b.raw("errbacks", sigs)
-	b.raw("timelimit", appendTimeLimit(nil, t.TimeLimit))
+	b.timeLimit("timelimit", t.TimeLimit)
 	b.nullable("taskset", t.Group)
 	if sigs, err = appendSignature(nil, t.Chord); err != nil {
 		return nil, nil, err
