@@ -174,11 +174,8 @@ func (s *Scanner) skipAt(i, depth int) (int, error) {
 	return i, errorAt(i, "expected a value")
 }
 
-// SkipSpace returns the position of the first byte at or after i that is not JSON white
+// skipSpace returns the position of the first byte at or after i that is not JSON white
 // space.
-func SkipSpace(b []byte, i int) int { return skipSpace(b, i) }
-
-// skipSpace is SkipSpace.
 func skipSpace(b []byte, i int) int {
 	// Python's layout puts at most one space between tokens: the common cases return at once.
 	if i < len(b) && b[i] > ' ' {
